@@ -1,0 +1,212 @@
+// Package connectors holds what every connector package shares: the outbound action
+// request and result, the typed error that tells the outbox whether to retry, and an
+// explicit registry that maps action kinds to the executor that performs them.
+//
+// Each system has its own package (connectors/waba, connectors/telegram,
+// connectors/okdesk, connectors/onec, connectors/httpcall) with inbound parsing,
+// normalization and an outbound client. Nothing here is global: the server and the
+// tests build their own Registry.
+package connectors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+)
+
+// Dialog is what an executor may know about the dialog an action belongs to.
+type Dialog struct {
+	ID      string // dialog id
+	Flow    string // flow name
+	Channel string // "waba", "telegram" or "" for dialogs without a customer
+	Contact string // wa_id or Telegram chat id
+	Phone   string // E.164 digits, when known
+	// LastInboundAt is the time of the contact's last inbound message (WhatsApp's
+	// 24-hour customer-service window starts there); zero when unknown.
+	LastInboundAt time.Time
+}
+
+// Request is one outbound action taken from the outbox.
+type Request struct {
+	ID     string         // outbox row id: stable across retries, usable as an idempotency key
+	Kind   string         // action kind, e.g. "send", "okdesk.create_issue"
+	Params map[string]any // evaluated parameters (strings, numbers, bools, lists, maps)
+	Dialog Dialog
+	Now    time.Time // the executor's notion of now (fake clock in tests)
+}
+
+// Result is what a successful action answers; Data goes back to the dialog as the
+// data of an action.done event.
+type Result struct {
+	Data   map[string]any
+	DryRun bool // credentials were unset; nothing was sent
+}
+
+// Error codes shared by all connectors. A connector may use its own codes too.
+const (
+	CodeNetwork       = "network"       // connection failed or timed out: retry
+	CodeRateLimited   = "rate_limited"  // 429 or the API's own rate-limit code: retry
+	CodeServer        = "server_error"  // 5xx: retry
+	CodeBadRequest    = "bad_request"   // other 4xx: no retry
+	CodeAuth          = "auth"          // credentials rejected (401/403, Graph 190): no retry
+	CodeNotFound      = "not_found"     // 404: no retry
+	CodeWindowClosed  = "window_closed" // WhatsApp 24-hour window closed (131047): no retry
+	CodeUndeliverable = "undeliverable" // WhatsApp 131026: no retry
+	CodeBadParams     = "bad_params"    // the action's parameters are unusable: no retry
+	CodeUnsupported   = "unsupported"   // no executor for this kind or channel: no retry
+)
+
+// Error is the typed error of an outbound action.
+type Error struct {
+	Connector  string        // "waba", "telegram", "okdesk", "onec", "http"
+	Code       string        // one of the Code constants or a connector-specific code
+	Status     int           // HTTP status, 0 when none
+	APICode    int           // the API's own error code (Graph error.code), 0 when none
+	Message    string        // human-readable; never contains a secret
+	Retryable  bool          // the outbox should try again later
+	RetryAfter time.Duration // server-requested delay (Retry-After), 0 when none
+	Err        error         // underlying error, if any
+}
+
+func (e *Error) Error() string {
+	s := e.Connector + ": " + e.Code
+	if e.Status != 0 {
+		s += fmt.Sprintf(" (http %d)", e.Status)
+	}
+	if e.APICode != 0 {
+		s += fmt.Sprintf(" (code %d)", e.APICode)
+	}
+	if e.Message != "" {
+		s += ": " + e.Message
+	}
+	if e.Err != nil && e.Message == "" {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// AsError returns err as *Error. Errors that are not typed are treated as network
+// failures (retryable), because an unknown failure must not drop an action.
+func AsError(connector string, err error) *Error {
+	if err == nil {
+		return nil
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	if errors.Is(err, context.Canceled) {
+		return &Error{Connector: connector, Code: CodeNetwork, Message: "canceled", Retryable: true, Err: err}
+	}
+	return &Error{Connector: connector, Code: CodeNetwork, Message: err.Error(), Retryable: true, Err: err}
+}
+
+// HTTPError classifies an HTTP failure status: 429 and 5xx are retryable, other 4xx not.
+func HTTPError(connector string, status int, retryAfter time.Duration, msg string) *Error {
+	e := &Error{Connector: connector, Status: status, Message: msg, RetryAfter: retryAfter}
+	switch {
+	case status == 429:
+		e.Code, e.Retryable = CodeRateLimited, true
+	case status >= 500:
+		e.Code, e.Retryable = CodeServer, true
+	case status == 401 || status == 403:
+		e.Code = CodeAuth
+	case status == 404:
+		e.Code = CodeNotFound
+	default:
+		e.Code = CodeBadRequest
+	}
+	return e
+}
+
+// ParseRetryAfter reads a Retry-After header value (seconds or an HTTP date).
+func ParseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	var secs int
+	if _, err := fmt.Sscanf(v, "%d", &secs); err == nil && secs >= 0 {
+		return time.Duration(secs) * time.Second
+	}
+	if t, err := time.Parse(time.RFC1123, v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+// Executor performs outbound actions of the kinds it declares.
+type Executor interface {
+	// Kinds lists the action kinds this executor performs, e.g. "okdesk.create_issue".
+	// The "send" kind is special: it is dispatched by the dialog's channel (see Sender).
+	Kinds() []string
+	Execute(ctx context.Context, req Request) (Result, error)
+}
+
+// Sender delivers the "send" action on one channel ("waba" or "telegram").
+type Sender interface {
+	Channel() string
+	Execute(ctx context.Context, req Request) (Result, error)
+}
+
+// Registry maps action kinds to executors and channels to senders.
+type Registry struct {
+	kinds   map[string]Executor
+	senders map[string]Sender
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry {
+	return &Registry{kinds: map[string]Executor{}, senders: map[string]Sender{}}
+}
+
+// Register adds an executor for each of its kinds; a kind registered twice is a
+// programmer error reported at start-up.
+func (r *Registry) Register(e Executor) error {
+	for _, k := range e.Kinds() {
+		if _, dup := r.kinds[k]; dup {
+			return fmt.Errorf("connectors: action kind %q registered twice", k)
+		}
+		r.kinds[k] = e
+	}
+	return nil
+}
+
+// RegisterSender adds the sender of one channel.
+func (r *Registry) RegisterSender(s Sender) error {
+	if _, dup := r.senders[s.Channel()]; dup {
+		return fmt.Errorf("connectors: sender for channel %q registered twice", s.Channel())
+	}
+	r.senders[s.Channel()] = s
+	return nil
+}
+
+// Kinds lists the registered action kinds, sorted.
+func (r *Registry) Kinds() []string {
+	out := make([]string, 0, len(r.kinds))
+	for k := range r.kinds {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Execute runs req with the executor of its kind ("send" goes to the dialog's channel).
+func (r *Registry) Execute(ctx context.Context, req Request) (Result, error) {
+	if req.Kind == "send" {
+		s, ok := r.senders[req.Dialog.Channel]
+		if !ok {
+			return Result{}, &Error{Connector: req.Dialog.Channel, Code: CodeUnsupported,
+				Message: fmt.Sprintf("no sender for channel %q", req.Dialog.Channel)}
+		}
+		return s.Execute(ctx, req)
+	}
+	e, ok := r.kinds[req.Kind]
+	if !ok {
+		return Result{}, &Error{Code: CodeUnsupported, Message: fmt.Sprintf("no executor for action %q", req.Kind)}
+	}
+	return e.Execute(ctx, req)
+}

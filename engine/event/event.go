@@ -1,0 +1,121 @@
+// Package event defines the normalized event that every inbound notification becomes
+// (DESIGN A6) and the correlation keys that route it to a dialog.
+//
+// It is the one type shared by connectors (which produce events), the engine (which
+// consumes them) and the store (which keeps them); it depends on nothing else in fixit.
+package event
+
+import (
+	"strings"
+	"time"
+)
+
+// Sources of events (DESIGN A5).
+const (
+	SourceWABA     = "waba"
+	SourceTelegram = "telegram"
+	SourceOkdesk   = "okdesk"
+	SourceOneC     = "onec"
+	SourceTimer    = "timer"
+	SourceAction   = "action"
+)
+
+// Event types that fixit itself produces (connector-specific types are built by the connectors).
+const (
+	TypeWABAMessage      = "waba.message"
+	TypeWABAStatus       = "waba.status"
+	TypeTelegramMessage  = "telegram.message"
+	TypeTelegramCallback = "telegram.callback"
+	TypeOneCPayment      = "onec.payment"
+	TypeTimer            = "timer"
+	TypeActionDone       = "action.done"
+	TypeActionFailed     = "action.failed"
+)
+
+// Event is one normalized inbound notification. Data holds the source's own fields
+// (decoded JSON: map[string]any, []any, string, float64, bool, nil).
+type Event struct {
+	ID        string         `json:"id" expr:"id"`
+	Source    string         `json:"source" expr:"source"`
+	Type      string         `json:"type" expr:"type"`
+	At        time.Time      `json:"at" expr:"at"`
+	DedupeKey string         `json:"dedupe_key" expr:"dedupe_key"`
+	Keys      []string       `json:"keys" expr:"keys"`
+	Contact   Contact        `json:"contact" expr:"contact"`
+	Text      string         `json:"text" expr:"text"`
+	Data      map[string]any `json:"data" expr:"data"`
+}
+
+// Contact is the person behind an event, when there is one.
+// Channel and ID address replies: ("waba", wa_id) or ("telegram", chat id).
+type Contact struct {
+	Channel string `json:"channel,omitempty" expr:"channel"`
+	ID      string `json:"id,omitempty" expr:"id"`
+	Name    string `json:"name,omitempty" expr:"name"`
+	Phone   string `json:"phone,omitempty" expr:"phone"`
+}
+
+// Key builders for the correlation keys of DESIGN A6.
+
+// WABAKey is the key of a WhatsApp contact.
+func WABAKey(waID string) string { return "waba:" + waID }
+
+// TelegramKey is the key of a Telegram chat.
+func TelegramKey(chatID string) string { return "telegram:" + chatID }
+
+// OkdeskIssueKey is the key of an Okdesk issue.
+func OkdeskIssueKey(id string) string { return "okdesk:issue:" + id }
+
+// OneCInvoiceKey is the key of a 1C invoice.
+func OneCInvoiceKey(id string) string { return "onec:invoice:" + id }
+
+// PhoneKey is the key of a phone number; it returns "" when raw holds no usable number.
+func PhoneKey(raw string) string {
+	p := NormalizePhone(raw)
+	if p == "" {
+		return ""
+	}
+	return "phone:" + p
+}
+
+// NormalizePhone reduces a phone number to its E.164 digits without the plus sign:
+// "+7 (916) 123-45-67" → "79161234567". A Russian trunk-prefixed number
+// ("8 916 123 45 67", eleven digits starting with 8) becomes +7. Numbers with fewer than
+// 7 or more than 15 digits are not phone numbers and give "".
+func NormalizePhone(raw string) string {
+	var b strings.Builder
+	b.Grow(len(raw))
+	for _, r := range raw {
+		if r >= '0' && r <= '9' {
+			b.WriteRune(r)
+		}
+	}
+	d := b.String()
+	if strings.HasPrefix(strings.TrimSpace(raw), "00") {
+		d = strings.TrimPrefix(d, "00")
+	}
+	if len(d) == 11 && d[0] == '8' && !strings.HasPrefix(strings.TrimSpace(raw), "+") {
+		d = "7" + d[1:]
+	}
+	if len(d) == 10 && d[0] == '9' && !strings.HasPrefix(strings.TrimSpace(raw), "+") {
+		// A bare Russian mobile number without country code.
+		d = "7" + d
+	}
+	if len(d) < 7 || len(d) > 15 {
+		return ""
+	}
+	return d
+}
+
+// AddKey appends k to keys unless it is empty or already present.
+func AddKey(keys []string, k string) []string {
+	if k == "" {
+		return keys
+	}
+	for _, x := range keys {
+		if x == k {
+			return keys
+		}
+	}
+	return append(keys, k)
+}
