@@ -1,0 +1,58 @@
+# fixit — the two commands a fresh clone needs are `make run` and `make test`.
+GO          ?= go
+BIN         ?= bin/fixit
+STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
+VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS     := -s -w -X main.version=$(VERSION)
+# Settings for `make run`: .env when present, otherwise the demo values of .env.example.
+ENVFILE     := $(if $(wildcard .env),.env,.env.example)
+
+.PHONY: build run test lint fmt-check vet staticcheck validate fuzz bench schema clean
+
+## build: the static binary (CGO_ENABLED=0, exactly what the Dockerfile builds)
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/fixit
+
+## run: build and serve flows.d on :8000 with SQLite at data/fixit.db
+run: build
+	@echo "fixit: settings from $(ENVFILE)"
+	@mkdir -p data
+	@set -a; . ./$(ENVFILE); set +a; exec ./$(BIN) serve
+
+## test: gofmt check, go vet, staticcheck, the race-enabled test suite, shipped flows
+test: lint
+	$(GO) test -race -count=1 ./...
+	$(GO) run ./cmd/fixit validate flows.d examples
+
+## lint: gofmt, go vet and staticcheck
+lint: fmt-check vet staticcheck
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+staticcheck:
+	$(STATICCHECK) ./...
+
+validate:
+	$(GO) run ./cmd/fixit validate flows.d examples
+
+## fuzz: run each fuzzer for FUZZTIME (default 60s) — by hand, not in CI
+FUZZTIME ?= 60s
+fuzz:
+	$(GO) test ./engine -run='^$$' -fuzz='^FuzzLoad$$' -fuzztime=$(FUZZTIME)
+	$(GO) test ./engine -run='^$$' -fuzz='^FuzzTemplate$$' -fuzztime=$(FUZZTIME)
+
+## bench: benchmarks with their figures (guard, step, store)
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem ./engine/...
+
+## schema: regenerate docs/flow.schema.json and docs/flows.md from the spec
+schema:
+	$(GO) test ./engine -run 'TestSchemaFile|TestReferenceDoc' -update
+
+clean:
+	rm -rf bin coverage.out

@@ -1,0 +1,54 @@
+// Command fixit is the fixit-exchange server and its operator tools.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+// command is one subcommand of fixit.
+type command struct {
+	name, usage, summary string
+	run                  func(args []string, stdout, stderr io.Writer) int
+}
+
+func commands() []command {
+	return []command{
+		{"serve", "fixit serve", "run the server (settings from the environment, see .env.example)", runServe},
+		{"validate", "fixit validate [--format text|json] [PATH...]", "check flow files (default flows.d); exit 1 on any error", runValidate},
+		{"graph", "fixit graph [--format mermaid|dot] [--flows PATH] FLOW", "print a flow's state diagram", runGraph},
+		{"schema", "fixit schema", "print the JSON Schema of a flow file (for editors)", runSchema},
+		{"version", "fixit version", "print version, commit and Go version", runVersion},
+	}
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		return runServe(nil, stdout, stderr)
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(args[1:], stdout, stderr)
+		}
+	}
+	if args[0] != "help" && args[0] != "-h" && args[0] != "--help" {
+		fmt.Fprintf(stderr, "fixit: unknown command %q\n\n", args[0])
+		usage(stderr)
+		return 2
+	}
+	usage(stdout)
+	return 0
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: fixit COMMAND [ARGS]")
+	fmt.Fprintln(w)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-55s %s\n", c.usage, c.summary)
+	}
+}

@@ -1,0 +1,194 @@
+package engine
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Severity of a diagnostic.
+type Severity string
+
+// Severities.
+const (
+	SevError   Severity = "error"
+	SevWarning Severity = "warning"
+)
+
+// Diagnostic is one problem found in a flow file, with its exact place.
+type Diagnostic struct {
+	File     string   `json:"file"`
+	Line     int      `json:"line"`
+	Col      int      `json:"col"`
+	Severity Severity `json:"severity"`
+	Code     string   `json:"code"`
+	Message  string   `json:"message"`
+	Hint     string   `json:"hint,omitempty"`
+}
+
+// String formats d as `file:line:col: severity: CODE message`.
+func (d Diagnostic) String() string {
+	return fmt.Sprintf("%s:%d:%d: %s: %s %s", d.File, d.Line, d.Col, d.Severity, d.Code, d.Message)
+}
+
+// Diagnostics is a list of problems.
+type Diagnostics []Diagnostic
+
+// HasErrors reports whether any diagnostic is an error.
+func (ds Diagnostics) HasErrors() bool {
+	for _, d := range ds {
+		if d.Severity == SevError {
+			return true
+		}
+	}
+	return false
+}
+
+// Sort orders diagnostics by file, line, column, then code.
+func (ds Diagnostics) Sort() {
+	sort.SliceStable(ds, func(i, j int) bool {
+		a, b := ds[i], ds[j]
+		if a.File != b.File {
+			return a.File < b.File
+		}
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		if a.Col != b.Col {
+			return a.Col < b.Col
+		}
+		return a.Code < b.Code
+	})
+}
+
+// Error makes Diagnostics usable as an error: the first error and a count.
+func (ds Diagnostics) Error() string {
+	var errs []string
+	for _, d := range ds {
+		if d.Severity == SevError {
+			errs = append(errs, d.String())
+		}
+	}
+	switch len(errs) {
+	case 0:
+		return "no errors"
+	case 1:
+		return errs[0]
+	}
+	return fmt.Sprintf("%s (and %d more errors)", errs[0], len(errs)-1)
+}
+
+// Code describes one diagnostic code: its severity and the hint printed with it.
+type Code struct {
+	Name     string
+	Severity Severity
+	Summary  string // what the code means (documentation)
+	Hint     string // default one-line hint
+}
+
+// Diagnostic codes. The list is closed: every code is documented in docs/flows.md,
+// and a test checks that the two agree.
+const (
+	CodeYAMLSyntax        = "yaml-syntax"
+	CodeReadError         = "read-error"
+	CodeNoFlows           = "no-flows"
+	CodeDuplicateKey      = "duplicate-key"
+	CodeUnknownKey        = "unknown-key"
+	CodeWrongType         = "wrong-type"
+	CodeMissingKey        = "missing-key"
+	CodeBadName           = "bad-name"
+	CodeDuplicateFlow     = "duplicate-flow"
+	CodeMissingInitial    = "missing-initial"
+	CodeUnknownState      = "unknown-state"
+	CodeUnreachableState  = "unreachable-state"
+	CodeNoWayOut          = "no-way-out"
+	CodeEventlessLoop     = "eventless-loop"
+	CodeUnknownEvent      = "unknown-event"
+	CodeUnknownAction     = "unknown-action"
+	CodeUnknownParam      = "unknown-param"
+	CodeMissingParam      = "missing-param"
+	CodeBadDuration       = "bad-duration"
+	CodeExprSyntax        = "expr-syntax"
+	CodeExprType          = "expr-type"
+	CodeUnknownVar        = "unknown-var"
+	CodeBadTemplate       = "bad-template"
+	CodeWhatsAppLimit     = "whatsapp-limit"
+	CodeUnreachableBranch = "unreachable-branch"
+	CodeFinalWithExits    = "final-with-exits"
+	CodeBadValue          = "bad-value"
+)
+
+// Codes is the documented list of every diagnostic code.
+var Codes = []Code{
+	{CodeYAMLSyntax, SevError, "The file is not valid YAML.", "fix the YAML syntax at this position (indentation, quotes, colons)"},
+	{CodeReadError, SevError, "The file or folder could not be read.", "check the path and its permissions"},
+	{CodeNoFlows, SevWarning, "A folder holds no flow files (*.yaml, *.yml).", "add a flow file or point FIXIT_FLOWS at the right folder"},
+	{CodeDuplicateKey, SevError, "A mapping has the same key twice; YAML would silently keep only one.", "remove or rename one of the two keys"},
+	{CodeUnknownKey, SevError, "A key that the flow language does not define.", "check the spelling against the flow reference"},
+	{CodeWrongType, SevError, "A value has the wrong YAML type (e.g. a list where a mapping is expected).", "use the type the flow reference gives for this key"},
+	{CodeMissingKey, SevError, "A required key is absent.", "add the key"},
+	{CodeBadName, SevError, "A flow, state or variable name is not an identifier.", "use letters, digits and underscores, starting with a letter"},
+	{CodeDuplicateFlow, SevError, "Two files declare the same flow name.", "give each flow a unique `flow:` name"},
+	{CodeMissingInitial, SevError, "The flow has no `initial` state.", "add `initial: <state>` naming the state new dialogs start in"},
+	{CodeUnknownState, SevError, "A `goto`, `after` or `initial` names a state that does not exist.", "use one of the states declared under `states`"},
+	{CodeUnreachableState, SevWarning, "No path from the initial state leads to this state.", "add a `goto` to it or remove it"},
+	{CodeNoWayOut, SevError, "A state that is not final has no transition, timer or handler: a dialog entering it would be stuck forever.", "add an `on` handler, an `after` timer, a `goto`, or mark it `final: true`"},
+	{CodeEventlessLoop, SevError, "Unguarded `always` branches form a cycle: the dialog would loop without waiting for an event.", "add a `when` guard or make one branch wait for an event"},
+	{CodeUnknownEvent, SevError, "An event type that no connector produces.", "use a type from the event reference (waba.message, okdesk.new_ticket_status, …)"},
+	{CodeUnknownAction, SevError, "An action that the flow language does not define.", "use one of send, okdesk.*, onec.read, http, bind, log, handoff"},
+	{CodeUnknownParam, SevError, "An action parameter that the action does not take.", "check the action's parameters in the flow reference"},
+	{CodeMissingParam, SevError, "A required action parameter is absent.", "add the parameter"},
+	{CodeBadDuration, SevError, "A duration that cannot be parsed or is not positive.", "write durations like 90s, 15m, 24h or 1h30m"},
+	{CodeExprSyntax, SevError, "An expression does not parse.", "check the expression syntax (expr-lang)"},
+	{CodeExprType, SevError, "An expression does not type-check (unknown field or function, wrong argument, guard not bool).", "check the names and types against the expression environment"},
+	{CodeUnknownVar, SevError, "An expression or `set` names a variable not declared under `vars`.", "declare it under `vars` with a default value"},
+	{CodeBadTemplate, SevError, "A `${…}` template is not closed.", "close the template with `}` or write `$${` for a literal `${`"},
+	{CodeWhatsAppLimit, SevError, "A literal message exceeds a WhatsApp limit (3 buttons, 20-char titles, 4096-char text, 10 list rows).", "shorten the text or use fewer buttons/rows"},
+	{CodeUnreachableBranch, SevWarning, "A branch follows an unguarded branch of the same handler and can never run.", "move the unguarded (catch-all) branch last"},
+	{CodeFinalWithExits, SevWarning, "A final state has handlers, timers or gotos that will never run.", "remove them or make the state non-final"},
+	{CodeBadValue, SevError, "A value is outside the allowed set (e.g. a final status).", "use one of the values the flow reference lists"},
+}
+
+var codeIndex = func() map[string]Code {
+	m := make(map[string]Code, len(Codes))
+	for _, c := range Codes {
+		m[c.Name] = c
+	}
+	return m
+}()
+
+// didYouMean returns the candidate closest to s, or "" when nothing is close.
+func didYouMean(s string, candidates []string) string {
+	best, bestD := "", len(s)/2+2
+	for _, c := range candidates {
+		d := levenshtein(strings.ToLower(s), strings.ToLower(c))
+		if d < bestD || (d == bestD && best != "" && c < best) {
+			best, bestD = c, d
+		}
+	}
+	if bestD > 3 || bestD > len(s)/2+1 {
+		return ""
+	}
+	return best
+}
+
+func levenshtein(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(rb)]
+}

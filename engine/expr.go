@@ -1,0 +1,279 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/vm"
+
+	"github.com/fixit-exchange/fixit/engine/event"
+)
+
+// Env is the environment every guard, `set` expression and template is compiled
+// against and evaluated in.
+type Env struct {
+	Event  event.Event    `expr:"event"`
+	Vars   map[string]any `expr:"vars"`
+	Dialog DialogEnv      `expr:"dialog"`
+	Now    time.Time      `expr:"now"`
+}
+
+// DialogEnv is what expressions see of the dialog.
+type DialogEnv struct {
+	ID        string    `expr:"id"`
+	Flow      string    `expr:"flow"`
+	State     string    `expr:"state"`
+	Status    string    `expr:"status"`
+	Channel   string    `expr:"channel"`
+	Contact   string    `expr:"contact"`
+	Phone     string    `expr:"phone"`
+	Keys      []string  `expr:"keys"`
+	StartedAt time.Time `expr:"started_at"`
+	EnteredAt time.Time `expr:"entered_at"`
+}
+
+// Helper describes one helper function available to expressions.
+type Helper struct {
+	Name      string
+	Signature string
+	Doc       string
+	option    expr.Option
+}
+
+func str1(f func(string) any) func(...any) (any, error) {
+	return func(p ...any) (any, error) { return f(p[0].(string)), nil }
+}
+
+var regexCache sync.Map // pattern → *regexp.Regexp (patterns come from flow files: bounded)
+
+func cachedRegexp(p string) (*regexp.Regexp, error) {
+	if r, ok := regexCache.Load(p); ok {
+		return r.(*regexp.Regexp), nil
+	}
+	r, err := regexp.Compile(p)
+	if err != nil {
+		return nil, fmt.Errorf("bad regular expression %q: %w", p, err)
+	}
+	regexCache.Store(p, r)
+	return r, nil
+}
+
+// Helpers is the list of helper functions, with their types: a wrong call is a
+// load-time diagnostic. expr-lang's own builtins (len, trim, lower, upper, split,
+// join, hasPrefix, duration, date, …) are available too.
+var Helpers = []Helper{
+	{Name: "phone", Signature: "phone(string) string", Doc: "E.164 digits of a phone number in any format (\"+7 916 123-45-67\" → \"79161234567\"); \"\" when it is not a phone.",
+		option: expr.Function("phone", str1(func(s string) any { return event.NormalizePhone(s) }), new(func(string) string))},
+	{Name: "is_phone", Signature: "is_phone(string) bool", Doc: "Whether the text holds a phone number.",
+		option: expr.Function("is_phone", str1(func(s string) any { return event.NormalizePhone(s) != "" }), new(func(string) bool))},
+	{Name: "letters", Signature: "letters(string) int", Doc: "Number of letters (any alphabet) in the text.",
+		option: expr.Function("letters", str1(func(s string) any {
+			n := 0
+			for _, r := range s {
+				if unicode.IsLetter(r) {
+					n++
+				}
+			}
+			return n
+		}), new(func(string) int))},
+	{Name: "digits", Signature: "digits(string) string", Doc: "Only the digits of the text.",
+		option: expr.Function("digits", str1(func(s string) any {
+			return strings.Map(func(r rune) rune {
+				if r >= '0' && r <= '9' {
+					return r
+				}
+				return -1
+			}, s)
+		}), new(func(string) string))},
+	{Name: "squash", Signature: "squash(string) string", Doc: "Trims the text and collapses runs of white space into one space.",
+		option: expr.Function("squash", str1(func(s string) any { return strings.Join(strings.Fields(s), " ") }), new(func(string) string))},
+	{Name: "truncate", Signature: "truncate(string, int) string", Doc: "The first n characters of the text, with … when it was cut.",
+		option: expr.Function("truncate", func(p ...any) (any, error) {
+			s, n := p[0].(string), p[1].(int)
+			r := []rune(s)
+			if n < 1 || len(r) <= n {
+				if n < 1 {
+					return "", nil
+				}
+				return s, nil
+			}
+			return string(r[:n-1]) + "…", nil
+		}, new(func(string, int) string))},
+	{Name: "match", Signature: "match(string, string) bool", Doc: "Whether the text matches the regular expression (RE2 syntax).",
+		option: expr.Function("match", func(p ...any) (any, error) {
+			r, err := cachedRegexp(p[1].(string))
+			if err != nil {
+				return nil, err
+			}
+			return r.MatchString(p[0].(string)), nil
+		}, new(func(string, string) bool))},
+	{Name: "find", Signature: "find(string, string) string", Doc: "The first match of the regular expression in the text (its first group when it has one), or \"\".",
+		option: expr.Function("find", func(p ...any) (any, error) {
+			r, err := cachedRegexp(p[1].(string))
+			if err != nil {
+				return nil, err
+			}
+			m := r.FindStringSubmatch(p[0].(string))
+			switch {
+			case m == nil:
+				return "", nil
+			case len(m) > 1:
+				return m[1], nil
+			}
+			return m[0], nil
+		}, new(func(string, string) string))},
+	{Name: "parse_time", Signature: "parse_time(string) time.Time", Doc: "Parses an RFC 3339 time; the zero time when it does not parse.",
+		option: expr.Function("parse_time", str1(func(s string) any {
+			t, err := time.Parse(time.RFC3339, strings.TrimSpace(s))
+			if err != nil {
+				return time.Time{}
+			}
+			return t
+		}), new(func(string) time.Time))},
+	{Name: "in_zone", Signature: "in_zone(time.Time, string) time.Time", Doc: "The time in an IANA zone, e.g. in_zone(now, \"Europe/Moscow\").Hour().",
+		option: expr.Function("in_zone", func(p ...any) (any, error) {
+			loc, err := time.LoadLocation(p[1].(string))
+			if err != nil {
+				return nil, fmt.Errorf("unknown time zone %q", p[1])
+			}
+			return p[0].(time.Time).In(loc), nil
+		}, new(func(time.Time, string) time.Time))},
+	{Name: "format_time", Signature: "format_time(time.Time, string) string", Doc: "Formats a time with a Go layout, e.g. format_time(now, \"02.01.2006 15:04\").",
+		option: expr.Function("format_time", func(p ...any) (any, error) {
+			return p[0].(time.Time).Format(p[1].(string)), nil
+		}, new(func(time.Time, string) string))},
+	{Name: "hours_since", Signature: "hours_since(time.Time, time.Time) float", Doc: "Hours from the first time to the second: hours_since(dialog.started_at, now).",
+		option: expr.Function("hours_since", func(p ...any) (any, error) {
+			return p[1].(time.Time).Sub(p[0].(time.Time)).Hours(), nil
+		}, new(func(time.Time, time.Time) float64))},
+}
+
+var compileOptions = func() []expr.Option {
+	opts := []expr.Option{expr.Env(Env{})}
+	for _, h := range Helpers {
+		opts = append(opts, h.option)
+	}
+	return opts
+}()
+
+// exprError is a compile problem inside one expression, at a rune offset of its source.
+type exprError struct {
+	code    string
+	offset  int // rune offset inside the expression source
+	message string
+	hint    string
+}
+
+// varCheck collects references to undeclared variables while compiling.
+type varCheck struct {
+	declared map[string]bool
+	names    []string
+	unknown  []exprError
+}
+
+func (v *varCheck) Visit(n *ast.Node) {
+	m, ok := (*n).(*ast.MemberNode)
+	if !ok {
+		return
+	}
+	id, ok := m.Node.(*ast.IdentifierNode)
+	if !ok || id.Value != "vars" {
+		return
+	}
+	prop, ok := m.Property.(*ast.StringNode)
+	if !ok || v.declared[prop.Value] {
+		return
+	}
+	hint := "declare it under `vars` with a default value"
+	if s := didYouMean(prop.Value, v.names); s != "" {
+		hint = fmt.Sprintf("did you mean vars.%s?", s)
+	}
+	v.unknown = append(v.unknown, exprError{code: CodeUnknownVar, offset: prop.Location().From,
+		message: fmt.Sprintf("unknown variable vars.%s", prop.Value), hint: hint})
+}
+
+// compileExpr compiles src; asBool requires a bool result.
+func compileExpr(src string, asBool bool, vars *varCheck) (*vm.Program, []exprError) {
+	if strings.TrimSpace(src) == "" {
+		return nil, []exprError{{code: CodeExprSyntax, message: "empty expression", hint: "write an expression, e.g. event.text != \"\""}}
+	}
+	opts := append([]expr.Option(nil), compileOptions...)
+	if asBool {
+		opts = append(opts, expr.AsBool())
+	}
+	if vars != nil {
+		opts = append(opts, expr.Patch(vars))
+	}
+	prog, err := expr.Compile(src, opts...)
+	var errs []exprError
+	if vars != nil {
+		errs = append(errs, vars.unknown...)
+		vars.unknown = nil
+	}
+	if err != nil {
+		e := exprError{code: CodeExprType, message: err.Error(), hint: codeIndex[CodeExprType].Hint}
+		if fe, ok := err.(*file.Error); ok {
+			e.offset = fe.From
+			e.message = fe.Message
+			if isSyntaxMessage(fe.Message) {
+				e.code, e.hint = CodeExprSyntax, codeIndex[CodeExprSyntax].Hint
+			}
+		}
+		if len(errs) > 0 && e.code == CodeExprType {
+			// The unknown-variable diagnostic already explains it.
+			return nil, errs
+		}
+		errs = append(errs, e)
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return prog, nil
+}
+
+func isSyntaxMessage(m string) bool {
+	for _, s := range []string{"unexpected token", "unexpected end", "unterminated", "unrecognized character", "invalid char", "literal not terminated", "invalid number", "invalid escape"} {
+		if strings.HasPrefix(m, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// Stringify renders a value produced by an expression for a template: integral
+// floats without decimals, nil as "", times in RFC 3339.
+func Stringify(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case float64:
+		if x == math.Trunc(x) && math.Abs(x) < 1e15 {
+			return strconv.FormatInt(int64(x), 10)
+		}
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	case float32:
+		return Stringify(float64(x))
+	case int:
+		return strconv.Itoa(x)
+	case int64:
+		return strconv.FormatInt(x, 10)
+	case bool:
+		return strconv.FormatBool(x)
+	case time.Time:
+		return x.Format(time.RFC3339)
+	case time.Duration:
+		return x.String()
+	}
+	return fmt.Sprint(v)
+}

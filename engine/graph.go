@@ -1,0 +1,98 @@
+package engine
+
+import (
+	"fmt"
+	"io"
+	"strings"
+)
+
+// edge is one transition of the state diagram.
+type edge struct {
+	from, to, label string
+}
+
+func (f *Flow) edges() []edge {
+	var out []edge
+	for _, name := range f.StateNames {
+		st := f.States[name]
+		for _, t := range st.OnOrder {
+			for i, b := range st.On[t] {
+				if b.Goto == "" {
+					continue
+				}
+				label := t
+				if b.WhenSrc != "" {
+					label += " [" + b.WhenSrc + "]"
+				} else if len(st.On[t]) > 1 {
+					label += fmt.Sprintf(" [else #%d]", i+1)
+				}
+				out = append(out, edge{name, b.Goto, label})
+			}
+		}
+		for _, b := range st.Always {
+			if b.Goto != "" {
+				label := "always"
+				if b.WhenSrc != "" {
+					label += " [" + b.WhenSrc + "]"
+				}
+				out = append(out, edge{name, b.Goto, label})
+			}
+		}
+		for _, t := range st.Timers {
+			if t.Goto != "" {
+				out = append(out, edge{name, t.Goto, "after " + t.After.String()})
+			}
+		}
+	}
+	return out
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// WriteMermaid writes the flow's state diagram as a Mermaid stateDiagram-v2.
+func (f *Flow) WriteMermaid(w io.Writer) error {
+	esc := func(s string) string {
+		s = oneLine(s)
+		return strings.NewReplacer(`"`, "#quot;", ":", "#colon;", ";", "#59;").Replace(s)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "---\ntitle: %s\n---\nstateDiagram-v2\n", f.Name)
+	fmt.Fprintf(&b, "    [*] --> %s : %s\n", f.Initial, esc(strings.Join(f.StartOn, ", ")))
+	for _, e := range f.edges() {
+		fmt.Fprintf(&b, "    %s --> %s : %s\n", e.from, e.to, esc(e.label))
+	}
+	for _, name := range f.StateNames {
+		st := f.States[name]
+		if st.Final {
+			fmt.Fprintf(&b, "    %s --> [*] : %s\n", name, st.FinalStatus)
+		}
+		if st.Description != "" {
+			fmt.Fprintf(&b, "    note right of %s : %s\n", name, esc(st.Description))
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// WriteDot writes the flow's state diagram in Graphviz dot.
+func (f *Flow) WriteDot(w io.Writer) error {
+	q := func(s string) string {
+		return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(oneLine(s)) + `"`
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "digraph %s {\n    rankdir=LR;\n    node [shape=box, style=rounded];\n", q(f.Name))
+	fmt.Fprintf(&b, "    __start [shape=point];\n    __start -> %s [label=%s];\n", q(f.Initial), q(strings.Join(f.StartOn, ", ")))
+	for _, name := range f.StateNames {
+		if st := f.States[name]; st.Final {
+			fmt.Fprintf(&b, "    %s [shape=doublecircle, label=%s];\n", q(name), q(name+"\\n("+st.FinalStatus+")"))
+		}
+	}
+	for _, e := range f.edges() {
+		fmt.Fprintf(&b, "    %s -> %s [label=%s];\n", q(e.from), q(e.to), q(e.label))
+	}
+	b.WriteString("}\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}

@@ -1,0 +1,527 @@
+package engine
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/expr-lang/expr/vm"
+
+	"github.com/fixit-exchange/fixit/engine/event"
+)
+
+// Dialog statuses (DESIGN A5).
+const (
+	StatusActive    = "active"
+	StatusHandoff   = "handoff"
+	StatusFinished  = "finished"
+	StatusAbandoned = "abandoned"
+	StatusFailed    = "failed"
+)
+
+// MaxSteps bounds the eventless transitions (`always`) one event may cause.
+const MaxSteps = 64
+
+// Dialog is the runtime state of one conversation, as the interpreter sees it.
+type Dialog struct {
+	ID           string
+	Flow         string
+	FlowHash     string
+	State        string
+	Status       string
+	Vars         map[string]any
+	Keys         []string
+	Channel      string // reply channel: waba, telegram, or ""
+	Contact      string // wa_id or chat id
+	Phone        string
+	HandoffUntil []string // event types that end a handoff
+	StartedAt    time.Time
+	EnteredAt    time.Time // when the current state was entered
+}
+
+// Ended reports whether the dialog has finished in any way.
+func (d *Dialog) Ended() bool {
+	return d.Status == StatusFinished || d.Status == StatusAbandoned || d.Status == StatusFailed
+}
+
+// Effect is an outbound action the step asks for, with evaluated parameters.
+type Effect struct {
+	Kind   string
+	Params map[string]any
+	State  string // the state whose enter/branch produced it
+	Pos    Pos
+}
+
+// TimerSet asks for a timer to be scheduled.
+type TimerSet struct {
+	State string
+	Name  string
+	Due   time.Time
+}
+
+// History kinds recorded by the interpreter.
+const (
+	HistEvent      = "event"
+	HistGuard      = "guard"
+	HistTransition = "transition"
+	HistAction     = "action"
+	HistSet        = "set"
+	HistBind       = "bind"
+	HistLog        = "log"
+	HistHandoff    = "handoff"
+	HistUnhandled  = "unhandled"
+	HistIgnored    = "ignored"
+	HistTimer      = "timer"
+	HistError      = "error"
+	HistEnd        = "end"
+)
+
+// HistoryEntry is one line of a dialog's history.
+type HistoryEntry struct {
+	Kind   string         `json:"kind"`
+	From   string         `json:"from,omitempty"`
+	To     string         `json:"to,omitempty"`
+	Detail map[string]any `json:"detail,omitempty"`
+}
+
+// Result is everything one step produced. Apply it in one transaction.
+type Result struct {
+	Dialog       Dialog // the new dialog (unchanged on error)
+	Effects      []Effect
+	Binds        []string
+	Timers       []TimerSet
+	CancelStates []string // states whose pending timers must be cancelled
+	History      []HistoryEntry
+	Handled      bool  // the event was taken by a handler (or ignored on purpose)
+	Err          error // a guard, set or template failed: the dialog is unchanged
+}
+
+// Machine runs steps. It owns a vm.VM, so it must not be shared across goroutines.
+type Machine struct {
+	vm vm.VM
+}
+
+// NewMachine returns a Machine.
+func NewMachine() *Machine { return &Machine{} }
+
+// Match reports whether ev may start a dialog of flow f (type and guard).
+func (m *Machine) Match(f *Flow, ev *event.Event, now time.Time) (bool, error) {
+	ok := false
+	for _, t := range f.StartOn {
+		if t == ev.Type {
+			ok = true
+			break
+		}
+	}
+	if !ok {
+		return false, nil
+	}
+	if f.startWhen == nil {
+		return true, nil
+	}
+	env := &Env{Event: *ev, Vars: f.Vars, Now: now, Dialog: DialogEnv{Flow: f.Name}}
+	out, err := m.vm.Run(f.startWhen, env)
+	if err != nil {
+		return false, fmt.Errorf("flow %s: start guard: %w", f.Name, err)
+	}
+	b, _ := out.(bool)
+	return b, nil
+}
+
+// StartFlow returns the flow of fs that ev starts, or nil. Flows are tried by
+// priority, then file name; a start guard that fails is skipped and reported.
+func (m *Machine) StartFlow(fs *FlowSet, ev *event.Event, now time.Time) (*Flow, []error) {
+	var errs []error
+	for _, f := range fs.ordered {
+		ok, err := m.Match(f, ev, now)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if ok {
+			return f, errs
+		}
+	}
+	return nil, errs
+}
+
+// Start creates a dialog of flow f for the event ev that started it and enters the
+// initial state. The starting event is visible to enter actions but is not
+// dispatched to the initial state's handlers.
+func (m *Machine) Start(f *Flow, id string, ev *event.Event, now time.Time) Result {
+	d := Dialog{ID: id, Flow: f.Name, FlowHash: f.Hash, Status: StatusActive, Vars: copyVars(f.Vars),
+		Channel: ev.Contact.Channel, Contact: ev.Contact.ID, Phone: ev.Contact.Phone, StartedAt: now}
+	for _, k := range ev.Keys {
+		d.Keys = event.AddKey(d.Keys, k)
+	}
+	r := &run{m: m, f: f, d: d, ev: ev, now: now}
+	r.res.Binds = append(r.res.Binds, d.Keys...)
+	r.hist(HistEvent, "", "", map[string]any{"type": ev.Type, "event_id": ev.ID, "start": true})
+	r.enter(f.Initial, "")
+	return r.finish(Dialog{})
+}
+
+// Step applies ev to dialog d of flow f at time now. It is pure and deterministic:
+// the same inputs give the same result.
+func (m *Machine) Step(f *Flow, d Dialog, ev *event.Event, now time.Time) Result {
+	orig := d
+	d.Vars = copyVars(d.Vars)
+	d.Keys = append([]string(nil), d.Keys...)
+	r := &run{m: m, f: f, d: d, ev: ev, now: now}
+	r.hist(HistEvent, "", "", map[string]any{"type": ev.Type, "event_id": ev.ID, "state": d.State})
+	st := f.States[d.State]
+	switch {
+	case d.Ended():
+		r.hist(HistUnhandled, "", "", map[string]any{"reason": "dialog has ended: " + d.Status})
+		return r.finish(orig)
+	case st == nil:
+		r.fail(fmt.Errorf("state %q does not exist in flow %s version %s", d.State, f.Name, short(f.Hash)))
+		return r.finish(orig)
+	case d.Status == StatusHandoff:
+		if !contains(d.HandoffUntil, ev.Type) {
+			r.hist(HistHandoff, "", "", map[string]any{"reason": "dialog is with a human; event kept in history"})
+			r.res.Handled = true
+			return r.finish(orig)
+		}
+		r.d.Status, r.d.HandoffUntil = StatusActive, nil
+		r.hist(HistHandoff, "", "", map[string]any{"end": true, "by": ev.Type})
+	}
+	if ev.Type == event.TypeTimer {
+		r.timer(st)
+		return r.finish(orig)
+	}
+	branches, ok := st.On[ev.Type]
+	if !ok {
+		if st.Ignore[ev.Type] {
+			r.res.Handled = true
+			r.hist(HistIgnored, "", "", map[string]any{"type": ev.Type})
+		} else {
+			r.hist(HistUnhandled, "", "", map[string]any{"type": ev.Type, "state": d.State})
+		}
+		return r.finish(orig)
+	}
+	r.res.Handled = true
+	if b := r.choose(branches, "on "+ev.Type); b != nil {
+		r.take(b)
+	}
+	return r.finish(orig)
+}
+
+// run is the state of one step in progress.
+type run struct {
+	m     *Machine
+	f     *Flow
+	d     Dialog
+	ev    *event.Event
+	now   time.Time
+	res   Result
+	steps int
+}
+
+func (r *run) hist(kind, from, to string, detail map[string]any) {
+	r.res.History = append(r.res.History, HistoryEntry{Kind: kind, From: from, To: to, Detail: detail})
+}
+
+func (r *run) fail(err error) {
+	if r.res.Err == nil {
+		r.res.Err = err
+		r.hist(HistError, "", "", map[string]any{"error": err.Error(), "state": r.d.State})
+	}
+}
+
+// finish returns the result; on error the dialog and its effects are rolled back
+// to orig, keeping only the history that explains what went wrong.
+func (r *run) finish(orig Dialog) Result {
+	if r.res.Err != nil {
+		hist := r.res.History
+		r.res = Result{Dialog: orig, History: hist, Err: r.res.Err, Handled: r.res.Handled}
+		return r.res
+	}
+	r.res.Dialog = r.d
+	return r.res
+}
+
+func (r *run) env() *Env {
+	return &Env{Event: *r.ev, Vars: r.d.Vars, Now: r.now, Dialog: DialogEnv{
+		ID: r.d.ID, Flow: r.d.Flow, State: r.d.State, Status: r.d.Status, Channel: r.d.Channel,
+		Contact: r.d.Contact, Phone: r.d.Phone, Keys: r.d.Keys, StartedAt: r.d.StartedAt, EnteredAt: r.d.EnteredAt}}
+}
+
+// choose returns the first branch whose guard holds, recording each guard result.
+func (r *run) choose(bs []*Branch, where string) *Branch {
+	for i, b := range bs {
+		if b.when == nil {
+			return b
+		}
+		out, err := r.m.vm.Run(b.when, r.env())
+		if err != nil {
+			r.fail(fmt.Errorf("state %s, %s, branch %d (line %d): guard %q: %w", r.d.State, where, i+1, b.Pos.Line, b.WhenSrc, err))
+			return nil
+		}
+		ok, _ := out.(bool)
+		r.hist(HistGuard, "", "", map[string]any{"branch": i + 1, "line": b.Pos.Line, "when": b.WhenSrc, "result": ok})
+		if ok {
+			return b
+		}
+	}
+	return nil
+}
+
+// take runs a branch: set, actions, goto.
+func (r *run) take(b *Branch) {
+	for _, a := range b.Set {
+		v, err := r.m.vm.Run(a.prog, r.env())
+		if err != nil {
+			r.fail(fmt.Errorf("state %s, line %d: set %s = %s: %w", r.d.State, b.Pos.Line, a.Var, a.Src, err))
+			return
+		}
+		v = normalizeValue(v)
+		r.d.Vars[a.Var] = v
+		r.hist(HistSet, "", "", map[string]any{"var": a.Var, "value": v})
+	}
+	r.actions(b.Actions)
+	if r.res.Err != nil || b.Goto == "" {
+		return
+	}
+	r.enter(b.Goto, r.d.State)
+}
+
+// enter leaves the current state (cancelling its timers) and enters name.
+func (r *run) enter(name, from string) {
+	for {
+		r.steps++
+		if r.steps > MaxSteps {
+			r.fail(fmt.Errorf("more than %d transitions without waiting for an event (last: %s → %s)", MaxSteps, from, name))
+			return
+		}
+		if from != "" {
+			r.res.CancelStates = append(r.res.CancelStates, from)
+		}
+		st := r.f.States[name]
+		r.hist(HistTransition, from, name, nil)
+		r.d.State, r.d.EnteredAt = name, r.now
+		for _, t := range st.Timers {
+			r.res.Timers = append(r.res.Timers, TimerSet{State: name, Name: t.Name, Due: r.now.Add(t.After)})
+		}
+		r.actions(st.Enter)
+		if r.res.Err != nil {
+			return
+		}
+		if st.Final {
+			r.d.Status = st.FinalStatus
+			r.res.CancelStates = append(r.res.CancelStates, name)
+			r.hist(HistEnd, "", "", map[string]any{"status": st.FinalStatus})
+			return
+		}
+		b := r.choose(st.Always, "always")
+		if b == nil || r.res.Err != nil {
+			return
+		}
+		// An always-branch: set and actions, then continue to its goto.
+		target := b.Goto
+		b2 := *b
+		b2.Goto = ""
+		r.take(&b2)
+		if r.res.Err != nil || target == "" {
+			return
+		}
+		from, name = name, target
+	}
+}
+
+// timer runs the branch of the timer named in the event, if it still applies.
+func (r *run) timer(st *State) {
+	name, _ := r.ev.Data["timer"].(string)
+	state, _ := r.ev.Data["state"].(string)
+	if state != st.Name {
+		r.res.Handled = true
+		r.hist(HistIgnored, "", "", map[string]any{"timer": name, "reason": "stale: dialog left state " + state})
+		return
+	}
+	for _, t := range st.Timers {
+		if t.Name != name {
+			continue
+		}
+		r.res.Handled = true
+		r.hist(HistTimer, "", "", map[string]any{"timer": name, "after": t.After.String()})
+		b := &t.Branch
+		if b.when != nil {
+			if r.choose([]*Branch{b}, "after "+t.Name) == nil {
+				return
+			}
+		}
+		r.take(b)
+		return
+	}
+	r.hist(HistUnhandled, "", "", map[string]any{"timer": name, "reason": "no such timer in this flow version"})
+}
+
+// actions evaluates and applies actions: local ones here, the rest become effects.
+func (r *run) actions(as []*Action) {
+	for _, a := range as {
+		params, err := r.params(a)
+		if err != nil {
+			r.fail(fmt.Errorf("state %s, %s at line %d: %w", r.d.State, a.Kind, a.Pos.Line, err))
+			return
+		}
+		switch a.Kind {
+		case "bind":
+			key, _ := params["key"].(string)
+			if key == "" {
+				r.fail(fmt.Errorf("state %s, bind at line %d: the key is empty", r.d.State, a.Pos.Line))
+				return
+			}
+			r.d.Keys = event.AddKey(r.d.Keys, key)
+			r.res.Binds = append(r.res.Binds, key)
+			r.hist(HistBind, "", "", map[string]any{"key": key})
+		case "log":
+			r.hist(HistLog, "", "", params)
+		case "handoff":
+			r.d.Status = StatusHandoff
+			r.d.HandoffUntil = toStrings(params["until"])
+			r.hist(HistHandoff, "", "", params)
+		default:
+			r.res.Effects = append(r.res.Effects, Effect{Kind: a.Kind, Params: params, State: r.d.State, Pos: a.Pos})
+			r.hist(HistAction, "", "", map[string]any{"kind": a.Kind, "line": a.Pos.Line})
+		}
+	}
+}
+
+func toStrings(v any) []string {
+	list, _ := v.([]any)
+	out := make([]string, 0, len(list))
+	for _, x := range list {
+		if s, ok := x.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (r *run) params(a *Action) (map[string]any, error) {
+	out := make(map[string]any, len(a.Params))
+	env := r.env()
+	for _, p := range a.Params {
+		v, err := r.value(p.Value, env)
+		if err != nil {
+			return nil, fmt.Errorf("parameter %s: %w", p.Name, err)
+		}
+		out[p.Name] = v
+	}
+	return out, nil
+}
+
+func (r *run) value(v *Value, env *Env) (any, error) {
+	switch v.kind {
+	case vLit:
+		return v.lit, nil
+	case vTmpl:
+		return r.render(v.tmpl, env)
+	case vList:
+		out := make([]any, len(v.list))
+		for i, x := range v.list {
+			y, err := r.value(x, env)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = y
+		}
+		return out, nil
+	case vMap:
+		out := make(map[string]any, len(v.m))
+		for _, p := range v.m {
+			y, err := r.value(p.Value, env)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", p.Name, err)
+			}
+			out[p.Name] = y
+		}
+		return out, nil
+	}
+	return nil, nil
+}
+
+// render evaluates a template. A template that is one ${expr} keeps the value's type.
+func (r *run) render(t *Template, env *Env) (any, error) {
+	if t.single {
+		v, err := r.m.vm.Run(t.parts[0].prog, env)
+		if err != nil {
+			return nil, fmt.Errorf("${%s}: %w", t.parts[0].src, err)
+		}
+		return normalizeValue(v), nil
+	}
+	var b strings.Builder
+	for _, p := range t.parts {
+		if p.prog == nil {
+			b.WriteString(p.lit)
+			continue
+		}
+		v, err := r.m.vm.Run(p.prog, env)
+		if err != nil {
+			return nil, fmt.Errorf("${%s}: %w", p.src, err)
+		}
+		b.WriteString(Stringify(v))
+	}
+	return b.String(), nil
+}
+
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
+func copyVars(v map[string]any) map[string]any {
+	out := make(map[string]any, len(v))
+	for k, x := range v {
+		out[k] = x
+	}
+	return out
+}
+
+// normalizeValue turns values from YAML or expr into the JSON data model (numbers as
+// float64, maps with string keys) so a value survives a store round trip unchanged.
+func normalizeValue(v any) any {
+	switch x := v.(type) {
+	case int:
+		return float64(x)
+	case int64:
+		return float64(x)
+	case int32:
+		return float64(x)
+	case uint64:
+		return float64(x)
+	case float32:
+		return float64(x)
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = normalizeValue(e)
+		}
+		return out
+	case []string:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = e
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = normalizeValue(e)
+		}
+		return out
+	case map[any]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[fmt.Sprint(k)] = normalizeValue(e)
+		}
+		return out
+	case time.Time:
+		return x.UTC().Format(time.RFC3339Nano)
+	case time.Duration:
+		return x.String()
+	}
+	return v
+}

@@ -1,0 +1,1233 @@
+package engine
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/expr-lang/expr/vm"
+	"gopkg.in/yaml.v3"
+)
+
+// File is one flow file's name (as shown in diagnostics) and bytes.
+type File struct {
+	Name string
+	Data []byte
+}
+
+// IsScenarioFile reports whether name is a `fixit test` scenario, not a flow.
+func IsScenarioFile(name string) bool {
+	base := filepath.Base(name)
+	return strings.HasSuffix(base, "_test.yaml") || strings.HasSuffix(base, "_test.yml")
+}
+
+// ReadPaths reads flow files from files and folders (a folder contributes its
+// *.yaml and *.yml files, scenario files excluded), sorted by name.
+func ReadPaths(paths ...string) ([]File, Diagnostics) {
+	var files []File
+	var diags Diagnostics
+	seen := map[string]bool{}
+	add := func(p string) {
+		if seen[p] {
+			return
+		}
+		seen[p] = true
+		data, err := os.ReadFile(p)
+		if err != nil {
+			diags = append(diags, diagAt(p, Pos{1, 1}, CodeReadError, fmt.Sprintf("cannot read: %v", err)))
+			return
+		}
+		files = append(files, File{Name: p, Data: data})
+	}
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			diags = append(diags, diagAt(p, Pos{1, 1}, CodeReadError, fmt.Sprintf("cannot read: %v", err)))
+			continue
+		}
+		if !st.IsDir() {
+			add(p)
+			continue
+		}
+		entries, err := os.ReadDir(p)
+		if err != nil {
+			diags = append(diags, diagAt(p, Pos{1, 1}, CodeReadError, fmt.Sprintf("cannot list folder: %v", err)))
+			continue
+		}
+		n := 0
+		for _, e := range entries {
+			name := e.Name()
+			ext := filepath.Ext(name)
+			if e.IsDir() || (ext != ".yaml" && ext != ".yml") || IsScenarioFile(name) || strings.HasPrefix(name, ".") {
+				continue
+			}
+			add(filepath.Join(p, name))
+			n++
+		}
+		if n == 0 {
+			diags = append(diags, diagAt(p, Pos{1, 1}, CodeNoFlows, "no flow files (*.yaml, *.yml) in this folder"))
+		}
+	}
+	sort.Slice(files, func(i, j int) bool { return files[i].Name < files[j].Name })
+	return files, diags
+}
+
+// Load reads and compiles the flows at paths (files or folders) into one FlowSet.
+// On any error it returns a nil set and every diagnostic; warnings come back either way.
+func Load(paths ...string) (*FlowSet, Diagnostics) {
+	files, diags := ReadPaths(paths...)
+	fs, more := Compile(files)
+	diags = append(diags, more...)
+	diags.Sort()
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	return fs, diags
+}
+
+// Compile builds a FlowSet from files. It never returns half a set: with any error
+// the set is nil.
+func Compile(files []File) (*FlowSet, Diagnostics) {
+	var diags Diagnostics
+	fs := &FlowSet{byName: map[string]*Flow{}, byHash: map[string]*Flow{}}
+	for _, f := range files {
+		flow, ds := compileFile(f)
+		diags = append(diags, ds...)
+		if flow == nil {
+			continue
+		}
+		if prev, dup := fs.byName[flow.Name]; dup {
+			diags = append(diags, Diagnostic{File: f.Name, Line: flow.Pos.Line, Col: flow.Pos.Col, Severity: SevError,
+				Code: CodeDuplicateFlow, Message: fmt.Sprintf("flow %q is already declared in %s", flow.Name, prev.File),
+				Hint: codeIndex[CodeDuplicateFlow].Hint})
+			continue
+		}
+		fs.byName[flow.Name] = flow
+		fs.byHash[flow.Hash] = flow
+		fs.ordered = append(fs.ordered, flow)
+	}
+	diags.Sort()
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	sort.SliceStable(fs.ordered, func(i, j int) bool {
+		a, b := fs.ordered[i], fs.ordered[j]
+		if a.Priority != b.Priority {
+			return a.Priority > b.Priority
+		}
+		return a.File < b.File
+	})
+	fs.warnings = diags
+	return fs, diags
+}
+
+func diagAt(file string, p Pos, code, msg string) Diagnostic {
+	c := codeIndex[code]
+	return Diagnostic{File: file, Line: p.Line, Col: p.Col, Severity: c.Severity, Code: code, Message: msg, Hint: c.Hint}
+}
+
+// loader compiles one file, collecting diagnostics.
+type loader struct {
+	src   *source
+	diags Diagnostics
+	vars  *varCheck
+	flow  *Flow
+}
+
+func (l *loader) add(p Pos, code, msg, hint string) {
+	d := diagAt(l.src.name, p, code, msg)
+	if hint != "" {
+		d.Hint = hint
+	}
+	l.diags = append(l.diags, d)
+}
+
+func (l *loader) warn(p Pos, code, msg, hint string) {
+	l.add(p, code, msg, hint)
+	l.diags[len(l.diags)-1].Severity = SevWarning
+}
+
+var yamlLineRe = regexp.MustCompile(`line (\d+)(?:, column (\d+))?: (.*)`)
+
+func compileFile(f File) (*Flow, Diagnostics) {
+	l := &loader{src: newSource(f.Name, f.Data)}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(f.Data, &doc); err != nil {
+		l.yamlError(err)
+		return nil, l.diags
+	}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		l.add(Pos{1, 1}, CodeMissingKey, "the file is empty; a flow needs `flow`, `start`, `initial` and `states`", "")
+		return nil, l.diags
+	}
+	root := resolve(doc.Content[0])
+	flow := l.flowFile(root)
+	if flow != nil {
+		flow.File = f.Name
+		flow.Source = f.Data
+		sum := sha256.Sum256(f.Data)
+		flow.Hash = hex.EncodeToString(sum[:])
+	}
+	if l.diags.HasErrors() {
+		return nil, l.diags
+	}
+	return flow, l.diags
+}
+
+func (l *loader) yamlError(err error) {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	p := Pos{1, 1}
+	if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
+		p.Line, _ = strconv.Atoi(m[1])
+		if m[2] != "" {
+			p.Col, _ = strconv.Atoi(m[2])
+		}
+		msg = m[3]
+	}
+	if p.Line > len(l.src.lines) {
+		p.Line = len(l.src.lines)
+	}
+	l.add(p, CodeYAMLSyntax, msg, "")
+}
+
+func resolve(n *yaml.Node) *yaml.Node {
+	for i := 0; n != nil && n.Kind == yaml.AliasNode && n.Alias != nil && i < 16; i++ {
+		n = n.Alias
+	}
+	return n
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		if n.Tag == "!!null" {
+			return "null"
+		}
+		return "a " + strings.TrimPrefix(n.Tag, "!!")
+	}
+	return "an alias"
+}
+
+// pair is one key/value of a mapping.
+type pair struct {
+	key, val *yaml.Node
+}
+
+// pairs returns the entries of a mapping node, reporting duplicate keys.
+func (l *loader) pairs(n *yaml.Node) []pair {
+	out := make([]pair, 0, len(n.Content)/2)
+	seen := map[string]*yaml.Node{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := resolve(n.Content[i]), resolve(n.Content[i+1])
+		if prev, dup := seen[k.Value]; dup {
+			l.add(nodePos(k), CodeDuplicateKey, fmt.Sprintf("duplicate key %q (first at line %d)", k.Value, prev.Line), "")
+			continue
+		}
+		seen[k.Value] = k
+		out = append(out, pair{k, v})
+	}
+	return out
+}
+
+// expect checks n's kind and reports wrong-type.
+func (l *loader) expect(n *yaml.Node, kind yaml.Kind, what string) bool {
+	if n.Kind == kind {
+		return true
+	}
+	want := map[yaml.Kind]string{yaml.MappingNode: "a mapping", yaml.SequenceNode: "a list", yaml.ScalarNode: "a scalar"}[kind]
+	l.add(nodePos(n), CodeWrongType, fmt.Sprintf("%s must be %s, not %s", what, want, kindName(n)), "")
+	return false
+}
+
+// fields checks a mapping against spec, reporting unknown and missing keys, and
+// returns the values by key. allowed reports extra keys (e.g. inline actions).
+func (l *loader) fields(n *yaml.Node, spec Object, allowed func(string) bool) (map[string]*yaml.Node, []pair) {
+	ps := l.pairs(n)
+	got := make(map[string]*yaml.Node, len(ps))
+	var extra []pair
+	for _, p := range ps {
+		if _, ok := spec.field(p.key.Value); ok {
+			got[p.key.Value] = p.val
+			continue
+		}
+		if allowed != nil && allowed(p.key.Value) {
+			extra = append(extra, p)
+			continue
+		}
+		names := spec.names()
+		if allowed != nil {
+			names = append(names, actionNames()...)
+		}
+		hint := fmt.Sprintf("%s keys are: %s", spec.Name, strings.Join(spec.names(), ", "))
+		if s := didYouMean(p.key.Value, names); s != "" {
+			hint = fmt.Sprintf("did you mean %q?", s)
+		}
+		l.add(nodePos(p.key), CodeUnknownKey, fmt.Sprintf("unknown key %q in %s", p.key.Value, spec.Name), hint)
+	}
+	for _, f := range spec.Fields {
+		if f.Required && got[f.Name] == nil {
+			l.add(nodePos(n), CodeMissingKey, fmt.Sprintf("%s has no %q", spec.Name, f.Name), fmt.Sprintf("add `%s:` — %s", f.Name, f.Doc))
+		}
+	}
+	return got, extra
+}
+
+var identRe = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
+
+func (l *loader) name(n *yaml.Node, what string) (string, bool) {
+	if !l.expect(n, yaml.ScalarNode, what) {
+		return "", false
+	}
+	if !identRe.MatchString(n.Value) {
+		l.add(nodePos(n), CodeBadName, fmt.Sprintf("%s %q is not a valid name", what, n.Value), "")
+		return n.Value, false
+	}
+	return n.Value, true
+}
+
+func (l *loader) flowFile(root *yaml.Node) *Flow {
+	if !l.expect(root, yaml.MappingNode, "a flow file") {
+		return nil
+	}
+	f, _ := l.fields(root, FlowSpec, nil)
+	flow := &Flow{Pos: nodePos(root), States: map[string]*State{}, Vars: map[string]any{}}
+	l.flow = flow
+	if n := f["flow"]; n != nil {
+		flow.Name, _ = l.name(n, "flow name")
+		flow.Pos = nodePos(n)
+	}
+	if n := f["description"]; n != nil && l.expect(n, yaml.ScalarNode, "description") {
+		flow.Description = n.Value
+	}
+	if n := f["priority"]; n != nil && l.expect(n, yaml.ScalarNode, "priority") {
+		p, err := strconv.Atoi(n.Value)
+		if err != nil {
+			l.add(nodePos(n), CodeWrongType, fmt.Sprintf("priority must be an integer, not %q", n.Value), "")
+		}
+		flow.Priority = p
+	}
+	l.declareVars(f["vars"])
+	// State names are needed before branches are compiled (goto checks come later,
+	// but `set` and guards only need vars).
+	if n := f["start"]; n != nil {
+		l.start(n)
+	}
+	if n := f["states"]; n != nil && l.expect(n, yaml.MappingNode, "states") {
+		for _, p := range l.pairs(n) {
+			name, _ := l.name(p.key, "state name")
+			st := l.state(p.val, name, nodePos(p.key))
+			if st != nil {
+				flow.States[name] = st
+				flow.StateNames = append(flow.StateNames, name)
+			}
+		}
+		if len(flow.StateNames) == 0 {
+			l.add(nodePos(n), CodeMissingKey, "states is empty", "declare at least one state")
+		}
+	}
+	if n := f["initial"]; n != nil {
+		if l.expect(n, yaml.ScalarNode, "initial") {
+			flow.Initial = n.Value
+			l.stateRef(n.Value, nodePos(n), "initial")
+		}
+	} else if f["states"] != nil {
+		// missing-key already reported by fields; give the specific code too.
+		l.diags = l.diags[:len(l.diags)-1]
+		l.add(nodePos(root), CodeMissingInitial, "the flow has no initial state", fmt.Sprintf("add `initial: %s`", first(flow.StateNames)))
+	}
+	l.graph()
+	return flow
+}
+
+func first(s []string) string {
+	if len(s) == 0 {
+		return "<state>"
+	}
+	return s[0]
+}
+
+func (l *loader) declareVars(n *yaml.Node) {
+	l.vars0()
+	if n == nil {
+		return
+	}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return
+	}
+	if !l.expect(n, yaml.MappingNode, "vars") {
+		return
+	}
+	for _, p := range l.pairs(n) {
+		name, ok := l.name(p.key, "variable name")
+		if !ok {
+			continue
+		}
+		var v any
+		if err := p.val.Decode(&v); err != nil {
+			l.add(nodePos(p.val), CodeWrongType, fmt.Sprintf("default of %s: %v", name, err), "")
+			continue
+		}
+		l.flow.Vars[name] = normalizeValue(v)
+		l.flow.VarNames = append(l.flow.VarNames, name)
+		l.vars.declared[name] = true
+		l.vars.names = append(l.vars.names, name)
+	}
+}
+
+func (l *loader) vars0() {
+	l.vars = &varCheck{declared: map[string]bool{}}
+}
+
+func (l *loader) start(n *yaml.Node) {
+	if n.Kind == yaml.ScalarNode || n.Kind == yaml.SequenceNode {
+		l.flow.StartOn = l.eventTypes(n, false)
+		return
+	}
+	if !l.expect(n, yaml.MappingNode, "start") {
+		return
+	}
+	f, _ := l.fields(n, StartSpec, nil)
+	if on := f["on"]; on != nil {
+		l.flow.StartOn = l.eventTypes(on, false)
+		for _, t := range l.flow.StartOn {
+			if t == "timer" || strings.HasPrefix(t, "action.") {
+				l.add(nodePos(on), CodeUnknownEvent, fmt.Sprintf("%s cannot start a dialog: it belongs to an existing one", t), "start on an inbound event such as waba.message")
+			}
+		}
+	}
+	if w := f["when"]; w != nil {
+		l.flow.startWhen, _ = l.guard(w)
+	}
+}
+
+// eventTypes reads one event type or a list of them.
+func (l *loader) eventTypes(n *yaml.Node, allowTimer bool) []string {
+	var nodes []*yaml.Node
+	switch n.Kind {
+	case yaml.ScalarNode:
+		nodes = []*yaml.Node{n}
+	case yaml.SequenceNode:
+		for _, c := range n.Content {
+			nodes = append(nodes, resolve(c))
+		}
+	default:
+		l.add(nodePos(n), CodeWrongType, fmt.Sprintf("event types must be a string or a list, not %s", kindName(n)), "")
+		return nil
+	}
+	var out []string
+	for _, c := range nodes {
+		if !l.expect(c, yaml.ScalarNode, "an event type") {
+			continue
+		}
+		if l.eventType(c.Value, nodePos(c), allowTimer) {
+			out = append(out, c.Value)
+		}
+	}
+	return out
+}
+
+func (l *loader) eventType(t string, p Pos, allowTimer bool) bool {
+	for _, e := range EventTypes {
+		if e.Name == t {
+			if t == "timer" && !allowTimer {
+				l.add(p, CodeUnknownEvent, "timer events are handled by `after`, not by `on`", "move this handler under `after: { <duration>: … }`")
+				return false
+			}
+			return true
+		}
+	}
+	for _, prefix := range []string{"okdesk.", "onec.", "telegram."} {
+		if strings.HasPrefix(t, prefix) && identRe.MatchString(strings.TrimPrefix(t, prefix)) {
+			if prefix == "onec." {
+				return true // 1C events are the integrator's own
+			}
+			l.warn(p, CodeUnknownEvent, fmt.Sprintf("event type %q is not one fixit knows; it is accepted because %s* passes every type through", t, prefix), didYouMeanHint(t, eventTypeNames()))
+			return true
+		}
+	}
+	hint := didYouMeanHint(t, eventTypeNames())
+	if hint == "" {
+		hint = codeIndex[CodeUnknownEvent].Hint
+	}
+	l.add(p, CodeUnknownEvent, fmt.Sprintf("unknown event type %q", t), hint)
+	return false
+}
+
+func didYouMeanHint(s string, cands []string) string {
+	if m := didYouMean(s, cands); m != "" {
+		return fmt.Sprintf("did you mean %q?", m)
+	}
+	return ""
+}
+
+// stateRefs collects state references to check once all states are known.
+func (l *loader) stateRef(name string, p Pos, what string) {
+	if _, ok := l.flow.States[name]; ok {
+		return
+	}
+	// States are compiled before references are checked (flowFile order), so this
+	// is final unless called before states: gotos are checked in graph().
+	hint := didYouMeanHint(name, l.flow.StateNames)
+	if hint == "" {
+		hint = "states are: " + strings.Join(l.flow.StateNames, ", ")
+	}
+	l.add(p, CodeUnknownState, fmt.Sprintf("%s names unknown state %q", what, name), hint)
+}
+
+func (l *loader) state(n *yaml.Node, name string, p Pos) *State {
+	st := &State{Name: name, Pos: p, On: map[string][]*Branch{}, Ignore: map[string]bool{}, FinalStatus: "finished"}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return st // an empty state: reported by graph checks (no way out)
+	}
+	if !l.expect(n, yaml.MappingNode, fmt.Sprintf("state %q", name)) {
+		return st
+	}
+	f, _ := l.fields(n, StateSpec, nil)
+	if d := f["description"]; d != nil && l.expect(d, yaml.ScalarNode, "description") {
+		st.Description = d.Value
+	}
+	if e := f["enter"]; e != nil {
+		st.Enter = l.actionList(e, "enter")
+	}
+	if on := f["on"]; on != nil && l.expect(on, yaml.MappingNode, "on") {
+		for _, pr := range l.pairs(on) {
+			if !l.eventType(pr.key.Value, nodePos(pr.key), false) {
+				continue
+			}
+			st.On[pr.key.Value] = l.branches(pr.val, "on "+pr.key.Value)
+			st.OnOrder = append(st.OnOrder, pr.key.Value)
+		}
+	}
+	if a := f["always"]; a != nil {
+		st.Always = l.branches(a, "always")
+	}
+	if a := f["after"]; a != nil {
+		st.Timers = l.timers(a)
+	}
+	if ig := f["ignore"]; ig != nil {
+		for _, t := range l.eventTypes(ig, false) {
+			st.Ignore[t] = true
+		}
+	}
+	if fin := f["final"]; fin != nil {
+		st.Final = l.boolean(fin, "final")
+	}
+	if s := f["status"]; s != nil && l.expect(s, yaml.ScalarNode, "status") {
+		if !contains(finalStatuses, s.Value) {
+			l.add(nodePos(s), CodeBadValue, fmt.Sprintf("status %q is not one of %s", s.Value, strings.Join(finalStatuses, ", ")), "")
+		} else {
+			st.FinalStatus = s.Value
+		}
+		if !st.Final {
+			l.warn(nodePos(s), CodeFinalWithExits, "status only applies to a final state", "add `final: true` or remove `status`")
+		}
+	}
+	return st
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (l *loader) boolean(n *yaml.Node, what string) bool {
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
+		l.add(nodePos(n), CodeWrongType, fmt.Sprintf("%s must be true or false, not %s", what, kindName(n)), "")
+		return false
+	}
+	return n.Value == "true" || n.Value == "True" || n.Value == "TRUE"
+}
+
+func (l *loader) duration(n *yaml.Node) (time.Duration, bool) {
+	if n.Kind != yaml.ScalarNode {
+		l.add(nodePos(n), CodeBadDuration, fmt.Sprintf("a duration must be a string like 24h, not %s", kindName(n)), "")
+		return 0, false
+	}
+	d, err := parseDuration(n.Value)
+	if err != nil {
+		l.add(nodePos(n), CodeBadDuration, err.Error(), "")
+		return 0, false
+	}
+	return d, true
+}
+
+// parseDuration accepts Go durations plus a day unit ("2d", "1d12h").
+func parseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	var days time.Duration
+	if i := strings.Index(s, "d"); i > 0 {
+		n, err := strconv.Atoi(s[:i])
+		if err == nil {
+			days = time.Duration(n) * 24 * time.Hour
+			s = s[i+1:]
+		}
+	}
+	var d time.Duration
+	if s != "" {
+		var err error
+		d, err = time.ParseDuration(s)
+		if err != nil {
+			return 0, fmt.Errorf("bad duration %q: write it like 90s, 15m, 24h, 2d or 1h30m", s)
+		}
+	}
+	d += days
+	if d <= 0 {
+		return 0, fmt.Errorf("duration must be positive, got %q", s)
+	}
+	return d, nil
+}
+
+func (l *loader) timers(n *yaml.Node) []*Timer {
+	var out []*Timer
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i, p := range l.pairs(n) {
+			d, ok := l.duration(p.key)
+			if !ok {
+				continue
+			}
+			t := &Timer{Name: fmt.Sprintf("%s#%d", p.key.Value, i), After: d}
+			if p.val.Kind == yaml.ScalarNode {
+				t.Branch = Branch{Pos: nodePos(p.val), Goto: p.val.Value, GotoPos: nodePos(p.val)}
+			} else if b := l.branch(p.val, "timer", nil); b != nil {
+				t.Branch = *b
+			}
+			out = append(out, t)
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			c = resolve(c)
+			if !l.expect(c, yaml.MappingNode, "a timer") {
+				continue
+			}
+			var inNode *yaml.Node
+			for j := 0; j+1 < len(c.Content); j += 2 {
+				if c.Content[j].Value == "in" {
+					inNode = resolve(c.Content[j+1])
+				}
+			}
+			b := l.branch(c, "timer", func(k string) bool { return k == "in" })
+			if inNode == nil {
+				l.add(nodePos(c), CodeMissingKey, "timer has no \"in\"", "add `in: 24h`")
+				continue
+			}
+			d, ok := l.duration(inNode)
+			if !ok || b == nil {
+				continue
+			}
+			out = append(out, &Timer{Name: fmt.Sprintf("%s#%d", inNode.Value, i), After: d, Branch: *b})
+		}
+	default:
+		l.add(nodePos(n), CodeWrongType, fmt.Sprintf("after must be a mapping (duration: state) or a list of timers, not %s", kindName(n)), "")
+	}
+	return out
+}
+
+// branches reads a handler: a list of branches, or a single branch mapping.
+func (l *loader) branches(n *yaml.Node, what string) []*Branch {
+	var items []*yaml.Node
+	switch n.Kind {
+	case yaml.SequenceNode:
+		for _, c := range n.Content {
+			items = append(items, resolve(c))
+		}
+	case yaml.MappingNode:
+		items = []*yaml.Node{n}
+	default:
+		l.add(nodePos(n), CodeWrongType, fmt.Sprintf("%s must be a list of branches, not %s", what, kindName(n)), "")
+		return nil
+	}
+	var out []*Branch
+	catchAll := -1
+	for i, c := range items {
+		if !l.expect(c, yaml.MappingNode, "a branch") {
+			continue
+		}
+		b := l.branch(c, "branch", nil)
+		if b == nil {
+			continue
+		}
+		if catchAll >= 0 {
+			l.warn(b.Pos, CodeUnreachableBranch, fmt.Sprintf("this branch of %s can never run: branch %d before it has no `when`", what, catchAll+1), "")
+		} else if b.WhenSrc == "" {
+			catchAll = i
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// branch reads one branch mapping; extra admits keys handled by the caller.
+func (l *loader) branch(n *yaml.Node, what string, extra func(string) bool) *Branch {
+	if !l.expect(n, yaml.MappingNode, what) {
+		return nil
+	}
+	b := &Branch{Pos: nodePos(n)}
+	isAction := func(k string) bool { return actionIndex[k] != nil || (extra != nil && extra(k)) }
+	spec := BranchSpec
+	if what == "timer" {
+		spec = Object{Name: "timer", Fields: BranchSpec.Fields}
+	}
+	f, inline := l.fields(n, spec, isAction)
+	if w := f["when"]; w != nil {
+		b.when, _ = l.guard(w)
+		b.WhenSrc = w.Value
+	}
+	if s := f["set"]; s != nil && l.expect(s, yaml.MappingNode, "set") {
+		for _, p := range l.pairs(s) {
+			name := p.key.Value
+			if !l.vars.declared[name] {
+				hint := didYouMeanHint(name, l.vars.names)
+				if hint == "" {
+					hint = fmt.Sprintf("declare it: `vars: { %s: \"\" }`", name)
+				}
+				l.add(nodePos(p.key), CodeUnknownVar, fmt.Sprintf("set names undeclared variable %q", name), hint)
+				continue
+			}
+			if !l.expect(p.val, yaml.ScalarNode, "a set expression") {
+				continue
+			}
+			prog, ok := l.expr(p.val, p.val.Value, 0, false)
+			if ok {
+				b.Set = append(b.Set, Assign{Var: name, Src: p.val.Value, prog: prog})
+			}
+		}
+	}
+	for _, p := range inline {
+		if extra != nil && extra(p.key.Value) {
+			continue
+		}
+		if a := l.action(p.key, p.val); a != nil {
+			b.Actions = append(b.Actions, a)
+		}
+	}
+	if d := f["do"]; d != nil {
+		b.Actions = append(b.Actions, l.actionList(d, "do")...)
+	}
+	if g := f["goto"]; g != nil && l.expect(g, yaml.ScalarNode, "goto") {
+		b.Goto, b.GotoPos = g.Value, nodePos(g)
+	}
+	return b
+}
+
+func (l *loader) actionList(n *yaml.Node, what string) []*Action {
+	if n.Kind == yaml.MappingNode {
+		// A single action written without the list dash.
+		n = &yaml.Node{Kind: yaml.SequenceNode, Content: []*yaml.Node{n}, Line: n.Line, Column: n.Column}
+	}
+	if !l.expect(n, yaml.SequenceNode, what) {
+		return nil
+	}
+	var out []*Action
+	for _, c := range n.Content {
+		c = resolve(c)
+		if !l.expect(c, yaml.MappingNode, "an action") {
+			continue
+		}
+		ps := l.pairs(c)
+		if len(ps) != 1 {
+			l.add(nodePos(c), CodeWrongType, fmt.Sprintf("an action is a mapping with exactly one key (the action), this one has %d", len(ps)), "start each action on its own list item: `- send: …`")
+			continue
+		}
+		if a := l.action(ps[0].key, ps[0].val); a != nil {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func (l *loader) action(k, v *yaml.Node) *Action {
+	spec := actionIndex[k.Value]
+	if spec == nil {
+		hint := didYouMeanHint(k.Value, actionNames())
+		if hint == "" {
+			hint = codeIndex[CodeUnknownAction].Hint
+		}
+		l.add(nodePos(k), CodeUnknownAction, fmt.Sprintf("unknown action %q", k.Value), hint)
+		return nil
+	}
+	a := &Action{Kind: spec.Name, Pos: nodePos(k), Spec: spec}
+	var params []pair
+	switch {
+	case v.Kind == yaml.ScalarNode && spec.Shorthand != "":
+		params = []pair{{key: &yaml.Node{Kind: yaml.ScalarNode, Value: spec.Shorthand, Line: v.Line, Column: v.Column}, val: v}}
+	case v.Kind == yaml.MappingNode:
+		params = l.pairs(v)
+	default:
+		want := "a mapping of parameters"
+		if spec.Shorthand != "" {
+			want = fmt.Sprintf("a string (the %s) or a mapping of parameters", spec.Shorthand)
+		}
+		l.add(nodePos(v), CodeWrongType, fmt.Sprintf("%s takes %s, not %s", spec.Name, want, kindName(v)), "")
+		return nil
+	}
+	have := map[string]bool{}
+	for _, p := range params {
+		f, ok := spec.param(p.key.Value)
+		if !ok {
+			var names []string
+			for _, pf := range spec.Params {
+				names = append(names, pf.Name)
+			}
+			hint := didYouMeanHint(p.key.Value, names)
+			if hint == "" {
+				hint = fmt.Sprintf("%s takes: %s", spec.Name, strings.Join(names, ", "))
+			}
+			l.add(nodePos(p.key), CodeUnknownParam, fmt.Sprintf("%s has no parameter %q", spec.Name, p.key.Value), hint)
+			continue
+		}
+		have[f.Name] = true
+		if val := l.param(spec, f, p.val); val != nil {
+			a.Params = append(a.Params, Param{Name: f.Name, Value: val})
+		}
+	}
+	for _, f := range spec.Params {
+		if f.Required && !have[f.Name] {
+			l.add(nodePos(k), CodeMissingParam, fmt.Sprintf("%s needs parameter %q", spec.Name, f.Name), fmt.Sprintf("add `%s:` — %s", f.Name, f.Doc))
+		}
+	}
+	if spec.Name == "send" && !have["text"] && !have["template"] {
+		l.add(nodePos(k), CodeMissingParam, "send needs \"text\" or \"template\"", "write `send: \"…\"` or give `template: {name, language}`")
+	}
+	if spec.Name == "send" && have["buttons"] && have["list"] {
+		l.add(nodePos(k), CodeWrongType, "send takes either buttons or a list, not both", "")
+	}
+	return a
+}
+
+// WhatsApp limits checked where values are literal.
+const (
+	maxTextLen      = 4096
+	maxButtons      = 3
+	maxButtonTitle  = 20
+	maxListRows     = 10
+	maxRowTitle     = 24
+	maxListButton   = 20
+	maxRowDesc      = 72
+	maxHeaderFooter = 60
+)
+
+func (l *loader) param(spec *ActionSpec, f Field, n *yaml.Node) *Value {
+	switch f.Type {
+	case TTemplate:
+		if !l.expect(n, yaml.ScalarNode, fmt.Sprintf("%s.%s", spec.Name, f.Name)) {
+			return nil
+		}
+		v := l.templateValue(n)
+		if spec.Name == "send" && v != nil && v.kind == vLit {
+			limit := maxTextLen
+			if f.Name == "header" || f.Name == "footer" {
+				limit = maxHeaderFooter
+			}
+			if c := utf8.RuneCountInString(n.Value); c > limit {
+				l.add(nodePos(n), CodeWhatsAppLimit, fmt.Sprintf("%s is %d characters; WhatsApp allows %d", f.Name, c, limit), "")
+			}
+		}
+		return v
+	case TString:
+		if !l.expect(n, yaml.ScalarNode, fmt.Sprintf("%s.%s", spec.Name, f.Name)) {
+			return nil
+		}
+		if len(f.Enum) > 0 && !contains(f.Enum, n.Value) {
+			l.add(nodePos(n), CodeBadValue, fmt.Sprintf("%s.%s is %q; allowed: %s", spec.Name, f.Name, n.Value, strings.Join(f.Enum, ", ")), "")
+			return nil
+		}
+		return &Value{kind: vLit, lit: n.Value}
+	case TBool:
+		if n.Kind == yaml.ScalarNode && HasTemplate(n.Value) {
+			return l.templateValue(n)
+		}
+		return &Value{kind: vLit, lit: l.boolean(n, spec.Name+"."+f.Name)}
+	case TInt:
+		if n.Kind == yaml.ScalarNode && HasTemplate(n.Value) {
+			return l.templateValue(n)
+		}
+		i, err := strconv.Atoi(n.Value)
+		if n.Kind != yaml.ScalarNode || err != nil {
+			l.add(nodePos(n), CodeWrongType, fmt.Sprintf("%s.%s must be an integer", spec.Name, f.Name), "")
+			return nil
+		}
+		return &Value{kind: vLit, lit: i}
+	case TDuration:
+		if n.Kind == yaml.ScalarNode && HasTemplate(n.Value) {
+			return l.templateValue(n)
+		}
+		if _, ok := l.duration(n); !ok {
+			return nil
+		}
+		return &Value{kind: vLit, lit: n.Value}
+	case TEventTypes:
+		types := l.eventTypes(n, false)
+		list := make([]*Value, len(types))
+		for i, t := range types {
+			list[i] = &Value{kind: vLit, lit: t}
+		}
+		return &Value{kind: vList, list: list}
+	case TTemplates:
+		if !l.expect(n, yaml.MappingNode, spec.Name+"."+f.Name) {
+			return nil
+		}
+		v := &Value{kind: vMap}
+		for _, p := range l.pairs(n) {
+			if l.expect(p.val, yaml.ScalarNode, spec.Name+"."+f.Name+"."+p.key.Value) {
+				if tv := l.templateValue(p.val); tv != nil {
+					v.m = append(v.m, Param{Name: p.key.Value, Value: tv})
+				}
+			}
+		}
+		return v
+	case TAny:
+		return l.anyValue(n)
+	case TButtons:
+		return l.buttons(n)
+	case TList:
+		return l.listMsg(n)
+	case TWATemplate:
+		return l.waTemplate(n, spec.Name+"."+f.Name)
+	}
+	return l.anyValue(n)
+}
+
+func (l *loader) templateValue(n *yaml.Node) *Value {
+	t, ok := l.template(n)
+	if !ok {
+		return nil
+	}
+	if s, lit := t.literal(); lit {
+		return &Value{kind: vLit, lit: s}
+	}
+	return &Value{kind: vTmpl, tmpl: t}
+}
+
+// anyValue compiles any YAML value: strings become templates, other scalars literals.
+func (l *loader) anyValue(n *yaml.Node) *Value {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		v := &Value{kind: vList}
+		for _, c := range n.Content {
+			if cv := l.anyValue(resolve(c)); cv != nil {
+				v.list = append(v.list, cv)
+			}
+		}
+		return v
+	case yaml.MappingNode:
+		v := &Value{kind: vMap}
+		for _, p := range l.pairs(n) {
+			if cv := l.anyValue(p.val); cv != nil {
+				v.m = append(v.m, Param{Name: p.key.Value, Value: cv})
+			}
+		}
+		return v
+	case yaml.ScalarNode:
+		if n.Tag == "!!str" {
+			return l.templateValue(n)
+		}
+		var x any
+		_ = n.Decode(&x)
+		return &Value{kind: vLit, lit: normalizeValue(x)}
+	}
+	return nil
+}
+
+func (l *loader) buttons(n *yaml.Node) *Value {
+	if !l.expect(n, yaml.SequenceNode, "send.buttons") {
+		return nil
+	}
+	if len(n.Content) > maxButtons {
+		l.add(nodePos(n.Content[maxButtons]), CodeWhatsAppLimit, fmt.Sprintf("%d buttons; WhatsApp allows %d reply buttons", len(n.Content), maxButtons), "use a list message for more choices")
+	}
+	v := &Value{kind: vList}
+	for _, c := range n.Content {
+		c = resolve(c)
+		var id, title *yaml.Node
+		switch c.Kind {
+		case yaml.ScalarNode:
+			id, title = c, c
+		case yaml.MappingNode:
+			f, _ := l.fields(c, Object{Name: "button", Fields: []Field{{Name: "id", Type: TTemplate, Required: true}, {Name: "title", Type: TTemplate, Required: true}}}, nil)
+			id, title = f["id"], f["title"]
+		default:
+			l.add(nodePos(c), CodeWrongType, "a button is a title or {id, title}", "")
+			continue
+		}
+		if id == nil || title == nil || !l.expect(id, yaml.ScalarNode, "button id") || !l.expect(title, yaml.ScalarNode, "button title") {
+			continue
+		}
+		l.limit(title, maxButtonTitle, "button title")
+		iv, tv := l.templateValue(id), l.templateValue(title)
+		if iv != nil && tv != nil {
+			v.list = append(v.list, &Value{kind: vMap, m: []Param{{"id", iv}, {"title", tv}}})
+		}
+	}
+	return v
+}
+
+func (l *loader) limit(n *yaml.Node, max int, what string) {
+	if HasTemplate(n.Value) {
+		return
+	}
+	if c := utf8.RuneCountInString(n.Value); c > max {
+		l.add(nodePos(n), CodeWhatsAppLimit, fmt.Sprintf("%s %q is %d characters; WhatsApp allows %d", what, n.Value, c, max), "")
+	}
+}
+
+func (l *loader) listMsg(n *yaml.Node) *Value {
+	if !l.expect(n, yaml.MappingNode, "send.list") {
+		return nil
+	}
+	spec := Object{Name: "list", Fields: []Field{{Name: "button", Type: TTemplate, Required: true}, {Name: "section", Type: TTemplate}, {Name: "rows", Type: TObject, Required: true}}}
+	f, _ := l.fields(n, spec, nil)
+	v := &Value{kind: vMap}
+	for _, k := range []string{"button", "section"} {
+		if x := f[k]; x != nil && l.expect(x, yaml.ScalarNode, "list."+k) {
+			l.limit(x, maxListButton, "list "+k)
+			if tv := l.templateValue(x); tv != nil {
+				v.m = append(v.m, Param{k, tv})
+			}
+		}
+	}
+	rows := f["rows"]
+	if rows == nil || !l.expect(rows, yaml.SequenceNode, "list.rows") {
+		return v
+	}
+	if len(rows.Content) > maxListRows {
+		l.add(nodePos(rows.Content[maxListRows]), CodeWhatsAppLimit, fmt.Sprintf("%d rows; WhatsApp allows %d rows in a list", len(rows.Content), maxListRows), "")
+	}
+	rv := &Value{kind: vList}
+	rowSpec := Object{Name: "row", Fields: []Field{{Name: "id", Type: TTemplate, Required: true}, {Name: "title", Type: TTemplate, Required: true}, {Name: "description", Type: TTemplate}}}
+	for _, c := range rows.Content {
+		c = resolve(c)
+		var row *Value
+		if c.Kind == yaml.ScalarNode {
+			l.limit(c, maxRowTitle, "row title")
+			t := l.templateValue(c)
+			if t == nil {
+				continue
+			}
+			row = &Value{kind: vMap, m: []Param{{"id", t}, {"title", t}}}
+		} else if l.expect(c, yaml.MappingNode, "a list row") {
+			rf, _ := l.fields(c, rowSpec, nil)
+			row = &Value{kind: vMap}
+			for _, k := range []string{"id", "title", "description"} {
+				if x := rf[k]; x != nil && l.expect(x, yaml.ScalarNode, "row "+k) {
+					switch k {
+					case "title":
+						l.limit(x, maxRowTitle, "row title")
+					case "description":
+						l.limit(x, maxRowDesc, "row description")
+					}
+					if tv := l.templateValue(x); tv != nil {
+						row.m = append(row.m, Param{k, tv})
+					}
+				}
+			}
+		}
+		if row != nil {
+			rv.list = append(rv.list, row)
+		}
+	}
+	v.m = append(v.m, Param{"rows", rv})
+	return v
+}
+
+func (l *loader) waTemplate(n *yaml.Node, what string) *Value {
+	if !l.expect(n, yaml.MappingNode, what) {
+		return nil
+	}
+	spec := Object{Name: "template", Fields: []Field{{Name: "name", Type: TTemplate, Required: true}, {Name: "language", Type: TTemplate}, {Name: "params", Type: TObject}}}
+	f, _ := l.fields(n, spec, nil)
+	v := &Value{kind: vMap}
+	for _, k := range []string{"name", "language"} {
+		if x := f[k]; x != nil && l.expect(x, yaml.ScalarNode, what+"."+k) {
+			if tv := l.templateValue(x); tv != nil {
+				v.m = append(v.m, Param{k, tv})
+			}
+		}
+	}
+	if p := f["params"]; p != nil && l.expect(p, yaml.SequenceNode, what+".params") {
+		pv := &Value{kind: vList}
+		for _, c := range p.Content {
+			c = resolve(c)
+			if l.expect(c, yaml.ScalarNode, "a template parameter") {
+				if tv := l.templateValue(c); tv != nil {
+					pv.list = append(pv.list, tv)
+				}
+			}
+		}
+		v.m = append(v.m, Param{"params", pv})
+	}
+	return v
+}
+
+// guard compiles a `when` expression (must be bool).
+func (l *loader) guard(n *yaml.Node) (*vm.Program, bool) {
+	if n.Kind != yaml.ScalarNode {
+		l.add(nodePos(n), CodeWrongType, fmt.Sprintf("when must be an expression, not %s", kindName(n)), "")
+		return nil, false
+	}
+	return l.expr(n, n.Value, 0, true)
+}
+
+// expr compiles src, found at rune offset base of scalar n, reporting errors at
+// their exact place in the file.
+func (l *loader) expr(n *yaml.Node, src string, base int, asBool bool) (*vm.Program, bool) {
+	prog, errs := compileExpr(src, asBool, l.vars)
+	for _, e := range errs {
+		l.add(l.src.scalarPos(n, base+e.offset), e.code, e.message, e.hint)
+	}
+	return prog, len(errs) == 0
+}
+
+// template compiles a scalar that may hold ${expr} pieces.
+func (l *loader) template(n *yaml.Node) (*Template, bool) {
+	segs, bad := splitTemplate(n.Value)
+	if bad >= 0 {
+		l.add(l.src.scalarPos(n, bad), CodeBadTemplate, "unclosed ${ in template", "")
+		return nil, false
+	}
+	t := &Template{}
+	ok := true
+	for _, s := range segs {
+		if !s.isExpr {
+			t.parts = append(t.parts, tmplPart{lit: s.lit})
+			continue
+		}
+		prog, good := l.expr(n, s.src, s.offset, false)
+		ok = ok && good
+		t.parts = append(t.parts, tmplPart{src: s.src, prog: prog})
+	}
+	t.single = len(t.parts) == 1 && t.parts[0].src != ""
+	return t, ok
+}
+
+// graph runs the whole-flow checks once every state is known.
+func (l *loader) graph() {
+	f := l.flow
+	check := func(b *Branch, what string) {
+		if b.Goto != "" {
+			l.stateRef(b.Goto, b.GotoPos, what)
+		}
+	}
+	for _, name := range f.StateNames {
+		st := f.States[name]
+		for _, t := range st.OnOrder {
+			for _, b := range st.On[t] {
+				check(b, "goto")
+			}
+		}
+		for _, b := range st.Always {
+			check(b, "goto")
+		}
+		for _, t := range st.Timers {
+			check(&t.Branch, "after")
+		}
+	}
+	if f.Initial == "" || f.States[f.Initial] == nil {
+		return
+	}
+	// Reachability from the initial state.
+	reached := map[string]bool{f.Initial: true}
+	queue := []string{f.Initial}
+	for len(queue) > 0 {
+		st := f.States[queue[0]]
+		queue = queue[1:]
+		for _, next := range st.exits() {
+			if f.States[next] != nil && !reached[next] {
+				reached[next] = true
+				queue = append(queue, next)
+			}
+		}
+	}
+	for _, name := range f.StateNames {
+		st := f.States[name]
+		if !reached[name] {
+			l.warn(st.Pos, CodeUnreachableState, fmt.Sprintf("state %q cannot be reached from the initial state %q", name, f.Initial), "")
+		}
+		waits := len(st.On) > 0 || len(st.Always) > 0 || len(st.Timers) > 0
+		if !st.Final && !waits {
+			l.add(st.Pos, CodeNoWayOut, fmt.Sprintf("state %q is not final and has no handler, timer or goto: a dialog there is stuck", name), "")
+		}
+		if st.Final && waits {
+			l.warn(st.Pos, CodeFinalWithExits, fmt.Sprintf("final state %q has handlers or timers that never run", name), "")
+		}
+	}
+	l.eventlessLoops()
+}
+
+// exits lists the states a state can go to.
+func (st *State) exits() []string {
+	var out []string
+	for _, t := range st.OnOrder {
+		for _, b := range st.On[t] {
+			if b.Goto != "" {
+				out = append(out, b.Goto)
+			}
+		}
+	}
+	for _, b := range st.Always {
+		if b.Goto != "" {
+			out = append(out, b.Goto)
+		}
+	}
+	for _, t := range st.Timers {
+		if t.Goto != "" {
+			out = append(out, t.Goto)
+		}
+	}
+	return out
+}
+
+// eventlessLoops finds cycles made only of unguarded `always` branches.
+func (l *loader) eventlessLoops() {
+	f := l.flow
+	next := map[string]*Branch{}
+	for _, name := range f.StateNames {
+		for _, b := range f.States[name].Always {
+			if b.WhenSrc == "" && b.Goto != "" && f.States[b.Goto] != nil {
+				next[name] = b
+				break
+			}
+		}
+	}
+	reported := map[string]bool{}
+	for _, name := range f.StateNames {
+		seen := map[string]int{}
+		var path []string
+		for cur := name; ; {
+			if i, ok := seen[cur]; ok {
+				cycle := path[i:]
+				if !reported[cycle[0]] && cycle[0] == name {
+					for _, c := range cycle {
+						reported[c] = true
+					}
+					b := next[name]
+					l.add(b.Pos, CodeEventlessLoop, fmt.Sprintf("states loop without waiting for an event: %s → %s", strings.Join(cycle, " → "), cycle[0]), "")
+				}
+				break
+			}
+			b, ok := next[cur]
+			if !ok {
+				break
+			}
+			seen[cur] = len(path)
+			path = append(path, cur)
+			cur = b.Goto
+		}
+	}
+}
