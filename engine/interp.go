@@ -177,7 +177,9 @@ func (m *Machine) Step(f *Flow, d Dialog, ev *event.Event, now time.Time) Result
 	case st == nil:
 		r.fail(fmt.Errorf("state %q does not exist in flow %s version %s", d.State, f.Name, short(f.Hash)))
 		return r.finish(orig)
-	case d.Status == StatusHandoff:
+	case d.Status == StatusHandoff && ev.Source != event.SourceAction:
+		// The bot is silent while a human has the dialog; results of the bot's own
+		// actions still arrive, so an issue created before the handoff gets bound.
 		if !contains(d.HandoffUntil, ev.Type) {
 			r.hist(HistHandoff, "", "", map[string]any{"reason": "dialog is with a human; event kept in history"})
 			r.res.Handled = true
@@ -192,7 +194,9 @@ func (m *Machine) Step(f *Flow, d Dialog, ev *event.Event, now time.Time) Result
 	}
 	branches, ok := st.On[ev.Type]
 	if !ok {
-		if st.Ignore[ev.Type] {
+		// Every outbound action answers with action.done; a state that does not
+		// wait for one ignores it. An unhandled action.failed stays visible.
+		if st.Ignore[ev.Type] || ev.Type == event.TypeActionDone {
 			r.res.Handled = true
 			r.hist(HistIgnored, "", "", map[string]any{"type": ev.Type})
 		} else {
