@@ -79,27 +79,36 @@ func PhoneKey(raw string) string {
 }
 
 // NormalizePhone reduces a phone number to its E.164 digits without the plus sign:
-// "+7 (916) 123-45-67" → "79161234567". A Russian trunk-prefixed number
-// ("8 916 123 45 67", eleven digits starting with 8) becomes +7. Numbers with fewer than
-// 7 or more than 15 digits are not phone numbers and give "".
+// "+7 (916) 123-45-67" → "79161234567", "0049 30 1234567" → "49301234567".
+//
+// A number written for people in the Russian national format, without "+" and with
+// spaces, dashes, dots or parentheses, gets country code 7: "8 916 123-45-67" and
+// "(916) 123-45-67" → "79161234567". A bare digit string is taken as already
+// international and kept as it is, so NormalizePhone(NormalizePhone(x)) ==
+// NormalizePhone(x) and a WhatsApp wa_id such as "84912345678" (Vietnam) is never
+// rewritten. Fewer than 7 or more than 15 digits is not a phone number: "".
 func NormalizePhone(raw string) string {
+	raw = strings.TrimSpace(raw)
 	var b strings.Builder
 	b.Grow(len(raw))
+	formatted := false
 	for _, r := range raw {
-		if r >= '0' && r <= '9' {
+		switch {
+		case r >= '0' && r <= '9':
 			b.WriteRune(r)
+		case r == ' ' || r == '-' || r == '(' || r == ')' || r == '.' || r == '\u00a0':
+			formatted = true
 		}
 	}
 	d := b.String()
-	if strings.HasPrefix(strings.TrimSpace(raw), "00") {
-		d = strings.TrimPrefix(d, "00")
-	}
-	if len(d) == 11 && d[0] == '8' && !strings.HasPrefix(strings.TrimSpace(raw), "+") {
-		d = "7" + d[1:]
-	}
-	if len(d) == 10 && d[0] == '9' && !strings.HasPrefix(strings.TrimSpace(raw), "+") {
-		// A bare Russian mobile number without country code.
-		d = "7" + d
+	switch {
+	case strings.HasPrefix(raw, "+"):
+	case strings.HasPrefix(raw, "00"):
+		d = d[2:]
+	case formatted && len(d) == 11 && d[0] == '8':
+		d = "7" + d[1:] // Russian trunk prefix
+	case formatted && len(d) == 10 && d[0] == '9':
+		d = "7" + d // Russian mobile without country code
 	}
 	if len(d) < 7 || len(d) > 15 {
 		return ""
