@@ -1,0 +1,371 @@
+package okdesk
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/fixit-exchange/fixit/connectors"
+)
+
+// Connector is the connector name in errors and logs.
+const Connector = "okdesk"
+
+// Action kinds performed by Client.
+const (
+	KindFindContact         = "okdesk.find_contact"
+	KindCreateContact       = "okdesk.create_contact"
+	KindFindOrCreateContact = "okdesk.find_or_create_contact"
+	KindCreateIssue         = "okdesk.create_issue"
+	KindComment             = "okdesk.comment"
+	KindChangeStatus        = "okdesk.change_status"
+	KindGetIssue            = "okdesk.get_issue"
+)
+
+// DryRunID is the id a dry-run client answers in place of the ids Okdesk would assign.
+const DryRunID = "dry-run"
+
+// CodeBadResponse is the error code of a 2xx answer that cannot be understood (for
+// example a created issue without an id). It is not retried: the write may have happened.
+const CodeBadResponse = "bad_response"
+
+const (
+	defaultTimeout   = 30 * time.Second
+	maxResponseBytes = 4 << 20 // Okdesk answers are small; anything bigger is not an answer
+	maxMessageBytes  = 512
+)
+
+// Config configures a Client. A Config with BaseURL or APIToken empty gives a dry-run
+// client, so flows can be tried locally without an Okdesk account.
+type Config struct {
+	// BaseURL is the API root, OKDESK_API_URL, e.g. "https://acme.okdesk.ru/api/v1"; a
+	// URL without a path gets "/api/v1". Okdesk also runs on customers' own domains, so
+	// any http(s) URL is accepted.
+	BaseURL string
+	// APIToken is OKDESK_API_TOKEN, sent as the api_token query parameter.
+	APIToken string
+	// HTTP sends the requests; nil means a client with a 30-second timeout.
+	HTTP *http.Client
+	// Logger receives debug lines per request and an info line per dry run; nil discards.
+	Logger *slog.Logger
+	// CommentAuthorID is the employee id that okdesk.comment posts as when the action
+	// gives no author_id (Okdesk requires one). Empty leaves author_id out.
+	CommentAuthorID string
+}
+
+// Client performs the okdesk.* actions over the Okdesk REST API. It is safe for
+// concurrent use.
+type Client struct {
+	base     *url.URL // nil in dry-run mode
+	token    string
+	http     *http.Client
+	log      *slog.Logger
+	authorID string
+}
+
+// New returns a Client for cfg. It fails when BaseURL is set but is not an absolute
+// http(s) URL.
+func New(cfg Config) (*Client, error) {
+	c := &Client{token: cfg.APIToken, http: cfg.HTTP, log: cfg.Logger, authorID: strings.TrimSpace(cfg.CommentAuthorID)}
+	if c.http == nil {
+		c.http = &http.Client{Timeout: defaultTimeout}
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.BaseURL != "" {
+		u, err := url.Parse(cfg.BaseURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("okdesk: base url %q is not an absolute http(s) url", cfg.BaseURL)
+		}
+		u.Path = strings.TrimRight(u.Path, "/")
+		if u.Path == "" {
+			u.Path = "/api/v1" // "https://acme.okdesk.ru" means the account's API root
+		}
+		u.RawPath, u.RawQuery, u.Fragment = "", "", ""
+		c.base = u
+	}
+	if c.authorID != "" {
+		if _, err := idParam(map[string]any{"author_id": c.authorID}, "author_id"); err != nil {
+			return nil, fmt.Errorf("okdesk: comment author id %q is not an okdesk id", cfg.CommentAuthorID)
+		}
+	}
+	return c, nil
+}
+
+// DryRun reports whether the client only records what it would send.
+func (c *Client) DryRun() bool { return c.base == nil || c.token == "" }
+
+// Kinds lists the action kinds this client performs.
+func (c *Client) Kinds() []string {
+	return []string{KindFindContact, KindCreateContact, KindFindOrCreateContact,
+		KindCreateIssue, KindComment, KindChangeStatus, KindGetIssue}
+}
+
+// Execute performs one okdesk.* action. Errors are *connectors.Error, possibly wrapped
+// with what was being done, so the outbox can tell retryable failures from final ones.
+func (c *Client) Execute(ctx context.Context, req connectors.Request) (connectors.Result, error) {
+	x := &exchange{c: c, now: req.Now, kind: req.Kind, outbox: req.ID}
+	if x.now.IsZero() {
+		x.now = time.Now()
+	}
+	p := req.Params
+	if p == nil {
+		p = map[string]any{}
+	}
+	var (
+		data map[string]any
+		err  error
+	)
+	switch req.Kind {
+	case KindFindContact:
+		data, err = c.findContactAction(ctx, x, p)
+	case KindCreateContact:
+		data, err = c.createContactAction(ctx, x, p)
+	case KindFindOrCreateContact:
+		data, err = c.findOrCreateContactAction(ctx, x, p)
+	case KindCreateIssue:
+		data, err = c.createIssueAction(ctx, x, p)
+	case KindComment:
+		data, err = c.commentAction(ctx, x, p)
+	case KindChangeStatus:
+		data, err = c.changeStatusAction(ctx, x, p)
+	case KindGetIssue:
+		data, err = c.getIssueAction(ctx, x, p)
+	default:
+		err = &connectors.Error{Connector: Connector, Code: connectors.CodeUnsupported,
+			Message: fmt.Sprintf("no okdesk action %q", req.Kind)}
+	}
+	if err != nil {
+		return connectors.Result{}, err
+	}
+	if !c.DryRun() {
+		return connectors.Result{Data: data}, nil
+	}
+	data["dry_run"] = true
+	if n := len(x.dry); n > 0 {
+		data["request"] = x.dry[n-1]
+		reqs := make([]any, n)
+		for i, r := range x.dry {
+			reqs[i] = r
+		}
+		data["requests"] = reqs
+	}
+	return connectors.Result{Data: data, DryRun: true}, nil
+}
+
+// exchange carries the state of one Execute call.
+type exchange struct {
+	c      *Client
+	now    time.Time
+	kind   string
+	outbox string
+	dry    []map[string]any // requests a dry-run client would have sent
+}
+
+// do sends one request and decodes the JSON answer (numbers as json.Number). path is
+// relative to the base URL, query never holds the token (do adds it), body is
+// marshalled as JSON when not nil. Failures are *connectors.Error.
+func (x *exchange) do(ctx context.Context, method, path string, query url.Values, body map[string]any) (any, error) {
+	c := x.c
+	if c.DryRun() {
+		rec := map[string]any{"method": method, "path": path}
+		if len(query) > 0 {
+			q := make(map[string]any, len(query))
+			for k, v := range query {
+				q[k] = v[0]
+			}
+			rec["query"] = q
+		}
+		if body != nil {
+			rec["body"] = body
+		}
+		x.dry = append(x.dry, rec)
+		c.log.InfoContext(ctx, "okdesk dry-run: credentials unset, request not sent",
+			"kind", x.kind, "outbox_id", x.outbox, "method", method, "path", path)
+		return map[string]any{"id": DryRunID}, nil
+	}
+
+	u := *c.base
+	u.Path = c.base.Path + path
+	q := url.Values{}
+	for k, v := range query {
+		q[k] = v
+	}
+	q.Set("api_token", c.token)
+	u.RawQuery = q.Encode() // Encode escapes '+' as %2B, as Okdesk requires for phones
+
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, &connectors.Error{Connector: Connector, Code: connectors.CodeBadParams,
+				Message: fmt.Sprintf("encode %s %s body: %v", method, path, err)}
+		}
+		rd = bytes.NewReader(b)
+	}
+	hreq, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
+	if err != nil {
+		return nil, &connectors.Error{Connector: Connector, Code: connectors.CodeBadParams,
+			Message: fmt.Sprintf("build %s %s request: %s", method, path, c.redact(err.Error()))}
+	}
+	hreq.Header.Set("Accept", "application/json")
+	if body != nil {
+		hreq.Header.Set("Content-Type", "application/json; charset=utf-8")
+	}
+
+	start := time.Now()
+	resp, err := c.http.Do(hreq)
+	if err != nil {
+		return nil, c.networkError(method, path, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
+	c.log.DebugContext(ctx, "okdesk request", "kind", x.kind, "outbox_id", x.outbox,
+		"method", method, "path", path, "status", resp.StatusCode, "duration", time.Since(start))
+	if err != nil {
+		return nil, c.networkError(method, path, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		retryAfter := connectors.ParseRetryAfter(resp.Header.Get("Retry-After"), x.now)
+		msg := fmt.Sprintf("%s %s: %s", method, path, c.redact(errorMessage(raw, resp.Status)))
+		return nil, connectors.HTTPError(Connector, resp.StatusCode, retryAfter, msg)
+	}
+	if len(raw) > maxResponseBytes {
+		return nil, &connectors.Error{Connector: Connector, Code: CodeBadResponse, Status: resp.StatusCode,
+			Message: fmt.Sprintf("%s %s: answer larger than %d bytes", method, path, maxResponseBytes)}
+	}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return nil, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var out any
+	if err := dec.Decode(&out); err != nil {
+		return nil, &connectors.Error{Connector: Connector, Code: CodeBadResponse, Status: resp.StatusCode,
+			Message: fmt.Sprintf("%s %s: decode answer: %v", method, path, err)}
+	}
+	return out, nil
+}
+
+// networkError turns a transport failure into a retryable error that carries neither the
+// token nor the query string: *url.Error prints the full URL, so it is rebuilt with a
+// redacted one.
+func (c *Client) networkError(method, path string, err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = &url.Error{Op: ue.Op, URL: c.redactURL(ue.URL), Err: redactedError{msg: c.redact(ue.Err.Error()), err: ue.Err}}
+	}
+	return &connectors.Error{Connector: Connector, Code: connectors.CodeNetwork, Retryable: true,
+		Message: fmt.Sprintf("%s %s: %s", method, path, c.redact(err.Error())), Err: err}
+}
+
+// redact removes the token from s (defence in depth: no message we build carries it).
+func (c *Client) redact(s string) string {
+	if c.token == "" {
+		return s
+	}
+	s = strings.ReplaceAll(s, c.token, "[redacted]")
+	return strings.ReplaceAll(s, url.QueryEscape(c.token), "[redacted]")
+}
+
+// redactURL drops the query string (it holds api_token) from a URL.
+func (c *Client) redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "[unparsable url]"
+	}
+	u.RawQuery, u.Fragment, u.User = "", "", nil
+	return c.redact(u.String())
+}
+
+// redactedError keeps an underlying error reachable for errors.Is/As while printing a
+// message with the token removed.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e redactedError) Error() string { return e.msg }
+func (e redactedError) Unwrap() error { return e.err }
+
+// errorMessage extracts Okdesk's message from an error body: {"errors": ...} where the
+// value is a string, a list, or a Rails-style map of field → messages (nested for nested
+// params), flattened to "field: message; page.size: message". Other bodies are quoted,
+// cut to 512 bytes; an empty body gives the HTTP status text.
+func errorMessage(raw []byte, status string) string {
+	var body map[string]any
+	if err := json.Unmarshal(raw, &body); err == nil {
+		var parts []string
+		for _, k := range []string{"errors", "error", "message"} {
+			if v, ok := body[k]; ok {
+				flattenErrors("", v, &parts)
+			}
+		}
+		if len(parts) > 0 {
+			return truncate(strings.Join(parts, "; "), maxMessageBytes)
+		}
+	}
+	s := strings.TrimSpace(strings.ToValidUTF8(string(raw), "\uFFFD"))
+	if s == "" {
+		return status
+	}
+	return status + ": " + truncate(s, maxMessageBytes)
+}
+
+func flattenErrors(prefix string, v any, out *[]string) {
+	switch x := v.(type) {
+	case string:
+		x = strings.TrimSpace(x)
+		if x == "" {
+			return
+		}
+		if prefix != "" {
+			*out = append(*out, prefix+": "+x)
+		} else {
+			*out = append(*out, x)
+		}
+	case []any:
+		for _, e := range x {
+			flattenErrors(prefix, e, out)
+		}
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			p := k
+			if prefix != "" {
+				p = prefix + "." + k
+			}
+			flattenErrors(p, x[k], out)
+		}
+	case nil:
+	default:
+		flattenErrors(prefix, fmt.Sprint(x), out)
+	}
+}
+
+// truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
