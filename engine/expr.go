@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
@@ -25,6 +26,26 @@ type Env struct {
 	Vars   map[string]any `expr:"vars"`
 	Dialog DialogEnv      `expr:"dialog"`
 	Now    time.Time      `expr:"now"`
+	// Env holds the deployment's FLOW_* environment variables (see FlowEnv).
+	// A missing variable is nil, so `env.FLOW_X ?? "default"` works.
+	Env map[string]any `expr:"env"`
+}
+
+// FlowEnvPrefix marks the environment variables flows may read as env.NAME.
+const FlowEnvPrefix = "FLOW_"
+
+// FlowEnv picks the FLOW_* variables out of an environment (os.Environ()). Only
+// these reach expressions, so a flow can never print a secret such as APP_SECRET.
+// A variable set to the empty string counts as unset.
+func FlowEnv(environ []string) map[string]any {
+	out := map[string]any{}
+	for _, kv := range environ {
+		k, v, ok := strings.Cut(kv, "=")
+		if ok && v != "" && strings.HasPrefix(k, FlowEnvPrefix) {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 // DialogEnv is what expressions see of the dialog.
@@ -223,7 +244,12 @@ func compileExpr(src string, asBool bool, vars *varCheck) (*vm.Program, []exprEr
 		e := exprError{code: CodeExprType, message: err.Error(), hint: codeIndex[CodeExprType].Hint}
 		if fe, ok := err.(*file.Error); ok {
 			e.offset = fe.From
-			e.message = fe.Message
+			e.message = strings.TrimSpace(fe.Message)
+			if strings.HasPrefix(fe.Message, "unexpected token EOF") {
+				// expr places EOF on the last character; the end is just after
+				// the last token, where more was expected.
+				e.offset = utf8.RuneCountInString(strings.TrimRightFunc(src, unicode.IsSpace))
+			}
 			if isSyntaxMessage(fe.Message) {
 				e.code, e.hint = CodeExprSyntax, codeIndex[CodeExprSyntax].Hint
 			}

@@ -98,11 +98,19 @@ type Result struct {
 
 // Machine runs steps. It owns a vm.VM, so it must not be shared across goroutines.
 type Machine struct {
-	vm vm.VM
+	vm  vm.VM
+	env map[string]any
 }
 
 // NewMachine returns a Machine.
 func NewMachine() *Machine { return &Machine{} }
+
+// WithEnv sets the FLOW_* variables expressions see as env (see FlowEnv) and
+// returns m.
+func (m *Machine) WithEnv(env map[string]any) *Machine {
+	m.env = env
+	return m
+}
 
 // Match reports whether ev may start a dialog of flow f (type and guard).
 func (m *Machine) Match(f *Flow, ev *event.Event, now time.Time) (bool, error) {
@@ -119,7 +127,7 @@ func (m *Machine) Match(f *Flow, ev *event.Event, now time.Time) (bool, error) {
 	if f.startWhen == nil {
 		return true, nil
 	}
-	env := &Env{Event: *ev, Vars: f.Vars, Now: now, Dialog: DialogEnv{Flow: f.Name}}
+	env := &Env{Event: *ev, Vars: f.Vars, Now: now, Dialog: DialogEnv{Flow: f.Name}, Env: m.env}
 	out, err := m.vm.Run(f.startWhen, env)
 	if err != nil {
 		return false, fmt.Errorf("flow %s: start guard: %w", f.Name, err)
@@ -246,7 +254,7 @@ func (r *run) finish(orig Dialog) Result {
 }
 
 func (r *run) env() *Env {
-	return &Env{Event: *r.ev, Vars: r.d.Vars, Now: r.now, Dialog: DialogEnv{
+	return &Env{Event: *r.ev, Vars: r.d.Vars, Now: r.now, Env: r.m.env, Dialog: DialogEnv{
 		ID: r.d.ID, Flow: r.d.Flow, State: r.d.State, Status: r.d.Status, Channel: r.d.Channel,
 		Contact: r.d.Contact, Phone: r.d.Phone, Keys: r.d.Keys, StartedAt: r.d.StartedAt, EnteredAt: r.d.EnteredAt}}
 }

@@ -499,3 +499,27 @@ states:
 		t.Errorf("helpers:\n got %q\nwant %q", got, want)
 	}
 }
+
+func TestFlowEnv(t *testing.T) {
+	env := FlowEnv([]string{"FLOW_DONE_TEMPLATE=issue_done_v2", "APP_SECRET=s3cret", "PATH=/bin", "FLOW_EMPTY="})
+	if len(env) != 1 || env["FLOW_DONE_TEMPLATE"] != "issue_done_v2" || env["APP_SECRET"] != nil {
+		t.Fatalf("FlowEnv = %v", env)
+	}
+	f := mustFlow(t, `
+flow: e
+start: waba.message
+initial: s
+states:
+  s:
+    enter:
+      - send: "${env.FLOW_DONE_TEMPLATE}|${env.FLOW_MISSING ?? \"default\"}|${env.FLOW_EMPTY ?? \"x\"}"
+    on: { waba.message: [ { goto: s } ] }
+`)
+	r := NewMachine().WithEnv(env).Start(f, "d", &event.Event{Type: "waba.message", Data: map[string]any{}}, t0)
+	if r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	if got := r.Effects[0].Params["text"]; got != "issue_done_v2|default|x" {
+		t.Errorf("env in templates: %q", got)
+	}
+}
