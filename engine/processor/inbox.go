@@ -1,0 +1,142 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+
+	"github.com/fixit-exchange/fixit/engine/event"
+	"github.com/fixit-exchange/fixit/engine/store"
+	"github.com/fixit-exchange/fixit/metrics"
+)
+
+// ErrClosed is returned by Append after the inbox has stopped.
+var ErrClosed = errors.New("inbox closed")
+
+// Inbox stores inbound events durably with group commit: concurrent Append calls
+// share one store transaction, and each returns only after its own events are
+// committed.
+type Inbox struct {
+	st      store.Store
+	log     *slog.Logger
+	met     *metrics.Metrics
+	reqs    chan *appendReq
+	wake    func()
+	maxSize int
+	done    chan struct{}
+	once    sync.Once
+	wg      sync.WaitGroup
+}
+
+type appendReq struct {
+	events []event.Event
+	res    []store.AppendResult
+	err    error
+	done   chan struct{}
+}
+
+// NewInbox starts an inbox over st. wake is called after each commit (to wake the
+// router); maxBatch bounds the events of one transaction (default 512).
+func NewInbox(st store.Store, met *metrics.Metrics, log *slog.Logger, wake func(), maxBatch int) *Inbox {
+	if maxBatch <= 0 {
+		maxBatch = 512
+	}
+	if wake == nil {
+		wake = func() {}
+	}
+	in := &Inbox{st: st, log: log, met: met, reqs: make(chan *appendReq, 1024), wake: wake, maxSize: maxBatch, done: make(chan struct{})}
+	in.wg.Add(1)
+	go in.loop()
+	return in
+}
+
+// Append stores events and reports, in order, each one's sequence number and
+// whether it was a duplicate. It returns after the events are committed.
+func (in *Inbox) Append(ctx context.Context, events []event.Event) ([]store.AppendResult, error) {
+	if len(events) == 0 {
+		return nil, nil
+	}
+	r := &appendReq{events: events, done: make(chan struct{})}
+	select {
+	case in.reqs <- r:
+	case <-in.done:
+		return nil, ErrClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	// Once queued the request is committed or failed by the loop; wait for the
+	// outcome even if ctx ends, so the caller never answers before knowing.
+	<-r.done
+	return r.res, r.err
+}
+
+// Close stops accepting appends, commits what is queued and returns.
+func (in *Inbox) Close() {
+	in.once.Do(func() { close(in.done) })
+	in.wg.Wait()
+}
+
+func (in *Inbox) loop() {
+	defer in.wg.Done()
+	for {
+		var first *appendReq
+		select {
+		case first = <-in.reqs:
+		case <-in.done:
+			// Drain what was queued before Close.
+			for {
+				select {
+				case r := <-in.reqs:
+					in.commit([]*appendReq{r})
+				default:
+					return
+				}
+			}
+		}
+		batch := []*appendReq{first}
+		n := len(first.events)
+	gather:
+		for n < in.maxSize {
+			select {
+			case r := <-in.reqs:
+				batch = append(batch, r)
+				n += len(r.events)
+			default:
+				break gather
+			}
+		}
+		in.commit(batch)
+	}
+}
+
+func (in *Inbox) commit(batch []*appendReq) {
+	var all []event.Event
+	if len(batch) == 1 {
+		all = batch[0].events
+	} else {
+		for _, r := range batch {
+			all = append(all, r.events...)
+		}
+	}
+	// The transaction must not be cut short by one caller's deadline.
+	res, err := in.st.AppendEvents(context.Background(), all)
+	if err != nil {
+		in.log.Error("inbox: append events", "events", len(all), "requests", len(batch), "err", err)
+	} else if in.met != nil {
+		in.met.InboxBatch.Observe(float64(len(all)))
+	}
+	off := 0
+	for _, r := range batch {
+		if err != nil {
+			r.err = err
+		} else {
+			r.res = res[off : off+len(r.events)]
+		}
+		off += len(r.events)
+		close(r.done)
+	}
+	if err == nil {
+		in.wake()
+	}
+}

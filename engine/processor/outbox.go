@@ -1,0 +1,240 @@
+package processor
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fixit-exchange/fixit/connectors"
+	"github.com/fixit-exchange/fixit/engine/event"
+	"github.com/fixit-exchange/fixit/engine/store"
+)
+
+func (p *Processor) outboxLoop(ctx context.Context) {
+	tick := time.NewTicker(p.cfg.Poll)
+	defer tick.Stop()
+	for {
+		if n, err := p.RunOutbox(ctx); err != nil && ctx.Err() == nil {
+			p.log.Error("outbox: claim", "err", err)
+		} else if n > 0 {
+			continue // there may be more
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// RunOutbox claims the due actions and performs them, up to OutboxWorkers at a
+// time; it returns how many it performed. Results go back to the dialogs as
+// action.done / action.failed events through the inbox.
+func (p *Processor) RunOutbox(ctx context.Context) (int, error) {
+	items, err := p.st.ClaimOutbox(ctx, p.cfg.Now(), p.cfg.OutboxWorkers*4, p.cfg.Lease)
+	if err != nil || len(items) == 0 {
+		return 0, err
+	}
+	sem := make(chan struct{}, p.cfg.OutboxWorkers)
+	var wg sync.WaitGroup
+	for _, it := range items {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(it store.OutboxItem) {
+			defer func() { <-sem; wg.Done() }()
+			p.perform(it)
+		}(it)
+	}
+	wg.Wait()
+	return len(items), nil
+}
+
+// connectorOf names the connector of an action kind, for logs and metrics.
+func connectorOf(kind, channel string) string {
+	if kind == "send" {
+		if channel == "" {
+			return "none"
+		}
+		return channel
+	}
+	if i := strings.IndexByte(kind, '.'); i > 0 {
+		return kind[:i]
+	}
+	return kind
+}
+
+// perform runs one claimed action. It is never cancelled by shutdown halfway: an
+// action that started finishes and records its outcome.
+func (p *Processor) perform(it store.OutboxItem) {
+	ctx := context.Background()
+	now := p.cfg.Now()
+	req := connectors.Request{ID: strconv.FormatInt(it.ID, 10), Kind: it.Kind, Now: now}
+	if err := json.Unmarshal(it.Params, &req.Params); err != nil {
+		p.finish(ctx, it, req, connectors.Result{}, &connectors.Error{Code: connectors.CodeBadParams, Message: "stored parameters are not JSON: " + err.Error()})
+		return
+	}
+	if it.DialogID != nil {
+		d, err := p.st.GetDialog(ctx, *it.DialogID)
+		if err != nil {
+			p.retryLater(ctx, it, "", &connectors.Error{Code: connectors.CodeNetwork, Message: "load dialog: " + err.Error(), Retryable: true})
+			return
+		}
+		req.Dialog = connectors.Dialog{ID: strconv.FormatInt(d.ID, 10), Flow: d.Flow, Channel: d.Channel, Contact: d.ContactID, Phone: d.Phone}
+		if d.Channel != "" && d.ContactID != "" {
+			if req.Dialog.LastInboundAt, err = p.st.LastInbound(ctx, d.Channel, d.ContactID); err != nil {
+				p.retryLater(ctx, it, "", &connectors.Error{Code: connectors.CodeNetwork, Message: "load contact window: " + err.Error(), Retryable: true})
+				return
+			}
+		}
+	}
+	callCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	res, err := p.cfg.Registry.Execute(callCtx, req)
+	cancel()
+	p.finish(ctx, it, req, res, err)
+}
+
+func (p *Processor) finish(ctx context.Context, it store.OutboxItem, req connectors.Request, res connectors.Result, err error) {
+	conn := connectorOf(it.Kind, req.Dialog.Channel)
+	log := p.log.With("action_id", it.ID, "kind", it.Kind, "dialog_id", req.Dialog.ID, "attempt", it.Attempts)
+	if err == nil {
+		data := map[string]any{}
+		for k, v := range res.Data {
+			data[k] = v
+		}
+		if res.DryRun {
+			data["dry_run"] = true
+			log.Info("action dry-run (credentials unset)")
+		} else {
+			log.Info("action done")
+		}
+		result := mustJSON(data)
+		// The result event first, deduplicated by action id: a crash before
+		// CompleteOutbox repeats the call (at-least-once) but not the event.
+		if p.resultEvent(ctx, it, event.TypeActionDone, data) && p.st.CompleteOutbox(ctx, it.ID, result) == nil {
+			p.count(conn, map[bool]string{true: "dry_run", false: "done"}[res.DryRun])
+		}
+		return
+	}
+	ce := connectors.AsError(conn, err)
+	if ce.Retryable && it.Attempts < p.cfg.MaxAttempts {
+		p.retryLater(ctx, it, conn, ce)
+		return
+	}
+	status := store.OutboxFailed
+	if ce.Retryable {
+		status = store.OutboxDead
+	}
+	log.Warn("action "+string(status), "code", ce.Code, "status", ce.Status, "api_code", ce.APICode, "err", ce.Error())
+	data := map[string]any{"error": map[string]any{"code": ce.Code, "message": ce.Message, "status": ce.Status,
+		"api_code": ce.APICode, "connector": ce.Connector, "attempts": it.Attempts, "dead": status == store.OutboxDead}}
+	if p.resultEvent(ctx, it, event.TypeActionFailed, data) && p.st.FailOutbox(ctx, it.ID, status, ce.Code, ce.Error()) == nil {
+		p.count(conn, string(status))
+	}
+}
+
+func (p *Processor) retryLater(ctx context.Context, it store.OutboxItem, conn string, ce *connectors.Error) {
+	delay := p.Backoff(it.Attempts, ce.RetryAfter)
+	p.log.Warn("action will be retried", "action_id", it.ID, "kind", it.Kind, "attempt", it.Attempts,
+		"in", delay.String(), "code", ce.Code, "status", ce.Status, "err", ce.Error())
+	if err := p.st.RetryOutbox(ctx, it.ID, p.cfg.Now().Add(delay), ce.Code, ce.Error()); err != nil {
+		p.log.Error("outbox: reschedule", "action_id", it.ID, "err", err)
+		return
+	}
+	p.count(conn, "retry")
+}
+
+// Backoff is the delay before attempt+1: the step BackoffBase·2^(attempt-1),
+// capped at BackoffMax, with equal jitter (uniform in [step/2, step)), and never
+// shorter than the server's Retry-After.
+func (p *Processor) Backoff(attempt int, retryAfter time.Duration) time.Duration {
+	exp := float64(p.cfg.BackoffBase) * math.Pow(2, float64(max(attempt-1, 0)))
+	exp = min(exp, float64(p.cfg.BackoffMax))
+	d := time.Duration(exp/2 + p.cfg.Jitter()*exp/2) // "equal jitter": at least half the step
+	if retryAfter > d {
+		d = retryAfter
+	}
+	return d
+}
+
+func (p *Processor) count(conn, result string) {
+	if p.met != nil && conn != "" {
+		p.met.OutboxAttempts.WithLabelValues(conn, result).Inc()
+	}
+}
+
+// resultEvent appends the action's outcome as an event of its dialog.
+func (p *Processor) resultEvent(ctx context.Context, it store.OutboxItem, typ string, data map[string]any) bool {
+	if it.DialogID == nil {
+		return true
+	}
+	data["action"] = it.Kind
+	data["action_id"] = strconv.FormatInt(it.ID, 10)
+	data["dialog_id"] = strconv.FormatInt(*it.DialogID, 10)
+	ev := event.Event{Source: event.SourceAction, Type: typ, At: p.cfg.Now(),
+		DedupeKey: "action:" + strconv.FormatInt(it.ID, 10) + ":" + strings.TrimPrefix(typ, "action."), Data: data}
+	if _, err := p.inbox.Append(ctx, []event.Event{ev}); err != nil {
+		p.log.Error("outbox: store result event", "action_id", it.ID, "err", err)
+		return false
+	}
+	return true
+}
+
+func (p *Processor) timerLoop(ctx context.Context) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		if _, err := p.FireTimers(ctx); err != nil && ctx.Err() == nil {
+			p.log.Error("timers: fire", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// FireTimers turns the timers due now into timer events in the inbox (their dedupe
+// key is the timer id, so firing twice stores one event). The timer is marked fired
+// when its event is processed, in the same transaction as the step.
+func (p *Processor) FireTimers(ctx context.Context) (int, error) {
+	due, err := p.st.DueTimers(ctx, p.cfg.Now(), 500)
+	if err != nil || len(due) == 0 {
+		return 0, err
+	}
+	var evs []event.Event
+	p.timersMu.Lock()
+	for _, t := range due {
+		if p.queued[t.ID] {
+			continue
+		}
+		p.queued[t.ID] = true
+		id := strconv.FormatInt(t.ID, 10)
+		evs = append(evs, event.Event{Source: event.SourceTimer, Type: event.TypeTimer, At: t.DueAt,
+			DedupeKey: "timer:" + id, Data: map[string]any{"timer": t.Name, "state": t.State,
+				"timer_id": id, "dialog_id": strconv.FormatInt(t.DialogID, 10)}})
+	}
+	p.timersMu.Unlock()
+	if len(evs) == 0 {
+		return 0, nil
+	}
+	if _, err := p.inbox.Append(ctx, evs); err != nil {
+		p.timersMu.Lock()
+		for _, t := range due {
+			delete(p.queued, t.ID)
+		}
+		p.timersMu.Unlock()
+		return 0, err
+	}
+	return len(evs), nil
+}
+
+func (p *Processor) unqueueTimer(id int64) {
+	p.timersMu.Lock()
+	delete(p.queued, id)
+	p.timersMu.Unlock()
+}

@@ -1,0 +1,550 @@
+package processor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/fixit-exchange/fixit/connectors"
+	"github.com/fixit-exchange/fixit/engine"
+	"github.com/fixit-exchange/fixit/engine/event"
+	"github.com/fixit-exchange/fixit/engine/store"
+	"github.com/fixit-exchange/fixit/metrics"
+)
+
+// Config configures a Processor. Zero values get the documented defaults.
+type Config struct {
+	Store    store.Store
+	Flows    *engine.Holder
+	Registry *connectors.Registry
+	Metrics  *metrics.Metrics // may be nil
+	Logger   *slog.Logger
+	// Now is the clock (a fake one in tests). Default time.Now.
+	Now func() time.Time
+	// Lanes bounds how many dialogs are processed in parallel (default 8).
+	Lanes int
+	// OutboxWorkers bounds concurrent outbound calls (default 8).
+	OutboxWorkers int
+	// Poll is how often stored work is looked for without a wake-up (default 500ms).
+	Poll time.Duration
+	// MaxAttempts is how many times an action is tried before it is dead (default 8).
+	MaxAttempts int
+	// BackoffBase and BackoffMax bound the retry delay (defaults 2s and 10m): the
+	// step base·2^(attempt-1), capped at max, with equal jitter (a random point in the
+	// step's second half), and never shorter than the server's Retry-After.
+	BackoffBase, BackoffMax time.Duration
+	// Lease is how long a claimed action may run before another worker may take it
+	// over (default 2m).
+	Lease time.Duration
+	// Jitter returns a random fraction in [0,1); default math/rand/v2.
+	Jitter func() float64
+}
+
+// Processor routes and processes events, performs actions and fires timers.
+type Processor struct {
+	cfg   Config
+	st    store.Store
+	log   *slog.Logger
+	met   *metrics.Metrics
+	inbox *Inbox
+	wake  chan struct{}
+
+	machines sync.Pool // *engine.Machine: one per goroutine at a time
+
+	versionsMu sync.Mutex
+	versions   map[string]*engine.Flow // flow versions no longer in the current set
+
+	lanesMu  sync.Mutex
+	lanes    map[int64]*lane
+	inflight sync.WaitGroup // events handed to lanes and not yet done
+	laneSem  chan struct{}
+	cursor   int64 // highest seq handed out (router goroutine only)
+
+	timersMu sync.Mutex
+	queued   map[int64]bool // timers whose event is appended but not yet processed
+}
+
+// New returns a Processor; Run starts it. Its Inbox is ready at once.
+func New(cfg Config) *Processor {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Lanes <= 0 {
+		cfg.Lanes = 8
+	}
+	if cfg.OutboxWorkers <= 0 {
+		cfg.OutboxWorkers = 8
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = 500 * time.Millisecond
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 8
+	}
+	if cfg.BackoffBase <= 0 {
+		cfg.BackoffBase = 2 * time.Second
+	}
+	if cfg.BackoffMax <= 0 {
+		cfg.BackoffMax = 10 * time.Minute
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = 2 * time.Minute
+	}
+	if cfg.Jitter == nil {
+		cfg.Jitter = rand.Float64
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = connectors.NewRegistry()
+	}
+	p := &Processor{cfg: cfg, st: cfg.Store, log: cfg.Logger, met: cfg.Metrics,
+		wake: make(chan struct{}, 1), versions: map[string]*engine.Flow{}, lanes: map[int64]*lane{},
+		laneSem: make(chan struct{}, cfg.Lanes), queued: map[int64]bool{}}
+	p.machines.New = func() any { return engine.NewMachine() }
+	p.inbox = NewInbox(cfg.Store, cfg.Metrics, cfg.Logger, p.Wake, 0)
+	return p
+}
+
+// Inbox is where webhooks append events.
+func (p *Processor) Inbox() *Inbox { return p.inbox }
+
+// Wake tells the router that new events were stored.
+func (p *Processor) Wake() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// SaveVersions stores the source of every flow of fs by content hash, so dialogs
+// pinned to a version survive restarts and reloads.
+func (p *Processor) SaveVersions(ctx context.Context, fs *engine.FlowSet) error {
+	for _, f := range fs.Flows() {
+		if err := p.st.SaveFlowVersion(ctx, store.FlowVersion{Hash: f.Hash, Flow: f.Name, File: f.File, Source: string(f.Source)}); err != nil {
+			return fmt.Errorf("save flow version %s: %w", f.Name, err)
+		}
+	}
+	return nil
+}
+
+// Run processes until ctx is cancelled, then finishes the work in hand (events in
+// lanes, actions being performed) and returns.
+func (p *Processor) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); p.outboxLoop(ctx) }()
+	go func() { defer wg.Done(); p.timerLoop(ctx) }()
+	tick := time.NewTicker(p.cfg.Poll)
+	defer tick.Stop()
+	for {
+		if err := p.RouteOnce(ctx); err != nil && ctx.Err() == nil {
+			p.log.Error("router: read pending events", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			p.inflight.Wait()
+			wg.Wait()
+			return nil
+		case <-p.wake:
+		case <-tick.C:
+		}
+	}
+}
+
+// Drain waits until every event handed to a lane is processed.
+func (p *Processor) Drain() { p.inflight.Wait() }
+
+// RouteOnce reads the pending events after the router's cursor and hands each to
+// its dialog's lane, starting dialogs where needed. It returns when all of them
+// are handed out (not processed: see Drain).
+func (p *Processor) RouteOnce(ctx context.Context) error {
+	for ctx.Err() == nil {
+		evs, err := p.st.PendingEvents(ctx, p.cursor, 256)
+		if err != nil {
+			return err
+		}
+		if len(evs) == 0 {
+			if p.cursor > 0 {
+				// Nothing new: rescan from the start next time so that an event left
+				// pending by a failed attempt is retried.
+				p.inflight.Wait()
+				p.cursor = 0
+			}
+			return nil
+		}
+		for i := range evs {
+			p.route(ctx, evs[i])
+			p.cursor = evs[i].Seq
+		}
+	}
+	return ctx.Err()
+}
+
+// route hands one event to the lane of its dialog. An event no dialog claims is
+// decided only after every earlier event is processed (one of them may bind its
+// key), then starts a dialog or is kept as unrouted.
+func (p *Processor) route(ctx context.Context, ev store.Event) {
+	if p.isQueued(ev.Seq) {
+		return
+	}
+	id, err := p.dialogFor(ctx, &ev)
+	if err != nil {
+		p.log.Error("router: find dialog", "event_id", ev.ID, "err", err)
+		return
+	}
+	if id == 0 {
+		p.inflight.Wait()
+		if id, err = p.dialogFor(ctx, &ev); err != nil {
+			p.log.Error("router: find dialog", "event_id", ev.ID, "err", err)
+			return
+		}
+	}
+	p.submit(id, ev)
+}
+
+// dialogFor returns the dialog an event belongs to: named in its data (timers,
+// action results) or bound to one of its keys; 0 when none.
+func (p *Processor) dialogFor(ctx context.Context, ev *store.Event) (int64, error) {
+	if ev.Source == event.SourceTimer || ev.Source == event.SourceAction {
+		id, _ := strconv.ParseInt(fmt.Sprint(ev.Data["dialog_id"]), 10, 64)
+		return id, nil
+	}
+	if len(ev.Keys) == 0 {
+		return 0, nil
+	}
+	d, err := p.st.FindDialogByKeys(ctx, ev.Keys)
+	if err != nil || d == nil {
+		return 0, err
+	}
+	return d.ID, nil
+}
+
+// lane is the queue of one dialog's events (id 0: events that start dialogs or are
+// unrouted, processed one at a time too).
+type lane struct {
+	id    int64
+	queue []store.Event
+}
+
+// submitted events are tracked so a rescan does not hand them out twice.
+func (p *Processor) isQueued(seq int64) bool {
+	p.lanesMu.Lock()
+	defer p.lanesMu.Unlock()
+	for _, l := range p.lanes {
+		for _, e := range l.queue {
+			if e.Seq == seq {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (p *Processor) submit(id int64, ev store.Event) {
+	p.inflight.Add(1)
+	p.lanesMu.Lock()
+	l, running := p.lanes[id]
+	if !running {
+		l = &lane{id: id}
+		p.lanes[id] = l
+	}
+	l.queue = append(l.queue, ev)
+	p.lanesMu.Unlock()
+	if !running {
+		go p.runLane(l)
+	}
+}
+
+func (p *Processor) runLane(l *lane) {
+	p.laneSem <- struct{}{}
+	defer func() { <-p.laneSem }()
+	for {
+		p.lanesMu.Lock()
+		if len(l.queue) == 0 {
+			delete(p.lanes, l.id)
+			p.lanesMu.Unlock()
+			return
+		}
+		ev := l.queue[0]
+		p.lanesMu.Unlock()
+
+		p.process(l.id, ev)
+
+		p.lanesMu.Lock()
+		l.queue = l.queue[1:]
+		p.lanesMu.Unlock()
+		p.inflight.Done()
+	}
+}
+
+// errEnded means the dialog ended before this event was processed.
+var errEnded = errors.New("dialog has ended")
+
+// process applies one event, retrying store conflicts and transient failures.
+func (p *Processor) process(dialogID int64, ev store.Event) {
+	ctx := context.Background()
+	log := p.log.With("event_id", ev.ID, "event_type", ev.Type)
+	outcome := "processed"
+	var err error
+	for attempt := 1; ; attempt++ {
+		if dialogID == 0 {
+			outcome, err = p.start(ctx, ev)
+		} else {
+			outcome, err = p.stepDialog(ctx, dialogID, ev)
+			if errors.Is(err, errEnded) {
+				// Its dialog ended meanwhile: the event may start a new one.
+				dialogID, err = p.dialogFor(ctx, &ev)
+				if err == nil {
+					continue
+				}
+			}
+		}
+		if err == nil {
+			break
+		}
+		if attempt >= 5 {
+			log.Error("process event: giving up", "dialog_id", dialogID, "attempts", attempt, "err", err)
+			outcome = "failed"
+			_ = p.st.Step(ctx, func(tx store.StepTx) error {
+				return tx.MarkEvent(ev.Seq, store.EventFailed, nilIfZero(dialogID), err.Error())
+			})
+			break
+		}
+		time.Sleep(time.Duration(attempt*attempt) * 20 * time.Millisecond)
+	}
+	if p.met != nil {
+		p.met.Processed.WithLabelValues(ev.Source, outcome).Inc()
+		if !ev.ReceivedAt.IsZero() {
+			p.met.ProcessingSeconds.WithLabelValues(ev.Source).Observe(time.Since(ev.ReceivedAt).Seconds())
+		}
+	}
+}
+
+func nilIfZero(id int64) *int64 {
+	if id == 0 {
+		return nil
+	}
+	return &id
+}
+
+func (p *Processor) machine() *engine.Machine { return p.machines.Get().(*engine.Machine) }
+
+// start offers an event that no dialog claims to the flows.
+func (p *Processor) start(ctx context.Context, ev store.Event) (string, error) {
+	fs := p.cfg.Flows.Current()
+	now := p.cfg.Now()
+	m := p.machine()
+	defer p.machines.Put(m)
+	var flow *engine.Flow
+	if fs != nil && ev.Source != event.SourceTimer && ev.Source != event.SourceAction {
+		var errs []error
+		flow, errs = m.StartFlow(fs, &ev.Event, now)
+		for _, e := range errs {
+			p.log.Warn("start guard failed", "event_id", ev.ID, "err", e)
+		}
+	}
+	if flow == nil {
+		err := p.st.Step(ctx, func(tx store.StepTx) error {
+			return tx.MarkEvent(ev.Seq, store.EventUnrouted, nil, "")
+		})
+		return "unrouted", err
+	}
+	outcome := "processed"
+	err := p.st.Step(ctx, func(tx store.StepTx) error {
+		row := &store.Dialog{Flow: flow.Name, FlowHash: flow.Hash, State: flow.Initial, Status: store.DialogActive, Vars: map[string]any{},
+			Channel: ev.Contact.Channel, ContactID: ev.Contact.ID, Phone: ev.Contact.Phone}
+		if err := tx.CreateDialog(row); err != nil {
+			return fmt.Errorf("create dialog: %w", err)
+		}
+		res := m.Start(flow, strconv.FormatInt(row.ID, 10), &ev.Event, now)
+		if res.Err != nil {
+			outcome = "failed"
+		}
+		return p.apply(tx, row, res, ev, now)
+	})
+	return outcome, err
+}
+
+// stepDialog applies an event to its dialog in one transaction.
+func (p *Processor) stepDialog(ctx context.Context, id int64, ev store.Event) (string, error) {
+	keys, err := p.st.DialogKeys(ctx, id)
+	if err != nil {
+		return "", fmt.Errorf("dialog keys: %w", err)
+	}
+	now := p.cfg.Now()
+	m := p.machine()
+	defer p.machines.Put(m)
+	outcome := "processed"
+	err = p.st.Step(ctx, func(tx store.StepTx) error {
+		row, err := tx.LockDialog(id)
+		if err != nil {
+			return fmt.Errorf("lock dialog %d: %w", id, err)
+		}
+		if row.Status.Ended() && ev.Source != event.SourceAction && ev.Source != event.SourceTimer {
+			return errEnded
+		}
+		flow, err := p.flowVersion(ctx, row.Flow, row.FlowHash)
+		if err != nil {
+			outcome = "failed"
+			_ = tx.AppendHistory(store.HistoryEntry{DialogID: id, At: now, Kind: store.HistoryError, EventSeq: &ev.Seq,
+				Detail: mustJSON(map[string]any{"error": err.Error()})})
+			return tx.MarkEvent(ev.Seq, store.EventFailed, &id, err.Error())
+		}
+		if ev.Type == event.TypeTimer {
+			tid, _ := strconv.ParseInt(fmt.Sprint(ev.Data["timer_id"]), 10, 64)
+			fired, err := tx.FireTimer(tid)
+			if err != nil {
+				return fmt.Errorf("fire timer %d: %w", tid, err)
+			}
+			p.unqueueTimer(tid)
+			if !fired {
+				_ = tx.AppendHistory(store.HistoryEntry{DialogID: id, At: now, Kind: store.HistoryTimer, EventSeq: &ev.Seq,
+					Detail: mustJSON(map[string]any{"timer": ev.Data["timer"], "ignored": "cancelled before it fired"})})
+				return tx.MarkEvent(ev.Seq, store.EventProcessed, &id, "")
+			}
+		}
+		d := toEngine(row, keys)
+		res := m.Step(flow, d, &ev.Event, now)
+		if res.Err != nil {
+			outcome = "failed"
+		}
+		return p.apply(tx, row, res, ev, now)
+	})
+	return outcome, err
+}
+
+// apply writes a step's result: dialog, keys, timers, outbox, history, event status.
+func (p *Processor) apply(tx store.StepTx, row *store.Dialog, res engine.Result, ev store.Event, now time.Time) error {
+	id := row.ID
+	hist := make([]store.HistoryEntry, 0, len(res.History)+1)
+	for _, h := range res.History {
+		var detail json.RawMessage
+		if len(h.Detail) > 0 {
+			detail = mustJSON(h.Detail)
+		}
+		hist = append(hist, store.HistoryEntry{DialogID: id, At: now, Kind: store.HistoryKind(h.Kind), EventSeq: &ev.Seq,
+			FromState: h.From, ToState: h.To, Detail: detail})
+	}
+	if res.Err != nil {
+		// The dialog is unchanged; the history says why, the event is failed.
+		if err := tx.AppendHistory(hist...); err != nil {
+			return fmt.Errorf("append history: %w", err)
+		}
+		if row.Revision == 1 && row.LastEventID == 0 {
+			// A dialog that failed on its very first step does not live on.
+			row.Status = store.DialogFailed
+			if err := tx.UpdateDialog(row); err != nil {
+				return fmt.Errorf("update dialog: %w", err)
+			}
+		}
+		return tx.MarkEvent(ev.Seq, store.EventFailed, &id, res.Err.Error())
+	}
+	d := res.Dialog
+	row.State, row.Status, row.Vars = d.State, store.DialogStatus(d.Status), d.Vars
+	row.HandoffUntil, row.EnteredAt = d.HandoffUntil, d.EnteredAt
+	row.LastEventID = ev.Seq
+	for _, k := range res.Binds {
+		if err := tx.BindKey(id, k); err != nil {
+			if !errors.Is(err, store.ErrKeyTaken) {
+				return fmt.Errorf("bind %s: %w", k, err)
+			}
+			hist = append(hist, store.HistoryEntry{DialogID: id, At: now, Kind: store.HistoryError, EventSeq: &ev.Seq,
+				Detail: mustJSON(map[string]any{"error": "key " + k + " is bound to another live dialog; not bound here"})})
+		}
+	}
+	seen := map[string]bool{}
+	for _, s := range res.CancelStates {
+		if !seen[s] {
+			seen[s] = true
+			if _, err := tx.CancelTimers(id, s); err != nil {
+				return fmt.Errorf("cancel timers: %w", err)
+			}
+		}
+	}
+	for _, t := range res.Timers {
+		if t.State != d.State {
+			continue // the step left that state again
+		}
+		if err := tx.ScheduleTimer(&store.Timer{DialogID: id, State: t.State, Name: t.Name, DueAt: t.Due}); err != nil {
+			return fmt.Errorf("schedule timer: %w", err)
+		}
+	}
+	for _, e := range res.Effects {
+		params, err := json.Marshal(e.Params)
+		if err != nil {
+			return fmt.Errorf("encode %s parameters: %w", e.Kind, err)
+		}
+		if err := tx.Enqueue(&store.OutboxItem{DialogID: &id, Kind: e.Kind, Params: params, NextAt: now}); err != nil {
+			return fmt.Errorf("enqueue %s: %w", e.Kind, err)
+		}
+	}
+	if err := tx.UpdateDialog(row); err != nil {
+		return fmt.Errorf("update dialog: %w", err)
+	}
+	if err := tx.AppendHistory(hist...); err != nil {
+		return fmt.Errorf("append history: %w", err)
+	}
+	status := store.EventProcessed
+	errText := ""
+	if !res.Handled {
+		errText = "unhandled in state " + d.State
+	}
+	return tx.MarkEvent(ev.Seq, status, &id, errText)
+}
+
+func toEngine(row *store.Dialog, keys []store.DialogKey) engine.Dialog {
+	d := engine.Dialog{ID: strconv.FormatInt(row.ID, 10), Flow: row.Flow, FlowHash: row.FlowHash, State: row.State,
+		Status: string(row.Status), Vars: row.Vars, Channel: row.Channel, Contact: row.ContactID, Phone: row.Phone,
+		HandoffUntil: row.HandoffUntil, StartedAt: row.CreatedAt, EnteredAt: row.EnteredAt}
+	for _, k := range keys {
+		if k.Active {
+			d.Keys = append(d.Keys, k.Key)
+		}
+	}
+	if d.Vars == nil {
+		d.Vars = map[string]any{}
+	}
+	return d
+}
+
+// flowVersion returns the flow version a dialog is pinned to: from the current
+// set, else compiled from the stored source.
+func (p *Processor) flowVersion(ctx context.Context, name, hash string) (*engine.Flow, error) {
+	if fs := p.cfg.Flows.Current(); fs != nil {
+		if f := fs.ByHash(hash); f != nil && f.Name == name {
+			return f, nil
+		}
+	}
+	p.versionsMu.Lock()
+	defer p.versionsMu.Unlock()
+	if f := p.versions[hash]; f != nil {
+		return f, nil
+	}
+	v, err := p.st.GetFlowVersion(ctx, hash)
+	if err != nil {
+		return nil, fmt.Errorf("flow %s version %.12s: %w", name, hash, err)
+	}
+	fs, diags := engine.Compile([]engine.File{{Name: v.File, Data: []byte(v.Source)}})
+	if fs == nil || fs.Flow(name) == nil {
+		return nil, fmt.Errorf("flow %s version %.12s no longer compiles: %v", name, hash, diags)
+	}
+	f := fs.Flow(name)
+	p.versions[hash] = f
+	return f, nil
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		b, _ = json.Marshal(map[string]string{"unencodable": err.Error()})
+	}
+	return b
+}

@@ -1,0 +1,431 @@
+package processor
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fixit-exchange/fixit/connectors"
+	"github.com/fixit-exchange/fixit/engine"
+	"github.com/fixit-exchange/fixit/engine/event"
+	"github.com/fixit-exchange/fixit/engine/store"
+)
+
+// clock is a fake clock tests move by hand.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// fakeConn records every action and answers from a script.
+type fakeConn struct {
+	mu      sync.Mutex
+	calls   []connectors.Request
+	answers map[string][]error          // kind → errors to return first, in order
+	results map[string]map[string]any // kind → result data
+}
+
+func (f *fakeConn) Channel() string { return "waba" }
+func (f *fakeConn) Kinds() []string {
+	return []string{"okdesk.create_issue", "okdesk.comment", "okdesk.find_or_create_contact"}
+}
+func (f *fakeConn) Execute(_ context.Context, r connectors.Request) (connectors.Result, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, r)
+	if errs := f.answers[r.Kind]; len(errs) > 0 {
+		f.answers[r.Kind] = errs[1:]
+		if errs[0] != nil {
+			return connectors.Result{}, errs[0]
+		}
+	}
+	return connectors.Result{Data: f.results[r.Kind]}, nil
+}
+
+func (f *fakeConn) sent() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, c := range f.calls {
+		if c.Kind == "send" {
+			out = append(out, fmt.Sprint(c.Params["text"]))
+		} else {
+			out = append(out, c.Kind)
+		}
+	}
+	return out
+}
+
+// testWriter sends log lines to the test's log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
+}
+
+type harness struct {
+	t     *testing.T
+	st    store.Store
+	p     *Processor
+	clk   *clock
+	conn  *fakeConn
+	flows *engine.Holder
+	n     int
+}
+
+func newHarness(t *testing.T, flowsDir string) *harness {
+	t.Helper()
+	ctx := context.Background()
+	clk := &clock{t: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)}
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "fixit.db"), slog.New(slog.DiscardHandler), store.WithClock(clk.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	h := engine.NewHolder(clk.Now, flowsDir)
+	if r := h.Reload(); r.Result != engine.ReloadOK {
+		t.Fatalf("flows: %+v", r)
+	}
+	conn := &fakeConn{answers: map[string][]error{}, results: map[string]map[string]any{
+		"okdesk.create_issue": {"id": "1542", "issue_id": "1542", "contact_id": "21"},
+	}}
+	reg := connectors.NewRegistry()
+	if err := reg.Register(conn); err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.RegisterSender(conn); err != nil {
+		t.Fatal(err)
+	}
+	p := New(Config{Store: st, Flows: h, Registry: reg, Now: clk.Now, Jitter: func() float64 { return 0 },
+		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		BackoffBase: time.Second, MaxAttempts: 3})
+	t.Cleanup(p.Inbox().Close)
+	if err := p.SaveVersions(ctx, h.Current()); err != nil {
+		t.Fatal(err)
+	}
+	return &harness{t: t, st: st, p: p, clk: clk, conn: conn, flows: h}
+}
+
+// settle routes, processes and performs until nothing is left to do.
+func (h *harness) settle() {
+	h.t.Helper()
+	ctx := context.Background()
+	for i := 0; i < 50; i++ {
+		if err := h.p.RouteOnce(ctx); err != nil {
+			h.t.Fatal(err)
+		}
+		h.p.Drain()
+		n, err := h.p.RunOutbox(ctx)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		m, err := h.p.FireTimers(ctx)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		pending, err := h.st.PendingEvents(ctx, 0, 1)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		if n == 0 && m == 0 && len(pending) == 0 {
+			return
+		}
+	}
+	h.t.Fatal("the pipeline did not settle")
+}
+
+func (h *harness) append(evs ...event.Event) []store.AppendResult {
+	h.t.Helper()
+	res, err := h.p.Inbox().Append(context.Background(), evs)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return res
+}
+
+func (h *harness) wa(text string) event.Event {
+	h.n++
+	return event.Event{Source: "waba", Type: "waba.message", At: h.clk.Now(), Text: text,
+		DedupeKey: fmt.Sprintf("waba:wamid.%d", h.n), Keys: []string{"waba:79161234567", "phone:79161234567"},
+		Contact: event.Contact{Channel: "waba", ID: "79161234567", Phone: "79161234567", Name: "Анна"},
+		Data:    map[string]any{"kind": "text"}}
+}
+
+func (h *harness) dialog() *store.Dialog {
+	h.t.Helper()
+	ds, _, err := h.st.ListDialogs(context.Background(), store.DialogFilter{}, store.Page{Limit: 10})
+	if err != nil || len(ds) == 0 {
+		h.t.Fatalf("no dialog: %v", err)
+	}
+	return &ds[0]
+}
+
+func TestSimpleLeadEndToEnd(t *testing.T) {
+	h := newHarness(t, "../../flows.d")
+	h.append(h.wa("Здравствуйте"))
+	h.settle()
+	h.append(h.wa("Анна"))
+	h.settle()
+	h.append(h.wa("Течёт кондиционер"))
+	h.settle()
+	d := h.dialog()
+	if d.State != "issue_open" || d.Vars["issue_id"] != "1542" {
+		t.Fatalf("after the problem: state %s vars %v", d.State, d.Vars)
+	}
+	ctx := context.Background()
+	// Okdesk closes the issue: routed by the okdesk:issue key the flow bound.
+	h.append(event.Event{Source: "okdesk", Type: "okdesk.new_ticket_status", DedupeKey: "okdesk:s:1542:1",
+		Keys: []string{"okdesk:issue:1542"}, Data: map[string]any{"new_status": "completed", "issue_id": "1542"}})
+	h.settle()
+	// 1C records the payment: routed by okdesk_issue_id.
+	h.append(event.Event{Source: "onec", Type: "onec.payment", DedupeKey: "onec:p1",
+		Keys: []string{"onec:invoice:x", "okdesk:issue:1542", "phone:79161234567"}, Data: map[string]any{"status": "paid"}})
+	h.settle()
+	want := []string{
+		"Здравствуйте! Это сервисная служба. Как к вам обращаться?",
+		"Анна, опишите, пожалуйста, проблему. Можно приложить фото с подписью.",
+		"okdesk.create_issue",
+		"Заявка №1542 создана. Мы напишем, когда инженер её выполнит.",
+		"Заявка №1542 выполнена. Спасибо, что обратились к нам!",
+		"Оплата по заявке №1542 получена. Спасибо!",
+	}
+	if got := h.conn.sent(); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("actions:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	d = h.dialog()
+	if d.Status != store.DialogFinished || d.State != "done" {
+		t.Errorf("dialog %s/%s", d.State, d.Status)
+	}
+	// The issue was created with the customer's name, problem and phone.
+	for _, c := range h.conn.calls {
+		if c.Kind == "okdesk.create_issue" {
+			if c.Params["title"] != "WhatsApp: Анна" || !strings.Contains(fmt.Sprint(c.Params["description"]), "Течёт кондиционер") ||
+				c.Params["phone"] != "+79161234567" {
+				t.Errorf("create_issue params %v", c.Params)
+			}
+		}
+	}
+	// Every event was processed, none left pending or failed.
+	evs, _, err := h.st.ListEvents(ctx, store.EventFilter{}, store.Page{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range evs {
+		if e.Status != store.EventProcessed {
+			t.Errorf("event %s %s: %s %s", e.ID, e.Type, e.Status, e.Error)
+		}
+	}
+	// The finished dialog released its keys: the next message starts a new dialog.
+	h.append(h.wa("Снова здравствуйте"))
+	h.settle()
+	ds, _, _ := h.st.ListDialogs(ctx, store.DialogFilter{}, store.Page{Limit: 10})
+	if len(ds) != 2 || ds[0].State != "ask_name" {
+		t.Errorf("a new dialog must start after the first finished: %d dialogs", len(ds))
+	}
+}
+
+func TestDuplicatesProcessedOnce(t *testing.T) {
+	h := newHarness(t, "../../flows.d")
+	e := h.wa("Здравствуйте")
+	r1 := h.append(e)
+	r2 := h.append(e, e)
+	if r1[0].Duplicate || !r2[0].Duplicate || !r2[1].Duplicate || r2[0].Seq != r1[0].Seq {
+		t.Fatalf("dedupe: %+v %+v", r1, r2)
+	}
+	h.settle()
+	if got := h.conn.sent(); len(got) != 1 {
+		t.Errorf("one greeting expected, got %q", got)
+	}
+}
+
+func TestTimersRemindThenAbandon(t *testing.T) {
+	h := newHarness(t, "../../flows.d")
+	h.append(h.wa("Здравствуйте"))
+	h.settle()
+	h.clk.Advance(25 * time.Hour)
+	h.settle()
+	if got := h.conn.sent(); len(got) != 2 || !strings.Contains(got[1], "Вы ещё здесь?") {
+		t.Fatalf("reminder: %q", got)
+	}
+	if d := h.dialog(); d.State != "ask_name" || d.Status != store.DialogActive {
+		t.Errorf("a reminder keeps the dialog waiting: %s/%s", d.State, d.Status)
+	}
+	h.clk.Advance(24 * time.Hour)
+	h.settle()
+	if d := h.dialog(); d.State != "abandoned" || d.Status != store.DialogAbandoned {
+		t.Errorf("after 49h: %s/%s", d.State, d.Status)
+	}
+}
+
+func TestLeavingStateCancelsTimers(t *testing.T) {
+	h := newHarness(t, "../../flows.d")
+	h.append(h.wa("Здравствуйте"))
+	h.settle()
+	h.append(h.wa("Анна"))
+	h.settle()
+	h.clk.Advance(30 * time.Hour)
+	h.settle()
+	sent := h.conn.sent()
+	// ask_name's 24h reminder must not fire; ask_problem's own 24h reminder does.
+	for _, s := range sent {
+		if strings.Contains(s, "как к вам обращаться?") && strings.HasPrefix(s, "Вы ещё") {
+			t.Errorf("a timer of a state the dialog left fired: %q", s)
+		}
+	}
+	if !strings.Contains(sent[len(sent)-1], "Напомните") {
+		t.Errorf("ask_problem's reminder missing: %q", sent)
+	}
+}
+
+func TestOutboxRetriesThenFails(t *testing.T) {
+	h := newHarness(t, "../../flows.d")
+	// Two network failures, then success: the issue is created on the third try.
+	h.conn.answers["okdesk.create_issue"] = []error{
+		&connectors.Error{Connector: "okdesk", Code: connectors.CodeServer, Status: 502, Retryable: true},
+		&connectors.Error{Connector: "okdesk", Code: connectors.CodeRateLimited, Status: 429, Retryable: true, RetryAfter: 30 * time.Second},
+	}
+	h.append(h.wa("hi"), h.wa("Анна"), h.wa("Не греет котёл"))
+	h.settle()
+	ctx := context.Background()
+	items, _, _ := h.st.ListOutbox(ctx, store.OutboxFilter{Status: store.OutboxPending}, store.Page{})
+	if len(items) != 1 || items[0].Kind != "okdesk.create_issue" || items[0].Attempts != 1 || items[0].ErrorCode != connectors.CodeServer {
+		t.Fatalf("after the first failure: %+v", items)
+	}
+	if due := items[0].NextAt.Sub(h.clk.Now()); due != 500*time.Millisecond {
+		t.Errorf("first backoff %v, want 500ms (half the 1s base: equal jitter at 0)", due)
+	}
+	h.clk.Advance(time.Second)
+	h.settle()
+	items, _, _ = h.st.ListOutbox(ctx, store.OutboxFilter{Status: store.OutboxPending}, store.Page{})
+	if len(items) != 1 || items[0].NextAt.Sub(h.clk.Now()) != 30*time.Second {
+		t.Fatalf("Retry-After must be honoured: %+v", items)
+	}
+	h.clk.Advance(30 * time.Second)
+	h.settle()
+	if d := h.dialog(); d.State != "issue_open" {
+		t.Fatalf("state %s", d.State)
+	}
+
+	// A non-retryable failure goes back to the dialog at once as action.failed.
+	h2 := newHarness(t, "../../flows.d")
+	h2.conn.answers["okdesk.create_issue"] = []error{&connectors.Error{Connector: "okdesk", Code: connectors.CodeBadRequest, Status: 422, Message: "title is too long"}}
+	h2.append(h2.wa("hi"), h2.wa("Анна"), h2.wa("Не греет котёл"))
+	h2.settle()
+	d := h2.dialog()
+	if d.State != "with_operator" || d.Status != store.DialogHandoff {
+		t.Errorf("failed issue: %s/%s", d.State, d.Status)
+	}
+	failed, _, _ := h2.st.ListOutbox(ctx, store.OutboxFilter{Status: store.OutboxFailed}, store.Page{})
+	if len(failed) != 1 || failed[0].Attempts != 1 {
+		t.Errorf("4xx must not be retried: %+v", failed)
+	}
+	if got := h2.conn.sent(); !strings.Contains(got[len(got)-1], "Оператор перезвонит") {
+		t.Errorf("customer not told: %q", got)
+	}
+
+	// Retryable failures past MaxAttempts end dead.
+	h3 := newHarness(t, "../../flows.d")
+	e := &connectors.Error{Connector: "okdesk", Code: connectors.CodeNetwork, Retryable: true}
+	h3.conn.answers["okdesk.create_issue"] = []error{e, e, e, e}
+	h3.append(h3.wa("hi"), h3.wa("Анна"), h3.wa("Не греет котёл"))
+	for i := 0; i < 4; i++ {
+		h3.settle()
+		h3.clk.Advance(time.Hour)
+	}
+	dead, _, _ := h3.st.ListOutbox(ctx, store.OutboxFilter{Status: store.OutboxDead}, store.Page{})
+	if len(dead) != 1 || dead[0].Attempts != 3 {
+		t.Errorf("dead after 3 attempts: %+v", dead)
+	}
+}
+
+func TestOneDialogInArrivalOrder(t *testing.T) {
+	h := newHarness(t, "testdata/counter")
+	const n = 200
+	h.append(event.Event{Source: "telegram", Type: "telegram.message", DedupeKey: "tg:start", Keys: []string{"telegram:1"},
+		Contact: event.Contact{Channel: "telegram", ID: "1"}, Data: map[string]any{}})
+	h.settle()
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			h.append(event.Event{Source: "telegram", Type: "telegram.message", DedupeKey: fmt.Sprintf("tg:%d", i),
+				Keys: []string{"telegram:1"}, Text: fmt.Sprint(i), Data: map[string]any{}})
+		}(i)
+	}
+	// Process while the events arrive, like the server does.
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = h.p.Run(ctx); close(done) }()
+	wg.Wait()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		pending, _ := h.st.PendingEvents(context.Background(), 0, 1)
+		if len(pending) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	d := h.dialog()
+	if d.Vars["count"] != float64(n) {
+		t.Fatalf("count = %v, want %d (lost updates)", d.Vars["count"], n)
+	}
+	// The dialog saw the events in their arrival (seq) order.
+	hist, err := h.st.DialogHistory(context.Background(), d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last int64
+	for _, e := range hist {
+		if e.Kind == store.HistoryEvent && e.EventSeq != nil {
+			if *e.EventSeq < last {
+				t.Fatalf("event %d processed after %d", *e.EventSeq, last)
+			}
+			last = *e.EventSeq
+		}
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	jit := 0.0
+	p := New(Config{Store: nil, Flows: engine.NewHolder(nil), BackoffBase: 2 * time.Second, BackoffMax: time.Minute,
+		Jitter: func() float64 { return jit }})
+	defer p.Inbox().Close()
+	cases := []struct {
+		attempt    int
+		jitter     float64
+		retryAfter time.Duration
+		want       time.Duration
+	}{
+		{1, 0, 0, time.Second},
+		{1, 0.999999, 0, 2 * time.Second},
+		{2, 0, 0, 2 * time.Second},
+		{3, 0.5, 0, 6 * time.Second},
+		{10, 0, 0, 30 * time.Second}, // capped at max: [30s, 60s)
+		{10, 0.999999, 0, time.Minute},
+		{1, 0, 90 * time.Second, 90 * time.Second}, // Retry-After wins
+	}
+	for _, c := range cases {
+		jit = c.jitter
+		got := p.Backoff(c.attempt, c.retryAfter).Round(time.Millisecond)
+		if got != c.want {
+			t.Errorf("Backoff(%d, jitter %v, retry-after %v) = %v, want %v", c.attempt, c.jitter, c.retryAfter, got, c.want)
+		}
+	}
+}

@@ -1,0 +1,159 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Admin lists page newest first by id: a cursor is the last id of the previous page,
+// so a page is "id < cursor ORDER BY id DESC LIMIT n", stable under concurrent inserts
+// (new rows appear only before the first page).
+
+// pageQuery adds the cursor condition to w and returns the ORDER/LIMIT tail, which
+// asks for one row more than the page to learn whether another page follows.
+func pageQuery(list string, w *where, p Page) (tail string, limit int, err error) {
+	after, err := decodeCursor(list, p.Cursor)
+	if err != nil {
+		return "", 0, err
+	}
+	if after > 0 {
+		w.add("id < ?", after)
+	}
+	limit = clampLimit(p.Limit)
+	w.args = append(w.args, limit+1)
+	return " ORDER BY id DESC LIMIT ?", limit, nil
+}
+
+// nextCursor cuts rows to the page and returns the cursor of the page after it.
+func nextCursor[T any](list string, rows []T, limit int, id func(*T) int64) ([]T, string) {
+	if len(rows) <= limit {
+		return rows, ""
+	}
+	rows = rows[:limit]
+	return rows, encodeCursor(list, id(&rows[limit-1]))
+}
+
+// ListDialogs returns one page of dialogs, newest first.
+func (s *GormStore) ListDialogs(ctx context.Context, f DialogFilter, p Page) ([]Dialog, string, error) {
+	var w where
+	w.addEq("flow", f.Flow)
+	w.addEq("state", f.State)
+	w.addEq("status", string(f.Status))
+	if f.Key != "" {
+		w.add("id IN (SELECT dialog_id FROM dialog_keys WHERE key = ?)", cleanText(f.Key))
+	}
+	tail, limit, err := pageQuery("dialogs", &w, p)
+	if err != nil {
+		return nil, "", fmt.Errorf("list dialogs: %w", err)
+	}
+	var rows []dialogRow
+	if err := s.conn(ctx).Raw(`SELECT `+dialogColumns+` FROM dialogs`+w.String()+tail, w.args...).Scan(&rows).Error; err != nil {
+		return nil, "", fmt.Errorf("list dialogs: %w", err)
+	}
+	rows, next := nextCursor("dialogs", rows, limit, func(r *dialogRow) int64 { return r.ID })
+	out := make([]Dialog, 0, len(rows))
+	for i := range rows {
+		d, err := rows[i].toDialog()
+		if err != nil {
+			return nil, "", fmt.Errorf("list dialogs: %w", err)
+		}
+		out = append(out, d)
+	}
+	return out, next, nil
+}
+
+// ListEvents returns one page of events, newest first.
+func (s *GormStore) ListEvents(ctx context.Context, f EventFilter, p Page) ([]Event, string, error) {
+	var w where
+	w.addEq("source", f.Source)
+	w.addEq("status", string(f.Status))
+	tail, limit, err := pageQuery("events", &w, p)
+	if err != nil {
+		return nil, "", fmt.Errorf("list events: %w", err)
+	}
+	var rows []eventRow
+	if err := s.conn(ctx).Raw(`SELECT `+eventColumns+` FROM events`+w.String()+tail, w.args...).Scan(&rows).Error; err != nil {
+		return nil, "", fmt.Errorf("list events: %w", err)
+	}
+	rows, next := nextCursor("events", rows, limit, func(r *eventRow) int64 { return r.ID })
+	out, err := toEvents(rows)
+	if err != nil {
+		return nil, "", fmt.Errorf("list events: %w", err)
+	}
+	return out, next, nil
+}
+
+// ListOutbox returns one page of outbox items, newest first.
+func (s *GormStore) ListOutbox(ctx context.Context, f OutboxFilter, p Page) ([]OutboxItem, string, error) {
+	var w where
+	w.addEq("status", string(f.Status))
+	tail, limit, err := pageQuery("outbox", &w, p)
+	if err != nil {
+		return nil, "", fmt.Errorf("list outbox: %w", err)
+	}
+	var rows []outboxRow
+	if err := s.conn(ctx).Raw(`SELECT `+outboxColumns+` FROM outbox`+w.String()+tail, w.args...).Scan(&rows).Error; err != nil {
+		return nil, "", fmt.Errorf("list outbox: %w", err)
+	}
+	rows, next := nextCursor("outbox", rows, limit, func(r *outboxRow) int64 { return r.ID })
+	return toOutbox(rows), next, nil
+}
+
+// DialogHistory returns a dialog's history, oldest first.
+func (s *GormStore) DialogHistory(ctx context.Context, dialogID int64) ([]HistoryEntry, error) {
+	var rows []struct {
+		ID        int64     `gorm:"column:id"`
+		DialogID  int64     `gorm:"column:dialog_id"`
+		At        time.Time `gorm:"column:at"`
+		Kind      string    `gorm:"column:kind"`
+		EventID   *int64    `gorm:"column:event_id"`
+		FromState string    `gorm:"column:from_state"`
+		ToState   string    `gorm:"column:to_state"`
+		Detail    string    `gorm:"column:detail"`
+	}
+	if err := s.conn(ctx).Raw(`SELECT id, dialog_id, at, kind, event_id, from_state, to_state, detail
+		FROM history WHERE dialog_id = ? ORDER BY id`, dialogID).Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("read history of dialog %d: %w", dialogID, err)
+	}
+	out := make([]HistoryEntry, len(rows))
+	for i, r := range rows {
+		out[i] = HistoryEntry{
+			ID: r.ID, DialogID: r.DialogID, At: r.At.UTC(), Kind: HistoryKind(r.Kind), EventSeq: r.EventID,
+			FromState: r.FromState, ToState: r.ToState, Detail: toRaw(r.Detail),
+		}
+	}
+	return out, nil
+}
+
+// DialogTimers returns all timers of a dialog, oldest first.
+func (s *GormStore) DialogTimers(ctx context.Context, dialogID int64) ([]Timer, error) {
+	var rows []timerRow
+	if err := s.conn(ctx).Raw(`SELECT `+timerColumns+` FROM timers WHERE dialog_id = ? ORDER BY id`,
+		dialogID).Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("read timers of dialog %d: %w", dialogID, err)
+	}
+	return toTimers(rows), nil
+}
+
+// Counts returns the number of dialogs per flow, state and status.
+//
+// It scans the dialogs table (through its indexes); callers scraping it for metrics
+// should do so at scrape intervals, not per request.
+func (s *GormStore) Counts(ctx context.Context) ([]DialogCount, error) {
+	var rows []struct {
+		Flow   string `gorm:"column:flow"`
+		State  string `gorm:"column:state"`
+		Status string `gorm:"column:status"`
+		N      int64  `gorm:"column:n"`
+	}
+	if err := s.conn(ctx).Raw(`SELECT flow, state, status, COUNT(*) AS n FROM dialogs
+		GROUP BY flow, state, status ORDER BY flow, state, status`).Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("count dialogs: %w", err)
+	}
+	out := make([]DialogCount, len(rows))
+	for i, r := range rows {
+		out[i] = DialogCount{Flow: r.Flow, State: r.State, Status: DialogStatus(r.Status), Count: r.N}
+	}
+	return out, nil
+}

@@ -1,0 +1,26 @@
+// Package store is fixit's durable state: the inbox of normalized events, dialogs and
+// their correlation keys, the per-dialog history, durable timers, the outbound action
+// outbox, WhatsApp contact windows and the flow versions that running dialogs were
+// started on (DESIGN B3, B4, B8).
+//
+// [Store] is the interface the engine and the admin API use; [GormStore] implements it
+// on SQLite (github.com/glebarez/sqlite, pure Go) and PostgreSQL with the same SQL.
+// The schema is created by versioned migrations (migrations.go), never AutoMigrate.
+//
+// Concurrency model:
+//   - SQLite runs with exactly one open connection: it is the single writer, so every
+//     call, including reads, is serialized. Transactions begin IMMEDIATE.
+//   - PostgreSQL runs a normal pool. Dialog rows are locked with SELECT ... FOR UPDATE
+//     inside a step ([StepTx.LockDialog]); outbox items are claimed with
+//     FOR UPDATE SKIP LOCKED; timers are claimed by [StepTx.FireTimer]'s conditional
+//     update; inbox appends take a transaction-scoped advisory lock so that event
+//     sequence numbers are committed in increasing order, which makes
+//     [Store.PendingEvents] with an after-seq cursor safe across replicas.
+//
+// Inside [Store.Step] use only the [StepTx]: on SQLite the step holds the only
+// connection, and a call on the Store from within the step would wait for itself.
+//
+// All times are stored and returned in UTC with microsecond precision (PostgreSQL's).
+// Every text value written goes through one sanitizer that turns invalid UTF-8 and
+// the NUL character, which PostgreSQL refuses in text, into U+FFFD.
+package store

@@ -1,0 +1,831 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	gormlogger "gorm.io/gorm/logger"
+
+	"github.com/fixit-exchange/fixit/engine/event"
+)
+
+// dialect is the database behind a GormStore.
+type dialect int
+
+const (
+	dialectSQLite dialect = iota
+	dialectPostgres
+)
+
+// sqlitePragmas are set on every SQLite connection through the DSN: WAL so readers of
+// other processes (backups, the CLI) do not block the writer, a busy timeout for them,
+// enforced foreign keys, and NORMAL sync, which in WAL mode survives a process crash
+// (kill -9) without an fsync per commit. _txlock=immediate takes the write lock at
+// BEGIN, so a transaction never fails to upgrade a read lock.
+const sqlitePragmas = "_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
+	"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+
+// maxRowsPerInsert bounds multi-row statements below both databases' limits on bound
+// parameters (SQLite 32766, PostgreSQL 65535).
+const maxRowsPerInsert = 500
+
+// GormStore is the Store on SQLite or PostgreSQL through GORM.
+type GormStore struct {
+	db      *gorm.DB
+	sqlDB   *sql.DB
+	dialect dialect
+	log     *slog.Logger
+	now     func() time.Time
+}
+
+var _ Store = (*GormStore)(nil)
+
+// Option configures Open.
+type Option func(*GormStore)
+
+// WithClock makes the store read the time from now instead of time.Now. It stamps
+// received_at, created_at, updated_at and applied_at; times that callers pass in
+// (due times, outbox claims) are used as given.
+func WithClock(now func() time.Time) Option {
+	return func(s *GormStore) { s.now = now }
+}
+
+// Open connects to the database named by dsn and migrates its schema. A dsn starting
+// with postgres:// or postgresql:// is a PostgreSQL URL; anything else is the path of a
+// SQLite file, whose directory is created when missing (query parameters after a '?'
+// are passed to the driver after fixit's own).
+func Open(ctx context.Context, dsn string, logger *slog.Logger, opts ...Option) (*GormStore, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := &GormStore{log: logger, now: time.Now}
+	for _, o := range opts {
+		o(s)
+	}
+
+	var dialector gorm.Dialector
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		s.dialect = dialectPostgres
+		dialector = postgres.Open(dsn)
+	} else {
+		full, err := sqliteDSN(dsn)
+		if err != nil {
+			return nil, err
+		}
+		dialector = sqlite.Open(full)
+	}
+
+	db, err := gorm.Open(dialector, &gorm.Config{
+		// Statements carry customer text; the store returns errors and callers log them.
+		Logger:                 gormlogger.Discard,
+		SkipDefaultTransaction: true,
+		NowFunc:                func() time.Time { return dbTime(s.now()) },
+	})
+	if err != nil {
+		// Never print dsn: a PostgreSQL URL may hold a password.
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	s.db, s.sqlDB = db, sqlDB
+	if s.dialect == dialectSQLite {
+		// The single writer: every statement queues for this one connection.
+		sqlDB.SetMaxOpenConns(1)
+		sqlDB.SetMaxIdleConns(1)
+		sqlDB.SetConnMaxLifetime(0)
+		sqlDB.SetConnMaxIdleTime(0)
+	} else {
+		sqlDB.SetMaxOpenConns(32)
+		sqlDB.SetMaxIdleConns(8)
+		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+		sqlDB.SetConnMaxLifetime(time.Hour)
+	}
+	if err := sqlDB.PingContext(ctx); err != nil {
+		_ = sqlDB.Close()
+		return nil, fmt.Errorf("connect to database: %w", err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		_ = sqlDB.Close()
+		return nil, fmt.Errorf("migrate database: %w", err)
+	}
+	return s, nil
+}
+
+// sqliteDSN turns a file path into the driver's DSN with fixit's pragmas, creating the
+// file's directory.
+func sqliteDSN(dsn string) (string, error) {
+	path, userParams, _ := strings.Cut(dsn, "?")
+	if path == "" {
+		return "", errors.New("open database: empty SQLite path")
+	}
+	if dir := filepath.Dir(path); dir != "." {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return "", fmt.Errorf("create database directory %s: %w", dir, err)
+		}
+	}
+	full := path + "?" + sqlitePragmas
+	if userParams != "" {
+		full += "&" + userParams
+	}
+	return full, nil
+}
+
+// Close releases the database.
+func (s *GormStore) Close() error {
+	if err := s.sqlDB.Close(); err != nil {
+		return fmt.Errorf("close database: %w", err)
+	}
+	return nil
+}
+
+// Ping checks that the database answers.
+func (s *GormStore) Ping(ctx context.Context) error {
+	if err := s.sqlDB.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping database: %w", err)
+	}
+	return nil
+}
+
+// conn is the store's handle bound to ctx.
+func (s *GormStore) conn(ctx context.Context) *gorm.DB {
+	return s.db.WithContext(ctx)
+}
+
+// ---------------------------------------------------------------------------------
+// Inbox
+
+const eventColumns = `id, dedupe_key, source, type, at, received_at, keys, contact, text, data,
+	status, dialog_id, error, attempts`
+
+type eventRow struct {
+	ID         int64     `gorm:"column:id"`
+	DedupeKey  string    `gorm:"column:dedupe_key"`
+	Source     string    `gorm:"column:source"`
+	Type       string    `gorm:"column:type"`
+	At         time.Time `gorm:"column:at"`
+	ReceivedAt time.Time `gorm:"column:received_at"`
+	Keys       string    `gorm:"column:keys"`
+	Contact    string    `gorm:"column:contact"`
+	Text       string    `gorm:"column:text"`
+	Data       string    `gorm:"column:data"`
+	Status     string    `gorm:"column:status"`
+	DialogID   *int64    `gorm:"column:dialog_id"`
+	Error      string    `gorm:"column:error"`
+	Attempts   int       `gorm:"column:attempts"`
+}
+
+func (r *eventRow) toEvent() (Event, error) {
+	e := Event{
+		Event: event.Event{
+			ID:        strconv.FormatInt(r.ID, 10),
+			Source:    r.Source,
+			Type:      r.Type,
+			At:        r.At.UTC(),
+			DedupeKey: r.DedupeKey,
+			Text:      r.Text,
+		},
+		Seq:        r.ID,
+		Status:     EventStatus(r.Status),
+		DialogID:   r.DialogID,
+		Error:      r.Error,
+		Attempts:   r.Attempts,
+		ReceivedAt: r.ReceivedAt.UTC(),
+	}
+	if err := json.Unmarshal([]byte(r.Keys), &e.Keys); err != nil {
+		return Event{}, fmt.Errorf("decode keys of event %d: %w", r.ID, err)
+	}
+	if err := json.Unmarshal([]byte(r.Contact), &e.Contact); err != nil {
+		return Event{}, fmt.Errorf("decode contact of event %d: %w", r.ID, err)
+	}
+	if err := json.Unmarshal([]byte(r.Data), &e.Data); err != nil {
+		return Event{}, fmt.Errorf("decode data of event %d: %w", r.ID, err)
+	}
+	return e, nil
+}
+
+func toEvents(rows []eventRow) ([]Event, error) {
+	out := make([]Event, 0, len(rows))
+	for i := range rows {
+		e, err := rows[i].toEvent()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// encodedEvent is one event ready for insertion: its (final) dedupe key and the
+// values of the insert's columns.
+type encodedEvent struct {
+	key  string
+	args []any
+}
+
+// eventInsertColumns and eventInsertPlaceholders must list the same columns as
+// encodeEvent's values.
+const (
+	eventInsertColumns      = `dedupe_key, source, type, at, received_at, keys, contact, text, data, status`
+	eventInsertPlaceholders = `(?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')`
+)
+
+func encodeEvent(e *event.Event, key string, receivedAt time.Time) (encodedEvent, error) {
+	keys := e.Keys
+	if keys == nil {
+		keys = []string{}
+	}
+	keysJSON, err := encodeJSON(keys)
+	if err != nil {
+		return encodedEvent{}, fmt.Errorf("encode keys: %w", err)
+	}
+	contactJSON, err := encodeJSON(e.Contact)
+	if err != nil {
+		return encodedEvent{}, fmt.Errorf("encode contact: %w", err)
+	}
+	data := e.Data
+	if data == nil {
+		data = map[string]any{}
+	}
+	dataJSON, err := encodeJSON(data)
+	if err != nil {
+		return encodedEvent{}, fmt.Errorf("encode data: %w", err)
+	}
+	return encodedEvent{key: key, args: []any{
+		key, cleanText(e.Source), cleanText(e.Type), dbTime(e.At), receivedAt,
+		keysJSON, contactJSON, cleanText(e.Text), dataJSON,
+	}}, nil
+}
+
+// contactRef names a contact of a channel.
+type contactRef struct{ channel, id string }
+
+// inboundContact returns the contact whose customer-service window an event opens:
+// a message the customer sent us on WhatsApp or Telegram.
+func inboundContact(e *event.Event) (contactRef, bool) {
+	switch e.Type {
+	case event.TypeWABAMessage, event.TypeTelegramMessage, event.TypeTelegramCallback:
+	default:
+		return contactRef{}, false
+	}
+	if e.Contact.ID == "" {
+		return contactRef{}, false
+	}
+	channel := cmp.Or(e.Contact.Channel, e.Source)
+	return contactRef{cleanText(channel), cleanText(e.Contact.ID)}, true
+}
+
+// AppendEvents stores events in one transaction; see Store.AppendEvents.
+//
+// On PostgreSQL the transaction takes an advisory lock first, so appends commit one at
+// a time in Seq order: a reader that has seen Seq n will never later see a new event
+// below n. Batching many requests' events into one call amortizes that lock and the
+// commit.
+func (s *GormStore) AppendEvents(ctx context.Context, events []event.Event) ([]AppendResult, error) {
+	if len(events) == 0 {
+		return nil, nil
+	}
+	now := dbTime(s.now())
+	keyOf := make([]string, len(events))
+	first := make(map[string]int, len(events)) // dedupe key → index of its first event
+	fresh := make([]encodedEvent, 0, len(events))
+	lastInbound := map[contactRef]time.Time{}
+	for i := range events {
+		e := &events[i]
+		key := cleanText(e.DedupeKey)
+		if key == "" {
+			key = generatedDedupeKey()
+		}
+		keyOf[i] = key
+		if _, dup := first[key]; dup {
+			continue
+		}
+		first[key] = i
+		enc, err := encodeEvent(e, key, now)
+		if err != nil {
+			return nil, fmt.Errorf("append event %d (%s %q): %w", i, e.Type, key, err)
+		}
+		fresh = append(fresh, enc)
+		if c, ok := inboundContact(e); ok {
+			at := dbTime(e.At)
+			if at.IsZero() || at.After(now) {
+				// A sender's clock ahead of ours must not stretch the window.
+				at = now
+			}
+			if at.After(lastInbound[c]) {
+				lastInbound[c] = at
+			}
+		}
+	}
+
+	seqOf := make(map[string]int64, len(fresh))
+	inserted := make(map[string]bool, len(fresh))
+	err := s.conn(ctx).Transaction(func(tx *gorm.DB) error {
+		if s.dialect == dialectPostgres {
+			if err := tx.Exec(`SELECT pg_advisory_xact_lock(?)`, lockInbox).Error; err != nil {
+				return fmt.Errorf("take inbox lock: %w", err)
+			}
+		}
+		for chunk := range slices.Chunk(fresh, maxRowsPerInsert) {
+			if err := insertEvents(tx, chunk, seqOf, inserted); err != nil {
+				return err
+			}
+		}
+		var existing []string
+		for _, enc := range fresh {
+			if !inserted[enc.key] {
+				existing = append(existing, enc.key)
+			}
+		}
+		for chunk := range slices.Chunk(existing, maxRowsPerInsert) {
+			var rows []struct {
+				ID        int64  `gorm:"column:id"`
+				DedupeKey string `gorm:"column:dedupe_key"`
+			}
+			if err := tx.Raw(`SELECT id, dedupe_key FROM events WHERE dedupe_key IN ?`, chunk).Scan(&rows).Error; err != nil {
+				return fmt.Errorf("look up duplicate events: %w", err)
+			}
+			for _, r := range rows {
+				seqOf[r.DedupeKey] = r.ID
+			}
+		}
+		return upsertLastInbound(tx, lastInbound)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("append %d events: %w", len(events), err)
+	}
+
+	results := make([]AppendResult, len(events))
+	for i, key := range keyOf {
+		seq, ok := seqOf[key]
+		if !ok {
+			return nil, fmt.Errorf("append %d events: event %q neither inserted nor found", len(events), key)
+		}
+		results[i] = AppendResult{Seq: seq, Duplicate: first[key] != i || !inserted[key]}
+	}
+	return results, nil
+}
+
+// insertEvents inserts one chunk with a single statement; rows whose dedupe key exists
+// are skipped by ON CONFLICT and come back from RETURNING only when inserted.
+func insertEvents(tx *gorm.DB, chunk []encodedEvent, seqOf map[string]int64, inserted map[string]bool) error {
+	var q strings.Builder
+	q.WriteString(`INSERT INTO events (` + eventInsertColumns + `) VALUES `)
+	args := make([]any, 0, len(chunk)*len(chunk[0].args))
+	for i, enc := range chunk {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString(eventInsertPlaceholders)
+		args = append(args, enc.args...)
+	}
+	q.WriteString(` ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, dedupe_key`)
+	var rows []struct {
+		ID        int64  `gorm:"column:id"`
+		DedupeKey string `gorm:"column:dedupe_key"`
+	}
+	if err := tx.Raw(q.String(), args...).Scan(&rows).Error; err != nil {
+		return fmt.Errorf("insert events: %w", err)
+	}
+	for _, r := range rows {
+		seqOf[r.DedupeKey] = r.ID
+		inserted[r.DedupeKey] = true
+	}
+	return nil
+}
+
+// upsertLastInbound moves contacts' last inbound times forward, never back.
+func upsertLastInbound(tx *gorm.DB, last map[contactRef]time.Time) error {
+	if len(last) == 0 {
+		return nil
+	}
+	refs := make([]contactRef, 0, len(last))
+	for c := range last {
+		refs = append(refs, c)
+	}
+	// A fixed order keeps concurrent upserts from deadlocking on PostgreSQL.
+	slices.SortFunc(refs, func(a, b contactRef) int {
+		return cmp.Or(cmp.Compare(a.channel, b.channel), cmp.Compare(a.id, b.id))
+	})
+	for chunk := range slices.Chunk(refs, maxRowsPerInsert) {
+		var q strings.Builder
+		q.WriteString(`INSERT INTO contacts (channel, contact_id, last_inbound_at) VALUES `)
+		args := make([]any, 0, 3*len(chunk))
+		for i, c := range chunk {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(?, ?, ?)")
+			args = append(args, c.channel, c.id, last[c])
+		}
+		q.WriteString(` ON CONFLICT (channel, contact_id) DO UPDATE SET last_inbound_at = excluded.last_inbound_at
+			WHERE excluded.last_inbound_at > contacts.last_inbound_at`)
+		if err := tx.Exec(q.String(), args...).Error; err != nil {
+			return fmt.Errorf("update contacts' last inbound time: %w", err)
+		}
+	}
+	return nil
+}
+
+// PendingEvents returns pending events after afterSeq in Seq order; see Store.PendingEvents.
+func (s *GormStore) PendingEvents(ctx context.Context, afterSeq int64, limit int) ([]Event, error) {
+	var rows []eventRow
+	err := s.conn(ctx).Raw(`SELECT `+eventColumns+` FROM events
+		WHERE status = 'pending' AND id > ? ORDER BY id LIMIT ?`, afterSeq, max(limit, 1)).Scan(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("read pending events: %w", err)
+	}
+	return toEvents(rows)
+}
+
+// GetEvent returns one event, or ErrNotFound.
+func (s *GormStore) GetEvent(ctx context.Context, seq int64) (*Event, error) {
+	var rows []eventRow
+	if err := s.conn(ctx).Raw(`SELECT `+eventColumns+` FROM events WHERE id = ?`, seq).Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("read event %d: %w", seq, err)
+	}
+	if len(rows) == 0 {
+		return nil, fmt.Errorf("read event %d: %w", seq, ErrNotFound)
+	}
+	e, err := rows[0].toEvent()
+	return &e, err
+}
+
+// ---------------------------------------------------------------------------------
+// Dialogs
+
+const dialogColumns = `id, flow, flow_hash, state, status, vars, channel, contact_id, phone,
+	created_at, updated_at, last_event_id, revision, handoff_until, entered_at`
+
+type dialogRow struct {
+	ID          int64      `gorm:"column:id"`
+	Flow        string     `gorm:"column:flow"`
+	FlowHash    string     `gorm:"column:flow_hash"`
+	State       string     `gorm:"column:state"`
+	Status      string     `gorm:"column:status"`
+	Vars        string     `gorm:"column:vars"`
+	Channel     string     `gorm:"column:channel"`
+	ContactID   string     `gorm:"column:contact_id"`
+	Phone       string     `gorm:"column:phone"`
+	CreatedAt   time.Time  `gorm:"column:created_at"`
+	UpdatedAt   time.Time  `gorm:"column:updated_at"`
+	LastEventID int64      `gorm:"column:last_event_id"`
+	Revision    int64      `gorm:"column:revision"`
+	Handoff     string     `gorm:"column:handoff_until"`
+	EnteredAt   *time.Time `gorm:"column:entered_at"`
+}
+
+func (r *dialogRow) toDialog() (Dialog, error) {
+	d := Dialog{
+		ID:          r.ID,
+		Flow:        r.Flow,
+		FlowHash:    r.FlowHash,
+		State:       r.State,
+		Status:      DialogStatus(r.Status),
+		Channel:     r.Channel,
+		ContactID:   r.ContactID,
+		Phone:       r.Phone,
+		CreatedAt:   r.CreatedAt.UTC(),
+		UpdatedAt:   r.UpdatedAt.UTC(),
+		LastEventID: r.LastEventID,
+		Revision:    r.Revision,
+	}
+	if err := json.Unmarshal([]byte(r.Vars), &d.Vars); err != nil {
+		return Dialog{}, fmt.Errorf("decode vars of dialog %d: %w", r.ID, err)
+	}
+	if r.Handoff != "" && r.Handoff != "[]" {
+		if err := json.Unmarshal([]byte(r.Handoff), &d.HandoffUntil); err != nil {
+			return Dialog{}, fmt.Errorf("decode handoff of dialog %d: %w", r.ID, err)
+		}
+	}
+	if r.EnteredAt != nil {
+		d.EnteredAt = r.EnteredAt.UTC()
+	}
+	return d, nil
+}
+
+// getDialog reads one dialog through db, with an optional locking suffix.
+func getDialog(db *gorm.DB, id int64, suffix string) (*Dialog, error) {
+	var rows []dialogRow
+	if err := db.Raw(`SELECT `+dialogColumns+` FROM dialogs WHERE id = ?`+suffix, id).Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("read dialog %d: %w", id, err)
+	}
+	if len(rows) == 0 {
+		return nil, fmt.Errorf("read dialog %d: %w", id, ErrNotFound)
+	}
+	d, err := rows[0].toDialog()
+	return &d, err
+}
+
+// GetDialog returns a dialog, or ErrNotFound.
+func (s *GormStore) GetDialog(ctx context.Context, id int64) (*Dialog, error) {
+	return getDialog(s.conn(ctx), id, "")
+}
+
+// FindDialogByKeys returns the live dialog of the first bound key; see Store.FindDialogByKeys.
+func (s *GormStore) FindDialogByKeys(ctx context.Context, keys []string) (*Dialog, error) {
+	clean := make([]string, 0, len(keys))
+	for _, k := range keys {
+		if k != "" {
+			clean = append(clean, cleanText(k))
+		}
+	}
+	if len(clean) == 0 {
+		return nil, nil
+	}
+	var rows []struct {
+		BoundKey string    `gorm:"column:bound_key"`
+		Dialog   dialogRow `gorm:"embedded"`
+	}
+	err := s.conn(ctx).Raw(`SELECT k.key AS bound_key, `+prefixed("d.", dialogColumns)+`
+		FROM dialog_keys k JOIN dialogs d ON d.id = k.dialog_id
+		WHERE k.active AND k.key IN ? AND d.status IN ('active', 'handoff')`, clean).Scan(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("find dialog by keys: %w", err)
+	}
+	best := -1
+	for i := range rows {
+		if best < 0 || slices.Index(clean, rows[i].BoundKey) < slices.Index(clean, rows[best].BoundKey) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return nil, nil
+	}
+	d, err := rows[best].Dialog.toDialog()
+	if err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+// prefixed qualifies every column of a column list with a table alias.
+func prefixed(alias, columns string) string {
+	cols := strings.Split(columns, ",")
+	for i, c := range cols {
+		cols[i] = alias + strings.TrimSpace(c)
+	}
+	return strings.Join(cols, ", ")
+}
+
+// DialogKeys returns every key ever bound to a dialog, oldest first.
+func (s *GormStore) DialogKeys(ctx context.Context, dialogID int64) ([]DialogKey, error) {
+	var rows []struct {
+		Key       string    `gorm:"column:key"`
+		DialogID  int64     `gorm:"column:dialog_id"`
+		Active    bool      `gorm:"column:active"`
+		CreatedAt time.Time `gorm:"column:created_at"`
+	}
+	if err := s.conn(ctx).Raw(`SELECT key, dialog_id, active, created_at FROM dialog_keys
+		WHERE dialog_id = ? ORDER BY id`, dialogID).Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("read keys of dialog %d: %w", dialogID, err)
+	}
+	out := make([]DialogKey, len(rows))
+	for i, r := range rows {
+		out[i] = DialogKey{Key: r.Key, DialogID: r.DialogID, Active: r.Active, CreatedAt: r.CreatedAt.UTC()}
+	}
+	return out, nil
+}
+
+// Step runs fn in one transaction; see Store.Step.
+func (s *GormStore) Step(ctx context.Context, fn func(tx StepTx) error) error {
+	return s.conn(ctx).Transaction(func(tx *gorm.DB) error {
+		return fn(&stepTx{s: s, tx: tx})
+	})
+}
+
+// ---------------------------------------------------------------------------------
+// Timers
+
+const timerColumns = `id, dialog_id, state, name, due_at, status, created_at`
+
+type timerRow struct {
+	ID        int64     `gorm:"column:id"`
+	DialogID  int64     `gorm:"column:dialog_id"`
+	State     string    `gorm:"column:state"`
+	Name      string    `gorm:"column:name"`
+	DueAt     time.Time `gorm:"column:due_at"`
+	Status    string    `gorm:"column:status"`
+	CreatedAt time.Time `gorm:"column:created_at"`
+}
+
+func toTimers(rows []timerRow) []Timer {
+	out := make([]Timer, len(rows))
+	for i, r := range rows {
+		out[i] = Timer{
+			ID: r.ID, DialogID: r.DialogID, State: r.State, Name: r.Name,
+			DueAt: r.DueAt.UTC(), Status: TimerStatus(r.Status), CreatedAt: r.CreatedAt.UTC(),
+		}
+	}
+	return out
+}
+
+// DueTimers returns pending timers due at or before now, earliest first.
+//
+// Several replicas may read the same timers; StepTx.FireTimer's conditional update
+// lets exactly one of them fire each.
+func (s *GormStore) DueTimers(ctx context.Context, now time.Time, limit int) ([]Timer, error) {
+	var rows []timerRow
+	err := s.conn(ctx).Raw(`SELECT `+timerColumns+` FROM timers
+		WHERE status = 'pending' AND due_at <= ? ORDER BY due_at, id LIMIT ?`, dbTime(now), max(limit, 1)).Scan(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("read due timers: %w", err)
+	}
+	return toTimers(rows), nil
+}
+
+// ---------------------------------------------------------------------------------
+// Outbox
+
+const outboxColumns = `id, dialog_id, kind, params, status, attempts, next_at, last_error, error_code,
+	result, created_at, updated_at, locked_until`
+
+type outboxRow struct {
+	ID          int64      `gorm:"column:id"`
+	DialogID    *int64     `gorm:"column:dialog_id"`
+	Kind        string     `gorm:"column:kind"`
+	Params      string     `gorm:"column:params"`
+	Status      string     `gorm:"column:status"`
+	Attempts    int        `gorm:"column:attempts"`
+	NextAt      time.Time  `gorm:"column:next_at"`
+	LastError   string     `gorm:"column:last_error"`
+	ErrorCode   string     `gorm:"column:error_code"`
+	Result      string     `gorm:"column:result"`
+	CreatedAt   time.Time  `gorm:"column:created_at"`
+	UpdatedAt   time.Time  `gorm:"column:updated_at"`
+	LockedUntil *time.Time `gorm:"column:locked_until"`
+}
+
+func toOutbox(rows []outboxRow) []OutboxItem {
+	out := make([]OutboxItem, len(rows))
+	for i, r := range rows {
+		out[i] = OutboxItem{
+			ID: r.ID, DialogID: r.DialogID, Kind: r.Kind, Params: toRaw(r.Params),
+			Status: OutboxStatus(r.Status), Attempts: r.Attempts, NextAt: r.NextAt.UTC(),
+			LastError: r.LastError, ErrorCode: r.ErrorCode, Result: toRaw(r.Result),
+			CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(), LockedUntil: fromNullTime(r.LockedUntil),
+		}
+	}
+	return out
+}
+
+// ClaimOutbox claims due items for delivery; see Store.ClaimOutbox.
+//
+// On PostgreSQL the candidate rows are locked with FOR UPDATE SKIP LOCKED, so
+// concurrent claimers on any replica split the work and never share an item; on SQLite
+// the single connection serializes claims.
+func (s *GormStore) ClaimOutbox(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]OutboxItem, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	if lease <= 0 {
+		return nil, fmt.Errorf("claim outbox: lease must be positive, got %s", lease)
+	}
+	now = dbTime(now)
+	lock := ""
+	if s.dialect == dialectPostgres {
+		lock = " FOR UPDATE SKIP LOCKED"
+	}
+	var rows []outboxRow
+	err := s.conn(ctx).Transaction(func(tx *gorm.DB) error {
+		var ids []int64
+		if err := tx.Raw(`SELECT id FROM outbox
+			WHERE (status = 'pending' AND next_at <= ?) OR (status = 'running' AND locked_until < ?)
+			ORDER BY next_at, id LIMIT ?`+lock, now, now, limit).Scan(&ids).Error; err != nil {
+			return fmt.Errorf("select due items: %w", err)
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		if err := tx.Exec(`UPDATE outbox SET status = 'running', locked_until = ?, attempts = attempts + 1, updated_at = ?
+			WHERE id IN ?`, now.Add(lease), dbTime(s.now()), ids).Error; err != nil {
+			return fmt.Errorf("mark items running: %w", err)
+		}
+		if err := tx.Raw(`SELECT `+outboxColumns+` FROM outbox WHERE id IN ? ORDER BY next_at, id`, ids).Scan(&rows).Error; err != nil {
+			return fmt.Errorf("read claimed items: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim outbox: %w", err)
+	}
+	return toOutbox(rows), nil
+}
+
+// finishOutbox applies an update to a running item and explains a miss.
+func (s *GormStore) finishOutbox(ctx context.Context, what string, id int64, set string, args ...any) error {
+	args = append(append([]any{dbTime(s.now())}, args...), id)
+	res := s.conn(ctx).Exec(`UPDATE outbox SET updated_at = ?, locked_until = NULL, `+set+`
+		WHERE id = ? AND status = 'running'`, args...)
+	if res.Error != nil {
+		return fmt.Errorf("%s outbox item %d: %w", what, id, res.Error)
+	}
+	if res.RowsAffected == 1 {
+		return nil
+	}
+	var status []string
+	if err := s.conn(ctx).Raw(`SELECT status FROM outbox WHERE id = ?`, id).Scan(&status).Error; err != nil {
+		return fmt.Errorf("%s outbox item %d: %w", what, id, err)
+	}
+	if len(status) == 0 {
+		return fmt.Errorf("%s outbox item %d: %w", what, id, ErrNotFound)
+	}
+	return fmt.Errorf("%s outbox item %d: it is %s, not running: %w", what, id, status[0], ErrConflict)
+}
+
+// CompleteOutbox marks a running item done; ErrConflict when it is not running.
+func (s *GormStore) CompleteOutbox(ctx context.Context, id int64, result json.RawMessage) error {
+	res, err := rawJSON("result", result)
+	if err != nil {
+		return fmt.Errorf("complete outbox item %d: %w", id, err)
+	}
+	return s.finishOutbox(ctx, "complete", id, `status = 'done', result = ?`, res)
+}
+
+// RetryOutbox schedules another attempt of a running item; ErrConflict when it is not running.
+func (s *GormStore) RetryOutbox(ctx context.Context, id int64, nextAt time.Time, errCode, errText string) error {
+	return s.finishOutbox(ctx, "retry", id, `status = 'pending', next_at = ?, error_code = ?, last_error = ?`,
+		dbTime(nextAt), cleanText(errCode), cleanText(errText))
+}
+
+// FailOutbox ends a running item as failed or dead; ErrConflict when it is not running.
+func (s *GormStore) FailOutbox(ctx context.Context, id int64, status OutboxStatus, errCode, errText string) error {
+	if status != OutboxFailed && status != OutboxDead {
+		return fmt.Errorf("fail outbox item %d: status must be %s or %s, got %q", id, OutboxFailed, OutboxDead, status)
+	}
+	return s.finishOutbox(ctx, "fail", id, `status = ?, error_code = ?, last_error = ?`,
+		string(status), cleanText(errCode), cleanText(errText))
+}
+
+// ---------------------------------------------------------------------------------
+// Contacts and flow versions
+
+// LastInbound returns when the contact last wrote to us, or the zero time.
+func (s *GormStore) LastInbound(ctx context.Context, channel, contactID string) (time.Time, error) {
+	var rows []struct {
+		At time.Time `gorm:"column:last_inbound_at"`
+	}
+	if err := s.conn(ctx).Raw(`SELECT last_inbound_at FROM contacts WHERE channel = ? AND contact_id = ?`,
+		cleanText(channel), cleanText(contactID)).Scan(&rows).Error; err != nil {
+		return time.Time{}, fmt.Errorf("read last inbound time of %s contact: %w", channel, err)
+	}
+	if len(rows) == 0 {
+		return time.Time{}, nil
+	}
+	return rows[0].At.UTC(), nil
+}
+
+type flowVersionRow struct {
+	Hash      string    `gorm:"column:hash"`
+	Flow      string    `gorm:"column:flow"`
+	File      string    `gorm:"column:file"`
+	Source    string    `gorm:"column:source"`
+	CreatedAt time.Time `gorm:"column:created_at"`
+}
+
+// GetFlowVersion returns a stored flow version, or ErrNotFound.
+func (s *GormStore) GetFlowVersion(ctx context.Context, hash string) (*FlowVersion, error) {
+	var rows []flowVersionRow
+	if err := s.conn(ctx).Raw(`SELECT hash, flow, file, source, created_at FROM flow_versions WHERE hash = ?`,
+		cleanText(hash)).Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("read flow version %s: %w", hash, err)
+	}
+	if len(rows) == 0 {
+		return nil, fmt.Errorf("read flow version %s: %w", hash, ErrNotFound)
+	}
+	r := rows[0]
+	return &FlowVersion{Hash: r.Hash, Flow: r.Flow, File: r.File, Source: r.Source, CreatedAt: r.CreatedAt.UTC()}, nil
+}
+
+// SaveFlowVersion stores a flow version unless its hash is already stored.
+func (s *GormStore) SaveFlowVersion(ctx context.Context, v FlowVersion) error {
+	return saveFlowVersion(s.conn(ctx), v, dbTime(s.now()))
+}
+
+func saveFlowVersion(db *gorm.DB, v FlowVersion, now time.Time) error {
+	if v.Hash == "" {
+		return errors.New("save flow version: empty hash")
+	}
+	err := db.Exec(`INSERT INTO flow_versions (hash, flow, file, source, created_at) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (hash) DO NOTHING`,
+		cleanText(v.Hash), cleanText(v.Flow), cleanText(v.File), cleanText(v.Source), now).Error
+	if err != nil {
+		return fmt.Errorf("save flow version %s of %s: %w", v.Hash, v.Flow, err)
+	}
+	return nil
+}

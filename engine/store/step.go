@@ -1,0 +1,312 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// stepTx is the StepTx of one GORM transaction.
+type stepTx struct {
+	s  *GormStore
+	tx *gorm.DB
+}
+
+var _ StepTx = (*stepTx)(nil)
+
+// LockDialog loads a dialog and, on PostgreSQL, locks its row until the step ends.
+// SQLite needs no row lock: the step's IMMEDIATE transaction holds the database's
+// write lock already.
+func (t *stepTx) LockDialog(id int64) (*Dialog, error) {
+	suffix := ""
+	if t.s.dialect == dialectPostgres {
+		suffix = " FOR UPDATE"
+	}
+	return getDialog(t.tx, id, suffix)
+}
+
+// CreateDialog inserts d and sets its ID, timestamps and Revision.
+func (t *stepTx) CreateDialog(d *Dialog) error {
+	if d.Flow == "" || d.State == "" {
+		return errors.New("create dialog: flow and state are required")
+	}
+	if d.Status == "" {
+		d.Status = DialogActive
+	}
+	if !d.Status.Valid() {
+		return fmt.Errorf("create dialog of flow %s: unknown status %q", d.Flow, d.Status)
+	}
+	vars, err := encodeVars(d.Vars)
+	if err != nil {
+		return fmt.Errorf("create dialog of flow %s: %w", d.Flow, err)
+	}
+	handoff, err := encodeHandoff(d.HandoffUntil)
+	if err != nil {
+		return fmt.Errorf("create dialog of flow %s: %w", d.Flow, err)
+	}
+	now := dbTime(t.s.now())
+	var id int64
+	err = t.tx.Raw(`INSERT INTO dialogs (flow, flow_hash, state, status, vars, channel, contact_id, phone,
+			created_at, updated_at, last_event_id, revision, handoff_until, entered_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?) RETURNING id`,
+		cleanText(d.Flow), cleanText(d.FlowHash), cleanText(d.State), string(d.Status), vars,
+		cleanText(d.Channel), cleanText(d.ContactID), cleanText(d.Phone), now, now, d.LastEventID,
+		handoff, optTime(d.EnteredAt),
+	).Scan(&id).Error
+	if err != nil {
+		return fmt.Errorf("create dialog of flow %s: %w", d.Flow, err)
+	}
+	d.ID, d.CreatedAt, d.UpdatedAt, d.Revision = id, now, now, 1
+	return nil
+}
+
+// encodeHandoff encodes the event types that end a handoff as a JSON list.
+func encodeHandoff(types []string) (string, error) {
+	if len(types) == 0 {
+		return "[]", nil
+	}
+	clean := make([]string, len(types))
+	for i, t := range types {
+		clean[i] = cleanText(t)
+	}
+	return encodeJSON(clean)
+}
+
+// optTime is nil for the zero time, so the column stays NULL.
+func optTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return dbTime(t)
+}
+
+// encodeVars encodes a dialog's variables; nil is an empty object.
+func encodeVars(vars map[string]any) (string, error) {
+	if vars == nil {
+		return "{}", nil
+	}
+	s, err := encodeJSON(vars)
+	if err != nil {
+		return "", fmt.Errorf("encode vars: %w", err)
+	}
+	return s, nil
+}
+
+// UpdateDialog writes d if its revision is current; see StepTx.UpdateDialog.
+func (t *stepTx) UpdateDialog(d *Dialog) error {
+	if !d.Status.Valid() {
+		return fmt.Errorf("update dialog %d: unknown status %q", d.ID, d.Status)
+	}
+	vars, err := encodeVars(d.Vars)
+	if err != nil {
+		return fmt.Errorf("update dialog %d: %w", d.ID, err)
+	}
+	handoff, err := encodeHandoff(d.HandoffUntil)
+	if err != nil {
+		return fmt.Errorf("update dialog %d: %w", d.ID, err)
+	}
+	now := dbTime(t.s.now())
+	res := t.tx.Exec(`UPDATE dialogs SET flow_hash = ?, state = ?, status = ?, vars = ?, channel = ?,
+			contact_id = ?, phone = ?, updated_at = ?, last_event_id = ?, revision = revision + 1,
+			handoff_until = ?, entered_at = ?
+		WHERE id = ? AND revision = ?`,
+		cleanText(d.FlowHash), cleanText(d.State), string(d.Status), vars, cleanText(d.Channel),
+		cleanText(d.ContactID), cleanText(d.Phone), now, d.LastEventID, handoff, optTime(d.EnteredAt), d.ID, d.Revision)
+	if res.Error != nil {
+		return fmt.Errorf("update dialog %d: %w", d.ID, res.Error)
+	}
+	if res.RowsAffected != 1 {
+		return fmt.Errorf("update dialog %d at revision %d: %w", d.ID, d.Revision, ErrConflict)
+	}
+	d.Revision++
+	d.UpdatedAt = now
+	if d.Status.Ended() {
+		if err := t.ReleaseKeys(d.ID); err != nil {
+			return err
+		}
+		if _, err := t.CancelTimers(d.ID, ""); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// BindKey binds key to the dialog; see StepTx.BindKey.
+func (t *stepTx) BindKey(dialogID int64, key string) error {
+	key = cleanText(key)
+	if key == "" {
+		return fmt.Errorf("bind key to dialog %d: empty key", dialogID)
+	}
+	// A second round follows taking the key over from an ended dialog, or its owner
+	// releasing it between our insert and our look-up; a third would mean a livelock.
+	for range 3 {
+		res := t.tx.Exec(`INSERT INTO dialog_keys (key, dialog_id, active, created_at) VALUES (?, ?, TRUE, ?)
+			ON CONFLICT (key) WHERE active DO NOTHING`, key, dialogID, dbTime(t.s.now()))
+		if res.Error != nil {
+			return fmt.Errorf("bind key %q to dialog %d: %w", key, dialogID, res.Error)
+		}
+		if res.RowsAffected == 1 {
+			return nil
+		}
+		var owners []struct {
+			DialogID int64  `gorm:"column:dialog_id"`
+			Status   string `gorm:"column:status"`
+		}
+		if err := t.tx.Raw(`SELECT k.dialog_id, d.status FROM dialog_keys k JOIN dialogs d ON d.id = k.dialog_id
+			WHERE k.key = ? AND k.active`, key).Scan(&owners).Error; err != nil {
+			return fmt.Errorf("bind key %q to dialog %d: find owner: %w", key, dialogID, err)
+		}
+		switch {
+		case len(owners) == 0:
+			continue
+		case owners[0].DialogID == dialogID:
+			return nil
+		case DialogStatus(owners[0].Status).Ended():
+			// Ended dialogs release their keys; one that did not must not hold them.
+			if err := t.tx.Exec(`UPDATE dialog_keys SET active = FALSE WHERE key = ? AND active AND dialog_id = ?`,
+				key, owners[0].DialogID).Error; err != nil {
+				return fmt.Errorf("bind key %q to dialog %d: release from ended dialog: %w", key, dialogID, err)
+			}
+		default:
+			return fmt.Errorf("bind key %q to dialog %d: held by dialog %d: %w", key, dialogID, owners[0].DialogID, ErrKeyTaken)
+		}
+	}
+	return fmt.Errorf("bind key %q to dialog %d: key keeps changing hands: %w", key, dialogID, ErrConflict)
+}
+
+// ReleaseKeys deactivates every active key of the dialog.
+func (t *stepTx) ReleaseKeys(dialogID int64) error {
+	if err := t.tx.Exec(`UPDATE dialog_keys SET active = FALSE WHERE dialog_id = ? AND active`, dialogID).Error; err != nil {
+		return fmt.Errorf("release keys of dialog %d: %w", dialogID, err)
+	}
+	return nil
+}
+
+// AppendHistory appends entries with one statement per chunk.
+func (t *stepTx) AppendHistory(entries ...HistoryEntry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	now := dbTime(t.s.now())
+	for start := 0; start < len(entries); start += maxRowsPerInsert {
+		chunk := entries[start:min(start+maxRowsPerInsert, len(entries))]
+		var q strings.Builder
+		q.WriteString(`INSERT INTO history (dialog_id, at, kind, event_id, from_state, to_state, detail) VALUES `)
+		args := make([]any, 0, 7*len(chunk))
+		for i, h := range chunk {
+			detail, err := rawJSON("detail", h.Detail)
+			if err != nil {
+				return fmt.Errorf("append %s history of dialog %d: %w", h.Kind, h.DialogID, err)
+			}
+			if h.Kind == "" {
+				return fmt.Errorf("append history of dialog %d: empty kind", h.DialogID)
+			}
+			at := now
+			if !h.At.IsZero() {
+				at = dbTime(h.At)
+			}
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(?, ?, ?, ?, ?, ?, ?)")
+			args = append(args, h.DialogID, at, cleanText(string(h.Kind)), h.EventSeq,
+				cleanText(h.FromState), cleanText(h.ToState), detail)
+		}
+		if err := t.tx.Exec(q.String(), args...).Error; err != nil {
+			return fmt.Errorf("append history of dialog %d: %w", chunk[0].DialogID, err)
+		}
+	}
+	return nil
+}
+
+// ScheduleTimer inserts a pending timer and sets its ID, Status and CreatedAt.
+func (t *stepTx) ScheduleTimer(tm *Timer) error {
+	if tm.DueAt.IsZero() || tm.State == "" {
+		return fmt.Errorf("schedule timer of dialog %d: due time and state are required", tm.DialogID)
+	}
+	now := dbTime(t.s.now())
+	tm.DueAt = dbTime(tm.DueAt)
+	var id int64
+	err := t.tx.Raw(`INSERT INTO timers (dialog_id, state, name, due_at, status, created_at)
+		VALUES (?, ?, ?, ?, 'pending', ?) RETURNING id`,
+		tm.DialogID, cleanText(tm.State), cleanText(tm.Name), tm.DueAt, now).Scan(&id).Error
+	if err != nil {
+		return fmt.Errorf("schedule timer %s of dialog %d: %w", tm.Name, tm.DialogID, err)
+	}
+	tm.ID, tm.Status, tm.CreatedAt = id, TimerPending, now
+	return nil
+}
+
+// CancelTimers cancels the dialog's pending timers of state ("" = all).
+func (t *stepTx) CancelTimers(dialogID int64, state string) (int64, error) {
+	q := `UPDATE timers SET status = 'cancelled' WHERE dialog_id = ? AND status = 'pending'`
+	args := []any{dialogID}
+	if state != "" {
+		q += ` AND state = ?`
+		args = append(args, cleanText(state))
+	}
+	res := t.tx.Exec(q, args...)
+	if res.Error != nil {
+		return 0, fmt.Errorf("cancel timers of dialog %d: %w", dialogID, res.Error)
+	}
+	return res.RowsAffected, nil
+}
+
+// FireTimer marks a pending timer fired; false when it no longer was pending.
+func (t *stepTx) FireTimer(id int64) (bool, error) {
+	res := t.tx.Exec(`UPDATE timers SET status = 'fired' WHERE id = ? AND status = 'pending'`, id)
+	if res.Error != nil {
+		return false, fmt.Errorf("fire timer %d: %w", id, res.Error)
+	}
+	return res.RowsAffected == 1, nil
+}
+
+// Enqueue inserts a pending outbox item; see StepTx.Enqueue.
+func (t *stepTx) Enqueue(item *OutboxItem) error {
+	if item.Kind == "" {
+		return errors.New("enqueue outbox item: empty kind")
+	}
+	params, err := rawJSON("params", item.Params)
+	if err != nil {
+		return fmt.Errorf("enqueue %s: %w", item.Kind, err)
+	}
+	now := dbTime(t.s.now())
+	nextAt := now
+	if !item.NextAt.IsZero() {
+		nextAt = dbTime(item.NextAt)
+	}
+	var id int64
+	err = t.tx.Raw(`INSERT INTO outbox (dialog_id, kind, params, status, attempts, next_at, created_at, updated_at)
+		VALUES (?, ?, ?, 'pending', 0, ?, ?, ?) RETURNING id`,
+		item.DialogID, cleanText(item.Kind), params, nextAt, now, now).Scan(&id).Error
+	if err != nil {
+		return fmt.Errorf("enqueue %s: %w", item.Kind, err)
+	}
+	item.ID, item.Status, item.Attempts, item.NextAt = id, OutboxPending, 0, nextAt
+	item.CreatedAt, item.UpdatedAt, item.LockedUntil = now, now, time.Time{}
+	return nil
+}
+
+// MarkEvent records the outcome of one processing attempt of an event.
+func (t *stepTx) MarkEvent(seq int64, status EventStatus, dialogID *int64, errText string) error {
+	if !status.Valid() {
+		return fmt.Errorf("mark event %d: unknown status %q", seq, status)
+	}
+	res := t.tx.Exec(`UPDATE events SET status = ?, dialog_id = ?, error = ?, attempts = attempts + 1 WHERE id = ?`,
+		string(status), dialogID, cleanText(errText), seq)
+	if res.Error != nil {
+		return fmt.Errorf("mark event %d %s: %w", seq, status, res.Error)
+	}
+	if res.RowsAffected != 1 {
+		return fmt.Errorf("mark event %d %s: %w", seq, status, ErrNotFound)
+	}
+	return nil
+}
+
+// SaveFlowVersion stores a flow version unless its hash is already stored.
+func (t *stepTx) SaveFlowVersion(v FlowVersion) error {
+	return saveFlowVersion(t.tx, v, dbTime(t.s.now()))
+}

@@ -1,0 +1,376 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/fixit-exchange/fixit/engine/event"
+)
+
+// Errors that callers branch on. Every other error is an infrastructure failure.
+var (
+	// ErrNotFound means the requested row does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict means an optimistic update lost: the dialog's revision moved on, or
+	// an outbox item is no longer in the state the caller expected.
+	ErrConflict = errors.New("concurrent update")
+	// ErrKeyTaken means a correlation key is already bound to another live dialog.
+	ErrKeyTaken = errors.New("correlation key bound to another dialog")
+	// ErrBadCursor means a pagination cursor was not produced by this store for that
+	// list; the admin API answers 400.
+	ErrBadCursor = errors.New("invalid cursor")
+)
+
+// DialogStatus is the lifecycle status of a dialog (DESIGN A5).
+type DialogStatus string
+
+// Dialog statuses. Finished, abandoned and failed dialogs have ended: their keys are
+// released and their pending timers cancelled.
+const (
+	DialogActive    DialogStatus = "active"
+	DialogHandoff   DialogStatus = "handoff"
+	DialogFinished  DialogStatus = "finished"
+	DialogAbandoned DialogStatus = "abandoned"
+	DialogFailed    DialogStatus = "failed"
+)
+
+// Valid reports whether s is one of the dialog statuses.
+func (s DialogStatus) Valid() bool {
+	switch s {
+	case DialogActive, DialogHandoff, DialogFinished, DialogAbandoned, DialogFailed:
+		return true
+	}
+	return false
+}
+
+// Ended reports whether a dialog in status s is over.
+func (s DialogStatus) Ended() bool {
+	return s == DialogFinished || s == DialogAbandoned || s == DialogFailed
+}
+
+// EventStatus is the processing status of an inbound event (DESIGN A5).
+type EventStatus string
+
+// Event statuses.
+const (
+	EventPending   EventStatus = "pending"
+	EventProcessed EventStatus = "processed"
+	EventUnrouted  EventStatus = "unrouted"
+	EventFailed    EventStatus = "failed"
+)
+
+// Valid reports whether s is one of the event statuses.
+func (s EventStatus) Valid() bool {
+	switch s {
+	case EventPending, EventProcessed, EventUnrouted, EventFailed:
+		return true
+	}
+	return false
+}
+
+// TimerStatus is the status of a durable timer.
+type TimerStatus string
+
+// Timer statuses.
+const (
+	TimerPending   TimerStatus = "pending"
+	TimerFired     TimerStatus = "fired"
+	TimerCancelled TimerStatus = "cancelled"
+)
+
+// OutboxStatus is the status of an outbound action.
+type OutboxStatus string
+
+// Outbox statuses. Failed means the remote side refused the action for good (a 4xx);
+// dead means the retries ran out.
+const (
+	OutboxPending OutboxStatus = "pending"
+	OutboxRunning OutboxStatus = "running"
+	OutboxDone    OutboxStatus = "done"
+	OutboxFailed  OutboxStatus = "failed"
+	OutboxDead    OutboxStatus = "dead"
+)
+
+// Valid reports whether s is one of the outbox statuses.
+func (s OutboxStatus) Valid() bool {
+	switch s {
+	case OutboxPending, OutboxRunning, OutboxDone, OutboxFailed, OutboxDead:
+		return true
+	}
+	return false
+}
+
+// HistoryKind says what a history entry records.
+type HistoryKind string
+
+// History kinds.
+const (
+	HistoryEvent      HistoryKind = "event"
+	HistoryTransition HistoryKind = "transition"
+	HistoryGuard      HistoryKind = "guard"
+	HistoryAction     HistoryKind = "action"
+	HistoryTimer      HistoryKind = "timer"
+	HistoryError      HistoryKind = "error"
+	HistoryUnhandled  HistoryKind = "unhandled"
+	HistorySet        HistoryKind = "set"
+	HistoryBind       HistoryKind = "bind"
+	HistoryLog        HistoryKind = "log"
+	HistoryHandoff    HistoryKind = "handoff"
+)
+
+// Event is a stored inbound event: the normalized event plus its place in the inbox.
+// Event.ID is the decimal form of Seq.
+type Event struct {
+	event.Event
+	// Seq is the arrival order, assigned on append; it never repeats.
+	Seq        int64
+	Status     EventStatus
+	DialogID   *int64
+	Error      string
+	Attempts   int
+	ReceivedAt time.Time
+}
+
+// AppendResult is the outcome of appending one event, in the order of the input.
+type AppendResult struct {
+	// Seq is the event's sequence number: new, or the one stored first under the same
+	// dedupe key when Duplicate is true.
+	Seq       int64
+	Duplicate bool
+}
+
+// Dialog is one running or ended conversation of a flow.
+type Dialog struct {
+	ID       int64
+	Flow     string
+	FlowHash string
+	State    string
+	Status   DialogStatus
+	// Vars are the flow variables; numbers come back as float64 (JSON).
+	Vars      map[string]any
+	Channel   string
+	ContactID string
+	Phone     string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	// HandoffUntil lists the event types that hand a dialog in handoff back to the bot.
+	HandoffUntil []string
+	// EnteredAt is when the dialog entered its current state (zero when unknown).
+	EnteredAt time.Time
+	// LastEventID is the Seq of the last event the dialog processed (0 = none).
+	LastEventID int64
+	// Revision counts committed updates; UpdateDialog succeeds only on the revision it read.
+	Revision int64
+}
+
+// DialogKey is a correlation key bound to a dialog. Active keys route events; a key
+// stays recorded, inactive, after its dialog ends.
+type DialogKey struct {
+	Key       string
+	DialogID  int64
+	Active    bool
+	CreatedAt time.Time
+}
+
+// HistoryEntry is one line of a dialog's audit trail.
+type HistoryEntry struct {
+	ID       int64
+	DialogID int64
+	At       time.Time
+	Kind     HistoryKind
+	// EventSeq is the Seq of the stored event that caused the entry, if any.
+	EventSeq  *int64
+	FromState string
+	ToState   string
+	// Detail is a JSON document chosen by the writer; empty means none.
+	Detail json.RawMessage
+}
+
+// Timer is a durable timer of a dialog's state.
+type Timer struct {
+	ID        int64
+	DialogID  int64
+	State     string
+	Name      string
+	DueAt     time.Time
+	Status    TimerStatus
+	CreatedAt time.Time
+}
+
+// OutboxItem is one outbound action waiting for, in, or after delivery.
+type OutboxItem struct {
+	ID       int64
+	DialogID *int64
+	Kind     string
+	// Params is the action's JSON input.
+	Params json.RawMessage
+	Status OutboxStatus
+	// Attempts counts claims, so it includes the attempt in progress.
+	Attempts  int
+	NextAt    time.Time
+	LastError string
+	ErrorCode string
+	// Result is the action's JSON output once done; empty before.
+	Result    json.RawMessage
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	// LockedUntil is the end of the current claim's lease; zero when not running.
+	LockedUntil time.Time
+}
+
+// FlowVersion is the source of a flow file, stored by its content hash so that a
+// dialog can be resumed on the version it started on, across restarts.
+type FlowVersion struct {
+	Hash      string
+	Flow      string
+	File      string
+	Source    string
+	CreatedAt time.Time
+}
+
+// DialogCount is the number of dialogs in one (flow, state, status) group.
+type DialogCount struct {
+	Flow   string
+	State  string
+	Status DialogStatus
+	Count  int64
+}
+
+// Page selects one page of a list. Lists are ordered newest first (id descending);
+// Cursor is the Next value of the previous page, "" for the first.
+type Page struct {
+	// Limit defaults to DefaultLimit and is cut to MaxLimit.
+	Limit  int
+	Cursor string
+}
+
+// Page size bounds of the admin lists (DESIGN A5).
+const (
+	DefaultLimit = 100
+	MaxLimit     = 10000
+)
+
+// DialogFilter narrows ListDialogs; empty fields match everything. Key matches any
+// key ever bound to the dialog, active or not.
+type DialogFilter struct {
+	Flow   string
+	State  string
+	Status DialogStatus
+	Key    string
+}
+
+// EventFilter narrows ListEvents; empty fields match everything.
+type EventFilter struct {
+	Source string
+	Status EventStatus
+}
+
+// OutboxFilter narrows ListOutbox; empty fields match everything.
+type OutboxFilter struct {
+	Status OutboxStatus
+}
+
+// Store is fixit's durable state. Methods are safe for concurrent use.
+type Store interface {
+	// AppendEvents stores events in one transaction, in order, and reports each one's
+	// Seq. An event whose dedupe key is already stored, or appeared earlier in the same
+	// call, is not stored again: its result has Duplicate set and the first one's Seq.
+	// An event with an empty dedupe key gets a unique generated one. Message events
+	// of WhatsApp and Telegram move their contact's last inbound time forward.
+	AppendEvents(ctx context.Context, events []event.Event) ([]AppendResult, error)
+	// PendingEvents returns up to limit pending events with Seq > afterSeq, in Seq order.
+	PendingEvents(ctx context.Context, afterSeq int64, limit int) ([]Event, error)
+	// GetEvent returns the event with the given Seq, or ErrNotFound.
+	GetEvent(ctx context.Context, seq int64) (*Event, error)
+
+	// FindDialogByKeys returns the live dialog bound to the first of keys that is bound
+	// to one, or nil and no error when none is.
+	FindDialogByKeys(ctx context.Context, keys []string) (*Dialog, error)
+	// GetDialog returns a dialog, or ErrNotFound.
+	GetDialog(ctx context.Context, id int64) (*Dialog, error)
+	// DialogKeys returns every key ever bound to a dialog, oldest first.
+	DialogKeys(ctx context.Context, dialogID int64) ([]DialogKey, error)
+	// Step runs fn in one transaction: everything fn does through tx commits together
+	// when fn returns nil and rolls back otherwise. fn's error is returned as is.
+	Step(ctx context.Context, fn func(tx StepTx) error) error
+
+	// DueTimers returns up to limit pending timers due at or before now, earliest first.
+	// Claim one with StepTx.FireTimer.
+	DueTimers(ctx context.Context, now time.Time, limit int) ([]Timer, error)
+
+	// ClaimOutbox atomically claims up to limit items that are pending and due at now,
+	// or running with an expired lease (their worker died): they become running with
+	// a lease until now+lease and one more attempt.
+	ClaimOutbox(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]OutboxItem, error)
+	// CompleteOutbox marks a running item done with its JSON result.
+	CompleteOutbox(ctx context.Context, id int64, result json.RawMessage) error
+	// RetryOutbox puts a running item back to pending, due at nextAt, noting the error.
+	RetryOutbox(ctx context.Context, id int64, nextAt time.Time, errCode, errText string) error
+	// FailOutbox ends a running item as OutboxFailed or OutboxDead, noting the error.
+	FailOutbox(ctx context.Context, id int64, status OutboxStatus, errCode, errText string) error
+
+	// LastInbound returns when the contact last wrote to us, or the zero time.
+	LastInbound(ctx context.Context, channel, contactID string) (time.Time, error)
+
+	// GetFlowVersion returns a stored flow version, or ErrNotFound.
+	GetFlowVersion(ctx context.Context, hash string) (*FlowVersion, error)
+	// SaveFlowVersion stores a flow version unless its hash is already stored.
+	SaveFlowVersion(ctx context.Context, v FlowVersion) error
+
+	// ListDialogs returns one page of dialogs, newest first, and the next cursor ("" at the end).
+	ListDialogs(ctx context.Context, f DialogFilter, p Page) ([]Dialog, string, error)
+	// ListEvents returns one page of events, newest first, and the next cursor ("" at the end).
+	ListEvents(ctx context.Context, f EventFilter, p Page) ([]Event, string, error)
+	// ListOutbox returns one page of outbox items, newest first, and the next cursor ("" at the end).
+	ListOutbox(ctx context.Context, f OutboxFilter, p Page) ([]OutboxItem, string, error)
+	// DialogHistory returns a dialog's history, oldest first.
+	DialogHistory(ctx context.Context, dialogID int64) ([]HistoryEntry, error)
+	// DialogTimers returns all timers of a dialog, oldest first.
+	DialogTimers(ctx context.Context, dialogID int64) ([]Timer, error)
+
+	// Ping checks that the database answers.
+	Ping(ctx context.Context) error
+	// Counts returns the number of dialogs per flow, state and status.
+	Counts(ctx context.Context) ([]DialogCount, error)
+	// Close releases the database.
+	Close() error
+}
+
+// StepTx is what a step may do inside its transaction. Its methods use the context
+// given to Store.Step.
+type StepTx interface {
+	// LockDialog loads a dialog and, on PostgreSQL, locks its row until the step ends.
+	LockDialog(id int64) (*Dialog, error)
+	// CreateDialog inserts d and sets its ID, timestamps and Revision (1).
+	CreateDialog(d *Dialog) error
+	// UpdateDialog writes d if its Revision is still current, then increments
+	// d.Revision; otherwise it returns ErrConflict. Flow and CreatedAt are fixed at
+	// creation. When d's status has ended, the dialog's keys are released and its
+	// pending timers cancelled.
+	UpdateDialog(d *Dialog) error
+	// BindKey binds key to the dialog. Binding a key the dialog already holds is a no-op;
+	// a key held by another live dialog gives ErrKeyTaken.
+	BindKey(dialogID int64, key string) error
+	// ReleaseKeys deactivates every active key of the dialog.
+	ReleaseKeys(dialogID int64) error
+	// AppendHistory appends entries in one statement; a zero At means now. IDs are
+	// assigned by the database and not reported back.
+	AppendHistory(entries ...HistoryEntry) error
+	// ScheduleTimer inserts a pending timer and sets its ID and CreatedAt.
+	ScheduleTimer(t *Timer) error
+	// CancelTimers cancels the dialog's pending timers of state ("" = of every state)
+	// and returns how many it cancelled.
+	CancelTimers(dialogID int64, state string) (int64, error)
+	// FireTimer marks a pending timer fired. It returns false when the timer was no
+	// longer pending (fired by another replica, or cancelled).
+	FireTimer(id int64) (bool, error)
+	// Enqueue inserts a pending outbox item (due now when NextAt is zero) and sets its
+	// ID, Status, NextAt and timestamps.
+	Enqueue(item *OutboxItem) error
+	// MarkEvent records the outcome of one processing attempt of an event.
+	MarkEvent(seq int64, status EventStatus, dialogID *int64, errText string) error
+	// SaveFlowVersion stores a flow version unless its hash is already stored.
+	SaveFlowVersion(v FlowVersion) error
+}
