@@ -2,6 +2,7 @@ package engine
 
 import "flag"
 
-// update rewrites golden files instead of comparing against them:
-// go test ./engine -run TestBrokenFlows -update
-var update = flag.Bool("update", false, "rewrite golden files under testdata/")
+// update rewrites golden files under testdata/ (and generated docs) instead of
+// comparing against them, e.g. go test ./engine -run TestBrokenFlows -update.
+// Every test file of the package shares this one flag.
+var update = flag.Bool("update", false, "rewrite golden files instead of comparing against them")

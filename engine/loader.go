@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -140,10 +141,22 @@ type loader struct {
 	diags Diagnostics
 	vars  *varCheck
 	flow  *Flow
+	// badFinal marks states whose `final` is malformed (already reported): the
+	// graph checks must not guess whether they were meant to be final.
+	badFinal map[string]bool
+	// exitKey is the position of a state's first `on`, `always` or `after` key.
+	exitKey map[string]Pos
+	// anyNodes counts the nodes of free-form values (with aliases expanded).
+	anyNodes  int
+	anyTooBig bool
+	anyRoot   Pos // the free-form value being compiled
 }
 
+// maxAnyNodes bounds the free-form values of one file (http bodies, …).
+const maxAnyNodes = 100000
+
 func (l *loader) add(p Pos, code, msg, hint string) {
-	d := diagAt(l.src.name, p, code, msg)
+	d := diagAt(l.src.name, l.src.clamp(p), code, msg)
 	if hint != "" {
 		d.Hint = hint
 	}
@@ -158,14 +171,14 @@ func (l *loader) warn(p Pos, code, msg, hint string) {
 var yamlLineRe = regexp.MustCompile(`line (\d+)(?:, column (\d+))?: (.*)`)
 
 func compileFile(f File) (*Flow, Diagnostics) {
-	l := &loader{src: newSource(f.Name, f.Data)}
+	l := &loader{src: newSource(f.Name, f.Data), badFinal: map[string]bool{}, exitKey: map[string]Pos{}}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(f.Data, &doc); err != nil {
 		l.yamlError(err)
 		return nil, l.diags
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
-		l.add(Pos{1, 1}, CodeMissingKey, "the file is empty; a flow needs `flow`, `start`, `initial` and `states`", "")
+		l.add(Pos{1, 1}, CodeMissingKey, "the file is empty; a flow needs `flow`, `start`, `initial` and `states`", "start the file with `flow: <name>`")
 		return nil, l.diags
 	}
 	root := resolve(doc.Content[0])
@@ -176,6 +189,10 @@ func compileFile(f File) (*Flow, Diagnostics) {
 		sum := sha256.Sum256(f.Data)
 		flow.Hash = hex.EncodeToString(sum[:])
 	}
+	// A node reached through several aliases is checked once per alias: report
+	// each problem once.
+	l.diags.Sort()
+	l.diags = slices.Compact(l.diags)
 	if l.diags.HasErrors() {
 		return nil, l.diags
 	}
@@ -184,17 +201,13 @@ func compileFile(f File) (*Flow, Diagnostics) {
 
 func (l *loader) yamlError(err error) {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	p := Pos{1, 1}
 	if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
-		p.Line, _ = strconv.Atoi(m[1])
-		if m[2] != "" {
-			p.Col, _ = strconv.Atoi(m[2])
-		}
 		msg = m[3]
 	}
-	if p.Line > len(l.src.lines) {
-		p.Line = len(l.src.lines)
-	}
+	p := l.src.yamlErrorPos(err, msg, func(b []byte) error {
+		var n yaml.Node
+		return yaml.Unmarshal(b, &n)
+	})
 	l.add(p, CodeYAMLSyntax, msg, "")
 }
 
@@ -212,10 +225,21 @@ func kindName(n *yaml.Node) string {
 	case yaml.SequenceNode:
 		return "a list"
 	case yaml.ScalarNode:
-		if n.Tag == "!!null" {
+		switch n.Tag {
+		case "!!null":
 			return "null"
+		case "!!str":
+			return "a string"
+		case "!!int":
+			return "an integer"
+		case "!!float":
+			return "a number"
+		case "!!bool":
+			return "a boolean"
+		case "!!timestamp":
+			return "a timestamp"
 		}
-		return "a " + strings.TrimPrefix(n.Tag, "!!")
+		return "a scalar"
 	}
 	return "an alias"
 }
@@ -324,7 +348,9 @@ func (l *loader) flowFile(root *yaml.Node) *Flow {
 	if n := f["start"]; n != nil {
 		l.start(n)
 	}
+	statesOK := false
 	if n := f["states"]; n != nil && l.expect(n, yaml.MappingNode, "states") {
+		statesOK = true
 		for _, p := range l.pairs(n) {
 			name, _ := l.name(p.key, "state name")
 			st := l.state(p.val, name, nodePos(p.key))
@@ -334,17 +360,28 @@ func (l *loader) flowFile(root *yaml.Node) *Flow {
 			}
 		}
 		if len(flow.StateNames) == 0 {
+			statesOK = false
 			l.add(nodePos(n), CodeMissingKey, "states is empty", "declare at least one state")
 		}
 	}
 	if n := f["initial"]; n != nil {
 		if l.expect(n, yaml.ScalarNode, "initial") {
 			flow.Initial = n.Value
-			l.stateRef(n.Value, nodePos(n), "initial")
+			if statesOK {
+				// Without a states mapping every name would be unknown: the
+				// missing or malformed states are reported already.
+				l.stateRef(n.Value, nodePos(n), "initial")
+			}
 		}
 	} else if f["states"] != nil {
-		// missing-key already reported by fields; give the specific code too.
-		l.diags = l.diags[:len(l.diags)-1]
+		// fields reported a generic missing-key; replace it with the specific code.
+		// (It is not the last diagnostic: start and states were compiled since.)
+		for i, d := range l.diags {
+			if d.Code == CodeMissingKey && d.Message == `flow has no "initial"` {
+				l.diags = append(l.diags[:i], l.diags[i+1:]...)
+				break
+			}
+		}
 		l.add(nodePos(root), CodeMissingInitial, "the flow has no initial state", fmt.Sprintf("add `initial: %s`", first(flow.StateNames)))
 	}
 	l.graph()
@@ -392,7 +429,7 @@ func (l *loader) vars0() {
 
 func (l *loader) start(n *yaml.Node) {
 	if n.Kind == yaml.ScalarNode || n.Kind == yaml.SequenceNode {
-		l.flow.StartOn = l.eventTypes(n, false)
+		l.flow.StartOn = l.eventTypes(n, true)
 		return
 	}
 	if !l.expect(n, yaml.MappingNode, "start") {
@@ -400,20 +437,16 @@ func (l *loader) start(n *yaml.Node) {
 	}
 	f, _ := l.fields(n, StartSpec, nil)
 	if on := f["on"]; on != nil {
-		l.flow.StartOn = l.eventTypes(on, false)
-		for _, t := range l.flow.StartOn {
-			if t == "timer" || strings.HasPrefix(t, "action.") {
-				l.add(nodePos(on), CodeUnknownEvent, fmt.Sprintf("%s cannot start a dialog: it belongs to an existing one", t), "start on an inbound event such as waba.message")
-			}
-		}
+		l.flow.StartOn = l.eventTypes(on, true)
 	}
 	if w := f["when"]; w != nil {
 		l.flow.startWhen, _ = l.guard(w)
 	}
 }
 
-// eventTypes reads one event type or a list of them.
-func (l *loader) eventTypes(n *yaml.Node, allowTimer bool) []string {
+// eventTypes reads one event type or a list of them; start rejects the types
+// that only exist inside a dialog (timer, action.*).
+func (l *loader) eventTypes(n *yaml.Node, start bool) []string {
 	var nodes []*yaml.Node
 	switch n.Kind {
 	case yaml.ScalarNode:
@@ -431,18 +464,27 @@ func (l *loader) eventTypes(n *yaml.Node, allowTimer bool) []string {
 		if !l.expect(c, yaml.ScalarNode, "an event type") {
 			continue
 		}
-		if l.eventType(c.Value, nodePos(c), allowTimer) {
+		if start && (c.Value == "timer" || c.Value == "action.done" || c.Value == "action.failed") {
+			l.add(nodePos(c), CodeUnknownEvent, fmt.Sprintf("%s cannot start a dialog: it belongs to an existing one", c.Value), "start on an inbound event such as waba.message")
+			continue
+		}
+		if l.eventType(c.Value, nodePos(c), false) {
 			out = append(out, c.Value)
 		}
 	}
 	return out
 }
 
-func (l *loader) eventType(t string, p Pos, allowTimer bool) bool {
+// eventType checks one event type; handler is set for the key of an `on` handler.
+func (l *loader) eventType(t string, p Pos, handler bool) bool {
 	for _, e := range EventTypes {
 		if e.Name == t {
-			if t == "timer" && !allowTimer {
-				l.add(p, CodeUnknownEvent, "timer events are handled by `after`, not by `on`", "move this handler under `after: { <duration>: … }`")
+			if t == "timer" {
+				if handler {
+					l.add(p, CodeUnknownEvent, "timer events are handled by `after`, not by `on`", "move this handler under `after: { <duration>: … }`")
+				} else {
+					l.add(p, CodeUnknownEvent, "timer cannot be named here: a state's timers are handled by its `after`", "remove it")
+				}
 				return false
 			}
 			return true
@@ -480,7 +522,7 @@ func (l *loader) stateRef(name string, p Pos, what string) {
 	// States are compiled before references are checked (flowFile order), so this
 	// is final unless called before states: gotos are checked in graph().
 	hint := didYouMeanHint(name, l.flow.StateNames)
-	if hint == "" {
+	if hint == "" && len(l.flow.StateNames) > 0 {
 		hint = "states are: " + strings.Join(l.flow.StateNames, ", ")
 	}
 	l.add(p, CodeUnknownState, fmt.Sprintf("%s names unknown state %q", what, name), hint)
@@ -495,6 +537,12 @@ func (l *loader) state(n *yaml.Node, name string, p Pos) *State {
 		return st
 	}
 	f, _ := l.fields(n, StateSpec, nil)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i].Value; k == "on" || k == "always" || k == "after" {
+			l.exitKey[name] = nodePos(n.Content[i])
+			break
+		}
+	}
 	if d := f["description"]; d != nil && l.expect(d, yaml.ScalarNode, "description") {
 		st.Description = d.Value
 	}
@@ -503,7 +551,7 @@ func (l *loader) state(n *yaml.Node, name string, p Pos) *State {
 	}
 	if on := f["on"]; on != nil && l.expect(on, yaml.MappingNode, "on") {
 		for _, pr := range l.pairs(on) {
-			if !l.eventType(pr.key.Value, nodePos(pr.key), false) {
+			if !l.eventType(pr.key.Value, nodePos(pr.key), true) {
 				continue
 			}
 			st.On[pr.key.Value] = l.branches(pr.val, "on "+pr.key.Value)
@@ -522,7 +570,9 @@ func (l *loader) state(n *yaml.Node, name string, p Pos) *State {
 		}
 	}
 	if fin := f["final"]; fin != nil {
-		st.Final = l.boolean(fin, "final")
+		var ok bool
+		st.Final, ok = l.boolean(fin, "final")
+		l.badFinal[name] = !ok
 	}
 	if s := f["status"]; s != nil && l.expect(s, yaml.ScalarNode, "status") {
 		if !contains(finalStatuses, s.Value) {
@@ -530,7 +580,7 @@ func (l *loader) state(n *yaml.Node, name string, p Pos) *State {
 		} else {
 			st.FinalStatus = s.Value
 		}
-		if !st.Final {
+		if !st.Final && !l.badFinal[name] {
 			l.warn(nodePos(s), CodeFinalWithExits, "status only applies to a final state", "add `final: true` or remove `status`")
 		}
 	}
@@ -546,12 +596,20 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-func (l *loader) boolean(n *yaml.Node, what string) bool {
+// boolean reads a true/false scalar; ok is false (and reported) for anything else.
+func (l *loader) boolean(n *yaml.Node, what string) (v, ok bool) {
 	if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
-		l.add(nodePos(n), CodeWrongType, fmt.Sprintf("%s must be true or false, not %s", what, kindName(n)), "")
-		return false
+		hint := ""
+		switch strings.ToLower(n.Value) {
+		case "yes", "on", "y":
+			hint = fmt.Sprintf("YAML 1.2 reads %s as a string: write true", n.Value)
+		case "no", "off", "n":
+			hint = fmt.Sprintf("YAML 1.2 reads %s as a string: write false", n.Value)
+		}
+		l.add(nodePos(n), CodeWrongType, fmt.Sprintf("%s must be true or false, not %s", what, kindName(n)), hint)
+		return false, false
 	}
-	return n.Value == "true" || n.Value == "True" || n.Value == "TRUE"
+	return n.Value == "true" || n.Value == "True" || n.Value == "TRUE", true
 }
 
 func (l *loader) duration(n *yaml.Node) (time.Duration, bool) {
@@ -853,7 +911,11 @@ func (l *loader) param(spec *ActionSpec, f Field, n *yaml.Node) *Value {
 		if n.Kind == yaml.ScalarNode && HasTemplate(n.Value) {
 			return l.templateValue(n)
 		}
-		return &Value{kind: vLit, lit: l.boolean(n, spec.Name+"."+f.Name)}
+		b, ok := l.boolean(n, spec.Name+"."+f.Name)
+		if !ok {
+			return nil
+		}
+		return &Value{kind: vLit, lit: b}
 	case TInt:
 		if n.Kind == yaml.ScalarNode && HasTemplate(n.Value) {
 			return l.templateValue(n)
@@ -893,6 +955,7 @@ func (l *loader) param(spec *ActionSpec, f Field, n *yaml.Node) *Value {
 		}
 		return v
 	case TAny:
+		l.anyRoot = nodePos(n)
 		return l.anyValue(n)
 	case TButtons:
 		return l.buttons(n)
@@ -917,6 +980,16 @@ func (l *loader) templateValue(n *yaml.Node) *Value {
 
 // anyValue compiles any YAML value: strings become templates, other scalars literals.
 func (l *loader) anyValue(n *yaml.Node) *Value {
+	// Aliases of aliases expand exponentially ("billion laughs"): a few lines
+	// could otherwise make the loader build billions of values.
+	l.anyNodes++
+	if l.anyNodes > maxAnyNodes {
+		if !l.anyTooBig {
+			l.anyTooBig = true
+			l.add(l.anyRoot, CodeBadValue, fmt.Sprintf("values expand to more than %d nodes (aliases nested in aliases?)", maxAnyNodes), "write the value out instead of nesting aliases")
+		}
+		return nil
+	}
 	switch n.Kind {
 	case yaml.SequenceNode:
 		v := &Value{kind: vList}
@@ -1160,11 +1233,15 @@ func (l *loader) graph() {
 			l.warn(st.Pos, CodeUnreachableState, fmt.Sprintf("state %q cannot be reached from the initial state %q", name, f.Initial), "")
 		}
 		waits := len(st.On) > 0 || len(st.Always) > 0 || len(st.Timers) > 0
-		if !st.Final && !waits {
+		if !st.Final && !waits && !l.badFinal[name] {
 			l.add(st.Pos, CodeNoWayOut, fmt.Sprintf("state %q is not final and has no handler, timer or goto: a dialog there is stuck", name), "")
 		}
 		if st.Final && waits {
-			l.warn(st.Pos, CodeFinalWithExits, fmt.Sprintf("final state %q has handlers or timers that never run", name), "")
+			p, ok := l.exitKey[name]
+			if !ok {
+				p = st.Pos
+			}
+			l.warn(p, CodeFinalWithExits, fmt.Sprintf("final state %q has handlers or timers that never run", name), "")
 		}
 	}
 	l.eventlessLoops()
@@ -1217,7 +1294,7 @@ func (l *loader) eventlessLoops() {
 						reported[c] = true
 					}
 					b := next[name]
-					l.add(b.Pos, CodeEventlessLoop, fmt.Sprintf("states loop without waiting for an event: %s → %s", strings.Join(cycle, " → "), cycle[0]), "")
+					l.add(b.GotoPos, CodeEventlessLoop, fmt.Sprintf("states loop without waiting for an event: %s → %s", strings.Join(cycle, " → "), cycle[0]), "")
 				}
 				break
 			}

@@ -44,6 +44,8 @@ type Config struct {
 	Lease time.Duration
 	// Jitter returns a random fraction in [0,1); default math/rand/v2.
 	Jitter func() float64
+	// FlowEnv is what expressions see as env (engine.FlowEnv(os.Environ())).
+	FlowEnv map[string]any
 }
 
 // Processor routes and processes events, performs actions and fires timers.
@@ -108,7 +110,7 @@ func New(cfg Config) *Processor {
 	p := &Processor{cfg: cfg, st: cfg.Store, log: cfg.Logger, met: cfg.Metrics,
 		wake: make(chan struct{}, 1), versions: map[string]*engine.Flow{}, lanes: map[int64]*lane{},
 		laneSem: make(chan struct{}, cfg.Lanes), queued: map[int64]bool{}}
-	p.machines.New = func() any { return engine.NewMachine() }
+	p.machines.New = func() any { return engine.NewMachine().WithEnv(cfg.FlowEnv) }
 	p.inbox = NewInbox(cfg.Store, cfg.Metrics, cfg.Logger, p.Wake, 0)
 	return p
 }
