@@ -1,0 +1,25 @@
+package main
+
+import (
+	"io"
+
+	"github.com/fixit-exchange/fixit/engine/sim"
+)
+
+// runTest is `fixit test [--flows DIR] [--coverage] [-v] [--run TEXT] [PATH...]`.
+func runTest(args []string, stdout, stderr io.Writer) int {
+	fs := flagSet("test", stderr)
+	var opt sim.TestOptions
+	fs.StringVar(&opt.Flows, "flows", "", "flow folder or file for every scenario (default: each scenario file's own folder)")
+	fs.BoolVar(&opt.Coverage, "coverage", false, "list the states and branches no scenario reached")
+	fs.BoolVar(&opt.Verbose, "v", false, "print passing scenarios too")
+	fs.StringVar(&opt.Run, "run", "", "run only the scenarios whose name contains this text")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	paths := fs.Args()
+	if len(paths) == 0 {
+		paths = []string{envOr("FIXIT_FLOWS", "flows.d")}
+	}
+	return sim.RunTests(paths, opt, stdout, stderr)
+}

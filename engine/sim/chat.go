@@ -1,0 +1,413 @@
+package sim
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fixit-exchange/fixit/engine"
+	"github.com/fixit-exchange/fixit/engine/event"
+)
+
+// ChatOptions configure Chat.
+type ChatOptions struct {
+	Flow    *engine.Flow    // the flow to talk to: the only one that may start dialogs
+	Channel string          // the customer's channel: "waba" (default) or "telegram"
+	Contact WhatsAppContact // the WhatsApp customer (channel waba)
+	Chat    TelegramChat    // the Telegram customer (channel telegram)
+	Start   time.Time       // the fake clock's start; DefaultStart() when zero
+	Env     map[string]any  // FLOW_* variables
+}
+
+const chatHelp = `Type a message as the customer. A number taps the button (or list row) with that number.
+Commands:
+  /okdesk status CODE        the dialog's Okdesk issue moves to CODE (completed, closed, in_progress, …)
+  /okdesk comment TEXT       a public comment on the issue by an engineer
+  /okdesk private TEXT       a private comment
+  /pay [STATUS]              1C payment for the issue (paid by default; partially_paid, unpaid, cancelled)
+  /photo [CAPTION]           a photo (with a caption)
+  /wait DURATION             move the clock: /wait 25h, /wait 2d, /wait 90m
+  /mock KIND fail [CODE]     the next KIND action fails (e.g. /mock okdesk.create_issue fail)
+  /mock KIND key=value …     the next KIND action answers these fields (e.g. /mock okdesk.create_issue id=1542)
+  /event TYPE [JSON]         any event, routed by the dialog's keys (e.g. /event okdesk.new_ticket {"x":1})
+  /handback                  an operator hands the dialog back to the bot
+  /state  /vars  /history  /timers   show the dialog
+  /reset                     forget everything and start over
+  /help  /quit
+`
+
+type chat struct {
+	opt     ChatOptions
+	fs      *engine.FlowSet
+	w       *World
+	out     io.Writer
+	cur     *Dialog
+	choices []Choice
+	list    bool
+}
+
+// Chat runs the terminal simulator: it reads the operator's lines from in (typed
+// as the customer, or slash commands) and writes the bot's replies, the actions it
+// takes, and the dialog's state and variables to out. It returns at the end of in
+// or on /quit.
+func Chat(in io.Reader, out io.Writer, opt ChatOptions) error {
+	if opt.Flow == nil {
+		return fmt.Errorf("chat: no flow")
+	}
+	if opt.Channel == "" {
+		opt.Channel = "waba"
+	}
+	if opt.Channel != "waba" && opt.Channel != "telegram" {
+		return fmt.Errorf("chat: channel %q is not waba or telegram", opt.Channel)
+	}
+	if opt.Contact.Phone == "" {
+		opt.Contact = WhatsAppContact{Phone: "+79161234567", Name: "Анна"}
+	}
+	if opt.Chat.ChatID == "" {
+		opt.Chat = TelegramChat{ChatID: "512345678", Name: "Анна"}
+	}
+	fs, diags := engine.Compile([]engine.File{{Name: opt.Flow.File, Data: opt.Flow.Source}})
+	if fs == nil {
+		return fmt.Errorf("chat: compile flow %s: %w", opt.Flow.Name, diags)
+	}
+	c := &chat{opt: opt, fs: fs, out: out}
+	c.reset()
+	who := fmt.Sprintf("WhatsApp %s (%s)", opt.Contact.Phone, opt.Contact.Name)
+	if opt.Channel == "telegram" {
+		who = fmt.Sprintf("Telegram chat %s (%s)", opt.Chat.ChatID, opt.Chat.Name)
+	}
+	fmt.Fprintf(out, "fixit chat: flow %s (%s) · you are %s · clock %s\n", opt.Flow.Name, opt.Flow.File, who, c.w.Now().Format("2006-01-02 15:04 MST"))
+	fmt.Fprintln(out, "Type as the customer; /help lists the commands. Nothing leaves this terminal.")
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for {
+		fmt.Fprint(out, "you> ")
+		if !sc.Scan() {
+			fmt.Fprintln(out)
+			return sc.Err()
+		}
+		line := strings.TrimSpace(sc.Text())
+		if line == "" {
+			continue
+		}
+		if quit := c.line(line); quit {
+			return nil
+		}
+	}
+}
+
+func (c *chat) reset() {
+	c.w = NewWorld(c.fs, Options{Start: c.opt.Start, Env: c.opt.Env})
+	c.cur, c.choices = nil, nil
+}
+
+// line handles one input line; it reports whether to quit.
+func (c *chat) line(line string) bool {
+	if !strings.HasPrefix(line, "/") {
+		if n, err := strconv.Atoi(line); err == nil && n >= 1 && n <= len(c.choices) {
+			c.show(c.inject(c.tap(c.choices[n-1])))
+			return false
+		}
+		c.show(c.inject(c.text(line)))
+		return false
+	}
+	cmd, rest, _ := strings.Cut(line, " ")
+	rest = strings.TrimSpace(rest)
+	switch cmd {
+	case "/quit", "/exit":
+		return true
+	case "/help":
+		fmt.Fprint(c.out, chatHelp)
+	case "/reset":
+		c.reset()
+		fmt.Fprintln(c.out, "  (everything forgotten; the clock is back at the start)")
+	case "/state":
+		c.status()
+	case "/vars":
+		if c.cur == nil {
+			fmt.Fprintln(c.out, "  (no dialog yet)")
+		} else {
+			for _, k := range c.cur.FlowDef.VarNames {
+				fmt.Fprintf(c.out, "  %s = %s\n", k, show(c.cur.Vars[k]))
+			}
+		}
+	case "/history":
+		c.history()
+	case "/timers":
+		if c.cur == nil {
+			fmt.Fprintln(c.out, "  (no dialog yet)")
+		} else if ts := c.w.PendingTimers(c.cur.ID); len(ts) == 0 {
+			fmt.Fprintln(c.out, "  (no pending timers)")
+		} else {
+			for _, t := range ts {
+				fmt.Fprintf(c.out, "  %s\n", t)
+			}
+		}
+	case "/wait":
+		d, err := parseDuration(rest)
+		if err != nil {
+			fmt.Fprintf(c.out, "  /wait: %v (e.g. /wait 25h)\n", err)
+			return false
+		}
+		rep := c.w.Advance(d)
+		fmt.Fprintf(c.out, "  (clock: %s)\n", c.w.Now().Format("2006-01-02 15:04 MST"))
+		c.show(rep)
+	case "/okdesk":
+		c.okdesk(rest)
+	case "/pay":
+		status := rest
+		if status == "" {
+			status = "paid"
+		}
+		p := Payment{Status: status, Phone: c.opt.Contact.Phone}
+		if c.cur != nil {
+			p.OkdeskIssueID = c.cur.Issue()
+		}
+		c.show(c.inject(c.w.OneCPayment(p)))
+	case "/photo":
+		if c.opt.Channel != "waba" {
+			fmt.Fprintln(c.out, "  /photo is a WhatsApp message; this chat is on Telegram")
+			return false
+		}
+		c.show(c.inject(c.w.WhatsAppMedia(c.opt.Contact, "image", rest, "")))
+	case "/mock":
+		c.mock(rest)
+	case "/event":
+		c.event(rest)
+	case "/handback":
+		if c.cur == nil {
+			fmt.Fprintln(c.out, "  (no dialog yet)")
+		} else if err := c.w.Handback(c.cur.ID); err != nil {
+			fmt.Fprintf(c.out, "  %v\n", err)
+		} else {
+			fmt.Fprintln(c.out, "  (the operator handed the dialog back to the bot)")
+			c.status()
+		}
+	default:
+		fmt.Fprintf(c.out, "  unknown command %s; /help lists them\n", cmd)
+	}
+	return false
+}
+
+func (c *chat) text(s string) event.Event {
+	if c.opt.Channel == "telegram" {
+		return c.w.TelegramText(c.opt.Chat, s)
+	}
+	return c.w.WhatsAppText(c.opt.Contact, s)
+}
+
+func (c *chat) tap(ch Choice) event.Event {
+	fmt.Fprintf(c.out, "  (you tap %q)\n", ch.Title)
+	switch {
+	case c.opt.Channel == "telegram":
+		return c.w.TelegramCallback(c.opt.Chat, ch.ID)
+	case c.list:
+		return c.w.WhatsAppList(c.opt.Contact, ch.ID, ch.Title, ch.Description)
+	}
+	return c.w.WhatsAppButton(c.opt.Contact, ch.ID, ch.Title)
+}
+
+func (c *chat) inject(ev event.Event) *Report {
+	rep := c.w.Inject(ev)
+	if len(rep.Events) > 0 && rep.Events[0].Dialog != "" {
+		c.cur = c.w.Dialog(rep.Events[0].Dialog)
+	}
+	return rep
+}
+
+func (c *chat) okdesk(rest string) {
+	sub, arg, _ := strings.Cut(rest, " ")
+	arg = strings.TrimSpace(arg)
+	issue := ""
+	if c.cur != nil {
+		issue = c.cur.Issue()
+	}
+	if issue == "" {
+		fmt.Fprintln(c.out, "  the dialog has no Okdesk issue yet (no okdesk:issue key bound)")
+		return
+	}
+	is := OkdeskIssue{ID: issue}
+	switch sub {
+	case "status":
+		if arg == "" {
+			fmt.Fprintln(c.out, "  usage: /okdesk status CODE (e.g. completed)")
+			return
+		}
+		c.show(c.inject(c.w.OkdeskStatus(is, arg, "")))
+	case "comment", "private":
+		if arg == "" {
+			fmt.Fprintf(c.out, "  usage: /okdesk %s TEXT\n", sub)
+			return
+		}
+		c.show(c.inject(c.w.OkdeskComment(is, arg, sub == "comment", "employee")))
+	default:
+		fmt.Fprintln(c.out, "  usage: /okdesk status CODE | /okdesk comment TEXT | /okdesk private TEXT")
+	}
+}
+
+func (c *chat) mock(rest string) {
+	f := strings.Fields(rest)
+	if len(f) < 2 {
+		fmt.Fprintln(c.out, "  usage: /mock KIND fail [CODE] | /mock KIND key=value …")
+		return
+	}
+	kind := f[0]
+	known := false
+	for _, k := range actionKinds() {
+		known = known || k == kind
+	}
+	if !known {
+		fmt.Fprintf(c.out, "  /mock: unknown action %q (one of: %s)\n", kind, strings.Join(actionKinds(), ", "))
+		return
+	}
+	if f[1] == "fail" {
+		code := connectorsBadRequest
+		if len(f) > 2 {
+			code = f[2]
+		}
+		c.w.Mocks().Once(kind, Mock{Fail: &Failure{Code: code, Message: "mocked failure"}})
+		fmt.Fprintf(c.out, "  (the next %s fails: %s)\n", kind, code)
+		return
+	}
+	res := map[string]any{}
+	for _, kv := range f[1:] {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			fmt.Fprintf(c.out, "  /mock: %q is not key=value\n", kv)
+			return
+		}
+		res[k] = v
+	}
+	c.w.Mocks().Once(kind, Mock{Result: res})
+	fmt.Fprintf(c.out, "  (the next %s answers %s)\n", kind, show(res))
+}
+
+func (c *chat) event(rest string) {
+	typ, js, _ := strings.Cut(rest, " ")
+	if typ == "" {
+		fmt.Fprintln(c.out, "  usage: /event TYPE [JSON data]")
+		return
+	}
+	data := map[string]any{}
+	if js = strings.TrimSpace(js); js != "" {
+		if err := json.Unmarshal([]byte(js), &data); err != nil {
+			fmt.Fprintf(c.out, "  /event: the data is not a JSON object: %v\n", err)
+			return
+		}
+	}
+	var keys []string
+	if c.cur != nil {
+		keys = c.cur.Keys
+	}
+	c.show(c.inject(c.w.Raw(typ, keys, event.Contact{}, "", data)))
+}
+
+// show prints what a step did, as the customer and the operator see it.
+func (c *chat) show(rep *Report) {
+	for i, p := range rep.Events {
+		if !routine(i, p) {
+			c.event1(i, p)
+		}
+		for _, l := range p.Logs {
+			fmt.Fprintf(c.out, "  log: %s\n", l)
+		}
+		for _, a := range p.Actions {
+			c.action(a)
+		}
+	}
+	c.status()
+}
+
+// routine reports whether p is an action result that changed nothing worth a
+// line: ignored, taken without a transition, or arriving after the dialog ended.
+func routine(i int, p *Processed) bool {
+	if i == 0 || p.Event.Source != event.SourceAction || p.From != p.To || p.Err != nil {
+		return false
+	}
+	switch p.Outcome {
+	case OutcomeIgnored, OutcomeHandled:
+		return true
+	case OutcomeUnhandled:
+		return p.Status != engine.StatusActive && p.Status != engine.StatusHandoff
+	}
+	return false
+}
+
+func (c *chat) event1(i int, p *Processed) {
+	switch {
+	case p.Outcome == OutcomeUnrouted:
+		fmt.Fprintf(c.out, "  · %s: no dialog and no flow takes it (unrouted)\n", p.Event.Type)
+	case p.Outcome == OutcomeDuplicate:
+		fmt.Fprintf(c.out, "  · %s: duplicate, dropped\n", p.Event.Type)
+	case p.Err != nil:
+		fmt.Fprintf(c.out, "  ! runtime error on %s: %v (the dialog is unchanged)\n", p.Event.Type, p.Err)
+	case i == 0 && p.Event.Source != event.SourceTimer && p.Outcome == OutcomeHandled:
+		// The customer's own message: the replies below say enough.
+	default:
+		fmt.Fprintf(c.out, "  · %s\n", describeProcessed(p))
+	}
+}
+
+func (c *chat) action(a *Action) {
+	if a.Kind != "send" || a.Message == nil {
+		res := "→ " + show(a.Result)
+		if a.Failure != nil {
+			res = "→ " + failureText(a.Failure.Code, a.Failure.Status, a.Failure.Message)
+		}
+		fmt.Fprintf(c.out, "  action %s %s %s\n", a.Kind, show(a.Params), res)
+		return
+	}
+	m := a.Message
+	if a.Failure != nil {
+		fmt.Fprintf(c.out, "  bot ✗ not delivered (%s): %s\n", failureText(a.Failure.Code, a.Failure.Status, a.Failure.Message), quote(m.Text))
+		return
+	}
+	if m.Template != nil {
+		fmt.Fprintf(c.out, "  bot: %s\n", describeMessage(m))
+		return
+	}
+	fmt.Fprintf(c.out, "  bot: %s\n", strings.ReplaceAll(m.Text, "\n", "\n       "))
+	if ch := m.Choices(); len(ch) > 0 {
+		c.choices, c.list = ch, len(m.Buttons) == 0
+		if c.list {
+			fmt.Fprintf(c.out, "       [%s]\n", m.ListButton)
+		}
+		for i, x := range ch {
+			line := fmt.Sprintf("       %d) %s", i+1, x.Title)
+			if x.Description != "" {
+				line += " — " + x.Description
+			}
+			fmt.Fprintln(c.out, line)
+		}
+	}
+}
+
+func (c *chat) status() {
+	if c.cur == nil {
+		fmt.Fprintln(c.out, "  [no dialog]")
+		return
+	}
+	d := c.cur
+	fmt.Fprintf(c.out, "  [dialog %s · %s · %s]  %s\n", d.ID, d.State, d.Status, varsText(d))
+}
+
+func (c *chat) history() {
+	if c.cur == nil {
+		fmt.Fprintln(c.out, "  (no dialog yet)")
+		return
+	}
+	for _, h := range c.cur.History {
+		s := "  " + h.Kind
+		if h.From != "" || h.To != "" {
+			s += " " + h.From + " → " + h.To
+		}
+		if len(h.Detail) > 0 {
+			s += " " + show(normalize(h.Detail))
+		}
+		fmt.Fprintln(c.out, s)
+	}
+}

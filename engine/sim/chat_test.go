@@ -1,0 +1,77 @@
+package sim
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/fixit-exchange/fixit/engine"
+)
+
+func TestChatGolden(t *testing.T) {
+	fs := demoFlows(t)
+	in := strings.Join([]string{
+		"hi", "2", "1", "/vars", "1", "/state", "/reset", "/state", "hi", "boom",
+		"/mock okdesk.create_issue fail server_error", "issue", "/mock okdesk.create_issue id=1542", "issue",
+		"/okdesk status completed", "/timers", "/wait 2h", "/history", "/bogus", "/help", "/quit", "never read",
+	}, "\n")
+	var out bytes.Buffer
+	if err := Chat(strings.NewReader(in), &out, ChatOptions{Flow: fs.Flow("demo")}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out.String(), "never read") {
+		t.Error("input after /quit was read")
+	}
+	golden(t, "chat.txt", out.Bytes())
+}
+
+// TestChatSimpleLead drives a whole conversation of the shipped flow through the
+// chat's streams, from greeting to payment.
+func TestChatSimpleLead(t *testing.T) {
+	fs, diags := engine.Load("../../flows.d")
+	if fs == nil {
+		t.Fatal(diags)
+	}
+	in := "Здравствуйте\nАнна\n/mock okdesk.create_issue id=1542\nТечёт кондиционер\nКогда придёт мастер?\n" +
+		"/okdesk comment Инженер будет завтра\n/okdesk private внутреннее\n/wait 25h\n/okdesk status completed\n/pay\n"
+	var out bytes.Buffer
+	if err := Chat(strings.NewReader(in), &out, ChatOptions{Flow: fs.Flow("simple_lead")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"  bot: Здравствуйте! Это сервисная служба. Как к вам обращаться?\n  [dialog 1 · ask_name · active]",
+		"  bot: Анна, опишите, пожалуйста, проблему.",
+		"  action okdesk.create_issue {description: \"Течёт кондиционер\\n\\nКлиент: Анна, телефон +79161234567 (WhatsApp)\", name: \"Анна\", phone: \"+79161234567\", title: \"WhatsApp: Анна\"} → {contact_id: \"1\", id: \"1542\"}",
+		"  bot: Заявка №1542 создана.",
+		"[dialog 1 · issue_open · active]  name=\"Анна\" problem=\"Течёт кондиционер\" tries=0 issue_id=\"1542\"",
+		"  action okdesk.comment {content: \"Клиент (WhatsApp): Когда придёт мастер?\", issue_id: \"1542\", public: true} → {}",
+		"  bot: Комментарий по заявке №1542: Инженер будет завтра",
+		"  log: private comment on issue 1542 not forwarded",
+		"  (clock: 2026-11-30 11:00 +0300)",
+		"  bot: template issue_done/ru [\"1542\"] (fallback: the window was closed for",
+		"[dialog 1 · wait_payment · active]",
+		"  bot: template payment_thanks/ru [\"1542\"]",
+		"[dialog 1 · done · finished]",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("chat output lacks %q\n%s", want, out.String())
+		}
+	}
+}
+
+func TestChatTelegram(t *testing.T) {
+	fs := demoFlows(t)
+	var out bytes.Buffer
+	err := Chat(strings.NewReader("hi\n1\n/photo x\n"), &out, ChatOptions{Flow: fs.Flow("demo"), Channel: "telegram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"you are Telegram chat 512345678", "       1) Альфа", "(you tap \"Альфа\")", "telegram.callback", "/photo is a WhatsApp message"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("chat output lacks %q\n%s", want, out.String())
+		}
+	}
+	if err := Chat(strings.NewReader(""), &out, ChatOptions{Flow: fs.Flow("demo"), Channel: "sms"}); err == nil {
+		t.Error("channel sms accepted")
+	}
+}
