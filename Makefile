@@ -20,9 +20,11 @@ run: build
 	@set -a; . ./$(ENVFILE); set +a; exec ./$(BIN) serve
 
 ## test: gofmt check, go vet, staticcheck, the race-enabled test suite, shipped flows
+## and their scenarios
 test: lint
 	$(GO) test -race -count=1 ./...
 	$(GO) run ./cmd/fixit validate flows.d examples
+	$(GO) run ./cmd/fixit test --coverage flows.d
 
 ## lint: gofmt, go vet and staticcheck
 lint: fmt-check vet staticcheck

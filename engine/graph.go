@@ -40,7 +40,7 @@ func (f *Flow) edges() []edge {
 		}
 		for _, t := range st.Timers {
 			if t.Goto != "" {
-				out = append(out, edge{name, t.Goto, "after " + t.After.String()})
+				out = append(out, edge{name, t.Goto, "after " + t.Written()})
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/expr-lang/expr/vm"
@@ -97,6 +98,12 @@ type Timer struct {
 	Name  string // stable within the state, e.g. "24h#0"
 	After time.Duration
 	Branch
+}
+
+// Written returns the timer's duration as the flow's author wrote it ("48h").
+func (t *Timer) Written() string {
+	d, _, _ := strings.Cut(t.Name, "#")
+	return d
 }
 
 // Action is one compiled action with its parameters.

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	// Time zones for in_zone() in flows, also in images without /usr/share/zoneinfo.
+	_ "time/tzdata"
 )
 
 // command is one subcommand of fixit.
@@ -19,6 +21,8 @@ func commands() []command {
 		{"validate", "fixit validate [--format text|json] [PATH...]", "check flow files (default flows.d); exit 1 on any error", runValidate},
 		{"graph", "fixit graph [--format mermaid|dot] [--flows PATH] FLOW", "print a flow's state diagram", runGraph},
 		{"schema", "fixit schema", "print the JSON Schema of a flow file (for editors)", runSchema},
+		{"test", "fixit test [--flows DIR] [--coverage] [-v] [--run TEXT] [PATH...]", "run flow scenario files (*_test.yaml) with a fake clock and mocked connectors", runTest},
+		{"chat", "fixit chat [--flows DIR] [--channel waba|telegram] FLOW", "interactive terminal simulator: type as the customer", runChat},
 		{"version", "fixit version", "print version, commit and Go version", runVersion},
 	}
 }

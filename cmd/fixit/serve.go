@@ -1,11 +1,239 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/fixit-exchange/fixit/connectors"
+	"github.com/fixit-exchange/fixit/connectors/httpcall"
+	"github.com/fixit-exchange/fixit/connectors/okdesk"
+	"github.com/fixit-exchange/fixit/connectors/onec"
+	"github.com/fixit-exchange/fixit/connectors/telegram"
+	"github.com/fixit-exchange/fixit/connectors/waba"
+	"github.com/fixit-exchange/fixit/engine"
+	"github.com/fixit-exchange/fixit/engine/processor"
+	"github.com/fixit-exchange/fixit/engine/store"
+	"github.com/fixit-exchange/fixit/metrics"
+	"github.com/fixit-exchange/fixit/server"
 )
 
-func runServe(_ []string, _, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "fixit serve: the server is not built yet (see the webhooks issue); use validate, graph, schema")
-	return 1
+// config is everything serve reads from the environment (DESIGN A4).
+type config struct {
+	Addr, DB, Flows, AdminToken, LogLevel, LogFormat    string
+	AppSecret, VerifyToken, WABAToken, WABAPhoneID      string
+	WABAURL, OkdeskUser, OkdeskPass, OkdeskURL          string
+	OkdeskToken, OneCToken, OneCURL, OneCUser, OneCPass string
+	TelegramToken, TelegramSecret, TelegramURL          string
+}
+
+func loadConfig() config {
+	return config{
+		Addr: envOr("FIXIT_ADDR", ":8000"), DB: envOr("FIXIT_DB", "data/fixit.db"), Flows: envOr("FIXIT_FLOWS", "flows.d"),
+		AdminToken: os.Getenv("FIXIT_ADMIN_TOKEN"), LogLevel: envOr("FIXIT_LOG_LEVEL", "info"), LogFormat: envOr("FIXIT_LOG_FORMAT", "json"),
+		AppSecret: os.Getenv("APP_SECRET"), VerifyToken: os.Getenv("WABA_VERIFY_TOKEN"),
+		WABAToken: os.Getenv("WABA_ACCESS_TOKEN"), WABAPhoneID: os.Getenv("WABA_PHONE_NUMBER_ID"),
+		WABAURL:    envOr("WABA_API_URL", waba.DefaultBaseURL),
+		OkdeskUser: os.Getenv("OKDESK_USER"), OkdeskPass: os.Getenv("OKDESK_PASS"),
+		OkdeskURL: os.Getenv("OKDESK_API_URL"), OkdeskToken: os.Getenv("OKDESK_API_TOKEN"),
+		OneCToken: os.Getenv("ONEC_TOKEN"), OneCURL: os.Getenv("ONEC_ODATA_URL"), OneCUser: os.Getenv("ONEC_USER"), OneCPass: os.Getenv("ONEC_PASS"),
+		TelegramToken: os.Getenv("TELEGRAM_BOT_TOKEN"), TelegramSecret: os.Getenv("TELEGRAM_SECRET_TOKEN"),
+		TelegramURL: envOr("TELEGRAM_API_URL", telegram.DefaultBaseURL),
+	}
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("FIXIT_LOG_LEVEL=%q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch strings.ToLower(format) {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("FIXIT_LOG_FORMAT=%q: want json or text", format)
+}
+
+// registry builds the outbound connectors; each dry-runs when its credentials are unset.
+func registry(c config, log *slog.Logger) (*connectors.Registry, error) {
+	hc := &http.Client{Timeout: 30 * time.Second}
+	reg := connectors.NewRegistry()
+	wa := waba.New(waba.Config{BaseURL: c.WABAURL, AccessToken: c.WABAToken, PhoneNumberID: c.WABAPhoneID, HTTP: hc, Logger: log})
+	tg, err := telegram.New(telegram.Config{BaseURL: c.TelegramURL, Token: c.TelegramToken, HTTP: hc, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("telegram: %w", err)
+	}
+	ok, err := okdesk.New(okdesk.Config{BaseURL: c.OkdeskURL, APIToken: c.OkdeskToken, HTTP: hc, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("okdesk: %w", err)
+	}
+	oc, err := onec.New(onec.Config{BaseURL: c.OneCURL, User: c.OneCUser, Pass: c.OneCPass, HTTP: hc, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("1c: %w", err)
+	}
+	hcall := httpcall.New(httpcall.Config{HTTP: hc, Logger: log})
+	for _, s := range []connectors.Sender{wa, tg} {
+		if err := reg.RegisterSender(s); err != nil {
+			return nil, err
+		}
+	}
+	for _, e := range []connectors.Executor{wa, tg, ok, oc, hcall} {
+		if err := reg.Register(e); err != nil {
+			return nil, err
+		}
+	}
+	return reg, nil
+}
+
+func runServe(args []string, _, stderr io.Writer) int {
+	if len(args) > 0 {
+		fmt.Fprintln(stderr, "usage: fixit serve (settings come from the environment; see .env.example)")
+		return 2
+	}
+	c := loadConfig()
+	log, err := newLogger(stderr, c.LogLevel, c.LogFormat)
+	if err != nil {
+		fmt.Fprintf(stderr, "fixit serve: %v\n", err)
+		return 2
+	}
+	if err := serve(c, log); err != nil {
+		log.Error("fixit serve stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func serve(c config, log *slog.Logger) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	st, err := store.Open(ctx, c.DB, log)
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	defer st.Close()
+
+	flows := engine.NewHolder(nil, c.Flows)
+	rep := flows.Reload()
+	for _, d := range rep.Diagnostics {
+		log.Warn("flow diagnostic", "file", d.File, "line", d.Line, "col", d.Col, "severity", string(d.Severity), "code", d.Code, "message", d.Message)
+	}
+	if rep.Result != engine.ReloadOK {
+		return fmt.Errorf("flows in %s have errors (run `fixit validate %s`)", c.Flows, c.Flows)
+	}
+
+	met := metrics.New(func(ctx context.Context) ([]metrics.DialogCount, error) {
+		rows, err := st.Counts(ctx)
+		out := make([]metrics.DialogCount, len(rows))
+		for i, r := range rows {
+			out[i] = metrics.DialogCount{Flow: r.Flow, State: r.State, Status: string(r.Status), Count: r.Count}
+		}
+		return out, err
+	})
+	met.Reloads.WithLabelValues(rep.Result).Inc()
+	reg, err := registry(c, log)
+	if err != nil {
+		return err
+	}
+	proc := processor.New(processor.Config{Store: st, Flows: flows, Registry: reg, Metrics: met, Logger: log,
+		FlowEnv: engine.FlowEnv(os.Environ())})
+	if err := proc.SaveVersions(ctx, flows.Current()); err != nil {
+		return err
+	}
+	var reloadMu sync.Mutex
+	reload := func() engine.ReloadReport {
+		reloadMu.Lock()
+		defer reloadMu.Unlock()
+		r := flows.Reload()
+		met.Reloads.WithLabelValues(r.Result).Inc()
+		switch r.Result {
+		case engine.ReloadError:
+			for _, d := range r.Diagnostics {
+				log.Error("reload refused", "file", d.File, "line", d.Line, "col", d.Col, "code", d.Code, "message", d.Message)
+			}
+		case engine.ReloadOK:
+			if err := proc.SaveVersions(context.Background(), flows.Current()); err != nil {
+				log.Error("reload: store flow versions", "err", err)
+			}
+			log.Info("flows reloaded", "added", r.Added, "changed", r.Changed, "removed", r.Removed)
+		default:
+			log.Info("flows unchanged")
+		}
+		return r
+	}
+
+	srv := server.New(server.Config{
+		AppSecret: c.AppSecret, VerifyToken: c.VerifyToken, OkdeskUser: c.OkdeskUser, OkdeskPass: c.OkdeskPass,
+		OneCToken: c.OneCToken, TelegramSecret: c.TelegramSecret, AdminToken: c.AdminToken,
+		Inbox: proc.Inbox(), Store: st, Flows: flows, Reload: reload, Metrics: met, Logger: log, Version: version,
+	})
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", c.Addr, err)
+	}
+	log.Info("fixit serving", "addr", ln.Addr().String(), "db", store.Describe(c.DB), "flows", flows.Current().Len(),
+		"admin_api", c.AdminToken != "", "version", version)
+	warnUnset(log, c)
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-hup:
+				reload()
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+
+	procCtx, stopProc := context.WithCancel(context.Background())
+	procDone := make(chan error, 1)
+	go func() { procDone <- proc.Run(procCtx) }()
+
+	err = srv.Serve(ctx, ln) // returns after a graceful shutdown on SIGTERM
+	// Drain: no more requests; commit what the inbox holds, finish in-flight events
+	// and actions, then stop.
+	proc.Inbox().Close()
+	stopProc()
+	<-procDone
+	log.Info("fixit stopped")
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// warnUnset says which connectors are off or dry-running, without their values.
+func warnUnset(log *slog.Logger, c config) {
+	for _, w := range []struct{ name, val, what string }{
+		{"APP_SECRET", c.AppSecret, "POST /webhooks/waba answers 503"},
+		{"WABA_VERIFY_TOKEN", c.VerifyToken, "the WhatsApp handshake answers 503"},
+		{"OKDESK_PASS", c.OkdeskPass, "POST /webhooks/okdesk answers 503"},
+		{"ONEC_TOKEN", c.OneCToken, "POST /webhooks/onec answers 503"},
+		{"TELEGRAM_SECRET_TOKEN", c.TelegramSecret, "POST /webhooks/telegram answers 503"},
+		{"WABA_ACCESS_TOKEN", c.WABAToken, "WhatsApp messages are dry-run"},
+		{"OKDESK_API_TOKEN", c.OkdeskToken, "Okdesk calls are dry-run"},
+		{"ONEC_ODATA_URL", c.OneCURL, "1C reads are dry-run"},
+		{"TELEGRAM_BOT_TOKEN", c.TelegramToken, "Telegram messages are dry-run"},
+	} {
+		if w.val == "" {
+			log.Warn(w.name+" is unset: "+w.what, "variable", w.name)
+		}
+	}
 }

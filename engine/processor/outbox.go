@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,23 +32,43 @@ func (p *Processor) outboxLoop(ctx context.Context) {
 	}
 }
 
-// RunOutbox claims the due actions and performs them, up to OutboxWorkers at a
-// time; it returns how many it performed. Results go back to the dialogs as
+// RunOutbox claims the due actions and performs them and returns how many it
+// performed. Actions of one dialog run one after another in the order the flow
+// asked for them (a customer gets messages in order); different dialogs run in
+// parallel, up to OutboxWorkers at a time. Results go back to the dialogs as
 // action.done / action.failed events through the inbox.
 func (p *Processor) RunOutbox(ctx context.Context) (int, error) {
 	items, err := p.st.ClaimOutbox(ctx, p.cfg.Now(), p.cfg.OutboxWorkers*4, p.cfg.Lease)
 	if err != nil || len(items) == 0 {
 		return 0, err
 	}
+	sort.SliceStable(items, func(i, j int) bool { return items[i].ID < items[j].ID })
+	var groups [][]store.OutboxItem
+	index := map[int64]int{}
+	for _, it := range items {
+		key := int64(-it.ID) // an action without a dialog is a group of its own
+		if it.DialogID != nil {
+			key = *it.DialogID
+		}
+		g, ok := index[key]
+		if !ok {
+			g = len(groups)
+			index[key] = g
+			groups = append(groups, nil)
+		}
+		groups[g] = append(groups[g], it)
+	}
 	sem := make(chan struct{}, p.cfg.OutboxWorkers)
 	var wg sync.WaitGroup
-	for _, it := range items {
+	for _, g := range groups {
 		wg.Add(1)
 		sem <- struct{}{}
-		go func(it store.OutboxItem) {
+		go func(g []store.OutboxItem) {
 			defer func() { <-sem; wg.Done() }()
-			p.perform(it)
-		}(it)
+			for _, it := range g {
+				p.perform(it)
+			}
+		}(g)
 	}
 	wg.Wait()
 	return len(items), nil

@@ -33,7 +33,7 @@ func (c *clock) Advance(d time.Duration) {
 type fakeConn struct {
 	mu      sync.Mutex
 	calls   []connectors.Request
-	answers map[string][]error          // kind → errors to return first, in order
+	answers map[string][]error        // kind → errors to return first, in order
 	results map[string]map[string]any // kind → result data
 }
 
@@ -111,7 +111,7 @@ func newHarness(t *testing.T, flowsDir string) *harness {
 		t.Fatal(err)
 	}
 	p := New(Config{Store: st, Flows: h, Registry: reg, Now: clk.Now, Jitter: func() float64 { return 0 },
-		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Logger:      slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		BackoffBase: time.Second, MaxAttempts: 3})
 	t.Cleanup(p.Inbox().Close)
 	if err := p.SaveVersions(ctx, h.Current()); err != nil {
@@ -427,5 +427,18 @@ func TestBackoff(t *testing.T) {
 		if got != c.want {
 			t.Errorf("Backoff(%d, jitter %v, retry-after %v) = %v, want %v", c.attempt, c.jitter, c.retryAfter, got, c.want)
 		}
+	}
+}
+
+// TestOutboxKeepsDialogOrder: the actions of one dialog are performed in the order
+// the flow produced them, even with many outbox workers.
+func TestOutboxKeepsDialogOrder(t *testing.T) {
+	h := newHarness(t, "testdata/burst")
+	h.append(event.Event{Source: "telegram", Type: "telegram.message", DedupeKey: "tg:burst", Keys: []string{"telegram:7"},
+		Contact: event.Contact{Channel: "waba", ID: "7"}, Data: map[string]any{}})
+	h.settle()
+	want := []string{"1", "2", "3", "4", "5", "6", "7", "8", "9", "10"}
+	if got := h.conn.sent(); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("sent in order %v, want %v", got, want)
 	}
 }

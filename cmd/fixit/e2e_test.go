@@ -1,0 +1,385 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// binary is the fixit binary built once for the end-to-end tests, exactly as the
+// Dockerfile builds it: CGO_ENABLED=0 go build ./cmd/fixit.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "fixit-e2e")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "fixit")
+	cmd := exec.Command("go", "build", "-o", binary, ".")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build fixit: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+const (
+	appSecret   = "fixit-dev-app-secret"
+	adminToken  = "e2e-admin-token"
+	okdeskUser  = "okdesk"
+	okdeskPass  = "e2e-okdesk-pass"
+	onecToken   = "e2e-onec-token"
+	verifyToken = "e2e-verify"
+)
+
+// fakeAPIs plays the Graph API and Okdesk's REST API and records what they got.
+type fakeAPIs struct {
+	mu       sync.Mutex
+	messages []map[string]any // Graph message bodies
+	okdesk   []string         // "METHOD path"
+	issues   int
+	srv      *httptest.Server
+}
+
+func newFakeAPIs(t *testing.T) *fakeAPIs {
+	f := &fakeAPIs{}
+	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/messages"):
+			if r.Header.Get("Authorization") != "Bearer e2e-graph-token" {
+				w.WriteHeader(401)
+				fmt.Fprint(w, `{"error":{"message":"Invalid OAuth access token.","type":"OAuthException","code":190}}`)
+				return
+			}
+			var m map[string]any
+			_ = json.Unmarshal(body, &m)
+			f.messages = append(f.messages, m)
+			fmt.Fprintf(w, `{"messaging_product":"whatsapp","contacts":[{"input":"%v","wa_id":"%v"}],"messages":[{"id":"wamid.e2e.%d"}]}`, m["to"], m["to"], len(f.messages))
+		case strings.HasPrefix(r.URL.Path, "/api/v1/"):
+			if r.URL.Query().Get("api_token") != "e2e-okdesk-token" {
+				w.WriteHeader(401)
+				fmt.Fprint(w, `{"errors":"Unauthorized"}`)
+				return
+			}
+			f.okdesk = append(f.okdesk, r.Method+" "+strings.TrimPrefix(r.URL.Path, "/api/v1"))
+			switch {
+			case r.Method == "GET" && r.URL.Path == "/api/v1/contacts/":
+				fmt.Fprint(w, `{"id": 21, "first_name": "Анна", "phone": "+79161234567"}`)
+			case r.Method == "POST" && r.URL.Path == "/api/v1/issues/":
+				f.issues++
+				fmt.Fprint(w, `{"id": 1542}`)
+			case r.Method == "POST" && strings.HasSuffix(r.URL.Path, "/comments"):
+				fmt.Fprint(w, `{"id": 5881}`)
+			default:
+				w.WriteHeader(404)
+				fmt.Fprint(w, `{"errors":"not found"}`)
+			}
+		default:
+			w.WriteHeader(404)
+		}
+	}))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f *fakeAPIs) texts() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, m := range f.messages {
+		if txt, ok := m["text"].(map[string]any); ok {
+			out = append(out, fmt.Sprint(txt["body"]))
+		} else {
+			out = append(out, fmt.Sprint(m["type"]))
+		}
+	}
+	return out
+}
+
+// instance is one running fixit serve.
+type instance struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	base string
+	logs *bytes.Buffer
+	mu   *sync.Mutex
+	done chan error
+}
+
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+type syncBuf struct {
+	mu  *sync.Mutex
+	buf *bytes.Buffer
+}
+
+func (s syncBuf) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(b)
+}
+
+func startFixit(t *testing.T, db, flows string, extra ...string) *instance {
+	t.Helper()
+	addr := freeAddr(t)
+	cmd := exec.Command(binary, "serve")
+	cmd.Env = append([]string{
+		"PATH=" + os.Getenv("PATH"), "FIXIT_ADDR=" + addr, "FIXIT_DB=" + db, "FIXIT_FLOWS=" + flows,
+		"FIXIT_ADMIN_TOKEN=" + adminToken, "FIXIT_LOG_FORMAT=json", "FIXIT_LOG_LEVEL=debug",
+		"APP_SECRET=" + appSecret, "WABA_VERIFY_TOKEN=" + verifyToken,
+		"OKDESK_USER=" + okdeskUser, "OKDESK_PASS=" + okdeskPass, "ONEC_TOKEN=" + onecToken,
+		"TELEGRAM_SECRET_TOKEN=e2e-telegram-secret",
+	}, extra...)
+	in := &instance{t: t, cmd: cmd, base: "http://" + addr, logs: &bytes.Buffer{}, mu: &sync.Mutex{}, done: make(chan error, 1)}
+	cmd.Stdout = syncBuf{in.mu, in.logs}
+	cmd.Stderr = syncBuf{in.mu, in.logs}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { in.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-in.done
+		if t.Failed() {
+			t.Logf("fixit logs:\n%s", in.logText())
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(in.base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return in
+			}
+		}
+		select {
+		case err := <-in.done:
+			t.Fatalf("fixit exited before ready: %v\n%s", err, in.logText())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("fixit not ready after 30s:\n%s", in.logText())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (in *instance) logText() string {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.logs.String()
+}
+
+func (in *instance) do(method, path string, body []byte, hdr ...string) (int, []byte) {
+	in.t.Helper()
+	req, err := http.NewRequest(method, in.base+path, bytes.NewReader(body))
+	if err != nil {
+		in.t.Fatal(err)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		in.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+func sign(body []byte) string {
+	m := hmac.New(sha256.New, []byte(appSecret))
+	m.Write(body)
+	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+}
+
+func waText(n int, text string) []byte {
+	b, _ := json.Marshal(text)
+	return []byte(fmt.Sprintf(`{"object":"whatsapp_business_account","entry":[{"id":"310452285489102","changes":[{"value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"74951234567","phone_number_id":"498761234560011"},"contacts":[{"profile":{"name":"Anna"},"wa_id":"79161234567"}],"messages":[{"from":"79161234567","id":"wamid.e2e.in.%d","timestamp":"%d","text":{"body":%s},"type":"text"}]},"field":"messages"}]}]}`,
+		n, time.Now().Unix(), b))
+}
+
+func (in *instance) postWA(body []byte) {
+	in.t.Helper()
+	if code, b := in.do("POST", "/webhooks/waba", body, "X-Hub-Signature-256", sign(body), "Content-Type", "application/json"); code != 200 {
+		in.t.Fatalf("POST /webhooks/waba: %d %s", code, b)
+	}
+}
+
+// eventually polls cond until it holds or 30 seconds pass.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func fixture(t *testing.T, name string) []byte {
+	b, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "fixtures", name))
+	if err != nil {
+		// CI and sessions lay shared/ beside the repo; the connectors keep copies too.
+		b, err = os.ReadFile(filepath.Join("..", "..", "server", "testdata", "fixtures", name))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestServeEndToEnd runs the real binary through the reference flow: WhatsApp in,
+// Okdesk issue created, engineer completes it, 1C payment, dialog finished.
+func TestServeEndToEnd(t *testing.T) {
+	apis := newFakeAPIs(t)
+	dir := t.TempDir()
+	in := startFixit(t, filepath.Join(dir, "fixit.db"), "../../flows.d",
+		"WABA_API_URL="+apis.srv.URL, "WABA_ACCESS_TOKEN=e2e-graph-token", "WABA_PHONE_NUMBER_ID=498761234560011",
+		"OKDESK_API_URL="+apis.srv.URL+"/api/v1", "OKDESK_API_TOKEN=e2e-okdesk-token")
+
+	in.postWA(waText(1, "Здравствуйте"))
+	eventually(t, "the greeting", func() bool { return len(apis.texts()) >= 1 })
+	in.postWA(waText(2, "Анна"))
+	eventually(t, "the question about the problem", func() bool { return len(apis.texts()) >= 2 })
+	body := waText(3, "Течёт кондиционер")
+	in.postWA(body)
+	in.postWA(body) // Meta retries: acknowledged, processed once
+	eventually(t, "the issue number", func() bool {
+		tx := apis.texts()
+		return len(tx) >= 3 && strings.Contains(tx[2], "№1542")
+	})
+
+	// The engineer completes issue 1542 (the fixture): Basic auth.
+	if code, b := in.do("POST", "/webhooks/okdesk", fixture(t, "okdesk/new_ticket_status.json"), "Authorization", basic(okdeskUser, okdeskPass)); code != 200 {
+		t.Fatalf("okdesk webhook: %d %s", code, b)
+	}
+	eventually(t, "the completion notice", func() bool {
+		tx := apis.texts()
+		return len(tx) >= 4 && strings.Contains(tx[3], "выполнена")
+	})
+	// 1C records the payment (the fixture names okdesk issue 1542): bearer token.
+	if code, b := in.do("POST", "/webhooks/onec", fixture(t, "onec/payment_paid.json"), "Authorization", "Bearer "+onecToken); code != 200 {
+		t.Fatalf("onec webhook: %d %s", code, b)
+	}
+	eventually(t, "the thanks", func() bool {
+		tx := apis.texts()
+		return len(tx) >= 5 && strings.Contains(tx[4], "Оплата")
+	})
+
+	// The admin API shows the finished dialog and every event processed.
+	code, b := in.do("GET", "/api/v1/dialogs?status=finished", nil, "Authorization", "Bearer "+adminToken)
+	var dialogs struct {
+		Items []struct {
+			ID    json.Number    `json:"id"`
+			State string         `json:"state"`
+			Vars  map[string]any `json:"vars"`
+		} `json:"items"`
+	}
+	if err := json.Unmarshal(b, &dialogs); code != 200 || err != nil || len(dialogs.Items) != 1 || dialogs.Items[0].Vars["issue_id"] != "1542" {
+		t.Fatalf("dialogs: %d %s", code, b)
+	}
+	code, b = in.do("GET", "/api/v1/events?status=pending", nil, "Authorization", "Bearer "+adminToken)
+	if code != 200 || !strings.Contains(string(b), `"items":[]`) {
+		t.Errorf("pending events left: %d %s", code, b)
+	}
+	apis.mu.Lock()
+	issues := apis.issues
+	apis.mu.Unlock()
+	if issues != 1 {
+		t.Errorf("%d Okdesk issues created, want 1", issues)
+	}
+
+	// Secrets never reach the logs.
+	logs := in.logText()
+	for _, secret := range []string{appSecret, adminToken, okdeskPass, onecToken, "e2e-graph-token", "e2e-okdesk-token"} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("the log contains the secret %q", secret)
+		}
+	}
+
+	// SIGTERM drains and exits 0.
+	if err := in.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-in.done:
+		if err != nil {
+			t.Errorf("exit after SIGTERM: %v", err)
+		}
+		in.done <- err
+	case <-time.After(30 * time.Second):
+		t.Error("fixit did not exit within 30s of SIGTERM")
+	}
+}
+
+func basic(user, pass string) string {
+	req, _ := http.NewRequest("GET", "/", nil)
+	req.SetBasicAuth(user, pass)
+	return req.Header.Get("Authorization")
+}
+
+// TestServeDryRun is what `make run` gives a new user: no outbound credentials, the
+// demo secrets; actions are recorded as dry-run and the dialog still moves on.
+func TestServeDryRun(t *testing.T) {
+	in := startFixit(t, filepath.Join(t.TempDir(), "fixit.db"), "../../flows.d")
+	// The fixture's message is a year old: outside the 24-hour window the greeting
+	// fails with the typed window-closed error, without calling Meta.
+	in.postWA(fixture(t, "waba/text.json"))
+	eventually(t, "the window-closed failure", func() bool {
+		_, b := in.do("GET", "/api/v1/outbox?status=failed", nil, "Authorization", "Bearer "+adminToken)
+		return strings.Contains(string(b), `"error_code":"window_closed"`)
+	})
+	// A message sent now opens the window: the reply is a dry-run.
+	in.postWA(waText(1, "Здравствуйте"))
+	eventually(t, "a dry-run send in the outbox", func() bool {
+		_, b := in.do("GET", "/api/v1/outbox?status=done", nil, "Authorization", "Bearer "+adminToken)
+		return strings.Contains(string(b), `"dry_run":true`)
+	})
+	logs := in.logText()
+	if !strings.Contains(logs, "dry-run") {
+		t.Errorf("dry-run not logged")
+	}
+	sc := bufio.NewScanner(strings.NewReader(logs))
+	for sc.Scan() {
+		var line map[string]any
+		if json.Unmarshal(sc.Bytes(), &line) != nil {
+			t.Errorf("a log line is not JSON: %s", sc.Text())
+		}
+	}
+}
