@@ -163,6 +163,7 @@ func (m *Machine) Start(f *Flow, id string, ev *event.Event, now time.Time) Resu
 		d.Keys = event.AddKey(d.Keys, k)
 	}
 	r := &run{m: m, f: f, d: d, ev: ev, now: now}
+	r.res.Handled = true
 	r.res.Binds = append(r.res.Binds, d.Keys...)
 	r.hist(HistEvent, "", "", map[string]any{"type": ev.Type, "event_id": ev.ID, "start": true})
 	r.enter(f.Initial, "")
@@ -185,9 +186,10 @@ func (m *Machine) Step(f *Flow, d Dialog, ev *event.Event, now time.Time) Result
 	case st == nil:
 		r.fail(fmt.Errorf("state %q does not exist in flow %s version %s", d.State, f.Name, short(f.Hash)))
 		return r.finish(orig)
-	case d.Status == StatusHandoff && ev.Source != event.SourceAction:
-		// The bot is silent while a human has the dialog; results of the bot's own
-		// actions still arrive, so an issue created before the handoff gets bound.
+	case d.Status == StatusHandoff && ev.Source != event.SourceAction && ev.Source != event.SourceTimer:
+		// The bot is silent while a human has the dialog. Results of the bot's own
+		// actions still arrive (an issue created before the handoff gets bound), and
+		// so do the state's own timers (a handoff can time out).
 		if !contains(d.HandoffUntil, ev.Type) {
 			r.hist(HistHandoff, "", "", map[string]any{"reason": "dialog is with a human; event kept in history"})
 			r.res.Handled = true
@@ -259,10 +261,14 @@ func (r *run) env() *Env {
 		Contact: r.d.Contact, Phone: r.d.Phone, Keys: r.d.Keys, StartedAt: r.d.StartedAt, EnteredAt: r.d.EnteredAt}}
 }
 
-// choose returns the first branch whose guard holds, recording each guard result.
+// choose returns the first branch whose guard holds, recording each guard it
+// tried and the branch it took (an unguarded one too), with the branch's place.
 func (r *run) choose(bs []*Branch, where string) *Branch {
 	for i, b := range bs {
+		detail := map[string]any{"branch": i + 1, "line": b.Pos.Line, "col": b.Pos.Col, "when": b.WhenSrc}
 		if b.when == nil {
+			detail["result"] = true
+			r.hist(HistGuard, "", "", detail)
 			return b
 		}
 		out, err := r.m.vm.Run(b.when, r.env())
@@ -271,7 +277,8 @@ func (r *run) choose(bs []*Branch, where string) *Branch {
 			return nil
 		}
 		ok, _ := out.(bool)
-		r.hist(HistGuard, "", "", map[string]any{"branch": i + 1, "line": b.Pos.Line, "when": b.WhenSrc, "result": ok})
+		detail["result"] = ok
+		r.hist(HistGuard, "", "", detail)
 		if ok {
 			return b
 		}
@@ -355,14 +362,10 @@ func (r *run) timer(st *State) {
 			continue
 		}
 		r.res.Handled = true
-		r.hist(HistTimer, "", "", map[string]any{"timer": name, "after": t.After.String()})
-		b := &t.Branch
-		if b.when != nil {
-			if r.choose([]*Branch{b}, "after "+t.Name) == nil {
-				return
-			}
+		r.hist(HistTimer, "", "", map[string]any{"timer": name, "after": t.Written(), "line": t.Pos.Line, "col": t.Pos.Col})
+		if b := r.choose([]*Branch{&t.Branch}, "after "+t.Written()); b != nil {
+			r.take(b)
 		}
-		r.take(b)
 		return
 	}
 	r.hist(HistUnhandled, "", "", map[string]any{"timer": name, "reason": "no such timer in this flow version"})

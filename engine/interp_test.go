@@ -178,7 +178,7 @@ func TestStepBranches(t *testing.T) {
 			event: waText("1"), state: "ask_name", status: StatusActive,
 			vars:    map[string]any{"name": "", "tries": float64(1), "issue": ""},
 			effects: []string{"Ещё раз, пожалуйста (1)"}, handled: true,
-			history: []string{"event", "guard", "guard", "set", "action"}},
+			history: []string{"event", "guard", "guard", "guard", "set", "action"}},
 		{name: "third failure goes to operator and hands off",
 			dialog: func(d Dialog) Dialog { d.Vars = map[string]any{"name": "", "tries": float64(2), "issue": ""}; return d },
 			event:  waText("?"), state: "operator", status: StatusHandoff,
@@ -203,11 +203,11 @@ func TestStepBranches(t *testing.T) {
 		{name: "timer without goto runs its actions and stays",
 			event: ev("timer", map[string]any{"timer": "24h#0", "state": "ask_name"}), state: "ask_name", status: StatusActive,
 			vars: map[string]any{"name": "", "tries": float64(0), "issue": ""}, effects: []string{"Напоминание"}, handled: true,
-			history: []string{"event", "timer", "action"}},
+			history: []string{"event", "timer", "guard", "action"}},
 		{name: "timer with goto ends the dialog as abandoned",
 			event: ev("timer", map[string]any{"timer": "48h#1", "state": "ask_name"}), state: "abandoned", status: StatusAbandoned,
 			vars: map[string]any{"name": "", "tries": float64(0), "issue": ""}, cancelled: []string{"ask_name", "abandoned"}, handled: true,
-			history: []string{"event", "timer", "transition", "end"}},
+			history: []string{"event", "timer", "guard", "transition", "end"}},
 		{name: "stale timer of a state the dialog left is ignored",
 			event: ev("timer", map[string]any{"timer": "24h#0", "state": "ask_problem"}), state: "ask_name", status: StatusActive,
 			vars: map[string]any{"name": "", "tries": float64(0), "issue": ""}, handled: true,
@@ -255,6 +255,25 @@ func TestStepBranches(t *testing.T) {
 				t.Errorf("step mutated its input dialog's vars")
 			}
 		})
+	}
+}
+
+// TestTakenBranchIsRecorded: the history names the branch each step took, guarded
+// or not, by its place in the file (what coverage and the admin API show).
+func TestTakenBranchIsRecorded(t *testing.T) {
+	f := mustFlow(t, leadFlow)
+	m := NewMachine()
+	d := start(t, m, f, waText("hi")).Dialog
+	r := m.Step(f, d, waText("1"), t0)
+	var taken []map[string]any
+	for _, h := range r.History {
+		if h.Kind == HistGuard && h.Detail["result"] == true {
+			taken = append(taken, h.Detail)
+		}
+	}
+	catchAll := f.States["ask_name"].On["waba.message"][2]
+	if len(taken) != 1 || taken[0]["line"] != catchAll.Pos.Line || taken[0]["col"] != catchAll.Pos.Col || taken[0]["when"] != "" {
+		t.Errorf("taken branch = %v, want the catch-all at %d:%d", taken, catchAll.Pos.Line, catchAll.Pos.Col)
 	}
 }
 

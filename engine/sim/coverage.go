@@ -8,26 +8,21 @@ import (
 	"time"
 
 	"github.com/fixit-exchange/fixit/engine"
-	"github.com/fixit-exchange/fixit/engine/event"
 )
 
 // Coverage records which states and branches of each flow the worlds sharing it
 // reached. A state counts when a dialog entered it; a branch (an `on` branch, an
-// `always` branch or a timer) when it was taken.
-//
-// The interpreter's history records a guard entry (with the branch's line) for each
-// guarded branch it tries, but nothing for an unguarded branch it takes. Coverage
-// therefore replays the dispatch of each successful step: the handler of the event
-// in the state the dialog was in, then the `always` branches of every state entered,
-// consuming the guard entries in order; an unguarded branch reached after false
-// guards is the one taken. Steps that failed at run time are rolled back by the
-// interpreter and count for nothing.
+// `always` branch or a timer) when it was taken. The interpreter's history names
+// every branch it takes by its place in the file (a guard entry with result true),
+// so coverage only reads the history. Steps that failed at run time are rolled
+// back by the interpreter and count for nothing.
 type Coverage struct {
 	flows map[string]*flowCov // by flow hash
 }
 
 type flowCov struct {
 	flow     *engine.Flow
+	byPos    map[engine.Pos][]*engine.Branch // a YAML alias can compile one node twice
 	states   map[string]bool
 	branches map[*engine.Branch]bool
 }
@@ -38,73 +33,33 @@ func NewCoverage() *Coverage { return &Coverage{flows: map[string]*flowCov{}} }
 func (c *Coverage) of(f *engine.Flow) *flowCov {
 	fc := c.flows[f.Hash]
 	if fc == nil {
-		fc = &flowCov{flow: f, states: map[string]bool{}, branches: map[*engine.Branch]bool{}}
+		fc = &flowCov{flow: f, byPos: map[engine.Pos][]*engine.Branch{}, states: map[string]bool{}, branches: map[*engine.Branch]bool{}}
+		for _, name := range f.StateNames {
+			for _, b := range branchesOf(f.States[name]) {
+				fc.byPos[b.b.Pos] = append(fc.byPos[b.b.Pos], b.b)
+			}
+		}
 		c.flows[f.Hash] = fc
 	}
 	return fc
 }
 
 // record notes what one successful step reached.
-func (c *Coverage) record(f *engine.Flow, prev engine.Dialog, ev *event.Event, res engine.Result, started bool) {
+func (c *Coverage) record(f *engine.Flow, res engine.Result) {
 	fc := c.of(f)
-	var guards []engine.HistoryEntry
 	for _, h := range res.History {
-		if h.Kind == engine.HistGuard {
-			guards = append(guards, h)
-		}
-	}
-	gi := 0
-	// choose mirrors Machine's choose: the first branch whose guard holds, or the
-	// first unguarded one, consuming the recorded guard results in order.
-	choose := func(bs []*engine.Branch) *engine.Branch {
-		for _, b := range bs {
-			if b.WhenSrc == "" {
-				return b
+		switch h.Kind {
+		case engine.HistTransition:
+			fc.states[h.To] = true
+		case engine.HistGuard:
+			if ok, _ := h.Detail["result"].(bool); !ok {
+				continue
 			}
-			if gi >= len(guards) {
-				return nil
+			line, _ := h.Detail["line"].(int)
+			col, _ := h.Detail["col"].(int)
+			for _, b := range fc.byPos[engine.Pos{Line: line, Col: col}] {
+				fc.branches[b] = true
 			}
-			g := guards[gi]
-			gi++
-			if line, _ := g.Detail["line"].(int); line != b.Pos.Line {
-				return nil // the history does not match the flow: count nothing
-			}
-			if ok, _ := g.Detail["result"].(bool); ok {
-				return b
-			}
-		}
-		return nil
-	}
-	take := func(b *engine.Branch) {
-		if b != nil {
-			fc.branches[b] = true
-		}
-	}
-	if !started && !prev.Ended() && !held(prev, ev) {
-		if st := f.States[prev.State]; st != nil {
-			if ev.Type == event.TypeTimer {
-				name, _ := ev.Data["timer"].(string)
-				state, _ := ev.Data["state"].(string)
-				for _, t := range st.Timers {
-					if state == st.Name && t.Name == name {
-						if t.WhenSrc == "" || choose([]*engine.Branch{&t.Branch}) != nil {
-							take(&t.Branch)
-						}
-						break
-					}
-				}
-			} else if bs, ok := st.On[ev.Type]; ok {
-				take(choose(bs))
-			}
-		}
-	}
-	for _, h := range res.History {
-		if h.Kind != engine.HistTransition {
-			continue
-		}
-		fc.states[h.To] = true
-		if st := f.States[h.To]; st != nil && !st.Final && len(st.Always) > 0 {
-			take(choose(st.Always))
 		}
 	}
 }

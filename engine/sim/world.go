@@ -425,7 +425,7 @@ func (w *World) apply(p *Processed, d *Dialog, prev engine.Dialog, res engine.Re
 	}
 	p.Outcome = outcomeOf(prev, &p.Event, res)
 	if w.cov != nil {
-		w.cov.record(d.FlowDef, prev, &p.Event, res, p.Started)
+		w.cov.record(d.FlowDef, res)
 	}
 	d.Dialog = res.Dialog
 	for _, k := range res.Binds {
