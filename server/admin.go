@@ -160,6 +160,8 @@ type dialogDetailJSON struct {
 	Keys    []keyJSON     `json:"keys"`
 	History []historyJSON `json:"history"`
 	Timers  []timerJSON   `json:"timers"`
+	// Actions are the dialog's outbound actions with their outcomes, newest first.
+	Actions []outboxJSON `json:"actions"`
 }
 
 func (s *Server) listDialogs(c *gin.Context) {
@@ -214,8 +216,14 @@ func (s *Server) getDialog(c *gin.Context) {
 		s.internal(c, "get dialog timers", err, "dialog_id", id)
 		return
 	}
+	actions, _, err := s.cfg.Store.ListOutbox(ctx, store.OutboxFilter{DialogID: id}, store.Page{Limit: store.MaxLimit})
+	if err != nil {
+		s.internal(c, "get dialog actions", err, "dialog_id", id)
+		return
+	}
 	out := dialogDetailJSON{
 		dialogJSON: toDialogJSON(d),
+		Actions:    make([]outboxJSON, len(actions)),
 		Keys:       make([]keyJSON, len(keys)),
 		History:    make([]historyJSON, len(hist)),
 		Timers:     make([]timerJSON, len(timers)),
@@ -229,6 +237,9 @@ func (s *Server) getDialog(c *gin.Context) {
 	}
 	for i, t := range timers {
 		out.Timers[i] = timerJSON{ID: t.ID, State: t.State, Name: t.Name, DueAt: t.DueAt.UTC(), Status: string(t.Status)}
+	}
+	for i := range actions {
+		out.Actions[i] = toOutboxJSON(&actions[i])
 	}
 	c.JSON(http.StatusOK, out)
 }
@@ -395,19 +406,32 @@ func (s *Server) listOutbox(c *gin.Context) {
 	if !ok {
 		return
 	}
-	rows, next, err := s.cfg.Store.ListOutbox(c.Request.Context(), store.OutboxFilter{Status: store.OutboxStatus(status)}, page)
+	f := store.OutboxFilter{Status: store.OutboxStatus(status)}
+	if raw, given := c.GetQuery("dialog"); given {
+		id, err := strconv.ParseInt(raw, 10, 64)
+		if err != nil || id < 1 {
+			fail(c, http.StatusBadRequest, "dialog must be a positive integer (a dialog id)")
+			return
+		}
+		f.DialogID = id
+	}
+	rows, next, err := s.cfg.Store.ListOutbox(c.Request.Context(), f, page)
 	if !s.listOK(c, "list outbox", err) {
 		return
 	}
 	items := make([]outboxJSON, len(rows))
-	for i, o := range rows {
-		items[i] = outboxJSON{
-			ID: o.ID, DialogID: o.DialogID, Kind: o.Kind, Params: rawOrNull(o.Params), Status: string(o.Status),
-			Attempts: o.Attempts, NextAt: o.NextAt.UTC(), LastError: o.LastError, ErrorCode: o.ErrorCode,
-			Result: rawOrNull(o.Result), CreatedAt: o.CreatedAt.UTC(), UpdatedAt: o.UpdatedAt.UTC(),
-		}
+	for i := range rows {
+		items[i] = toOutboxJSON(&rows[i])
 	}
 	answerList(c, items, next)
+}
+
+func toOutboxJSON(o *store.OutboxItem) outboxJSON {
+	return outboxJSON{
+		ID: o.ID, DialogID: o.DialogID, Kind: o.Kind, Params: rawOrNull(o.Params), Status: string(o.Status),
+		Attempts: o.Attempts, NextAt: o.NextAt.UTC(), LastError: o.LastError, ErrorCode: o.ErrorCode,
+		Result: rawOrNull(o.Result), CreatedAt: o.CreatedAt.UTC(), UpdatedAt: o.UpdatedAt.UTC(),
+	}
 }
 
 // ---- helpers ----

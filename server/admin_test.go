@@ -423,6 +423,12 @@ func TestAdminDialogDetail(t *testing.T) {
 			DueAt  time.Time `json:"due_at"`
 			Status string    `json:"status"`
 		} `json:"timers"`
+		Actions []struct {
+			ID        int64  `json:"id"`
+			Kind      string `json:"kind"`
+			Status    string `json:"status"`
+			ErrorCode string `json:"error_code"`
+		} `json:"actions"`
 	}
 	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
 		t.Fatal(err)
@@ -446,6 +452,21 @@ func TestAdminDialogDetail(t *testing.T) {
 	if len(got.Timers) != 1 || got.Timers[0].Name != "after 24h" || got.Timers[0].State != "ask" || got.Timers[0].Status != "pending" ||
 		!got.Timers[0].DueAt.Equal(t0.Add(24*time.Hour)) {
 		t.Errorf("timers: %+v", got.Timers)
+	}
+	// The dialog's actions with their outcome: the seed's first send died.
+	if len(got.Actions) != 1 || got.Actions[0].ID != s.outbox[0] || got.Actions[0].Kind != "send" ||
+		got.Actions[0].Status != "dead" || got.Actions[0].ErrorCode != "http_500" {
+		t.Errorf("actions: %+v", got.Actions)
+	}
+	// The outbox list filters by dialog too.
+	p := getList(t, e, "/api/v1/outbox?dialog="+strconv.FormatInt(s.dialogs[1], 10))
+	if got := ids(p); len(got) != 1 || got[0] != strconv.FormatInt(s.outbox[1], 10) {
+		t.Errorf("outbox?dialog=: %v", got)
+	}
+	for _, bad := range []string{"0", "x", "-3"} {
+		if rec := e.admin("GET", "/api/v1/outbox?dialog="+bad, nil); rec.Code != 400 {
+			t.Errorf("outbox?dialog=%s: %d, want 400", bad, rec.Code)
+		}
 	}
 	rec = e.admin("GET", "/api/v1/dialogs/424242", nil)
 	if rec.Code != 404 || errorOf(t, rec) != "dialog 424242 not found" {

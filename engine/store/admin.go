@@ -88,6 +88,9 @@ func (s *GormStore) ListEvents(ctx context.Context, f EventFilter, p Page) ([]Ev
 func (s *GormStore) ListOutbox(ctx context.Context, f OutboxFilter, p Page) ([]OutboxItem, string, error) {
 	var w where
 	w.addEq("status", string(f.Status))
+	if f.DialogID != 0 {
+		w.add("dialog_id = ?", f.DialogID)
+	}
 	tail, limit, err := pageQuery("outbox", &w, p)
 	if err != nil {
 		return nil, "", fmt.Errorf("list outbox: %w", err)

@@ -270,6 +270,8 @@ type EventFilter struct {
 // OutboxFilter narrows ListOutbox; empty fields match everything.
 type OutboxFilter struct {
 	Status OutboxStatus
+	// DialogID, when not 0, keeps the actions of that dialog.
+	DialogID int64
 }
 
 // Store is fixit's durable state. Methods are safe for concurrent use.
