@@ -312,6 +312,12 @@ func (p *Processor) process(dialogID int64, ev store.Event) {
 		if err == nil {
 			break
 		}
+		if errors.Is(err, store.ErrSettled) {
+			// Another worker (a rescan, another replica) processed it first; this
+			// attempt was rolled back whole.
+			log.Debug("event already processed elsewhere", "dialog_id", dialogID)
+			return
+		}
 		if attempt >= 5 {
 			log.Error("process event: giving up", "dialog_id", dialogID, "attempts", attempt, "err", err)
 			outcome = "failed"

@@ -78,20 +78,22 @@ func (w testWriter) Write(b []byte) (int, error) {
 }
 
 type harness struct {
-	t     *testing.T
-	st    store.Store
-	p     *Processor
-	clk   *clock
-	conn  *fakeConn
-	flows *engine.Holder
-	n     int
+	t      *testing.T
+	dbPath string
+	st     store.Store
+	p      *Processor
+	clk    *clock
+	conn   *fakeConn
+	flows  *engine.Holder
+	n      int
 }
 
 func newHarness(t *testing.T, flowsDir string) *harness {
 	t.Helper()
 	ctx := context.Background()
 	clk := &clock{t: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)}
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "fixit.db"), slog.New(slog.DiscardHandler), store.WithClock(clk.Now))
+	dbPath := filepath.Join(t.TempDir(), "fixit.db")
+	st, err := store.Open(ctx, dbPath, slog.New(slog.DiscardHandler), store.WithClock(clk.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +119,7 @@ func newHarness(t *testing.T, flowsDir string) *harness {
 	if err := p.SaveVersions(ctx, h.Current()); err != nil {
 		t.Fatal(err)
 	}
-	return &harness{t: t, st: st, p: p, clk: clk, conn: conn, flows: h}
+	return &harness{t: t, dbPath: dbPath, st: st, p: p, clk: clk, conn: conn, flows: h}
 }
 
 // settle routes, processes and performs until nothing is left to do.
@@ -440,5 +442,56 @@ func TestOutboxKeepsDialogOrder(t *testing.T) {
 	want := []string{"1", "2", "3", "4", "5", "6", "7", "8", "9", "10"}
 	if got := h.conn.sent(); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("sent in order %v, want %v", got, want)
+	}
+}
+
+// TestTwoProcessorsApplyEachEventOnce runs two processors on one database, as two
+// replicas would: every event is applied exactly once (the step that loses the race
+// rolls back with store.ErrSettled).
+func TestTwoProcessorsApplyEachEventOnce(t *testing.T) {
+	h := newHarness(t, "testdata/counter")
+	ctx := context.Background()
+	st2, err := store.Open(ctx, h.dbPath, slog.New(slog.DiscardHandler), store.WithClock(h.clk.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st2.Close()
+	p2 := New(Config{Store: st2, Flows: h.flows, Registry: connectors.NewRegistry(), Now: h.clk.Now, Poll: 10 * time.Millisecond})
+	defer p2.Inbox().Close()
+	const n = 60
+	for c := 0; c < 3; c++ { // three conversations
+		for i := 0; i < n; i++ {
+			h.append(event.Event{Source: "telegram", Type: "telegram.message", DedupeKey: fmt.Sprintf("tg:%d:%d", c, i),
+				Keys: []string{fmt.Sprintf("telegram:%d", c)}, Contact: event.Contact{Channel: "telegram", ID: fmt.Sprint(c)}, Data: map[string]any{}})
+		}
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for _, p := range []*Processor{h.p, p2} {
+		wg.Add(1)
+		go func(p *Processor) { defer wg.Done(); _ = p.Run(runCtx) }(p)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		pending, _ := h.st.PendingEvents(ctx, 0, 1)
+		if len(pending) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	wg.Wait()
+	ds, _, err := h.st.ListDialogs(ctx, store.DialogFilter{}, store.Page{Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds) != 3 {
+		t.Fatalf("%d dialogs, want 3 (one start per conversation)", len(ds))
+	}
+	for _, d := range ds {
+		// The first event starts the dialog; the other n-1 each add one.
+		if d.Vars["count"] != float64(n-1) {
+			t.Errorf("dialog %d: count %v, want %d", d.ID, d.Vars["count"], n-1)
+		}
 	}
 }

@@ -295,15 +295,23 @@ func (t *stepTx) MarkEvent(seq int64, status EventStatus, dialogID *int64, errTe
 	if !status.Valid() {
 		return fmt.Errorf("mark event %d: unknown status %q", seq, status)
 	}
-	res := t.tx.Exec(`UPDATE events SET status = ?, dialog_id = ?, error = ?, attempts = attempts + 1 WHERE id = ?`,
+	res := t.tx.Exec(`UPDATE events SET status = ?, dialog_id = ?, error = ?, attempts = attempts + 1
+		WHERE id = ? AND status = 'pending'`,
 		string(status), dialogID, cleanText(errText), seq)
 	if res.Error != nil {
 		return fmt.Errorf("mark event %d %s: %w", seq, status, res.Error)
 	}
-	if res.RowsAffected != 1 {
+	if res.RowsAffected == 1 {
+		return nil
+	}
+	var n int64
+	if err := t.tx.Raw(`SELECT COUNT(*) FROM events WHERE id = ?`, seq).Scan(&n).Error; err != nil {
+		return fmt.Errorf("mark event %d %s: %w", seq, status, err)
+	}
+	if n == 0 {
 		return fmt.Errorf("mark event %d %s: %w", seq, status, ErrNotFound)
 	}
-	return nil
+	return fmt.Errorf("mark event %d %s: %w", seq, status, ErrSettled)
 }
 
 // SaveFlowVersion stores a flow version unless its hash is already stored.

@@ -18,6 +18,9 @@ var (
 	ErrConflict = errors.New("concurrent update")
 	// ErrKeyTaken means a correlation key is already bound to another live dialog.
 	ErrKeyTaken = errors.New("correlation key bound to another dialog")
+	// ErrSettled means an event is no longer pending: another worker (a rescan, or
+	// another replica) already processed it. The step that tried must roll back.
+	ErrSettled = errors.New("event already settled")
 	// ErrBadCursor means a pagination cursor was not produced by this store for that
 	// list; the admin API answers 400.
 	ErrBadCursor = errors.New("invalid cursor")
@@ -371,7 +374,9 @@ type StepTx interface {
 	// Enqueue inserts a pending outbox item (due now when NextAt is zero) and sets its
 	// ID, Status, NextAt and timestamps.
 	Enqueue(item *OutboxItem) error
-	// MarkEvent records the outcome of one processing attempt of an event.
+	// MarkEvent settles a pending event with the outcome of its processing. An event
+	// that is no longer pending gives ErrSettled, so that a second application of the
+	// same event (two workers, two replicas) rolls back instead of committing.
 	MarkEvent(seq int64, status EventStatus, dialogID *int64, errText string) error
 	// SaveFlowVersion stores a flow version unless its hash is already stored.
 	SaveFlowVersion(v FlowVersion) error

@@ -1313,3 +1313,28 @@ func TestStatusValid(t *testing.T) {
 		}
 	}
 }
+
+// TestMarkEventSettlesOnce: a second worker applying the same event rolls back.
+func TestMarkEventSettlesOnce(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *env) {
+		res := append1(t, e, msg("k1", "79160000001", "hi", t0))
+		seq := res[0].Seq
+		d := e.newDialog(t, "f", "a")
+		e.step(t, func(tx StepTx) error { return tx.MarkEvent(seq, EventProcessed, &d.ID, "") })
+		err := e.s.Step(ctxT(t), func(tx StepTx) error {
+			if err := tx.BindKey(d.ID, "second:worker"); err != nil {
+				return err
+			}
+			return tx.MarkEvent(seq, EventProcessed, &d.ID, "")
+		})
+		if !errors.Is(err, ErrSettled) {
+			t.Fatalf("second settle: %v, want ErrSettled", err)
+		}
+		if n := e.count(t, "dialog_keys", "key = ?", "second:worker"); n != 0 {
+			t.Errorf("the second worker's step was not rolled back")
+		}
+		if err := e.s.Step(ctxT(t), func(tx StepTx) error { return tx.MarkEvent(seq+100, EventProcessed, nil, "") }); !errors.Is(err, ErrNotFound) {
+			t.Errorf("missing event: %v, want ErrNotFound", err)
+		}
+	})
+}
