@@ -33,6 +33,9 @@ Commands:
   /wait DURATION             move the clock: /wait 25h, /wait 2d, /wait 90m
   /mock KIND fail [CODE]     the next KIND action fails (e.g. /mock okdesk.create_issue fail)
   /mock KIND key=value …     the next KIND action answers these fields (e.g. /mock okdesk.create_issue id=1542)
+  /mock KIND pending         the next KIND action stays pending until /complete (a slow connector)
+  /complete KIND [k=v …]     the oldest pending KIND action answers: the default result, these fields over it
+  /complete KIND fail [CODE] the oldest pending KIND action fails
   /event TYPE [JSON]         any event, routed by the dialog's keys (e.g. /event okdesk.new_ticket {"x":1})
   /handback                  an operator hands the dialog back to the bot
   /state  /vars  /history  /timers   show the dialog
@@ -176,6 +179,8 @@ func (c *chat) line(line string) bool {
 		c.show(c.inject(c.w.WhatsAppMedia(c.opt.Contact, "image", rest, "")))
 	case "/mock":
 		c.mock(rest)
+	case "/complete":
+		c.complete(rest)
 	case "/event":
 		c.event(rest)
 	case "/handback":
@@ -252,38 +257,81 @@ func (c *chat) okdesk(rest string) {
 func (c *chat) mock(rest string) {
 	f := strings.Fields(rest)
 	if len(f) < 2 {
-		fmt.Fprintln(c.out, "  usage: /mock KIND fail [CODE] | /mock KIND key=value …")
+		fmt.Fprintln(c.out, "  usage: /mock KIND fail [CODE] | /mock KIND key=value … | /mock KIND pending")
 		return
 	}
 	kind := f[0]
-	known := false
+	if !c.knownKind("/mock", kind) {
+		return
+	}
+	if f[1] == "pending" && len(f) == 2 {
+		c.w.Mocks().Once(kind, Mock{Pending: true})
+		fmt.Fprintf(c.out, "  (the next %s stays pending until /complete %s)\n", kind, kind)
+		return
+	}
+	m, ok := c.answer("/mock", f[1:])
+	if !ok {
+		return
+	}
+	c.w.Mocks().Once(kind, m)
+	if m.Fail != nil {
+		fmt.Fprintf(c.out, "  (the next %s fails: %s)\n", kind, m.Fail.Code)
+		return
+	}
+	fmt.Fprintf(c.out, "  (the next %s answers %s)\n", kind, show(m.Result))
+}
+
+func (c *chat) complete(rest string) {
+	f := strings.Fields(rest)
+	if len(f) < 1 {
+		fmt.Fprintln(c.out, "  usage: /complete KIND [key=value …] | /complete KIND fail [CODE]")
+		return
+	}
+	kind := f[0]
+	if !c.knownKind("/complete", kind) {
+		return
+	}
+	m, ok := c.answer("/complete", f[1:])
+	if !ok {
+		return
+	}
+	rep, err := c.w.Complete(kind, m)
+	if err != nil {
+		fmt.Fprintf(c.out, "  %v (/mock %s pending holds the next one back)\n", err, kind)
+		return
+	}
+	c.show(rep)
+}
+
+func (c *chat) knownKind(cmd, kind string) bool {
 	for _, k := range actionKinds() {
-		known = known || k == kind
-	}
-	if !known {
-		fmt.Fprintf(c.out, "  /mock: unknown action %q (one of: %s)\n", kind, strings.Join(actionKinds(), ", "))
-		return
-	}
-	if f[1] == "fail" {
-		code := connectorsBadRequest
-		if len(f) > 2 {
-			code = f[2]
+		if k == kind {
+			return true
 		}
-		c.w.Mocks().Once(kind, Mock{Fail: &Failure{Code: code, Message: "mocked failure"}})
-		fmt.Fprintf(c.out, "  (the next %s fails: %s)\n", kind, code)
-		return
+	}
+	fmt.Fprintf(c.out, "  %s: unknown action %q (one of: %s)\n", cmd, kind, strings.Join(actionKinds(), ", "))
+	return false
+}
+
+// answer reads `fail [CODE]` or `key=value …` (none: the default result).
+func (c *chat) answer(cmd string, f []string) (Mock, bool) {
+	if len(f) > 0 && f[0] == "fail" {
+		code := connectorsBadRequest
+		if len(f) > 1 {
+			code = f[1]
+		}
+		return Mock{Fail: &Failure{Code: code, Message: "mocked failure"}}, true
 	}
 	res := map[string]any{}
-	for _, kv := range f[1:] {
+	for _, kv := range f {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok {
-			fmt.Fprintf(c.out, "  /mock: %q is not key=value\n", kv)
-			return
+			fmt.Fprintf(c.out, "  %s: %q is not key=value\n", cmd, kv)
+			return Mock{}, false
 		}
 		res[k] = v
 	}
-	c.w.Mocks().Once(kind, Mock{Result: res})
-	fmt.Fprintf(c.out, "  (the next %s answers %s)\n", kind, show(res))
+	return Mock{Result: res}, true
 }
 
 func (c *chat) event(rest string) {
@@ -311,6 +359,9 @@ func (c *chat) show(rep *Report) {
 	for i, p := range rep.Events {
 		if !routine(i, p) {
 			c.event1(i, p)
+		}
+		if a := p.Completed; a != nil && a.Kind == "send" {
+			c.action(a) // the message the customer gets now
 		}
 		for _, l := range p.Logs {
 			fmt.Fprintf(c.out, "  log: %s\n", l)
@@ -345,7 +396,7 @@ func (c *chat) event1(i int, p *Processed) {
 		fmt.Fprintf(c.out, "  · %s: duplicate, dropped\n", p.Event.Type)
 	case p.Err != nil:
 		fmt.Fprintf(c.out, "  ! runtime error on %s: %v (the dialog is unchanged)\n", p.Event.Type, p.Err)
-	case i == 0 && p.Event.Source != event.SourceTimer && p.Outcome == OutcomeHandled:
+	case i == 0 && p.Event.Source != event.SourceTimer && p.Completed == nil && p.Outcome == OutcomeHandled:
 		// The customer's own message: the replies below say enough.
 	default:
 		fmt.Fprintf(c.out, "  · %s\n", describeProcessed(p))
@@ -353,6 +404,10 @@ func (c *chat) event1(i int, p *Processed) {
 }
 
 func (c *chat) action(a *Action) {
+	if a.Pending && !a.answered() {
+		fmt.Fprintf(c.out, "  action %s %s → pending (/complete %s …)\n", a.Kind, show(a.Params), a.Kind)
+		return
+	}
 	if a.Kind != "send" || a.Message == nil {
 		res := "→ " + show(a.Result)
 		if a.Failure != nil {

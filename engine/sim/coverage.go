@@ -5,7 +5,6 @@ import (
 	"io"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/fixit-exchange/fixit/engine"
 )
@@ -146,7 +145,7 @@ func branchesOf(st *engine.State) []labelled {
 		out = append(out, labelled{b, fmt.Sprintf("%s: always, branch %d%s", st.Name, i+1, guard(b))})
 	}
 	for _, t := range st.Timers {
-		out = append(out, labelled{&t.Branch, fmt.Sprintf("%s: after %s%s", st.Name, fmtDuration(t.After), guard(&t.Branch))})
+		out = append(out, labelled{&t.Branch, fmt.Sprintf("%s: after %s%s", st.Name, t.Written(), guard(&t.Branch))})
 	}
 	return out
 }
@@ -163,16 +162,4 @@ func WriteCoverage(w io.Writer, rs []FlowCoverage) {
 			fmt.Fprintf(w, "  %s:%d:%d: %s\n", r.File, m.Pos.Line, m.Pos.Col, m.What)
 		}
 	}
-}
-
-// fmtDuration writes 24h, 1h30m, 90s rather than 24h0m0s.
-func fmtDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }

@@ -20,8 +20,13 @@
 //     A runtime error leaves the dialog unchanged; a dialog whose very first step
 //     fails is failed.
 //   - Outbound actions are performed after the step, in order; each outcome is a new
-//     event processed after the ones already waiting. An ended dialog releases its
-//     keys, so the contact's next message starts a new dialog.
+//     event processed after the ones already waiting. A pending mock holds an
+//     outcome back until World.Complete delivers it (a slow connector call). An
+//     ended dialog releases its keys, so the contact's next message starts a new
+//     dialog.
+//   - While a human has a dialog (handoff), action results and the state's timers
+//     still run; other events are held (kept in the history) unless they are among
+//     the handoff's `until` events.
 //   - WhatsApp's 24-hour window is tracked per contact from the time of its last
 //     inbound message; a free-form send outside it goes as its fallback template or
 //     fails with code window_closed, as connectors/waba does.

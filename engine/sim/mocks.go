@@ -1,10 +1,12 @@
 package sim
 
 // Mock is a scripted outcome of an outbound action: result fields merged over the
-// default result, or a failure.
+// default result, or a failure; or, with Pending, no result yet: the action's
+// result is held back until World.Complete delivers it.
 type Mock struct {
-	Result map[string]any
-	Fail   *Failure
+	Result  map[string]any
+	Fail    *Failure
+	Pending bool
 }
 
 // Mocks is the table that answers outbound actions, per action kind: a standing

@@ -134,6 +134,9 @@ func describeMessage(m *Message) string {
 
 // describeAction renders an action and its outcome on one line.
 func describeAction(a *Action) string {
+	if a.Pending && !a.answered() {
+		return a.Kind + " #" + a.ID + " " + show(a.Params) + " → pending (its result comes with a complete step)"
+	}
 	var s string
 	if a.Kind == "send" && a.Message != nil {
 		s = "send #" + a.ID + " " + describeMessage(a.Message)
@@ -190,6 +193,9 @@ func writeReport(w io.Writer, rep *Report, indent string) {
 		fmt.Fprintf(w, "%s%s\n", indent, describeProcessed(p))
 		for _, n := range p.Notes {
 			fmt.Fprintf(w, "%s    note: %s\n", indent, n)
+		}
+		if a := p.Completed; a != nil && a.Kind == "send" && a.Message != nil {
+			fmt.Fprintf(w, "%s    completes %s\n", indent, describeAction(a))
 		}
 		for _, l := range p.Logs {
 			fmt.Fprintf(w, "%s    log %s\n", indent, quote(l))

@@ -279,12 +279,7 @@ func (r *runner) check(st *Step, rep *Report) []Mismatch {
 		}
 	}
 	if e.HasFail {
-		var failed []*Action
-		for _, a := range rep.Actions() {
-			if a.Failure != nil {
-				failed = append(failed, a)
-			}
-		}
+		failed := rep.Failed()
 		ok := len(failed) == len(e.Failed)
 		for i := 0; ok && i < len(failed); i++ {
 			ok = failed[i].Kind == e.Failed[i].kind && (e.Failed[i].code == "" || e.Failed[i].code == failed[i].Failure.Code)

@@ -90,7 +90,7 @@ type failMatch struct {
 var inboundKinds = []string{"whatsapp", "button", "list", "photo", "document", "media", "location", "telegram",
 	"callback", "okdesk.status", "okdesk.comment", "onec.payment", "event"}
 
-var otherKinds = []string{"advance", "mock", "handback"}
+var otherKinds = []string{"advance", "mock", "complete", "handback"}
 
 // StepKinds lists every step kind, for documentation and error hints.
 func StepKinds() []string { return append(slices.Clone(inboundKinds), otherKinds...) }
@@ -450,7 +450,8 @@ func (p *parser) step(n *yaml.Node, sc *Scenario) *Step {
 	st.Text = stepText(kind)
 	st.in = p.input(kind.key.Value, kind.val, sc)
 	if expect != nil {
-		st.Expect = p.expect(expect, slices.Contains(inboundKinds, st.Kind))
+		// A complete step delivers one event too: its outcome may be checked.
+		st.Expect = p.expect(expect, slices.Contains(inboundKinds, st.Kind) || st.Kind == "complete")
 	}
 	if st.in == nil {
 		return nil
@@ -675,6 +676,8 @@ func (p *parser) input(kind string, n *yaml.Node, sc *Scenario) input {
 		return &advance{d: d}
 	case "mock":
 		return p.mock(n)
+	case "complete":
+		return p.complete(n)
 	case "handback":
 		if b, ok := p.boolean(n, "handback"); ok && !b {
 			p.add(n, engine.CodeBadValue, "write `handback: true` or remove the step", "handback: false does nothing")
@@ -748,56 +751,123 @@ func (p *parser) mock(n *yaml.Node) input {
 	}
 	for _, kv := range ps {
 		kind := kv.key.Value
-		if !slices.Contains(actionKinds(), kind) {
-			hint := "one of: " + strings.Join(actionKinds(), ", ")
-			if s := closest(kind, actionKinds()); s != "" {
-				hint = fmt.Sprintf("did you mean %q?", s)
-			}
-			p.add(kv.key, engine.CodeUnknownAction, hint, "mock: unknown action %q", kind)
+		if !p.actionKey(kv.key, "mock") {
 			continue
 		}
 		e := mockEntry{kind: kind}
 		switch {
 		case kv.val.Kind == yaml.ScalarNode && (kv.val.Value == "default" || kv.val.Tag == "!!null"):
 			e.reset = true
-		case kv.val.Kind == yaml.ScalarNode && kv.val.Value == "fail":
-			e.mock.Fail = &Failure{Code: connectorsBadRequest, Message: "mocked failure", Status: 400}
-		case kv.val.Kind == yaml.MappingNode:
-			result := map[string]any{}
-			for _, f := range p.pairs(kv.val, "mock."+kind) {
-				switch f.key.Value {
-				case "fail":
-					e.mock.Fail = p.failure(f.val, kind)
-				case "once":
-					e.once, _ = p.boolean(f.val, "mock."+kind+".once")
-				default:
-					if v, ok := p.value(f.val, "mock."+kind+"."+f.key.Value); ok {
-						result[f.key.Value] = v
-					}
-				}
-			}
-			if e.mock.Fail != nil && len(result) > 0 {
-				p.add(kv.val, engine.CodeWrongType, "give either result fields or fail", "mock.%s has both a result and a failure", kind)
-			}
-			e.mock.Result = result
+		case kv.val.Kind == yaml.ScalarNode && kv.val.Value == "pending":
+			e.once, e.mock.Pending = true, true
 		default:
-			p.add(kv.val, engine.CodeWrongType, "", "mock.%s takes a mapping of result fields, {fail: …}, fail or default, not %s", kind, kindName(kv.val))
-			continue
+			mk, once, ok := p.answer(kv.val, "mock."+kind, true)
+			if !ok {
+				continue
+			}
+			e.mock, e.once = mk, once
 		}
 		m.entries = append(m.entries, e)
 	}
 	return m
 }
 
+func (p *parser) complete(n *yaml.Node) input {
+	c := &complete{}
+	ps := p.pairs(n, "complete")
+	if n.Kind == yaml.MappingNode && len(ps) == 0 {
+		p.add(n, engine.CodeMissingKey, "write `complete: { okdesk.create_issue: { id: \"1542\" } }`", "complete names no action")
+	}
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	ok := len(ps) > 0
+	for _, kv := range ps {
+		kind := kv.key.Value
+		if !p.actionKey(kv.key, "complete") {
+			ok = false
+			continue
+		}
+		e := completeEntry{kind: kind}
+		if !(kv.val.Kind == yaml.ScalarNode && (kv.val.Value == "default" || kv.val.Tag == "!!null")) {
+			mk, _, good := p.answer(kv.val, "complete."+kind, false)
+			if !good {
+				ok = false
+				continue
+			}
+			e.mock = mk
+		}
+		c.entries = append(c.entries, e)
+	}
+	if !ok {
+		return nil
+	}
+	return c
+}
+
+// actionKey checks that a mock's or a complete's key names an outbound action.
+func (p *parser) actionKey(k *yaml.Node, what string) bool {
+	if slices.Contains(actionKinds(), k.Value) {
+		return true
+	}
+	hint := "one of: " + strings.Join(actionKinds(), ", ")
+	if s := closest(k.Value, actionKinds()); s != "" {
+		hint = fmt.Sprintf("did you mean %q?", s)
+	}
+	p.add(k, engine.CodeUnknownAction, hint, "%s: unknown action %q", what, k.Value)
+	return false
+}
+
+// answer reads an action's answer: `fail`, or a mapping of result fields or
+// {fail: …} (and, for a mock, `once`). what is "mock.KIND" or "complete.KIND".
+func (p *parser) answer(n *yaml.Node, what string, mock bool) (m Mock, once, ok bool) {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if n.Value == "fail" {
+			return Mock{Fail: &Failure{Code: connectorsBadRequest, Message: "mocked failure", Status: 400}}, false, true
+		}
+	case yaml.MappingNode:
+		result := map[string]any{}
+		ok = true
+		for _, f := range p.pairs(n, what) {
+			switch {
+			case f.key.Value == "fail":
+				m.Fail = p.failure(f.val, what)
+			case f.key.Value == "once" && mock:
+				once, _ = p.boolean(f.val, what+".once")
+			case f.key.Value == "once" || f.key.Value == "pending":
+				p.add(f.key, engine.CodeBadValue, "a complete step gives the result itself: result fields, or {fail: …}",
+					"%s: %q means nothing here", what, f.key.Value)
+				ok = false
+			default:
+				if v, good := p.value(f.val, what+"."+f.key.Value); good {
+					result[f.key.Value] = v
+				}
+			}
+		}
+		if m.Fail != nil && len(result) > 0 {
+			p.add(n, engine.CodeWrongType, "give either result fields or fail", "%s has both a result and a failure", what)
+		}
+		m.Result = result
+		return m, once, ok
+	}
+	forms := "a mapping of result fields, {fail: …}, fail, pending or default"
+	if !mock {
+		forms = "a mapping of result fields, {fail: …}, fail or default"
+	}
+	p.add(n, engine.CodeWrongType, "", "%s takes %s, not %s", what, forms, kindName(n))
+	return Mock{}, false, false
+}
+
 const connectorsBadRequest = "bad_request"
 
-func (p *parser) failure(n *yaml.Node, kind string) *Failure {
+func (p *parser) failure(n *yaml.Node, what string) *Failure {
 	f := &Failure{Code: connectorsBadRequest, Message: "mocked failure"}
 	if n.Kind == yaml.ScalarNode {
 		f.Code = n.Value
 		return f
 	}
-	for _, kv := range p.pairs(n, "mock."+kind+".fail") {
+	for _, kv := range p.pairs(n, what+".fail") {
 		switch kv.key.Value {
 		case "code":
 			f.Code, _ = p.scalar(kv.val, "fail.code")

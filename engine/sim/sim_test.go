@@ -107,6 +107,41 @@ scenarios:
 	}
 }
 
+func TestParsePendingAndComplete(t *testing.T) {
+	src := `scenarios:
+  - name: slow connectors
+    steps:
+      - mock: { okdesk.create_issue: pending, send: pending }
+      - complete: { okdesk.create_issue: { id: "1542", n: 2 }, send: default }
+      - complete: { okdesk.comment: { fail: { code: server_error, status: 503, message: "down" } } }
+      - complete: { http: fail, onec.read: ~ }
+        expect: { outcome: ignored, sent: [] }
+`
+	sf, diags := ParseScenarios("p_test.yaml", []byte(src))
+	if sf == nil || len(diags) > 0 {
+		t.Fatalf("parse: %v", diags)
+	}
+	st := sf.Scenarios[0].Steps
+	m := st[0].in.(*mockStep)
+	if len(m.entries) != 2 || !m.entries[0].mock.Pending || !m.entries[0].once || m.entries[1].kind != "send" || !m.entries[1].mock.Pending {
+		t.Errorf("mock pending = %+v", m.entries)
+	}
+	c := st[1].in.(*complete)
+	if st[1].Kind != "complete" || st[1].Text != `complete: {okdesk.create_issue: {id: "1542", n: 2}, send: "default"}` || len(c.entries) != 2 ||
+		c.entries[0].mock.Result["id"] != "1542" || c.entries[0].mock.Result["n"] != 2.0 || c.entries[1].kind != "send" || c.entries[1].mock.Result != nil {
+		t.Errorf("complete = %q %+v", st[1].Text, c.entries)
+	}
+	if f := st[2].in.(*complete).entries[0].mock.Fail; f == nil || *f != (Failure{Code: "server_error", Status: 503, Message: "down"}) {
+		t.Errorf("complete fail = %+v", f)
+	}
+	if e := st[3].in.(*complete).entries; e[0].mock.Fail == nil || e[0].mock.Fail.Code != "bad_request" || e[1].mock.Fail != nil {
+		t.Errorf("complete fail/default = %+v", e)
+	}
+	if o := st[3].Expect.Outcome; o == nil || *o != OutcomeIgnored {
+		t.Errorf("outcome on complete: %v", o)
+	}
+}
+
 func TestParseScenariosErrors(t *testing.T) {
 	tests := []struct {
 		name, src string
@@ -133,6 +168,15 @@ func TestParseScenariosErrors(t *testing.T) {
 		{"bad outcome", "scenarios:\n  - name: x\n    steps:\n      - whatsapp: hi\n        expect: { outcome: lost }\n", []string{"5:28 bad-value"}},
 		{"unknown mock action", "scenarios:\n  - name: x\n    steps:\n      - mock: { okdesk.create_isue: {} }\n", []string{"4:17 unknown-action"}},
 		{"mock both", "scenarios:\n  - name: x\n    steps:\n      - mock: { send: { fail: x, id: 1 } }\n", []string{"4:23 wrong-type"}},
+		{"complete not a mapping", "scenarios:\n  - name: x\n    steps:\n      - complete: okdesk.create_issue\n", []string{"4:19 wrong-type"}},
+		{"complete names nothing", "scenarios:\n  - name: x\n    steps:\n      - complete: {}\n", []string{"4:19 missing-key"}},
+		{"complete unknown action", "scenarios:\n  - name: x\n    steps:\n      - complete: { okdesk.create_isue: { id: \"1\" } }\n", []string{"4:21 unknown-action"}},
+		{"complete pending", "scenarios:\n  - name: x\n    steps:\n      - complete: { send: pending }\n", []string{"4:27 wrong-type"}},
+		{"complete both", "scenarios:\n  - name: x\n    steps:\n      - complete:\n          okdesk.create_issue: { id: \"1\", fail: x }\n", []string{"5:32 wrong-type"}},
+		{"complete once", "scenarios:\n  - name: x\n    steps:\n      - complete: { send: { once: true } }\n", []string{"4:29 bad-value"}},
+		{"complete fail status", "scenarios:\n  - name: x\n    steps:\n      - complete: { http: { fail: { status: soon } } }\n", []string{"4:45 wrong-type"}},
+		{"complete fail unknown key", "scenarios:\n  - name: x\n    steps:\n      - complete: { http: { fail: { cod: x } } }\n", []string{"4:37 unknown-key"}},
+		{"mock pending mapping value", "scenarios:\n  - name: x\n    steps:\n      - mock: { send: [pending] }\n", []string{"4:23 wrong-type"}},
 		{"unknown expected action", "scenarios:\n  - name: x\n    steps:\n      - whatsapp: hi\n        expect: { actions: [okdesk.coment] }\n", []string{"5:29 unknown-action"}},
 		{"sent not a list", "scenarios:\n  - name: x\n    steps:\n      - whatsapp: hi\n        expect: { sent: hello }\n", []string{"5:25 wrong-type"}},
 		{"media kind", "scenarios:\n  - name: x\n    steps:\n      - media: { kind: gif }\n", []string{"4:24 bad-value"}},

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/fixit-exchange/fixit/engine/event"
@@ -201,6 +202,26 @@ func (s *mockStep) apply(r *runner) (*Report, error) {
 		}
 	}
 	return &Report{}, nil
+}
+
+type completeEntry struct {
+	kind string
+	mock Mock
+}
+
+// complete delivers the results that pending mocks held back, in the order written.
+type complete struct{ entries []completeEntry }
+
+func (s *complete) apply(r *runner) (*Report, error) {
+	rep := &Report{}
+	for _, e := range s.entries {
+		one, err := r.w.Complete(e.kind, e.mock)
+		if err != nil {
+			return nil, fmt.Errorf("%w; hold its result back first: `mock: { %s: pending }` before the step that makes the action", err, e.kind)
+		}
+		rep.Events = append(rep.Events, one.Events...)
+	}
+	return rep, nil
 }
 
 type handback struct{}

@@ -50,6 +50,25 @@ func TestStepsAndExpectations(t *testing.T) {
 		{"key missing", start + "      - whatsapp: x\n        expect: { keys: [\"okdesk:issue:1\"] }\n", "bound key\n        expected: okdesk:issue:1"},
 		{"no issue yet", start + "      - okdesk.comment: hi\n", "the step could not run"},
 		{"handback without handoff", start + "      - handback: true\n", "not with a human"},
+		{"pending then complete", start + "      - mock: { okdesk.create_issue: pending }\n      - whatsapp: issue\n        expect: { actions: [okdesk.create_issue], keys: [] }\n" +
+			"      - complete: { okdesk.create_issue: { id: \"77\" } }\n        expect: { outcome: handled, actions: [], failed: [], sent: [], keys: [\"okdesk:issue:77\"] }\n", ""},
+		{"pending is once", start + "      - mock: { okdesk.create_issue: pending }\n      - whatsapp: issue\n      - whatsapp: issue\n        expect: { keys: [\"okdesk:issue:1001\"] }\n" +
+			"      - complete: { okdesk.create_issue: {} }\n        expect: { keys: [\"okdesk:issue:1002\"] }\n", ""},
+		{"complete with a failure", start + "      - mock: { okdesk.create_issue: pending }\n      - whatsapp: issue\n        expect: { failed: [] }\n" +
+			"      - complete: { okdesk.create_issue: { fail: { code: server_error, status: 503, message: down } } }\n        expect: { failed: [ { okdesk.create_issue: server_error } ], outcome: unhandled, keys: [] }\n", ""},
+		{"complete a send later", start + "      - mock: { send: pending }\n      - whatsapp: zzz\n        expect: { sent: [] }\n      - advance: 30m\n" +
+			"      - complete: { send: default }\n        expect: { sent: [\"?\"], outcome: handled }\n", ""},
+		{"complete a send after the window closed", start + "      - mock: { send: pending }\n      - whatsapp: zzz\n      - advance: 24h\n" +
+			"      - complete: { send: {} }\n        expect: { sent: [], failed: [ { send: window_closed } ] }\n", ""},
+		{"a result goes through a handoff", start + "      - mock: { okdesk.create_issue: pending }\n      - whatsapp: issue\n      - whatsapp: help\n        expect: { status: handoff }\n" +
+			"      - complete: { okdesk.create_issue: { id: \"9\" } }\n        expect: { outcome: handled, status: handoff, keys: [\"okdesk:issue:9\"] }\n", ""},
+		{"complete wrong expectation", start + "      - mock: { okdesk.create_issue: pending }\n      - whatsapp: issue\n      - complete: { okdesk.create_issue: { id: \"9\" } }\n        expect: { sent: [x] }\n",
+			"step 4 at case_test.yaml:7:9: complete: {okdesk.create_issue: {id: \"9\"}}\n    sent\n        expected: \"x\"\n        actual:   (none)\n    what happened in this step:\n" +
+				"        action.done okdesk.create_issue #2 {contact_id: \"1\", id: \"9\"} → dialog 1: stays in menu\n"},
+		{"complete with nothing pending", start + "      - complete: { okdesk.create_issue: { id: \"1\" } }\n",
+			"the step could not run\n        actual:   complete okdesk.create_issue: no okdesk.create_issue action is pending; hold its result back first: `mock: { okdesk.create_issue: pending }` before the step that makes the action"},
+		{"complete another kind than pending", start + "      - mock: { okdesk.create_issue: pending }\n      - whatsapp: issue\n      - complete: { send: {} }\n",
+			"no send action is pending (pending: okdesk.create_issue #2)"},
 		{"no dialog", "      - okdesk.status: { issue: \"1\", status: x }\n        expect: { state: menu }\n", "no dialog has started"},
 	}
 	for _, tc := range tests {

@@ -84,6 +84,9 @@ type Processed struct {
 	Notes    []string // start guards that failed, keys that could not be bound
 	History  []engine.HistoryEntry
 	Actions  []*Action // the outbound actions the step asked for, in order
+	// Completed is the pending action whose result this event is (World.Complete),
+	// asked for in an earlier step; nil for every other event.
+	Completed *Action
 }
 
 // Failure is the typed error of a failed action, as action.failed carries it.
@@ -104,7 +107,13 @@ type Action struct {
 	Result  map[string]any // on success
 	Failure *Failure       // on failure
 	Message *Message       // for send: what the customer got (or would have)
+	// Pending: a pending mock held the result back; the action had no result in
+	// the step that asked for it, and gets one when World.Complete delivers it.
+	Pending bool
 }
+
+// answered reports whether the action has its result (or failure).
+func (a *Action) answered() bool { return a.Result != nil || a.Failure != nil }
 
 // Message is a send as the customer sees it.
 type Message struct {
@@ -145,7 +154,8 @@ type Report struct {
 	Events []*Processed
 }
 
-// Actions returns every action performed, in order.
+// Actions returns every action asked for, in order, including pending ones (and
+// not the earlier pending actions whose results the report delivered).
 func (r *Report) Actions() []*Action {
 	var out []*Action
 	for _, p := range r.Events {
@@ -154,12 +164,43 @@ func (r *Report) Actions() []*Action {
 	return out
 }
 
-// Sent returns the messages delivered, in order.
+// answered returns the actions whose results came in the report, in order: a
+// completed pending action first, then those its event led to; pending ones are
+// left out (their results come in a later report).
+func (r *Report) answered() []*Action {
+	var out []*Action
+	for _, p := range r.Events {
+		if p.Completed != nil {
+			out = append(out, p.Completed)
+		}
+		for _, a := range p.Actions {
+			if !a.Pending {
+				out = append(out, a)
+			}
+		}
+	}
+	return out
+}
+
+// Sent returns the messages delivered, in order. A pending send is delivered when
+// its result comes.
 func (r *Report) Sent() []*Message {
 	var out []*Message
-	for _, a := range r.Actions() {
+	for _, a := range r.answered() {
 		if a.Kind == "send" && a.Failure == nil && a.Message != nil {
 			out = append(out, a.Message)
+		}
+	}
+	return out
+}
+
+// Failed returns the actions that failed, in order (a pending action fails when
+// its failure comes).
+func (r *Report) Failed() []*Action {
+	var out []*Action
+	for _, a := range r.answered() {
+		if a.Failure != nil {
+			out = append(out, a)
 		}
 	}
 	return out
@@ -196,6 +237,7 @@ type World struct {
 	byID    map[string]*Dialog
 	keys    map[string]*Dialog
 	timers  []*pendingTimer
+	pending []*Action            // actions whose results a pending mock holds back, oldest first
 	lastIn  map[string]time.Time // channel + ":" + contact id → last inbound message
 	seen    map[string]bool      // dedupe keys
 
@@ -271,6 +313,37 @@ func (w *World) Advance(d time.Duration) *Report {
 		w.now = target
 	}
 	return rep
+}
+
+// Pending returns the actions whose results are held back, oldest first.
+func (w *World) Pending() []*Action { return slices.Clone(w.pending) }
+
+// Complete delivers the result of the oldest pending action of kind, as the
+// outbox does when a slow connector call ends: m's result fields merged over the
+// default result, or m's failure (m.Pending is ignored). The result event and
+// everything it leads to are processed now, at the clock's time. It is an error
+// when no action of kind is pending.
+func (w *World) Complete(kind string, m Mock) (*Report, error) {
+	i := slices.IndexFunc(w.pending, func(a *Action) bool { return a.Kind == kind })
+	if i < 0 {
+		msg := "no " + kind + " action is pending"
+		if len(w.pending) > 0 {
+			var others []string
+			for _, a := range w.pending {
+				others = append(others, a.Kind+" #"+a.ID)
+			}
+			msg += " (pending: " + strings.Join(others, ", ") + ")"
+		}
+		return nil, fmt.Errorf("complete %s: %s", kind, msg)
+	}
+	a := w.pending[i]
+	w.pending = slices.Delete(w.pending, i, i+1)
+	m.Pending = false
+	ev := w.answer(w.byID[a.Dialog], a, &m)
+	rep := &Report{}
+	w.run(rep, ev)
+	rep.Events[0].Completed = a
+	return rep, nil
 }
 
 // Handback hands a dialog that is with a human back to the bot, as an operator does.
@@ -462,9 +535,17 @@ func (w *World) apply(p *Processed, d *Dialog, prev engine.Dialog, res engine.Re
 	p.To, p.Status = d.State, d.Status
 	var out []event.Event
 	for _, e := range res.Effects {
-		a, ev := w.perform(d, e)
+		a := w.newAction(d, e)
 		p.Actions = append(p.Actions, a)
-		out = append(out, ev)
+		mock := w.mocks.take(e.Kind)
+		if mock != nil && mock.Pending {
+			// Its result comes when World.Complete delivers it (an ended dialog's
+			// pending results still arrive, as the outbox's do).
+			a.Pending = true
+			w.pending = append(w.pending, a)
+			continue
+		}
+		out = append(out, w.answer(d, a, mock))
 	}
 	return out
 }
@@ -489,21 +570,37 @@ func outcomeOf(prev engine.Dialog, ev *event.Event, res engine.Result) Outcome {
 }
 
 // held reports whether the interpreter keeps ev in the history without running a
-// handler because the dialog is with a human.
+// handler because the dialog is with a human: results of the bot's own actions
+// and timers go through a handoff (engine.Machine.Step), everything else but the
+// handoff's `until` events is held.
 func held(d engine.Dialog, ev *event.Event) bool {
-	return d.State != "" && !d.Ended() && d.Status == engine.StatusHandoff && ev.Source != event.SourceAction &&
+	return d.State != "" && !d.Ended() && d.Status == engine.StatusHandoff &&
+		ev.Source != event.SourceAction && ev.Source != event.SourceTimer &&
 		!slices.Contains(d.HandoffUntil, ev.Type)
 }
 
 // perform runs one outbound action against the mock table and returns it with its
-// result event.
+// result event. A pending mock is answered like no mock.
 func (w *World) perform(d *Dialog, e engine.Effect) (*Action, event.Event) {
+	a := w.newAction(d, e)
+	mock := w.mocks.take(e.Kind)
+	if mock != nil && mock.Pending {
+		mock = nil
+	}
+	return a, w.answer(d, a, mock)
+}
+
+func (w *World) newAction(d *Dialog, e engine.Effect) *Action {
 	w.nAction++
-	a := &Action{ID: strconv.Itoa(w.nAction), Dialog: d.ID, Kind: e.Kind, Params: normalize(e.Params), State: e.State, Pos: e.Pos}
+	return &Action{ID: strconv.Itoa(w.nAction), Dialog: d.ID, Kind: e.Kind, Params: normalize(e.Params), State: e.State, Pos: e.Pos}
+}
+
+// answer gives action a its result (the default, with mock's fields or failure
+// when mock is not nil) and returns the result event.
+func (w *World) answer(d *Dialog, a *Action, mock *Mock) event.Event {
 	var result map[string]any
 	var fail *Failure
-	mock := w.mocks.take(e.Kind)
-	if mock != nil && mock.Fail != nil && e.Kind != "send" {
+	if mock != nil && mock.Fail != nil && a.Kind != "send" {
 		fail = mock.Fail // a failed call creates nothing: no issue number is used up
 	} else {
 		// A send is built and checked against the window even when mocked.
@@ -524,7 +621,7 @@ func (w *World) perform(d *Dialog, e engine.Effect) (*Action, event.Event) {
 		a.Failure = fail
 		typ = event.TypeActionFailed
 		data["error"] = map[string]any{"code": fail.Code, "message": fail.Message, "status": fail.Status,
-			"api_code": apiCode(fail), "connector": connectorOf(e.Kind, d.Channel), "attempts": 1, "dead": false}
+			"api_code": apiCode(fail), "connector": connectorOf(a.Kind, d.Channel), "attempts": 1, "dead": false}
 	} else {
 		a.Result = normalize(result)
 		for k, v := range a.Result {
@@ -533,7 +630,7 @@ func (w *World) perform(d *Dialog, e engine.Effect) (*Action, event.Event) {
 	}
 	data["action"], data["action_id"], data["dialog_id"] = a.Kind, a.ID, d.ID
 	suffix := strings.TrimPrefix(typ, "action.")
-	return a, event.Event{Source: event.SourceAction, Type: typ, At: w.now, DedupeKey: "action:" + a.ID + ":" + suffix, Data: data}
+	return event.Event{Source: event.SourceAction, Type: typ, At: w.now, DedupeKey: "action:" + a.ID + ":" + suffix, Data: data}
 }
 
 func apiCode(f *Failure) int {

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -151,5 +152,96 @@ func TestEventShapes(t *testing.T) {
 	cb := w.TelegramCallback(TelegramChat{ChatID: "42"}, "yes")
 	if cb.Type != event.TypeTelegramCallback || cb.Keys[0] != "telegram:42" || cb.Data["data"] != "yes" || cb.Text != "yes" {
 		t.Errorf("callback = %+v", cb)
+	}
+}
+
+// TestHandoffLetsTimersAndResultsThrough: the interpreter runs action results and
+// the state's timers while a human has the dialog; only other events are held.
+func TestHandoffLetsTimersAndResultsThrough(t *testing.T) {
+	w := NewWorld(demoFlows(t), Options{})
+	w.Inject(w.WhatsAppText(anna, "hi"))
+	w.Mocks().Once("okdesk.create_issue", Mock{Pending: true})
+	w.Inject(w.WhatsAppText(anna, "issue"))
+	if rep := w.Inject(w.WhatsAppText(anna, "help")); w.Dialog("1").Status != engine.StatusHandoff || rep.Events[0].Outcome != OutcomeHandled {
+		t.Fatalf("help: %s, %s", w.Dialog("1").Status, rep.Events[0].Outcome)
+	}
+	if rep := w.Inject(w.WhatsAppText(anna, "again")); rep.Events[0].Outcome != OutcomeHeld {
+		t.Errorf("a message during the handoff: %s, want held", rep.Events[0].Outcome)
+	}
+	rep, err := w.Complete("okdesk.create_issue", Mock{Result: map[string]any{"id": "5"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := rep.Events[0]; p.Outcome != OutcomeHandled || w.DialogByKey("okdesk:issue:5") == nil {
+		t.Errorf("action result during the handoff: %s, key bound %v", p.Outcome, w.DialogByKey("okdesk:issue:5") != nil)
+	}
+	rep = w.Advance(time.Hour)
+	if len(rep.Events) != 1 || rep.Events[0].Outcome != OutcomeHandled || rep.Events[0].To != "timeout" {
+		t.Fatalf("timer during the handoff: %+v", rep.Events)
+	}
+	if s := describeProcessed(rep.Events[0]); strings.Contains(s, "[held]") {
+		t.Errorf("timer labelled held: %s", s)
+	}
+}
+
+func TestPendingAndComplete(t *testing.T) {
+	w := NewWorld(demoFlows(t), Options{})
+	w.Inject(w.WhatsAppText(anna, "hi"))
+	if _, err := w.Complete("okdesk.create_issue", Mock{}); err == nil || err.Error() != "complete okdesk.create_issue: no okdesk.create_issue action is pending" {
+		t.Errorf("nothing pending: %v", err)
+	}
+	w.Mocks().Once("okdesk.create_issue", Mock{Pending: true})
+	w.Mocks().Once("okdesk.create_issue", Mock{Pending: true})
+	w.Mocks().Once("send", Mock{Pending: true})
+	first := w.Inject(w.WhatsAppText(anna, "issue"))
+	if len(first.Events) != 1 || len(first.Actions()) != 1 || !first.Actions()[0].Pending || first.Actions()[0].answered() {
+		t.Fatalf("a pending action answered at once: %+v", first.Events)
+	}
+	var b strings.Builder
+	writeReport(&b, first, "")
+	if !strings.Contains(b.String(), "okdesk.create_issue #2 {phone: \"+79161234567\", title: \"T issue\"} → pending") {
+		t.Errorf("transcript: %s", b.String())
+	}
+	w.Inject(w.WhatsAppText(anna, "issue"))
+	sendRep := w.Inject(w.WhatsAppText(anna, "zzz")) // sends "?"
+	if len(sendRep.Sent()) != 0 || len(sendRep.Actions()) != 1 {
+		t.Errorf("a pending send was delivered at once: %v", sendRep.Sent())
+	}
+	if got := w.Pending(); len(got) != 3 || got[0].ID != "2" || got[1].ID != "3" || got[2].Kind != "send" {
+		t.Fatalf("pending = %+v", got)
+	}
+	if _, err := w.Complete("okdesk.comment", Mock{}); err == nil || !strings.Contains(err.Error(), "(pending: okdesk.create_issue #2, okdesk.create_issue #3, send #4)") {
+		t.Errorf("other kinds pending: %v", err)
+	}
+	// The oldest one first; a failure creates no issue, a default result numbers it.
+	rep, err := w.Complete("okdesk.create_issue", Mock{Fail: &Failure{Code: "server_error", Status: 503, Message: "down"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := rep.Events[0]
+	if p.Completed == nil || p.Completed.ID != "2" || p.Event.Type != event.TypeActionFailed || p.Event.Data["action_id"] != "2" ||
+		len(rep.Failed()) != 1 || len(rep.Actions()) != 0 {
+		t.Errorf("failed completion: %+v, failed %v", p, rep.Failed())
+	}
+	if e, _ := p.Event.Data["error"].(map[string]any); e["code"] != "server_error" || e["status"] != 503.0 || e["connector"] != "okdesk" {
+		t.Errorf("error = %v", e)
+	}
+	rep, err = w.Complete("okdesk.create_issue", Mock{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := rep.Events[0].Event.Data; d["id"] != "1001" || d["action_id"] != "3" || w.DialogByKey("okdesk:issue:1001") == nil {
+		t.Errorf("default completion: %v", d)
+	}
+	w.now = w.now.Add(time.Hour)
+	rep, err = w.Complete("send", Mock{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sent := rep.Sent(); len(sent) != 1 || sent[0].Text != "?" || rep.Events[0].Event.At != w.Now() || len(sendRep.Sent()) != 0 {
+		t.Errorf("completed send: sent %v at %s; the earlier report now sends %v", sent, rep.Events[0].Event.At, sendRep.Sent())
+	}
+	if len(w.Pending()) != 0 {
+		t.Errorf("still pending: %v", w.Pending())
 	}
 }
