@@ -116,6 +116,7 @@ const (
 	CodeUnreachableBranch = "unreachable-branch"
 	CodeFinalWithExits    = "final-with-exits"
 	CodeBadValue          = "bad-value"
+	CodeStrandedDialogs   = "stranded-dialogs"
 )
 
 // Codes is the documented list of every diagnostic code.
@@ -147,6 +148,7 @@ var Codes = []Code{
 	{CodeUnreachableBranch, SevWarning, "A branch follows an unguarded branch of the same handler and can never run.", "move the unguarded (catch-all) branch last"},
 	{CodeFinalWithExits, SevWarning, "A final state has handlers, timers or gotos that will never run.", "remove them or make the state non-final"},
 	{CodeBadValue, SevError, "A value is outside the allowed set (e.g. a final status).", "use one of the values the flow reference lists"},
+	{CodeStrandedDialogs, SevError, "A reload would move live dialogs (the flow declares `migrate`) to a version without the state they wait in; the reload is refused.", "map the state under `migrate:` to a state of the new version, or keep the state"},
 }
 
 var codeIndex = func() map[string]Code {

@@ -364,6 +364,9 @@ func (l *loader) flowFile(root *yaml.Node) *Flow {
 			l.add(nodePos(n), CodeMissingKey, "states is empty", "declare at least one state")
 		}
 	}
+	if n := f["migrate"]; n != nil {
+		l.migrate(n)
+	}
 	if n := f["initial"]; n != nil {
 		if l.expect(n, yaml.ScalarNode, "initial") {
 			flow.Initial = n.Value
@@ -386,6 +389,27 @@ func (l *loader) flowFile(root *yaml.Node) *Flow {
 	}
 	l.graph()
 	return flow
+}
+
+// migrate reads the old state → new state mapping; targets must exist.
+func (l *loader) migrate(n *yaml.Node) {
+	l.flow.Migrate = map[string]string{}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return
+	}
+	if !l.expect(n, yaml.MappingNode, "migrate") {
+		return
+	}
+	for _, p := range l.pairs(n) {
+		if !l.expect(p.val, yaml.ScalarNode, "a migrate target") {
+			continue
+		}
+		if l.flow.States[p.val.Value] == nil && len(l.flow.States) > 0 {
+			l.stateRef(p.val.Value, nodePos(p.val), "migrate")
+			continue
+		}
+		l.flow.Migrate[p.key.Value] = p.val.Value
+	}
 }
 
 func first(s []string) string {

@@ -58,6 +58,20 @@ type Flow struct {
 
 	States     map[string]*State
 	StateNames []string // in file order
+
+	// Migrate is nil when live dialogs stay pinned to their version; otherwise
+	// this version adopts them on reload, renaming states old → new as listed.
+	Migrate map[string]string
+}
+
+// MigrateTarget returns the state a dialog waiting in state of an older version
+// moves to, and whether this version has it.
+func (f *Flow) MigrateTarget(state string) (string, bool) {
+	target := state
+	if to, ok := f.Migrate[state]; ok {
+		target = to
+	}
+	return target, f.States[target] != nil
 }
 
 // State is one compiled state.

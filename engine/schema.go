@@ -99,6 +99,7 @@ func JSONSchema() ([]byte, error) {
 		"properties": obj{"on": eventTypes, "when": obj{"type": "string", "description": fieldDoc(StartSpec, "when")}},
 		"required":   []string{"on"}, "additionalProperties": false}}}
 	top["vars"] = obj{"type": "object", "description": fieldDoc(FlowSpec, "vars"), "propertyNames": name}
+	top["migrate"] = obj{"type": []string{"object", "null"}, "description": fieldDoc(FlowSpec, "migrate"), "additionalProperties": name}
 	top["states"] = obj{"type": "object", "description": fieldDoc(FlowSpec, "states"), "propertyNames": name,
 		"additionalProperties": obj{"$ref": "#/$defs/state"}, "minProperties": 1}
 	var required []string

@@ -71,6 +71,7 @@ var FlowSpec = Object{Name: "flow", Doc: "A flow file: one state machine.", Fiel
 	{Name: "initial", Type: TState, Required: true, Doc: "The state a new dialog enters."},
 	{Name: "vars", Type: TAny, Doc: "Dialog variables with their default values (mapping name → value). Only declared variables may be read or set."},
 	{Name: "states", Type: TObject, Required: true, Doc: "Mapping of state name → state (see state)."},
+	{Name: "migrate", Type: TObject, Doc: "Move live dialogs of older versions of this flow to this version on reload: a mapping old state → new state; states not listed keep their name. Without `migrate`, running dialogs stay on the version they started on."},
 }}
 
 // StartSpec describes `start`.

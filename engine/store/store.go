@@ -321,6 +321,12 @@ type Store interface {
 
 	// GetFlowVersion returns a stored flow version, or ErrNotFound.
 	GetFlowVersion(ctx context.Context, hash string) (*FlowVersion, error)
+	// WaitingDialogs counts the live dialogs of flow on versions other than
+	// exceptHash, by version and state.
+	WaitingDialogs(ctx context.Context, flow, exceptHash string) ([]WaitingCount, error)
+	// AdoptDialogs moves the live dialogs of flow on other versions to toHash,
+	// renaming states as moves says (old → new), and reports how many moved.
+	AdoptDialogs(ctx context.Context, flow, toHash string, moves map[string]string) (int64, error)
 	// SaveFlowVersion stores a flow version unless its hash is already stored.
 	SaveFlowVersion(ctx context.Context, v FlowVersion) error
 

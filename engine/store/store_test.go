@@ -1338,3 +1338,59 @@ func TestMarkEventSettlesOnce(t *testing.T) {
 		}
 	})
 }
+
+func TestWaitingAndAdoptDialogs(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *env) {
+		mk := func(hash, state string, status DialogStatus) *Dialog {
+			d := &Dialog{Flow: "lead", FlowHash: hash, State: state, Status: status, Vars: map[string]any{}}
+			e.step(t, func(tx StepTx) error { return tx.CreateDialog(d) })
+			return d
+		}
+		a := mk("v1", "ask_phone", DialogActive)
+		b := mk("v1", "ask_phone", DialogHandoff)
+		c := mk("v1", "ask_name", DialogActive)
+		mk("v1", "ask_phone", DialogFinished) // ended: not waiting
+		mk("v2", "ask_phone", DialogActive)   // already on the new version
+		other := &Dialog{Flow: "other", FlowHash: "x", State: "ask_phone", Status: DialogActive, Vars: map[string]any{}}
+		e.step(t, func(tx StepTx) error {
+			if err := tx.CreateDialog(other); err != nil {
+				return err
+			}
+			return tx.ScheduleTimer(&Timer{DialogID: a.ID, State: "ask_phone", Name: "24h#0", DueAt: t0.Add(24 * time.Hour)})
+		})
+		got, err := e.s.WaitingDialogs(ctxT(t), "lead", "v2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []WaitingCount{{Hash: "v1", State: "ask_name", Count: 1}, {Hash: "v1", State: "ask_phone", Count: 2}}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("WaitingDialogs = %+v, want %+v", got, want)
+		}
+		n, err := e.s.AdoptDialogs(ctxT(t), "lead", "v2", map[string]string{"ask_phone": "ask_contact"})
+		if err != nil || n != 3 {
+			t.Fatalf("AdoptDialogs = %d, %v; want 3 moved", n, err)
+		}
+		for _, tc := range []struct {
+			d     *Dialog
+			state string
+		}{{a, "ask_contact"}, {b, "ask_contact"}, {c, "ask_name"}} {
+			got, err := e.s.GetDialog(ctxT(t), tc.d.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.FlowHash != "v2" || got.State != tc.state || got.Revision != tc.d.Revision+1 {
+				t.Errorf("dialog %d: %s/%s rev %d, want v2/%s rev %d", tc.d.ID, got.FlowHash, got.State, got.Revision, tc.state, tc.d.Revision+1)
+			}
+		}
+		timers, _ := e.s.DialogTimers(ctxT(t), a.ID)
+		if len(timers) != 1 || timers[0].State != "ask_contact" {
+			t.Errorf("timer did not move with its state: %+v", timers)
+		}
+		if o, _ := e.s.GetDialog(ctxT(t), other.ID); o.State != "ask_phone" || o.FlowHash != "x" {
+			t.Errorf("another flow's dialog moved: %+v", o)
+		}
+		if left, _ := e.s.WaitingDialogs(ctxT(t), "lead", "v2"); len(left) != 0 {
+			t.Errorf("dialogs still waiting on old versions: %+v", left)
+		}
+	})
+}
