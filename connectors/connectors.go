@@ -35,6 +35,10 @@ type Request struct {
 	Params map[string]any // evaluated parameters (strings, numbers, bools, lists, maps)
 	Dialog Dialog
 	Now    time.Time // the executor's notion of now (fake clock in tests)
+	// Attempt counts the tries of this action, 1 on the first. An executor whose
+	// remote side has no idempotency key can look for the effect of an earlier
+	// try (which may have succeeded before the process died) when Attempt > 1.
+	Attempt int
 }
 
 // Result is what a successful action answers; Data goes back to the dialog as the

@@ -164,10 +164,19 @@ func (c *Client) createIssueAction(ctx context.Context, x *exchange, p map[strin
 		return nil, err
 	}
 	issue := map[string]any{"title": strings.TrimSpace(title)}
-	if d, err := stringParam(p, "description"); err != nil {
+	d, err := stringParam(p, "description")
+	if err != nil {
 		return nil, err
-	} else if d != "" {
-		issue["description"] = d
+	}
+	// The reference names the outbox action that created the issue, so a retry
+	// after an unknown outcome (a timeout, a crash) finds it instead of creating a
+	// second one; it also leads an engineer from the issue to fixit's admin API.
+	ref := issueRef(x.outbox)
+	if ref != "" {
+		d = strings.TrimRight(d, "\n") + "\n\n" + ref
+	}
+	if d != "" {
+		issue["description"] = strings.TrimLeft(d, "\n")
 	}
 	for _, name := range []string{"type", "priority"} {
 		code, err := codeParam(p, name)
@@ -214,6 +223,15 @@ func (c *Client) createIssueAction(ctx context.Context, x *exchange, p map[strin
 	if contactID != "" {
 		issue["contact_id"] = contactID
 	}
+	if x.attempt > 1 && ref != "" && contactID != "" && !c.DryRun() {
+		id, err := c.findIssueByRef(ctx, x, contactID, ref)
+		if err != nil {
+			return nil, fmt.Errorf("create issue: look for the issue of an earlier try: %w", err)
+		}
+		if id != "" {
+			return map[string]any{"id": id, "issue_id": id, "contact_id": contactID, "contact_created": created, "reused": true}, nil
+		}
+	}
 
 	v, err := x.do(ctx, http.MethodPost, "/issues/", nil, map[string]any{"issue": issue})
 	if err != nil {
@@ -224,6 +242,50 @@ func (c *Client) createIssueAction(ctx context.Context, x *exchange, p map[strin
 		return nil, &connectors.Error{Connector: Connector, Code: CodeBadResponse, Message: "create issue: the answer has no id"}
 	}
 	return map[string]any{"id": id, "issue_id": id, "contact_id": contactID, "contact_created": created}, nil
+}
+
+// issueRef is the reference a created issue carries: "fixit #<outbox id>".
+func issueRef(outboxID string) string {
+	if outboxID == "" {
+		return ""
+	}
+	return "fixit #" + outboxID
+}
+
+// findIssueByRef looks through the contact's newest issues for one whose
+// description carries ref, and returns its id or "".
+func (c *Client) findIssueByRef(ctx context.Context, x *exchange, contactID, ref string) (string, error) {
+	q := url.Values{"contact_ids[]": {contactID}, "sorting[field]": {"created_at"}, "sorting[direction]": {"reverse"},
+		"page[size]": {"20"}, "page[number]": {"1"}}
+	v, err := x.do(ctx, http.MethodGet, "/issues/list", q, nil)
+	if err != nil {
+		return "", err
+	}
+	list, _ := v.([]any)
+	for _, item := range list {
+		issue, _ := item.(map[string]any)
+		if desc, _ := issue["description"].(string); strings.Contains(desc, ref) && endsRef(desc, ref) {
+			return idString(issue["id"]), nil
+		}
+	}
+	return "", nil
+}
+
+// endsRef reports whether ref appears as a whole reference in desc ("fixit #12"
+// must not match "fixit #123"). Okdesk may return the description as HTML.
+func endsRef(desc, ref string) bool {
+	for i := strings.Index(desc, ref); i >= 0; {
+		end := i + len(ref)
+		if end == len(desc) || desc[end] < '0' || desc[end] > '9' {
+			return true
+		}
+		j := strings.Index(desc[end:], ref)
+		if j < 0 {
+			return false
+		}
+		i = end + j
+	}
+	return false
 }
 
 func (c *Client) commentAction(ctx context.Context, x *exchange, p map[string]any) (map[string]any, error) {

@@ -115,7 +115,7 @@ func (c *Client) Kinds() []string {
 // Execute performs one okdesk.* action. Errors are *connectors.Error, possibly wrapped
 // with what was being done, so the outbox can tell retryable failures from final ones.
 func (c *Client) Execute(ctx context.Context, req connectors.Request) (connectors.Result, error) {
-	x := &exchange{c: c, now: req.Now, kind: req.Kind, outbox: req.ID}
+	x := &exchange{c: c, now: req.Now, kind: req.Kind, outbox: req.ID, attempt: req.Attempt}
 	if x.now.IsZero() {
 		x.now = time.Now()
 	}
@@ -166,11 +166,12 @@ func (c *Client) Execute(ctx context.Context, req connectors.Request) (connector
 
 // exchange carries the state of one Execute call.
 type exchange struct {
-	c      *Client
-	now    time.Time
-	kind   string
-	outbox string
-	dry    []map[string]any // requests a dry-run client would have sent
+	c       *Client
+	now     time.Time
+	kind    string
+	outbox  string
+	attempt int
+	dry     []map[string]any // requests a dry-run client would have sent
 }
 
 // do sends one request and decodes the JSON answer (numbers as json.Number). path is

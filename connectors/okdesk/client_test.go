@@ -240,7 +240,7 @@ func TestCreateIssue(t *testing.T) {
 		if len(reqs) != 1 || reqs[0].Method != "POST" || reqs[0].Path != "/api/v1/issues/" {
 			t.Fatalf("requests = %+v", reqs)
 		}
-		jsonEqual(t, "body", reqs[0].Body, `{"issue": {"title": "WhatsApp: Анна", "description": "Не охлаждает",
+		jsonEqual(t, "body", reqs[0].Body, `{"issue": {"title": "WhatsApp: Анна", "description": "Не охлаждает\n\nfixit #ob-1",
 			"contact_id": "21", "company_id": "15", "type": "service", "priority": "normal",
 			"custom_parameters": {"source_channel": "whatsapp"}}}`)
 	})
@@ -269,7 +269,7 @@ func TestCreateIssue(t *testing.T) {
 			t.Fatalf("%d requests, want 3 searches, a contact and an issue", len(reqs))
 		}
 		jsonEqual(t, "contact body", reqs[3].Body, `{"contact": {"first_name": "Анна", "last_name": "Смирнова", "phone": "+79161234567"}}`)
-		jsonEqual(t, "issue body", reqs[4].Body, `{"issue": {"title": "t", "contact_id": "66"}}`)
+		jsonEqual(t, "issue body", reqs[4].Body, `{"issue": {"title": "t", "contact_id": "66", "description": "fixit #ob-1"}}`)
 	})
 
 	t.Run("phone: contact found", func(t *testing.T) {
@@ -603,10 +603,10 @@ func TestDryRun(t *testing.T) {
 		if !res.DryRun || res.Data["dry_run"] != true || res.Data["id"] != DryRunID || res.Data["issue_id"] != DryRunID || res.Data["contact_id"] != DryRunID {
 			t.Errorf("result = %+v", res)
 		}
-		jsonEqual(t, "request", res.Data["request"], `{"method": "POST", "path": "/issues/", "body": {"issue": {"title": "t", "contact_id": "dry-run"}}}`)
+		jsonEqual(t, "request", res.Data["request"], `{"method": "POST", "path": "/issues/", "body": {"issue": {"title": "t", "contact_id": "dry-run", "description": "fixit #ob-1"}}}`)
 		jsonEqual(t, "requests", res.Data["requests"], `[
 			{"method": "GET", "path": "/contacts/", "query": {"phone": "+79161234567"}},
-			{"method": "POST", "path": "/issues/", "body": {"issue": {"title": "t", "contact_id": "dry-run"}}}]`)
+			{"method": "POST", "path": "/issues/", "body": {"issue": {"title": "t", "contact_id": "dry-run", "description": "fixit #ob-1"}}}]`)
 	}
 	c, _ := New(Config{})
 	res, err := run(c, KindChangeStatus, map[string]any{"issue_id": "5", "status": "closed"})
@@ -682,5 +682,64 @@ func TestBaseURLWithoutPath(t *testing.T) {
 	}
 	if path != "/api/v1/issues/153" {
 		t.Errorf("path = %q, want /api/v1/issues/153", path)
+	}
+}
+
+// TestCreateIssueRetryFindsEarlierIssue: a retried create_issue (Attempt > 1) first
+// looks through the contact's newest issues for the one its earlier try created,
+// recognised by the "fixit #<outbox id>" reference, and creates none when found.
+func TestCreateIssueRetryFindsEarlierIssue(t *testing.T) {
+	cases := []struct {
+		name    string
+		list    string
+		attempt int
+		wantID  string
+		reused  bool
+		creates bool
+	}{
+		{"first try never searches", `[]`, 1, "1600", false, true},
+		{"retry finds the earlier issue", `[{"id": 1599, "description": "Течёт\n\nfixit #12"}, {"id": 1590, "description": "fixit #1"}]`, 2, "1599", true, false},
+		{"retry finds it in HTML", `[{"id": 1598, "description": "<p>Течёт</p><p>fixit #12</p>"}]`, 3, "1598", true, false},
+		{"#12 is not #123", `[{"id": 1597, "description": "fixit #123"}]`, 2, "1600", false, true},
+		{"retry creates when none carries the reference", `[{"id": 1596, "description": "другая заявка"}]`, 2, "1600", false, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, f := newFake(t, func(w http.ResponseWriter, r *http.Request, _ map[string]any) {
+				switch {
+				case r.Method == "GET" && r.URL.Path == "/api/v1/issues/list":
+					q := r.URL.Query()
+					if q.Get("contact_ids[]") != "21" || q.Get("sorting[direction]") != "reverse" {
+						t.Errorf("list query %s", r.URL.RawQuery)
+					}
+					reply(w, 200, tc.list)
+				case r.Method == "POST" && r.URL.Path == "/api/v1/issues/":
+					reply(w, 200, `{"id": 1600}`)
+				default:
+					t.Errorf("unexpected %s %s", r.Method, r.URL.Path)
+					reply(w, 404, `{}`)
+				}
+			})
+			res, err := c.Execute(context.Background(), connectors.Request{ID: "12", Kind: KindCreateIssue, Attempt: tc.attempt, Now: testNow,
+				Params: map[string]any{"title": "t", "description": "Течёт", "contact_id": "21"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Data["id"] != tc.wantID || (res.Data["reused"] == true) != tc.reused {
+				t.Errorf("data = %v, want id %s reused %v", res.Data, tc.wantID, tc.reused)
+			}
+			created := false
+			for _, r := range f.requests() {
+				if r.Method == "POST" {
+					created = true
+					if d := r.Body["issue"].(map[string]any)["description"]; d != "Течёт\n\nfixit #12" {
+						t.Errorf("description %q lacks the reference", d)
+					}
+				}
+			}
+			if created != tc.creates {
+				t.Errorf("created an issue: %v, want %v", created, tc.creates)
+			}
+		})
 	}
 }
