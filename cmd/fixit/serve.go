@@ -127,13 +127,6 @@ func serve(c config, log *slog.Logger) error {
 	defer st.Close()
 
 	flows := engine.NewHolder(nil, c.Flows)
-	rep := flows.Reload()
-	for _, d := range rep.Diagnostics {
-		log.Warn("flow diagnostic", "file", d.File, "line", d.Line, "col", d.Col, "severity", string(d.Severity), "code", d.Code, "message", d.Message)
-	}
-	if rep.Result != engine.ReloadOK {
-		return fmt.Errorf("flows in %s have errors (run `fixit validate %s`)", c.Flows, c.Flows)
-	}
 
 	met := metrics.New(func(ctx context.Context) ([]metrics.DialogCount, error) {
 		rows, err := st.Counts(ctx)
@@ -143,15 +136,38 @@ func serve(c config, log *slog.Logger) error {
 		}
 		return out, err
 	})
-	met.Reloads.WithLabelValues(rep.Result).Inc()
 	reg, err := registry(c, log)
 	if err != nil {
 		return err
 	}
 	proc := processor.New(processor.Config{Store: st, Flows: flows, Registry: reg, Metrics: met, Logger: log,
 		FlowEnv: engine.FlowEnv(os.Environ())})
+	// A flow set that would strand live dialogs is refused, at start-up and on reload.
+	flows.Check = proc.StrandCheck
+	rep := flows.Reload()
+	met.Reloads.WithLabelValues(rep.Result).Inc()
+	for _, d := range rep.Diagnostics {
+		log.Warn("flow diagnostic", "file", d.File, "line", d.Line, "col", d.Col, "severity", string(d.Severity), "code", d.Code, "message", d.Message)
+	}
+	if rep.Result != engine.ReloadOK {
+		return fmt.Errorf("flows in %s have errors (run `fixit validate %s`)", c.Flows, c.Flows)
+	}
 	if err := proc.SaveVersions(ctx, flows.Current()); err != nil {
 		return err
+	}
+	if err := proc.Adopt(ctx, flows.Current()); err != nil {
+		return err
+	}
+	if soleUser(c.DB) {
+		// A SQLite file has one server: actions left running were cut off by the death
+		// of the previous process and are retried now rather than after their lease.
+		n, err := proc.RecoverClaims(ctx)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			log.Warn("retrying actions interrupted by the previous stop", "actions", n)
+		}
 	}
 	var reloadMu sync.Mutex
 	reload := func() engine.ReloadReport {
@@ -167,6 +183,9 @@ func serve(c config, log *slog.Logger) error {
 		case engine.ReloadOK:
 			if err := proc.SaveVersions(context.Background(), flows.Current()); err != nil {
 				log.Error("reload: store flow versions", "err", err)
+			}
+			if err := proc.Adopt(context.Background(), flows.Current()); err != nil {
+				log.Error("reload: move live dialogs to the new versions", "err", err)
 			}
 			log.Info("flows reloaded", "added", r.Added, "changed", r.Changed, "removed", r.Removed)
 		default:
@@ -207,16 +226,23 @@ func serve(c config, log *slog.Logger) error {
 	go func() { procDone <- proc.Run(procCtx) }()
 
 	err = srv.Serve(ctx, ln) // returns after a graceful shutdown on SIGTERM
-	// Drain: no more requests; commit what the inbox holds, finish in-flight events
-	// and actions, then stop.
-	proc.Inbox().Close()
+	// Drain: no more requests; finish in-flight events and actions (an action's
+	// outcome goes through the inbox as its result event, so the inbox closes
+	// last), then commit what the inbox holds and stop.
 	stopProc()
 	<-procDone
+	proc.Inbox().Close()
 	log.Info("fixit stopped")
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
+}
+
+// soleUser reports whether the database named by dsn is served by this process
+// alone: a SQLite file (replicas need PostgreSQL; see store.Open for the rule).
+func soleUser(dsn string) bool {
+	return !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://")
 }
 
 // warnUnset says which connectors are off or dry-running, without their values.

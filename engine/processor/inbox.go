@@ -27,6 +27,12 @@ type Inbox struct {
 	done    chan struct{}
 	once    sync.Once
 	wg      sync.WaitGroup
+
+	// closeMu orders Append against Close: a request is queued under the read
+	// lock only while closed is false, so the loop's final drain sees every queued
+	// request and none waits for a loop that has returned.
+	closeMu sync.RWMutex
+	closed  bool
 }
 
 type appendReq struct {
@@ -58,11 +64,16 @@ func (in *Inbox) Append(ctx context.Context, events []event.Event) ([]store.Appe
 		return nil, nil
 	}
 	r := &appendReq{events: events, done: make(chan struct{})}
+	in.closeMu.RLock()
+	if in.closed {
+		in.closeMu.RUnlock()
+		return nil, ErrClosed
+	}
 	select {
 	case in.reqs <- r:
-	case <-in.done:
-		return nil, ErrClosed
+		in.closeMu.RUnlock()
 	case <-ctx.Done():
+		in.closeMu.RUnlock()
 		return nil, ctx.Err()
 	}
 	// Once queued the request is committed or failed by the loop; wait for the
@@ -71,9 +82,15 @@ func (in *Inbox) Append(ctx context.Context, events []event.Event) ([]store.Appe
 	return r.res, r.err
 }
 
-// Close stops accepting appends, commits what is queued and returns.
+// Close stops accepting appends, commits what is queued and returns. Appends after
+// Close return ErrClosed.
 func (in *Inbox) Close() {
-	in.once.Do(func() { close(in.done) })
+	in.once.Do(func() {
+		in.closeMu.Lock()
+		in.closed = true
+		in.closeMu.Unlock()
+		close(in.done)
+	})
 	in.wg.Wait()
 }
 

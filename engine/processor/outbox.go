@@ -3,6 +3,8 @@ package processor
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"math"
 	"sort"
 	"strconv"
@@ -74,6 +76,43 @@ func (p *Processor) RunOutbox(ctx context.Context) (int, error) {
 	return len(items), nil
 }
 
+// CodeInterrupted is the error code noted on an action whose call was cut off by
+// the death of the process that made it (see RecoverClaims).
+const CodeInterrupted = "interrupted"
+
+// RecoverClaims puts every running action back to pending, due now, and returns how
+// many it released. Call it at start-up, before Run, and only when this process is
+// the store's one user (SQLite): then a running action is one whose call the
+// previous process was making when it died (kill -9, power loss), and leaving it
+// until its lease expires would hold the customer's reply back for up to Lease.
+// With replicas (PostgreSQL) a running action may be another replica's call in
+// progress, so there the lease alone decides. The interrupted call may have reached
+// the remote system: it is made again (at-least-once) and its attempt still counts.
+func (p *Processor) RecoverClaims(ctx context.Context) (int, error) {
+	n, cursor := 0, ""
+	for {
+		items, next, err := p.st.ListOutbox(ctx, store.OutboxFilter{Status: store.OutboxRunning}, store.Page{Limit: store.MaxLimit, Cursor: cursor})
+		if err != nil {
+			return n, fmt.Errorf("recover interrupted actions: list running: %w", err)
+		}
+		for _, it := range items {
+			err := p.st.RetryOutbox(ctx, it.ID, p.cfg.Now(), CodeInterrupted, "the process performing it stopped before the outcome was recorded")
+			if errors.Is(err, store.ErrConflict) {
+				continue // no longer running
+			}
+			if err != nil {
+				return n, fmt.Errorf("recover interrupted action %d: %w", it.ID, err)
+			}
+			p.log.Warn("action interrupted by a stop; retrying it now", "action_id", it.ID, "kind", it.Kind, "attempt", it.Attempts)
+			n++
+		}
+		if next == "" {
+			return n, nil
+		}
+		cursor = next
+	}
+}
+
 // connectorOf names the connector of an action kind, for logs and metrics.
 func connectorOf(kind, channel string) string {
 	if kind == "send" {
@@ -93,7 +132,7 @@ func connectorOf(kind, channel string) string {
 func (p *Processor) perform(it store.OutboxItem) {
 	ctx := context.Background()
 	now := p.cfg.Now()
-	req := connectors.Request{ID: strconv.FormatInt(it.ID, 10), Kind: it.Kind, Now: now}
+	req := connectors.Request{ID: strconv.FormatInt(it.ID, 10), Kind: it.Kind, Now: now, Attempt: it.Attempts}
 	if err := json.Unmarshal(it.Params, &req.Params); err != nil {
 		p.finish(ctx, it, req, connectors.Result{}, &connectors.Error{Code: connectors.CodeBadParams, Message: "stored parameters are not JSON: " + err.Error()})
 		return

@@ -290,6 +290,10 @@ func (p *Processor) runLane(l *lane) {
 // errEnded means the dialog ended before this event was processed.
 var errEnded = errors.New("dialog has ended")
 
+// errVersionMoved means a reload moved the dialog to another flow version between
+// resolving its version and locking it; the step is tried again.
+var errVersionMoved = errors.New("dialog moved to another flow version")
+
 // process applies one event, retrying store conflicts and transient failures.
 func (p *Processor) process(dialogID int64, ev store.Event) {
 	ctx := context.Background()
@@ -387,6 +391,14 @@ func (p *Processor) stepDialog(ctx context.Context, id int64, ev store.Event) (s
 	if err != nil {
 		return "", fmt.Errorf("dialog keys: %w", err)
 	}
+	// The flow version is resolved before the transaction: it may read the store
+	// (a pinned version's source), and on SQLite the transaction holds the only
+	// connection. The transaction re-checks that the dialog is still on it.
+	cur, err := p.st.GetDialog(ctx, id)
+	if err != nil {
+		return "", fmt.Errorf("load dialog %d: %w", id, err)
+	}
+	flow, flowErr := p.flowVersion(ctx, cur.Flow, cur.FlowHash)
 	now := p.cfg.Now()
 	m := p.machine()
 	defer p.machines.Put(m)
@@ -399,8 +411,10 @@ func (p *Processor) stepDialog(ctx context.Context, id int64, ev store.Event) (s
 		if row.Status.Ended() && ev.Source != event.SourceAction && ev.Source != event.SourceTimer {
 			return errEnded
 		}
-		flow, err := p.flowVersion(ctx, row.Flow, row.FlowHash)
-		if err != nil {
+		if row.FlowHash != cur.FlowHash || row.Flow != cur.Flow {
+			return errVersionMoved // a reload moved the dialog meanwhile: try again
+		}
+		if err := flowErr; err != nil {
 			outcome = "failed"
 			_ = tx.AppendHistory(store.HistoryEntry{DialogID: id, At: now, Kind: store.HistoryError, EventSeq: &ev.Seq,
 				Detail: mustJSON(map[string]any{"error": err.Error()})})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -321,6 +322,17 @@ func TestOutboxRetriesThenFails(t *testing.T) {
 	if d := h.dialog(); d.State != "issue_open" {
 		t.Fatalf("state %s", d.State)
 	}
+	// Each try tells the executor its attempt number (Okdesk looks for an earlier
+	// try's issue when it is above 1).
+	var attempts []int
+	for _, c := range h.conn.calls {
+		if c.Kind == "okdesk.create_issue" {
+			attempts = append(attempts, c.Attempt)
+		}
+	}
+	if fmt.Sprint(attempts) != "[1 2 3]" {
+		t.Errorf("attempts passed to the executor: %v, want [1 2 3]", attempts)
+	}
 
 	// A non-retryable failure goes back to the dialog at once as action.failed.
 	h2 := newHarness(t, "../../flows.d")
@@ -493,5 +505,110 @@ func TestTwoProcessorsApplyEachEventOnce(t *testing.T) {
 		if d.Vars["count"] != float64(n-1) {
 			t.Errorf("dialog %d: count %v, want %d", d.ID, d.Vars["count"], n-1)
 		}
+	}
+}
+
+// TestMigrateOnReload: a flow that declares migrate moves its live dialogs to the
+// new version on reload; a reload that would strand dialogs is refused.
+func TestMigrateOnReload(t *testing.T) {
+	dir := t.TempDir()
+	write := func(src string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, "ask.yaml"), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(`flow: ask
+start: telegram.message
+initial: ask_phone
+states:
+  ask_phone:
+    on: { telegram.message: [ { send: "v1 phone?" } ] }
+`)
+	h := newHarness(t, dir)
+	h.flows.Check = h.p.StrandCheck
+	tg := func(key string) event.Event {
+		return event.Event{Source: "telegram", Type: "telegram.message", DedupeKey: key, Keys: []string{"telegram:1"},
+			Contact: event.Contact{Channel: "waba", ID: "1"}, Data: map[string]any{}}
+	}
+	h.append(tg("m1"))
+	h.settle()
+
+	// v2 renames the state without saying where the waiting dialog goes: refused.
+	write(`flow: ask
+start: telegram.message
+initial: ask_contact
+migrate: {}
+states:
+  ask_contact:
+    on: { telegram.message: [ { send: "v2 contact?" } ] }
+`)
+	rep := h.flows.Reload()
+	if rep.Result != engine.ReloadError || len(rep.Diagnostics) != 1 || rep.Diagnostics[0].Code != engine.CodeStrandedDialogs ||
+		!strings.Contains(rep.Diagnostics[0].Message, `1 live dialog(s) of ask wait in state "ask_phone"`) {
+		t.Fatalf("stranding reload: %+v", rep)
+	}
+	// v3 maps it: accepted, and the dialog continues in the new state on v3.
+	write(`flow: ask
+start: telegram.message
+initial: ask_contact
+migrate: { ask_phone: ask_contact }
+states:
+  ask_contact:
+    on: { telegram.message: [ { send: "v3 contact?" } ] }
+`)
+	if rep := h.flows.Reload(); rep.Result != engine.ReloadOK {
+		t.Fatalf("mapped reload: %+v", rep)
+	}
+	ctx := context.Background()
+	if err := h.p.SaveVersions(ctx, h.flows.Current()); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.p.Adopt(ctx, h.flows.Current()); err != nil {
+		t.Fatal(err)
+	}
+	h.append(tg("m2"))
+	h.settle()
+	d := h.dialog()
+	if d.State != "ask_contact" || d.FlowHash != h.flows.Current().Flow("ask").Hash {
+		t.Errorf("dialog %s on %s, want ask_contact on v3", d.State, d.FlowHash)
+	}
+	if got := h.conn.sent(); len(got) != 1 || got[0] != "v3 contact?" {
+		t.Errorf("sent %q, want the v3 reply", got)
+	}
+}
+
+// TestPinnedWithoutMigrate: without migrate a running dialog keeps its version
+// (loaded from the database by hash), and a new dialog uses the new one.
+func TestPinnedWithoutMigrate(t *testing.T) {
+	dir := t.TempDir()
+	write := func(reply string) {
+		t.Helper()
+		src := "flow: ask\nstart: telegram.message\ninitial: a\nstates:\n  a:\n    on: { telegram.message: [ { send: \"" + reply + "\" } ] }\n"
+		if err := os.WriteFile(filepath.Join(dir, "ask.yaml"), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("v1")
+	h := newHarness(t, dir)
+	h.flows.Check = h.p.StrandCheck
+	msg := func(chat, key string) event.Event {
+		return event.Event{Source: "telegram", Type: "telegram.message", DedupeKey: key, Keys: []string{"telegram:" + chat},
+			Contact: event.Contact{Channel: "waba", ID: chat}, Data: map[string]any{}}
+	}
+	h.append(msg("1", "a1"))
+	h.settle()
+	write("v2")
+	if rep := h.flows.Reload(); rep.Result != engine.ReloadOK {
+		t.Fatal(rep)
+	}
+	h.append(msg("1", "a2"), msg("2", "b1"), msg("2", "b2"))
+	h.settle()
+	byChat := map[string]string{}
+	for _, c := range h.conn.calls {
+		byChat[c.Dialog.Contact] = fmt.Sprint(c.Params["text"])
+	}
+	if byChat["1"] != "v1" || byChat["2"] != "v2" || len(h.conn.calls) != 2 {
+		t.Errorf("replies by chat %v, want the pinned dialog on v1 and the new one on v2", byChat)
 	}
 }
