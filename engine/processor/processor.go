@@ -287,6 +287,19 @@ func (p *Processor) runLane(l *lane) {
 	}
 }
 
+// claim claims the event for this step (FOR UPDATE SKIP LOCKED on PostgreSQL): an
+// event another replica is processing, or has processed, is skipped at once.
+func claim(tx store.StepTx, seq int64) error {
+	ok, err := tx.ClaimEvent(seq)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return store.ErrSettled
+	}
+	return nil
+}
+
 // errEnded means the dialog ended before this event was processed.
 var errEnded = errors.New("dialog has ended")
 
@@ -300,6 +313,7 @@ func (p *Processor) process(dialogID int64, ev store.Event) {
 	log := p.log.With("event_id", ev.ID, "event_type", ev.Type)
 	outcome := "processed"
 	var err error
+	wait, waitUntil := 5*time.Millisecond, time.Now().Add(2*time.Minute)
 	for attempt := 1; ; attempt++ {
 		if dialogID == 0 {
 			outcome, err = p.start(ctx, ev)
@@ -317,9 +331,17 @@ func (p *Processor) process(dialogID int64, ev store.Event) {
 			break
 		}
 		if errors.Is(err, store.ErrSettled) {
-			// Another worker (a rescan, another replica) processed it first; this
-			// attempt was rolled back whole.
-			log.Debug("event already processed elsewhere", "dialog_id", dialogID)
+			// Another worker (a rescan, another replica) claimed or processed it;
+			// this attempt was rolled back whole. The lane waits until that event is
+			// settled, so the dialog's next event cannot overtake it.
+			// If the other worker dies, its claim goes with it and a retry here wins.
+			if e, gerr := p.st.GetEvent(ctx, ev.Seq); gerr == nil && e.Status == store.EventPending && time.Now().Before(waitUntil) {
+				log.Debug("event claimed elsewhere; waiting for it", "dialog_id", dialogID)
+				time.Sleep(wait)
+				wait = min(2*wait, 200*time.Millisecond)
+				attempt-- // waiting for another worker is not a failed attempt
+				continue
+			}
 			return
 		}
 		if attempt >= 5 {
@@ -365,12 +387,18 @@ func (p *Processor) start(ctx context.Context, ev store.Event) (string, error) {
 	}
 	if flow == nil {
 		err := p.st.Step(ctx, func(tx store.StepTx) error {
+			if err := claim(tx, ev.Seq); err != nil {
+				return err
+			}
 			return tx.MarkEvent(ev.Seq, store.EventUnrouted, nil, "")
 		})
 		return "unrouted", err
 	}
 	outcome := "processed"
 	err := p.st.Step(ctx, func(tx store.StepTx) error {
+		if err := claim(tx, ev.Seq); err != nil {
+			return err
+		}
 		row := &store.Dialog{Flow: flow.Name, FlowHash: flow.Hash, State: flow.Initial, Status: store.DialogActive, Vars: map[string]any{},
 			Channel: ev.Contact.Channel, ContactID: ev.Contact.ID, Phone: ev.Contact.Phone}
 		if err := tx.CreateDialog(row); err != nil {
@@ -404,6 +432,9 @@ func (p *Processor) stepDialog(ctx context.Context, id int64, ev store.Event) (s
 	defer p.machines.Put(m)
 	outcome := "processed"
 	err = p.st.Step(ctx, func(tx store.StepTx) error {
+		if err := claim(tx, ev.Seq); err != nil {
+			return err
+		}
 		row, err := tx.LockDialog(id)
 		if err != nil {
 			return fmt.Errorf("lock dialog %d: %w", id, err)

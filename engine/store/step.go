@@ -28,6 +28,19 @@ func (t *stepTx) LockDialog(id int64) (*Dialog, error) {
 	return getDialog(t.tx, id, suffix)
 }
 
+// ClaimEvent claims a pending event for this step; see StepTx.ClaimEvent.
+func (t *stepTx) ClaimEvent(seq int64) (bool, error) {
+	suffix := ""
+	if t.s.dialect == dialectPostgres {
+		suffix = " FOR UPDATE SKIP LOCKED"
+	}
+	var ids []int64
+	if err := t.tx.Raw(`SELECT id FROM events WHERE id = ? AND status = 'pending'`+suffix, seq).Scan(&ids).Error; err != nil {
+		return false, fmt.Errorf("claim event %d: %w", seq, err)
+	}
+	return len(ids) == 1, nil
+}
+
 // CreateDialog inserts d and sets its ID, timestamps and Revision.
 func (t *stepTx) CreateDialog(d *Dialog) error {
 	if d.Flow == "" || d.State == "" {

@@ -352,6 +352,11 @@ type Store interface {
 // StepTx is what a step may do inside its transaction. Its methods use the context
 // given to Store.Step.
 type StepTx interface {
+	// ClaimEvent claims a pending event for this step: on PostgreSQL it locks the
+	// event's row with FOR UPDATE SKIP LOCKED, so another replica's step skips it
+	// at once instead of doing the same work. It reports false when the event is
+	// claimed by another step or no longer pending.
+	ClaimEvent(seq int64) (bool, error)
 	// LockDialog loads a dialog and, on PostgreSQL, locks its row until the step ends.
 	LockDialog(id int64) (*Dialog, error)
 	// CreateDialog inserts d and sets its ID, timestamps and Revision (1).

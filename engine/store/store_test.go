@@ -1394,3 +1394,64 @@ func TestWaitingAndAdoptDialogs(t *testing.T) {
 		}
 	})
 }
+
+// TestClaimEvent: a step claims a pending event; on PostgreSQL a concurrent step
+// skips the claimed row at once (SKIP LOCKED) instead of waiting for it.
+func TestClaimEvent(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *env) {
+		res := append1(t, e, msg("c1", "79160000002", "hi", t0))
+		seq := res[0].Seq
+		if e.s.dialect == dialectPostgres {
+			hold := make(chan struct{})
+			claimed := make(chan bool, 1)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				_ = e.s.Step(ctxT(t), func(tx StepTx) error {
+					ok, err := tx.ClaimEvent(seq)
+					if err != nil {
+						t.Error(err)
+					}
+					claimed <- ok
+					<-hold // keep the row locked
+					return nil
+				})
+			}()
+			if !<-claimed {
+				t.Fatal("the first step could not claim a pending event")
+			}
+			var second bool
+			if err := e.s.Step(ctxT(t), func(tx StepTx) error {
+				var err error
+				second, err = tx.ClaimEvent(seq)
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			close(hold)
+			<-done
+			if second {
+				t.Error("a second step claimed an event another step holds")
+			}
+		}
+		var ok bool
+		e.step(t, func(tx StepTx) error {
+			var err error
+			if ok, err = tx.ClaimEvent(seq); err != nil {
+				return err
+			}
+			return tx.MarkEvent(seq, EventUnrouted, nil, "")
+		})
+		if !ok {
+			t.Error("a pending event could not be claimed")
+		}
+		e.step(t, func(tx StepTx) error {
+			var err error
+			ok, err = tx.ClaimEvent(seq)
+			return err
+		})
+		if ok {
+			t.Error("a settled event was claimed again")
+		}
+	})
+}
