@@ -10,8 +10,6 @@ package main
 import (
 	"cmp"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -31,11 +29,9 @@ import (
 	"testing"
 	"time"
 
-	"gorm.io/driver/postgres"
-	"gorm.io/gorm"
-	gormlogger "gorm.io/gorm/logger"
-
 	"github.com/fixit-exchange/fixit/engine/store"
+
+	"github.com/fixit-exchange/fixit/engine/store/storetest"
 )
 
 // ---- the fake Graph API ----
@@ -1128,7 +1124,7 @@ func TestDurabilityReloadUnderLoad(t *testing.T) {
 // replica: each delivery is stored and processed once, every counter is exact and
 // every reply is sent at least once.
 func TestDurabilityReplicasPostgres(t *testing.T) {
-	dsn := newPostgresDB(t)
+	dsn := storetest.PostgresDSN(t)
 	g := newGraph(t)
 	flows := t.TempDir()
 	writeFlow(t, flows, "counter.yaml", counterFlow("A"))
@@ -1165,58 +1161,4 @@ func TestDurabilityReplicasPostgres(t *testing.T) {
 	rep := checkCounters(t, a, g, l)
 	t.Logf("two replicas: %d posts (%d re-sent to the other replica), %d messages once each in %d dialogs, %d replies, %d Graph calls, %d sent twice",
 		l.posts, l.resends, rep.stored, rep.dialogs, rep.sends, rep.graphCalls, rep.twice)
-}
-
-// ---- PostgreSQL test databases ----
-
-// newPostgresDB creates a fresh database for one test and returns its URL; it is
-// dropped (WITH (FORCE)) when the test ends. Unreachable PostgreSQL skips the test,
-// unless CI is set. The pattern is engine/store's newPostgresDSN.
-func newPostgresDB(t *testing.T) string {
-	t.Helper()
-	admin := os.Getenv("FIXIT_TEST_PG")
-	if admin == "" {
-		admin = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatalf("FIXIT_TEST_PG is not a URL: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	db, err := gorm.Open(postgres.Open(admin), &gorm.Config{Logger: gormlogger.Discard, DisableAutomaticPing: true})
-	if err == nil {
-		sqlDB, dbErr := db.DB()
-		if err = dbErr; err == nil {
-			if err = sqlDB.PingContext(ctx); err != nil {
-				_ = sqlDB.Close()
-			}
-		}
-	}
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("PostgreSQL at %s is unreachable and CI is set (CI must start PostgreSQL): %v", u.Redacted(), err)
-		}
-		t.Skipf("skipping the PostgreSQL replicas: %s is unreachable (set FIXIT_TEST_PG; with CI set this fails): %v", u.Redacted(), err)
-	}
-	sqlDB, _ := db.DB()
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := "fixit_e2e_" + hex.EncodeToString(b[:])
-	if err := db.WithContext(ctx).Exec("CREATE DATABASE " + name).Error; err != nil {
-		_ = sqlDB.Close()
-		t.Fatalf("create test database: %v", err)
-	}
-	t.Cleanup(func() {
-		// Registered before the replicas start, so it runs after they are killed;
-		// FORCE ends any connection left behind.
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := db.WithContext(ctx).Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)").Error; err != nil {
-			t.Errorf("drop test database %s: %v", name, err)
-		}
-		_ = sqlDB.Close()
-	})
-	u.Path = "/" + name
-	return u.String()
 }

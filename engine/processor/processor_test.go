@@ -15,6 +15,7 @@ import (
 	"github.com/fixit-exchange/fixit/engine"
 	"github.com/fixit-exchange/fixit/engine/event"
 	"github.com/fixit-exchange/fixit/engine/store"
+	"github.com/fixit-exchange/fixit/engine/store/storetest"
 )
 
 // clock is a fake clock tests move by hand.
@@ -79,22 +80,35 @@ func (w testWriter) Write(b []byte) (int, error) {
 }
 
 type harness struct {
-	t      *testing.T
-	dbPath string
-	st     store.Store
-	p      *Processor
-	clk    *clock
-	conn   *fakeConn
-	flows  *engine.Holder
-	n      int
+	t     *testing.T
+	dsn   string
+	st    store.Store
+	p     *Processor
+	clk   *clock
+	conn  *fakeConn
+	flows *engine.Holder
+	n     int
 }
 
+// freshDSN returns another empty database of the same kind as dsn.
+func freshDSN(t *testing.T, dsn string) string {
+	if strings.HasPrefix(dsn, "postgres") {
+		return storetest.PostgresDSN(t)
+	}
+	return filepath.Join(t.TempDir(), "fixit.db")
+}
+
+// newHarness runs on a SQLite file; newHarnessOn on the database dsn names.
 func newHarness(t *testing.T, flowsDir string) *harness {
+	t.Helper()
+	return newHarnessOn(t, flowsDir, filepath.Join(t.TempDir(), "fixit.db"))
+}
+
+func newHarnessOn(t *testing.T, flowsDir, dsn string) *harness {
 	t.Helper()
 	ctx := context.Background()
 	clk := &clock{t: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)}
-	dbPath := filepath.Join(t.TempDir(), "fixit.db")
-	st, err := store.Open(ctx, dbPath, slog.New(slog.DiscardHandler), store.WithClock(clk.Now))
+	st, err := store.Open(ctx, dsn, slog.New(slog.DiscardHandler), store.WithClock(clk.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +134,7 @@ func newHarness(t *testing.T, flowsDir string) *harness {
 	if err := p.SaveVersions(ctx, h.Current()); err != nil {
 		t.Fatal(err)
 	}
-	return &harness{t: t, dbPath: dbPath, st: st, p: p, clk: clk, conn: conn, flows: h}
+	return &harness{t: t, dsn: dsn, st: st, p: p, clk: clk, conn: conn, flows: h}
 }
 
 // settle routes, processes and performs until nothing is left to do.
@@ -178,67 +192,69 @@ func (h *harness) dialog() *store.Dialog {
 }
 
 func TestSimpleLeadEndToEnd(t *testing.T) {
-	h := newHarness(t, "../../flows.d")
-	h.append(h.wa("Здравствуйте"))
-	h.settle()
-	h.append(h.wa("Анна"))
-	h.settle()
-	h.append(h.wa("Течёт кондиционер"))
-	h.settle()
-	d := h.dialog()
-	if d.State != "issue_open" || d.Vars["issue_id"] != "1542" {
-		t.Fatalf("after the problem: state %s vars %v", d.State, d.Vars)
-	}
-	ctx := context.Background()
-	// Okdesk closes the issue: routed by the okdesk:issue key the flow bound.
-	h.append(event.Event{Source: "okdesk", Type: "okdesk.new_ticket_status", DedupeKey: "okdesk:s:1542:1",
-		Keys: []string{"okdesk:issue:1542"}, Data: map[string]any{"new_status": "completed", "issue_id": "1542"}})
-	h.settle()
-	// 1C records the payment: routed by okdesk_issue_id.
-	h.append(event.Event{Source: "onec", Type: "onec.payment", DedupeKey: "onec:p1",
-		Keys: []string{"onec:invoice:x", "okdesk:issue:1542", "phone:79161234567"}, Data: map[string]any{"status": "paid"}})
-	h.settle()
-	want := []string{
-		"Здравствуйте! Это сервисная служба. Как к вам обращаться?",
-		"Анна, опишите, пожалуйста, проблему. Можно приложить фото с подписью.",
-		"okdesk.create_issue",
-		"Заявка №1542 создана. Мы напишем, когда инженер её выполнит.",
-		"Заявка №1542 выполнена. Спасибо, что обратились к нам!",
-		"Оплата по заявке №1542 получена. Спасибо!",
-	}
-	if got := h.conn.sent(); strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Errorf("actions:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
-	d = h.dialog()
-	if d.Status != store.DialogFinished || d.State != "done" {
-		t.Errorf("dialog %s/%s", d.State, d.Status)
-	}
-	// The issue was created with the customer's name, problem and phone.
-	for _, c := range h.conn.calls {
-		if c.Kind == "okdesk.create_issue" {
-			if c.Params["title"] != "WhatsApp: Анна" || !strings.Contains(fmt.Sprint(c.Params["description"]), "Течёт кондиционер") ||
-				c.Params["phone"] != "+79161234567" {
-				t.Errorf("create_issue params %v", c.Params)
+	storetest.EachDB(t, func(t *testing.T, dsn string) {
+		h := newHarnessOn(t, "../../flows.d", dsn)
+		h.append(h.wa("Здравствуйте"))
+		h.settle()
+		h.append(h.wa("Анна"))
+		h.settle()
+		h.append(h.wa("Течёт кондиционер"))
+		h.settle()
+		d := h.dialog()
+		if d.State != "issue_open" || d.Vars["issue_id"] != "1542" {
+			t.Fatalf("after the problem: state %s vars %v", d.State, d.Vars)
+		}
+		ctx := context.Background()
+		// Okdesk closes the issue: routed by the okdesk:issue key the flow bound.
+		h.append(event.Event{Source: "okdesk", Type: "okdesk.new_ticket_status", DedupeKey: "okdesk:s:1542:1",
+			Keys: []string{"okdesk:issue:1542"}, Data: map[string]any{"new_status": "completed", "issue_id": "1542"}})
+		h.settle()
+		// 1C records the payment: routed by okdesk_issue_id.
+		h.append(event.Event{Source: "onec", Type: "onec.payment", DedupeKey: "onec:p1",
+			Keys: []string{"onec:invoice:x", "okdesk:issue:1542", "phone:79161234567"}, Data: map[string]any{"status": "paid"}})
+		h.settle()
+		want := []string{
+			"Здравствуйте! Это сервисная служба. Как к вам обращаться?",
+			"Анна, опишите, пожалуйста, проблему. Можно приложить фото с подписью.",
+			"okdesk.create_issue",
+			"Заявка №1542 создана. Мы напишем, когда инженер её выполнит.",
+			"Заявка №1542 выполнена. Спасибо, что обратились к нам!",
+			"Оплата по заявке №1542 получена. Спасибо!",
+		}
+		if got := h.conn.sent(); strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("actions:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		d = h.dialog()
+		if d.Status != store.DialogFinished || d.State != "done" {
+			t.Errorf("dialog %s/%s", d.State, d.Status)
+		}
+		// The issue was created with the customer's name, problem and phone.
+		for _, c := range h.conn.calls {
+			if c.Kind == "okdesk.create_issue" {
+				if c.Params["title"] != "WhatsApp: Анна" || !strings.Contains(fmt.Sprint(c.Params["description"]), "Течёт кондиционер") ||
+					c.Params["phone"] != "+79161234567" {
+					t.Errorf("create_issue params %v", c.Params)
+				}
 			}
 		}
-	}
-	// Every event was processed, none left pending or failed.
-	evs, _, err := h.st.ListEvents(ctx, store.EventFilter{}, store.Page{Limit: 100})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range evs {
-		if e.Status != store.EventProcessed {
-			t.Errorf("event %s %s: %s %s", e.ID, e.Type, e.Status, e.Error)
+		// Every event was processed, none left pending or failed.
+		evs, _, err := h.st.ListEvents(ctx, store.EventFilter{}, store.Page{Limit: 100})
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	// The finished dialog released its keys: the next message starts a new dialog.
-	h.append(h.wa("Снова здравствуйте"))
-	h.settle()
-	ds, _, _ := h.st.ListDialogs(ctx, store.DialogFilter{}, store.Page{Limit: 10})
-	if len(ds) != 2 || ds[0].State != "ask_name" {
-		t.Errorf("a new dialog must start after the first finished: %d dialogs", len(ds))
-	}
+		for _, e := range evs {
+			if e.Status != store.EventProcessed {
+				t.Errorf("event %s %s: %s %s", e.ID, e.Type, e.Status, e.Error)
+			}
+		}
+		// The finished dialog released its keys: the next message starts a new dialog.
+		h.append(h.wa("Снова здравствуйте"))
+		h.settle()
+		ds, _, _ := h.st.ListDialogs(ctx, store.DialogFilter{}, store.Page{Limit: 10})
+		if len(ds) != 2 || ds[0].State != "ask_name" {
+			t.Errorf("a new dialog must start after the first finished: %d dialogs", len(ds))
+		}
+	})
 }
 
 func TestDuplicatesProcessedOnce(t *testing.T) {
@@ -256,22 +272,24 @@ func TestDuplicatesProcessedOnce(t *testing.T) {
 }
 
 func TestTimersRemindThenAbandon(t *testing.T) {
-	h := newHarness(t, "../../flows.d")
-	h.append(h.wa("Здравствуйте"))
-	h.settle()
-	h.clk.Advance(25 * time.Hour)
-	h.settle()
-	if got := h.conn.sent(); len(got) != 2 || !strings.Contains(got[1], "Вы ещё здесь?") {
-		t.Fatalf("reminder: %q", got)
-	}
-	if d := h.dialog(); d.State != "ask_name" || d.Status != store.DialogActive {
-		t.Errorf("a reminder keeps the dialog waiting: %s/%s", d.State, d.Status)
-	}
-	h.clk.Advance(24 * time.Hour)
-	h.settle()
-	if d := h.dialog(); d.State != "abandoned" || d.Status != store.DialogAbandoned {
-		t.Errorf("after 49h: %s/%s", d.State, d.Status)
-	}
+	storetest.EachDB(t, func(t *testing.T, dsn string) {
+		h := newHarnessOn(t, "../../flows.d", dsn)
+		h.append(h.wa("Здравствуйте"))
+		h.settle()
+		h.clk.Advance(25 * time.Hour)
+		h.settle()
+		if got := h.conn.sent(); len(got) != 2 || !strings.Contains(got[1], "Вы ещё здесь?") {
+			t.Fatalf("reminder: %q", got)
+		}
+		if d := h.dialog(); d.State != "ask_name" || d.Status != store.DialogActive {
+			t.Errorf("a reminder keeps the dialog waiting: %s/%s", d.State, d.Status)
+		}
+		h.clk.Advance(24 * time.Hour)
+		h.settle()
+		if d := h.dialog(); d.State != "abandoned" || d.Status != store.DialogAbandoned {
+			t.Errorf("after 49h: %s/%s", d.State, d.Status)
+		}
+	})
 }
 
 func TestLeavingStateCancelsTimers(t *testing.T) {
@@ -295,125 +313,129 @@ func TestLeavingStateCancelsTimers(t *testing.T) {
 }
 
 func TestOutboxRetriesThenFails(t *testing.T) {
-	h := newHarness(t, "../../flows.d")
-	// Two network failures, then success: the issue is created on the third try.
-	h.conn.answers["okdesk.create_issue"] = []error{
-		&connectors.Error{Connector: "okdesk", Code: connectors.CodeServer, Status: 502, Retryable: true},
-		&connectors.Error{Connector: "okdesk", Code: connectors.CodeRateLimited, Status: 429, Retryable: true, RetryAfter: 30 * time.Second},
-	}
-	h.append(h.wa("hi"), h.wa("Анна"), h.wa("Не греет котёл"))
-	h.settle()
-	ctx := context.Background()
-	items, _, _ := h.st.ListOutbox(ctx, store.OutboxFilter{Status: store.OutboxPending}, store.Page{})
-	if len(items) != 1 || items[0].Kind != "okdesk.create_issue" || items[0].Attempts != 1 || items[0].ErrorCode != connectors.CodeServer {
-		t.Fatalf("after the first failure: %+v", items)
-	}
-	if due := items[0].NextAt.Sub(h.clk.Now()); due != 500*time.Millisecond {
-		t.Errorf("first backoff %v, want 500ms (half the 1s base: equal jitter at 0)", due)
-	}
-	h.clk.Advance(time.Second)
-	h.settle()
-	items, _, _ = h.st.ListOutbox(ctx, store.OutboxFilter{Status: store.OutboxPending}, store.Page{})
-	if len(items) != 1 || items[0].NextAt.Sub(h.clk.Now()) != 30*time.Second {
-		t.Fatalf("Retry-After must be honoured: %+v", items)
-	}
-	h.clk.Advance(30 * time.Second)
-	h.settle()
-	if d := h.dialog(); d.State != "issue_open" {
-		t.Fatalf("state %s", d.State)
-	}
-	// Each try tells the executor its attempt number (Okdesk looks for an earlier
-	// try's issue when it is above 1).
-	var attempts []int
-	for _, c := range h.conn.calls {
-		if c.Kind == "okdesk.create_issue" {
-			attempts = append(attempts, c.Attempt)
+	storetest.EachDB(t, func(t *testing.T, dsn string) {
+		h := newHarnessOn(t, "../../flows.d", dsn)
+		// Two network failures, then success: the issue is created on the third try.
+		h.conn.answers["okdesk.create_issue"] = []error{
+			&connectors.Error{Connector: "okdesk", Code: connectors.CodeServer, Status: 502, Retryable: true},
+			&connectors.Error{Connector: "okdesk", Code: connectors.CodeRateLimited, Status: 429, Retryable: true, RetryAfter: 30 * time.Second},
 		}
-	}
-	if fmt.Sprint(attempts) != "[1 2 3]" {
-		t.Errorf("attempts passed to the executor: %v, want [1 2 3]", attempts)
-	}
+		h.append(h.wa("hi"), h.wa("Анна"), h.wa("Не греет котёл"))
+		h.settle()
+		ctx := context.Background()
+		items, _, _ := h.st.ListOutbox(ctx, store.OutboxFilter{Status: store.OutboxPending}, store.Page{})
+		if len(items) != 1 || items[0].Kind != "okdesk.create_issue" || items[0].Attempts != 1 || items[0].ErrorCode != connectors.CodeServer {
+			t.Fatalf("after the first failure: %+v", items)
+		}
+		if due := items[0].NextAt.Sub(h.clk.Now()); due != 500*time.Millisecond {
+			t.Errorf("first backoff %v, want 500ms (half the 1s base: equal jitter at 0)", due)
+		}
+		h.clk.Advance(time.Second)
+		h.settle()
+		items, _, _ = h.st.ListOutbox(ctx, store.OutboxFilter{Status: store.OutboxPending}, store.Page{})
+		if len(items) != 1 || items[0].NextAt.Sub(h.clk.Now()) != 30*time.Second {
+			t.Fatalf("Retry-After must be honoured: %+v", items)
+		}
+		h.clk.Advance(30 * time.Second)
+		h.settle()
+		if d := h.dialog(); d.State != "issue_open" {
+			t.Fatalf("state %s", d.State)
+		}
+		// Each try tells the executor its attempt number (Okdesk looks for an earlier
+		// try's issue when it is above 1).
+		var attempts []int
+		for _, c := range h.conn.calls {
+			if c.Kind == "okdesk.create_issue" {
+				attempts = append(attempts, c.Attempt)
+			}
+		}
+		if fmt.Sprint(attempts) != "[1 2 3]" {
+			t.Errorf("attempts passed to the executor: %v, want [1 2 3]", attempts)
+		}
 
-	// A non-retryable failure goes back to the dialog at once as action.failed.
-	h2 := newHarness(t, "../../flows.d")
-	h2.conn.answers["okdesk.create_issue"] = []error{&connectors.Error{Connector: "okdesk", Code: connectors.CodeBadRequest, Status: 422, Message: "title is too long"}}
-	h2.append(h2.wa("hi"), h2.wa("Анна"), h2.wa("Не греет котёл"))
-	h2.settle()
-	d := h2.dialog()
-	if d.State != "with_operator" || d.Status != store.DialogHandoff {
-		t.Errorf("failed issue: %s/%s", d.State, d.Status)
-	}
-	failed, _, _ := h2.st.ListOutbox(ctx, store.OutboxFilter{Status: store.OutboxFailed}, store.Page{})
-	if len(failed) != 1 || failed[0].Attempts != 1 {
-		t.Errorf("4xx must not be retried: %+v", failed)
-	}
-	if got := h2.conn.sent(); !strings.Contains(got[len(got)-1], "Оператор перезвонит") {
-		t.Errorf("customer not told: %q", got)
-	}
+		// A non-retryable failure goes back to the dialog at once as action.failed.
+		h2 := newHarnessOn(t, "../../flows.d", freshDSN(t, dsn))
+		h2.conn.answers["okdesk.create_issue"] = []error{&connectors.Error{Connector: "okdesk", Code: connectors.CodeBadRequest, Status: 422, Message: "title is too long"}}
+		h2.append(h2.wa("hi"), h2.wa("Анна"), h2.wa("Не греет котёл"))
+		h2.settle()
+		d := h2.dialog()
+		if d.State != "with_operator" || d.Status != store.DialogHandoff {
+			t.Errorf("failed issue: %s/%s", d.State, d.Status)
+		}
+		failed, _, _ := h2.st.ListOutbox(ctx, store.OutboxFilter{Status: store.OutboxFailed}, store.Page{})
+		if len(failed) != 1 || failed[0].Attempts != 1 {
+			t.Errorf("4xx must not be retried: %+v", failed)
+		}
+		if got := h2.conn.sent(); !strings.Contains(got[len(got)-1], "Оператор перезвонит") {
+			t.Errorf("customer not told: %q", got)
+		}
 
-	// Retryable failures past MaxAttempts end dead.
-	h3 := newHarness(t, "../../flows.d")
-	e := &connectors.Error{Connector: "okdesk", Code: connectors.CodeNetwork, Retryable: true}
-	h3.conn.answers["okdesk.create_issue"] = []error{e, e, e, e}
-	h3.append(h3.wa("hi"), h3.wa("Анна"), h3.wa("Не греет котёл"))
-	for i := 0; i < 4; i++ {
-		h3.settle()
-		h3.clk.Advance(time.Hour)
-	}
-	dead, _, _ := h3.st.ListOutbox(ctx, store.OutboxFilter{Status: store.OutboxDead}, store.Page{})
-	if len(dead) != 1 || dead[0].Attempts != 3 {
-		t.Errorf("dead after 3 attempts: %+v", dead)
-	}
+		// Retryable failures past MaxAttempts end dead.
+		h3 := newHarnessOn(t, "../../flows.d", freshDSN(t, dsn))
+		e := &connectors.Error{Connector: "okdesk", Code: connectors.CodeNetwork, Retryable: true}
+		h3.conn.answers["okdesk.create_issue"] = []error{e, e, e, e}
+		h3.append(h3.wa("hi"), h3.wa("Анна"), h3.wa("Не греет котёл"))
+		for i := 0; i < 4; i++ {
+			h3.settle()
+			h3.clk.Advance(time.Hour)
+		}
+		dead, _, _ := h3.st.ListOutbox(ctx, store.OutboxFilter{Status: store.OutboxDead}, store.Page{})
+		if len(dead) != 1 || dead[0].Attempts != 3 {
+			t.Errorf("dead after 3 attempts: %+v", dead)
+		}
+	})
 }
 
 func TestOneDialogInArrivalOrder(t *testing.T) {
-	h := newHarness(t, "testdata/counter")
-	const n = 200
-	h.append(event.Event{Source: "telegram", Type: "telegram.message", DedupeKey: "tg:start", Keys: []string{"telegram:1"},
-		Contact: event.Contact{Channel: "telegram", ID: "1"}, Data: map[string]any{}})
-	h.settle()
-	var wg sync.WaitGroup
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			h.append(event.Event{Source: "telegram", Type: "telegram.message", DedupeKey: fmt.Sprintf("tg:%d", i),
-				Keys: []string{"telegram:1"}, Text: fmt.Sprint(i), Data: map[string]any{}})
-		}(i)
-	}
-	// Process while the events arrive, like the server does.
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = h.p.Run(ctx); close(done) }()
-	wg.Wait()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		pending, _ := h.st.PendingEvents(context.Background(), 0, 1)
-		if len(pending) == 0 || time.Now().After(deadline) {
-			break
+	storetest.EachDB(t, func(t *testing.T, dsn string) {
+		h := newHarnessOn(t, "testdata/counter", dsn)
+		const n = 200
+		h.append(event.Event{Source: "telegram", Type: "telegram.message", DedupeKey: "tg:start", Keys: []string{"telegram:1"},
+			Contact: event.Contact{Channel: "telegram", ID: "1"}, Data: map[string]any{}})
+		h.settle()
+		var wg sync.WaitGroup
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				h.append(event.Event{Source: "telegram", Type: "telegram.message", DedupeKey: fmt.Sprintf("tg:%d", i),
+					Keys: []string{"telegram:1"}, Text: fmt.Sprint(i), Data: map[string]any{}})
+			}(i)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	cancel()
-	<-done
-	d := h.dialog()
-	if d.Vars["count"] != float64(n) {
-		t.Fatalf("count = %v, want %d (lost updates)", d.Vars["count"], n)
-	}
-	// The dialog saw the events in their arrival (seq) order.
-	hist, err := h.st.DialogHistory(context.Background(), d.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var last int64
-	for _, e := range hist {
-		if e.Kind == store.HistoryEvent && e.EventSeq != nil {
-			if *e.EventSeq < last {
-				t.Fatalf("event %d processed after %d", *e.EventSeq, last)
+		// Process while the events arrive, like the server does.
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { _ = h.p.Run(ctx); close(done) }()
+		wg.Wait()
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			pending, _ := h.st.PendingEvents(context.Background(), 0, 1)
+			if len(pending) == 0 || time.Now().After(deadline) {
+				break
 			}
-			last = *e.EventSeq
+			time.Sleep(20 * time.Millisecond)
 		}
-	}
+		cancel()
+		<-done
+		d := h.dialog()
+		if d.Vars["count"] != float64(n) {
+			t.Fatalf("count = %v, want %d (lost updates)", d.Vars["count"], n)
+		}
+		// The dialog saw the events in their arrival (seq) order.
+		hist, err := h.st.DialogHistory(context.Background(), d.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var last int64
+		for _, e := range hist {
+			if e.Kind == store.HistoryEvent && e.EventSeq != nil {
+				if *e.EventSeq < last {
+					t.Fatalf("event %d processed after %d", *e.EventSeq, last)
+				}
+				last = *e.EventSeq
+			}
+		}
+	})
 }
 
 func TestBackoff(t *testing.T) {
@@ -461,81 +483,84 @@ func TestOutboxKeepsDialogOrder(t *testing.T) {
 // replicas would: every event is applied exactly once (the step that loses the race
 // rolls back with store.ErrSettled).
 func TestTwoProcessorsApplyEachEventOnce(t *testing.T) {
-	h := newHarness(t, "testdata/counter")
-	ctx := context.Background()
-	st2, err := store.Open(ctx, h.dbPath, slog.New(slog.DiscardHandler), store.WithClock(h.clk.Now))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st2.Close()
-	p2 := New(Config{Store: st2, Flows: h.flows, Registry: connectors.NewRegistry(), Now: h.clk.Now, Poll: 10 * time.Millisecond})
-	defer p2.Inbox().Close()
-	const n = 60
-	for c := 0; c < 3; c++ { // three conversations
-		for i := 0; i < n; i++ {
-			h.append(event.Event{Source: "telegram", Type: "telegram.message", DedupeKey: fmt.Sprintf("tg:%d:%d", c, i),
-				Keys: []string{fmt.Sprintf("telegram:%d", c)}, Contact: event.Contact{Channel: "telegram", ID: fmt.Sprint(c)}, Data: map[string]any{}})
+	storetest.EachDB(t, func(t *testing.T, dsn string) {
+		h := newHarnessOn(t, "testdata/counter", dsn)
+		ctx := context.Background()
+		st2, err := store.Open(ctx, h.dsn, slog.New(slog.DiscardHandler), store.WithClock(h.clk.Now))
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	runCtx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	for _, p := range []*Processor{h.p, p2} {
-		wg.Add(1)
-		go func(p *Processor) { defer wg.Done(); _ = p.Run(runCtx) }(p)
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		pending, _ := h.st.PendingEvents(ctx, 0, 1)
-		if len(pending) == 0 || time.Now().After(deadline) {
-			break
+		defer st2.Close()
+		p2 := New(Config{Store: st2, Flows: h.flows, Registry: connectors.NewRegistry(), Now: h.clk.Now, Poll: 10 * time.Millisecond})
+		defer p2.Inbox().Close()
+		const n = 60
+		for c := 0; c < 3; c++ { // three conversations
+			for i := 0; i < n; i++ {
+				h.append(event.Event{Source: "telegram", Type: "telegram.message", DedupeKey: fmt.Sprintf("tg:%d:%d", c, i),
+					Keys: []string{fmt.Sprintf("telegram:%d", c)}, Contact: event.Contact{Channel: "telegram", ID: fmt.Sprint(c)}, Data: map[string]any{}})
+			}
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	cancel()
-	wg.Wait()
-	ds, _, err := h.st.ListDialogs(ctx, store.DialogFilter{}, store.Page{Limit: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(ds) != 3 {
-		t.Fatalf("%d dialogs, want 3 (one start per conversation)", len(ds))
-	}
-	for _, d := range ds {
-		// The first event starts the dialog; the other n-1 each add one.
-		if d.Vars["count"] != float64(n-1) {
-			t.Errorf("dialog %d: count %v, want %d", d.ID, d.Vars["count"], n-1)
+		runCtx, cancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		for _, p := range []*Processor{h.p, p2} {
+			wg.Add(1)
+			go func(p *Processor) { defer wg.Done(); _ = p.Run(runCtx) }(p)
 		}
-	}
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			pending, _ := h.st.PendingEvents(ctx, 0, 1)
+			if len(pending) == 0 || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		cancel()
+		wg.Wait()
+		ds, _, err := h.st.ListDialogs(ctx, store.DialogFilter{}, store.Page{Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ds) != 3 {
+			t.Fatalf("%d dialogs, want 3 (one start per conversation)", len(ds))
+		}
+		for _, d := range ds {
+			// The first event starts the dialog; the other n-1 each add one.
+			if d.Vars["count"] != float64(n-1) {
+				t.Errorf("dialog %d: count %v, want %d", d.ID, d.Vars["count"], n-1)
+			}
+		}
+	})
 }
 
 // TestMigrateOnReload: a flow that declares migrate moves its live dialogs to the
 // new version on reload; a reload that would strand dialogs is refused.
 func TestMigrateOnReload(t *testing.T) {
-	dir := t.TempDir()
-	write := func(src string) {
-		t.Helper()
-		if err := os.WriteFile(filepath.Join(dir, "ask.yaml"), []byte(src), 0o644); err != nil {
-			t.Fatal(err)
+	storetest.EachDB(t, func(t *testing.T, dsn string) {
+		dir := t.TempDir()
+		write := func(src string) {
+			t.Helper()
+			if err := os.WriteFile(filepath.Join(dir, "ask.yaml"), []byte(src), 0o644); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	write(`flow: ask
+		write(`flow: ask
 start: telegram.message
 initial: ask_phone
 states:
   ask_phone:
     on: { telegram.message: [ { send: "v1 phone?" } ] }
 `)
-	h := newHarness(t, dir)
-	h.flows.Check = h.p.StrandCheck
-	tg := func(key string) event.Event {
-		return event.Event{Source: "telegram", Type: "telegram.message", DedupeKey: key, Keys: []string{"telegram:1"},
-			Contact: event.Contact{Channel: "waba", ID: "1"}, Data: map[string]any{}}
-	}
-	h.append(tg("m1"))
-	h.settle()
+		h := newHarnessOn(t, dir, dsn)
+		h.flows.Check = h.p.StrandCheck
+		tg := func(key string) event.Event {
+			return event.Event{Source: "telegram", Type: "telegram.message", DedupeKey: key, Keys: []string{"telegram:1"},
+				Contact: event.Contact{Channel: "waba", ID: "1"}, Data: map[string]any{}}
+		}
+		h.append(tg("m1"))
+		h.settle()
 
-	// v2 renames the state without saying where the waiting dialog goes: refused.
-	write(`flow: ask
+		// v2 renames the state without saying where the waiting dialog goes: refused.
+		write(`flow: ask
 start: telegram.message
 initial: ask_contact
 migrate: {}
@@ -543,13 +568,13 @@ states:
   ask_contact:
     on: { telegram.message: [ { send: "v2 contact?" } ] }
 `)
-	rep := h.flows.Reload()
-	if rep.Result != engine.ReloadError || len(rep.Diagnostics) != 1 || rep.Diagnostics[0].Code != engine.CodeStrandedDialogs ||
-		!strings.Contains(rep.Diagnostics[0].Message, `1 live dialog(s) of ask wait in state "ask_phone"`) {
-		t.Fatalf("stranding reload: %+v", rep)
-	}
-	// v3 maps it: accepted, and the dialog continues in the new state on v3.
-	write(`flow: ask
+		rep := h.flows.Reload()
+		if rep.Result != engine.ReloadError || len(rep.Diagnostics) != 1 || rep.Diagnostics[0].Code != engine.CodeStrandedDialogs ||
+			!strings.Contains(rep.Diagnostics[0].Message, `1 live dialog(s) of ask wait in state "ask_phone"`) {
+			t.Fatalf("stranding reload: %+v", rep)
+		}
+		// v3 maps it: accepted, and the dialog continues in the new state on v3.
+		write(`flow: ask
 start: telegram.message
 initial: ask_contact
 migrate: { ask_phone: ask_contact }
@@ -557,58 +582,61 @@ states:
   ask_contact:
     on: { telegram.message: [ { send: "v3 contact?" } ] }
 `)
-	if rep := h.flows.Reload(); rep.Result != engine.ReloadOK {
-		t.Fatalf("mapped reload: %+v", rep)
-	}
-	ctx := context.Background()
-	if err := h.p.SaveVersions(ctx, h.flows.Current()); err != nil {
-		t.Fatal(err)
-	}
-	if err := h.p.Adopt(ctx, h.flows.Current()); err != nil {
-		t.Fatal(err)
-	}
-	h.append(tg("m2"))
-	h.settle()
-	d := h.dialog()
-	if d.State != "ask_contact" || d.FlowHash != h.flows.Current().Flow("ask").Hash {
-		t.Errorf("dialog %s on %s, want ask_contact on v3", d.State, d.FlowHash)
-	}
-	if got := h.conn.sent(); len(got) != 1 || got[0] != "v3 contact?" {
-		t.Errorf("sent %q, want the v3 reply", got)
-	}
+		if rep := h.flows.Reload(); rep.Result != engine.ReloadOK {
+			t.Fatalf("mapped reload: %+v", rep)
+		}
+		ctx := context.Background()
+		if err := h.p.SaveVersions(ctx, h.flows.Current()); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.p.Adopt(ctx, h.flows.Current()); err != nil {
+			t.Fatal(err)
+		}
+		h.append(tg("m2"))
+		h.settle()
+		d := h.dialog()
+		if d.State != "ask_contact" || d.FlowHash != h.flows.Current().Flow("ask").Hash {
+			t.Errorf("dialog %s on %s, want ask_contact on v3", d.State, d.FlowHash)
+		}
+		if got := h.conn.sent(); len(got) != 1 || got[0] != "v3 contact?" {
+			t.Errorf("sent %q, want the v3 reply", got)
+		}
+	})
 }
 
 // TestPinnedWithoutMigrate: without migrate a running dialog keeps its version
 // (loaded from the database by hash), and a new dialog uses the new one.
 func TestPinnedWithoutMigrate(t *testing.T) {
-	dir := t.TempDir()
-	write := func(reply string) {
-		t.Helper()
-		src := "flow: ask\nstart: telegram.message\ninitial: a\nstates:\n  a:\n    on: { telegram.message: [ { send: \"" + reply + "\" } ] }\n"
-		if err := os.WriteFile(filepath.Join(dir, "ask.yaml"), []byte(src), 0o644); err != nil {
-			t.Fatal(err)
+	storetest.EachDB(t, func(t *testing.T, dsn string) {
+		dir := t.TempDir()
+		write := func(reply string) {
+			t.Helper()
+			src := "flow: ask\nstart: telegram.message\ninitial: a\nstates:\n  a:\n    on: { telegram.message: [ { send: \"" + reply + "\" } ] }\n"
+			if err := os.WriteFile(filepath.Join(dir, "ask.yaml"), []byte(src), 0o644); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	write("v1")
-	h := newHarness(t, dir)
-	h.flows.Check = h.p.StrandCheck
-	msg := func(chat, key string) event.Event {
-		return event.Event{Source: "telegram", Type: "telegram.message", DedupeKey: key, Keys: []string{"telegram:" + chat},
-			Contact: event.Contact{Channel: "waba", ID: chat}, Data: map[string]any{}}
-	}
-	h.append(msg("1", "a1"))
-	h.settle()
-	write("v2")
-	if rep := h.flows.Reload(); rep.Result != engine.ReloadOK {
-		t.Fatal(rep)
-	}
-	h.append(msg("1", "a2"), msg("2", "b1"), msg("2", "b2"))
-	h.settle()
-	byChat := map[string]string{}
-	for _, c := range h.conn.calls {
-		byChat[c.Dialog.Contact] = fmt.Sprint(c.Params["text"])
-	}
-	if byChat["1"] != "v1" || byChat["2"] != "v2" || len(h.conn.calls) != 2 {
-		t.Errorf("replies by chat %v, want the pinned dialog on v1 and the new one on v2", byChat)
-	}
+		write("v1")
+		h := newHarnessOn(t, dir, dsn)
+		h.flows.Check = h.p.StrandCheck
+		msg := func(chat, key string) event.Event {
+			return event.Event{Source: "telegram", Type: "telegram.message", DedupeKey: key, Keys: []string{"telegram:" + chat},
+				Contact: event.Contact{Channel: "waba", ID: chat}, Data: map[string]any{}}
+		}
+		h.append(msg("1", "a1"))
+		h.settle()
+		write("v2")
+		if rep := h.flows.Reload(); rep.Result != engine.ReloadOK {
+			t.Fatal(rep)
+		}
+		h.append(msg("1", "a2"), msg("2", "b1"), msg("2", "b2"))
+		h.settle()
+		byChat := map[string]string{}
+		for _, c := range h.conn.calls {
+			byChat[c.Dialog.Contact] = fmt.Sprint(c.Params["text"])
+		}
+		if byChat["1"] != "v1" || byChat["2"] != "v2" || len(h.conn.calls) != 2 {
+			t.Errorf("replies by chat %v, want the pinned dialog on v1 and the new one on v2", byChat)
+		}
+	})
 }

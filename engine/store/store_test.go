@@ -18,6 +18,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/fixit-exchange/fixit/engine/event"
+
+	"github.com/fixit-exchange/fixit/engine/store/storetest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -88,7 +90,7 @@ func eachDB(t *testing.T, fn func(t *testing.T, e *env)) {
 		dsn  func(t *testing.T) string
 	}{
 		{"sqlite", false, func(t *testing.T) string { return filepath.Join(t.TempDir(), "data", "fixit.db") }},
-		{"postgres", true, func(t *testing.T) string { return newPostgresDSN(t) }},
+		{"postgres", true, func(t *testing.T) string { return storetest.PostgresDSN(t) }},
 	}
 	for _, db := range dbs {
 		t.Run(db.name, func(t *testing.T) {
@@ -169,7 +171,7 @@ func TestMigrationsIdempotent(t *testing.T) {
 }
 
 func TestConcurrentOpenMigratesOnce(t *testing.T) {
-	dsn := newPostgresDSN(t)
+	dsn := storetest.PostgresDSN(t)
 	clock := &fakeClock{now: t0}
 	const replicas = 4
 	var wg sync.WaitGroup
@@ -1206,7 +1208,7 @@ func BenchmarkAppendEvents(b *testing.B) {
 			benchAppend(b, s, batch)
 		})
 		b.Run(fmt.Sprintf("postgres/batch=%d", batch), func(b *testing.B) {
-			s := openStore(b, newPostgresDSN(b), &fakeClock{now: t0})
+			s := openStore(b, storetest.PostgresDSN(b), &fakeClock{now: t0})
 			benchAppend(b, s, batch)
 		})
 	}
@@ -1235,7 +1237,7 @@ func BenchmarkStep(b *testing.B) {
 		dsn  func(b *testing.B) string
 	}{
 		{"sqlite", func(b *testing.B) string { return filepath.Join(b.TempDir(), "bench.db") }},
-		{"postgres", func(b *testing.B) string { return newPostgresDSN(b) }},
+		{"postgres", func(b *testing.B) string { return storetest.PostgresDSN(b) }},
 	}
 	for _, db := range dbs {
 		b.Run(db.name, func(b *testing.B) {

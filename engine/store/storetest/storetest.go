@@ -1,4 +1,8 @@
-package store
+// Package storetest gives tests a database to run against: a SQLite file in the
+// test's temporary folder, or a fresh PostgreSQL database that is dropped when the
+// test ends. The store, the processor and the end-to-end tests of the binary all
+// run against both.
+package storetest
 
 import (
 	"context"
@@ -6,6 +10,7 @@ import (
 	"encoding/hex"
 	"net/url"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -14,18 +19,25 @@ import (
 	gormlogger "gorm.io/gorm/logger"
 )
 
-// defaultTestPG is the administrative PostgreSQL URL the tests use unless FIXIT_TEST_PG
-// says otherwise; the role must be allowed to create databases.
-const defaultTestPG = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+// EachDB runs fn as two subtests, "sqlite" and "postgres", each with the DSN of a
+// fresh, empty database (see PostgresDSN for when the PostgreSQL run is skipped).
+func EachDB(t *testing.T, fn func(t *testing.T, dsn string)) {
+	t.Run("sqlite", func(t *testing.T) { fn(t, filepath.Join(t.TempDir(), "fixit.db")) })
+	t.Run("postgres", func(t *testing.T) { fn(t, PostgresDSN(t)) })
+}
 
-// newPostgresDSN creates a fresh, empty database for one test and returns its URL; the
+// DefaultAdminURL is the administrative PostgreSQL URL the tests use unless FIXIT_TEST_PG
+// says otherwise; the role must be allowed to create databases.
+const DefaultAdminURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+
+// PostgresDSN creates a fresh, empty database for one test and returns its URL; the
 // database is dropped when the test ends. When PostgreSQL cannot be reached the test is
 // skipped, unless CI is set: CI must provide PostgreSQL, so there it fails.
-func newPostgresDSN(tb testing.TB) string {
+func PostgresDSN(tb testing.TB) string {
 	tb.Helper()
 	admin := os.Getenv("FIXIT_TEST_PG")
 	if admin == "" {
-		admin = defaultTestPG
+		admin = DefaultAdminURL
 	}
 	u, err := url.Parse(admin)
 	if err != nil {
