@@ -1,13 +1,10 @@
 package okdesk
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,6 +12,8 @@ import (
 	"unicode"
 
 	"github.com/fixit-exchange/fixit/engine/event"
+
+	"github.com/fixit-exchange/fixit/connectors"
 )
 
 // Okdesk event types that get a dedicated dedupe key (see the package documentation).
@@ -155,18 +154,9 @@ func Parse(body []byte) ([]event.Event, error) {
 
 // decodeObject decodes body as one JSON object, keeping numbers as json.Number.
 func decodeObject(body []byte) (map[string]any, error) {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
+	m, err := connectors.DecodeObject(body)
+	if err != nil {
 		return nil, fmt.Errorf("decode json: %w", err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, errors.New("decode json: unexpected data after the top-level value")
-	}
-	m, ok := v.(map[string]any)
-	if !ok {
-		return nil, errors.New("decode json: the body is not a JSON object")
 	}
 	return m, nil
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/fixit-exchange/fixit/engine/event"
+
+	"github.com/fixit-exchange/fixit/connectors"
 )
 
 // ErrBadJSON is wrapped by Parse when the body is not one JSON object. The error's
@@ -75,7 +77,7 @@ const maxEventName = 100
 //     "phone" (E.164 digits; "" when absent or unusable, the original then in
 //     "phone_raw"), and "amount" as a number when given.
 func Parse(body []byte) ([]event.Event, error) {
-	obj, err := decodeObject(body)
+	obj, err := connectors.DecodeObject(body)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadJSON, err)
 	}
@@ -133,7 +135,7 @@ func Parse(body []byte) ([]event.Event, error) {
 		DedupeKey: "onec:" + id,
 		Keys:      []string{},
 		At:        rfc3339(obj["paid_at"]),
-		Data:      plain(obj).(map[string]any),
+		Data:      connectors.PlainNumbers(obj).(map[string]any),
 	}
 	phone := event.NormalizePhone(rawPhone)
 	ev.Contact.Phone = phone

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/fixit-exchange/fixit/engine/event"
+
+	"github.com/fixit-exchange/fixit/connectors"
 )
 
 // Errors of Parse. The webhook handler tells a malformed body from an accepted one
@@ -81,7 +83,7 @@ const maxUnix = 253402300799
 //     "message_id" is that of the message the button was on. A non-object inner
 //     value is kept under "value".
 func Parse(body []byte) ([]event.Event, error) {
-	upd, err := decodeObject(body)
+	upd, err := connectors.DecodeObject(body)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadJSON, err)
 	}
@@ -126,10 +128,10 @@ func normalize(updateID, field string, v any) event.Event {
 	}
 	inner, isObject := v.(map[string]any)
 	if isObject {
-		ev.Data = plain(inner).(map[string]any)
+		ev.Data = connectors.PlainNumbers(inner).(map[string]any)
 	} else {
 		inner = map[string]any{}
-		ev.Data = map[string]any{"value": plain(v)}
+		ev.Data = map[string]any{"value": connectors.PlainNumbers(v)}
 	}
 
 	var chat, from map[string]any
