@@ -35,7 +35,7 @@ func splitTemplate(s string) ([]tmplSegment, int) {
 	var lit strings.Builder
 	rs := []rune(s)
 	for i := 0; i < len(rs); i++ {
-		if rs[i] == '$' && i+2 < len(rs)+1 && i+1 < len(rs) && rs[i+1] == '$' && i+2 < len(rs) && rs[i+2] == '{' {
+		if rs[i] == '$' && i+2 < len(rs) && rs[i+1] == '$' && rs[i+2] == '{' {
 			lit.WriteString("${")
 			i += 2
 			continue

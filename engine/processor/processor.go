@@ -62,11 +62,12 @@ type Processor struct {
 	versionsMu sync.Mutex
 	versions   map[string]*engine.Flow // flow versions no longer in the current set
 
-	lanesMu  sync.Mutex
-	lanes    map[int64]*lane
-	inflight sync.WaitGroup // events handed to lanes and not yet done
-	laneSem  chan struct{}
-	cursor   int64 // highest seq handed out (router goroutine only)
+	lanesMu    sync.Mutex
+	lanes      map[int64]*lane
+	queuedSeqs map[int64]bool // events handed to a lane and not yet done
+	inflight   sync.WaitGroup // events handed to lanes and not yet done
+	laneSem    chan struct{}
+	cursor     int64 // highest seq handed out (router goroutine only)
 
 	timersMu sync.Mutex
 	queued   map[int64]bool // timers whose event is appended but not yet processed
@@ -108,7 +109,7 @@ func New(cfg Config) *Processor {
 		cfg.Registry = connectors.NewRegistry()
 	}
 	p := &Processor{cfg: cfg, st: cfg.Store, log: cfg.Logger, met: cfg.Metrics,
-		wake: make(chan struct{}, 1), versions: map[string]*engine.Flow{}, lanes: map[int64]*lane{},
+		wake: make(chan struct{}, 1), versions: map[string]*engine.Flow{}, lanes: map[int64]*lane{}, queuedSeqs: map[int64]bool{},
 		laneSem: make(chan struct{}, cfg.Lanes), queued: map[int64]bool{}}
 	p.machines.New = func() any { return engine.NewMachine().WithEnv(cfg.FlowEnv) }
 	p.inbox = NewInbox(cfg.Store, cfg.Metrics, cfg.Logger, p.Wake, 0)
@@ -236,18 +237,12 @@ type lane struct {
 	queue []store.Event
 }
 
-// submitted events are tracked so a rescan does not hand them out twice.
+// isQueued reports whether an event is already handed to a lane, so that a rescan
+// of the inbox does not hand it out twice.
 func (p *Processor) isQueued(seq int64) bool {
 	p.lanesMu.Lock()
 	defer p.lanesMu.Unlock()
-	for _, l := range p.lanes {
-		for _, e := range l.queue {
-			if e.Seq == seq {
-				return true
-			}
-		}
-	}
-	return false
+	return p.queuedSeqs[seq]
 }
 
 func (p *Processor) submit(id int64, ev store.Event) {
@@ -259,6 +254,7 @@ func (p *Processor) submit(id int64, ev store.Event) {
 		p.lanes[id] = l
 	}
 	l.queue = append(l.queue, ev)
+	p.queuedSeqs[ev.Seq] = true
 	p.lanesMu.Unlock()
 	if !running {
 		go p.runLane(l)
@@ -282,6 +278,7 @@ func (p *Processor) runLane(l *lane) {
 
 		p.lanesMu.Lock()
 		l.queue = l.queue[1:]
+		delete(p.queuedSeqs, ev.Seq)
 		p.lanesMu.Unlock()
 		p.inflight.Done()
 	}
