@@ -24,7 +24,7 @@ run: build
 test: lint
 	$(GO) test -race -count=1 ./...
 	$(GO) run ./cmd/fixit validate flows.d examples
-	$(GO) run ./cmd/fixit test --coverage flows.d
+	$(GO) run ./cmd/fixit test --coverage flows.d examples
 
 ## lint: gofmt, go vet and staticcheck
 lint: fmt-check vet staticcheck
