@@ -48,8 +48,10 @@ fuzz:
 	$(GO) test ./engine -run='^$$' -fuzz='^FuzzLoad$$' -fuzztime=$(FUZZTIME)
 	$(GO) test ./engine -run='^$$' -fuzz='^FuzzTemplate$$' -fuzztime=$(FUZZTIME)
 
-## bench: benchmarks with their figures (guard, step, store)
+## bench: bench/run.sh (webhook throughput of fixit against the in-run reference ceiling,
+## end-to-end dialog steps/s, key Go benchmarks; saved in bench/results/), then every Go benchmark
 bench:
+	GO=$(GO) bash bench/run.sh
 	$(GO) test -run='^$$' -bench=. -benchmem ./engine/...
 
 ## schema: regenerate docs/flow.schema.json and docs/flows.md from the spec

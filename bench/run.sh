@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# bench/run.sh — the measurement harness behind `make bench` (issue 6).
+#
+# Builds fixit and the bench tools, then on this machine, in one run:
+#   1. webhook acknowledgement: bench/loadgen against bench/refserver (the ceiling)
+#      and against `fixit serve` (dry-run outbound), at several connection counts;
+#   2. end to end: fixit with the Graph API played by bench/fakegraph, 1,000
+#      contacts walking simple_lead, dialog steps (replies) per second;
+#   3. the Go benchmarks of guard evaluation, an interpreter step, a store transaction.
+# Everything printed also goes to bench/results/<UTC date-time>.txt.
+#
+# Environment: CONNS (default "8 64 256"), DURATION (10s), WARMUP (2s),
+# CONTACTS (1000), E2E_CONTACTS (1000), E2E_STEPS (3), GO (go).
+set -euo pipefail
+
+GO=${GO:-go}
+CONNS=${CONNS:-"8 64 256"}
+DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-2s}
+CONTACTS=${CONTACTS:-1000}
+E2E_CONTACTS=${E2E_CONTACTS:-1000}
+E2E_STEPS=${E2E_STEPS:-3}
+SECRET=fixit-dev-app-secret
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/fixit-bench.XXXXXX")
+mkdir -p bench/results
+STAMP=$(date -u +%Y-%m-%dT%H-%M-%SZ)
+RESULT=bench/results/$STAMP.txt
+REPORT=$WORK/report.txt
+: >"$REPORT"
+
+PIDS=()
+cleanup() {
+	local pid
+	for pid in "${PIDS[@]}"; do
+		kill -TERM "$pid" 2>/dev/null || true
+	done
+	for pid in "${PIDS[@]}"; do
+		wait "$pid" 2>/dev/null || true
+	done
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+say() { printf '%s\n' "$*" | tee -a "$REPORT"; }
+
+# free_port prints a TCP port nobody listens on at 127.0.0.1.
+free_port() {
+	local p
+	for _ in $(seq 1 200); do
+		p=$((20000 + RANDOM % 40000))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			echo "$p"
+			return 0
+		fi
+	done
+	echo "no free port found" >&2
+	return 1
+}
+
+# wait_ready URL PID: poll URL until it answers 200 (30 s), failing early if PID died.
+wait_ready() {
+	local url=$1 pid=$2
+	for _ in $(seq 1 300); do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			echo "server $pid exited before it was ready; its log:" >&2
+			tail -n 40 "$WORK"/*.log >&2 || true
+			return 1
+		fi
+		if curl -fsS -o /dev/null --max-time 1 "$url" 2>/dev/null; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	echo "$url not ready after 30s" >&2
+	return 1
+}
+
+# stop PID: SIGTERM, then SIGKILL after 5 s (fixit drains its backlog on SIGTERM).
+stop() {
+	local pid=$1
+	kill -TERM "$pid" 2>/dev/null || true
+	for _ in $(seq 1 50); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	local keep=() p
+	for p in "${PIDS[@]}"; do [ "$p" = "$pid" ] || keep+=("$p"); done
+	PIDS=("${keep[@]}")
+}
+
+# Started servers' PIDs land here (a function's $! would be lost in a subshell).
+SERVER_PID=
+SERVER_URL=
+
+start_refserver() {
+	local port db
+	port=$(free_port)
+	db=$WORK/ref-$1.db
+	"$WORK/refserver" -addr "127.0.0.1:$port" -db "$db" -secret "$SECRET" >>"$WORK/refserver.log" 2>&1 &
+	SERVER_PID=$!
+	PIDS+=("$SERVER_PID")
+	SERVER_URL=http://127.0.0.1:$port
+	wait_ready "$SERVER_URL/readyz" "$SERVER_PID"
+}
+
+# start_fixit NAME [VAR=value...]: fixit serve on a fresh database, demo secrets.
+start_fixit() {
+	local name=$1 port
+	shift
+	port=$(free_port)
+	mkdir -p "$WORK/$name"
+	env -i PATH="$PATH" HOME="${HOME:-/tmp}" \
+		FIXIT_ADDR="127.0.0.1:$port" FIXIT_DB="$WORK/$name/fixit.db" FIXIT_FLOWS=flows.d \
+		FIXIT_LOG_LEVEL=warn FIXIT_LOG_FORMAT=text FIXIT_ADMIN_TOKEN=fixit-dev-admin-token \
+		APP_SECRET="$SECRET" WABA_VERIFY_TOKEN=fixit-dev-verify-token \
+		OKDESK_USER=okdesk OKDESK_PASS=fixit-dev-okdesk-pass ONEC_TOKEN=fixit-dev-onec-token \
+		TELEGRAM_SECRET_TOKEN=fixit-dev-telegram-secret "$@" \
+		"$WORK/fixit" serve >>"$WORK/fixit-$name.log" 2>&1 &
+	SERVER_PID=$!
+	PIDS+=("$SERVER_PID")
+	SERVER_URL=http://127.0.0.1:$port
+	wait_ready "$SERVER_URL/readyz" "$SERVER_PID"
+}
+
+echo "building fixit and the bench tools into $WORK ..." >&2
+CGO_ENABLED=0 "$GO" build -trimpath -o "$WORK/fixit" ./cmd/fixit
+CGO_ENABLED=0 "$GO" build -trimpath -o "$WORK/loadgen" ./bench/loadgen
+CGO_ENABLED=0 "$GO" build -trimpath -o "$WORK/refserver" ./bench/refserver
+CGO_ENABLED=0 "$GO" build -trimpath -o "$WORK/fakegraph" ./bench/fakegraph
+
+say "fixit bench — $STAMP"
+say "commit $(git describe --tags --always --dirty 2>/dev/null || echo unknown), $("$GO" version | cut -d' ' -f3-)"
+say "machine: $(nproc) CPU ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); generator on the same cores"
+say ""
+say "## 1. WhatsApp webhook acknowledgement (closed loop, warm-up $WARMUP, measured $DURATION, $CONTACTS contacts, unique wamids)"
+say "# reference = net/http + HMAC + JSON + one SQLite transaction per request (glebarez/sqlite, fixit's pragmas)"
+say "# fixit = fixit serve, flows.d, dry-run outbound, fresh database per row"
+
+declare -A RATE
+header=-header
+for c in $CONNS; do
+	for server in reference fixit; do
+		if [ "$server" = reference ]; then
+			start_refserver "$c"
+		else
+			start_fixit "c$c"
+		fi
+		row=$("$WORK/loadgen" $header -label "$server" -url "$SERVER_URL/webhooks/waba" -c "$c" \
+			-d "$DURATION" -warmup "$WARMUP" -contacts "$CONTACTS" -secret "$SECRET")
+		header=
+		say "$row"
+		RATE[$server-$c]=$(printf '%s\n' "$row" | tail -n1 | awk '{print $3}')
+		stop "$SERVER_PID"
+	done
+done
+say ""
+for c in $CONNS; do
+	ref=${RATE[reference-$c]:-0} fix=${RATE[fixit-$c]:-0}
+	say "$(awk -v c="$c" -v r="$ref" -v f="$fix" 'BEGIN { printf "ratio fixit / ceiling at %3d connections: %6.0f / %6.0f = %.2f", c, f, r, (r > 0 ? f / r : 0) }')"
+done
+say ""
+
+say "## 2. End to end: $E2E_CONTACTS contacts walk simple_lead ($E2E_STEPS steps: greeting, name, problem); a step = a reply reaching the fake Graph API"
+gport=$(free_port)
+"$WORK/fakegraph" -addr "127.0.0.1:$gport" -token bench-graph-token >>"$WORK/fakegraph.log" 2>&1 &
+GRAPH_PID=$!
+PIDS+=("$GRAPH_PID")
+wait_ready "http://127.0.0.1:$gport/stats" "$GRAPH_PID"
+start_fixit e2e WABA_API_URL="http://127.0.0.1:$gport" WABA_ACCESS_TOKEN=bench-graph-token \
+	WABA_PHONE_NUMBER_ID=498761234560011
+for c in 64; do
+	say "$("$WORK/loadgen" -header -label fixit-e2e -walk "$E2E_STEPS" -contacts "$E2E_CONTACTS" -c "$c" \
+		-url "$SERVER_URL/webhooks/waba" -replies "http://127.0.0.1:$gport/replies" -timeout 90s -secret "$SECRET")"
+done
+say "# messages received by the fake Graph API: $(curl -fsS "http://127.0.0.1:$gport/stats")"
+stop "$SERVER_PID"
+stop "$GRAPH_PID"
+say ""
+
+say "## 3. Go benchmarks (guard, interpreter step, store transaction)"
+if ! "$GO" test -run='^$' -bench='Guard|Step$|AppendEvents' -benchmem ./engine/ ./engine/store/ >"$WORK/gobench.txt" 2>&1; then
+	say "# go test reported a failure (its lines follow)"
+fi
+grep -E '^(Benchmark|ok|FAIL|--- FAIL|goos|goarch|cpu|pkg)|_test\.go:[0-9]+: ' "$WORK/gobench.txt" | grep -v 'level=INFO' | tee -a "$REPORT"
+
+cp "$REPORT" "$RESULT"
+echo >&2
+echo "written to $RESULT" >&2
