@@ -119,3 +119,25 @@ func TestDecodeObjectAndPlainNumbers(t *testing.T) {
 		}
 	}
 }
+
+func TestRedactAndTruncate(t *testing.T) {
+	const tok = "tok+en/secret=1"
+	s := Redact("GET /bot"+tok+"/x?api_token=tok%2Ben%2Fsecret%3D1 short=ab", tok, "ab", "")
+	if s != "GET /bot[redacted]/x?api_token=[redacted] short=ab" {
+		t.Errorf("Redact = %q", s)
+	}
+	cause := errors.New("dial tcp: timeout")
+	e := RedactedError{Msg: "shown", Err: cause}
+	if e.Error() != "shown" || !errors.Is(e, cause) {
+		t.Errorf("RedactedError must print its message and keep its cause")
+	}
+	for _, c := range []struct {
+		in   string
+		n    int
+		want string
+	}{{"short", 10, "short"}, {"abcdef", 3, "abc…"}, {"Привет", 3, "П…"}} {
+		if got := Truncate(c.in, c.n); got != c.want {
+			t.Errorf("Truncate(%q, %d) = %q, want %q", c.in, c.n, got, c.want)
+		}
+	}
+}

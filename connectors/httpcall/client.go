@@ -16,7 +16,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/fixit-exchange/fixit/connectors"
 )
@@ -138,7 +137,7 @@ func (c *Client) Execute(ctx context.Context, req connectors.Request) (connector
 		retryAfter := connectors.ParseRetryAfter(resp.Header.Get("Retry-After"), now)
 		msg := fmt.Sprintf("%s %s: %s", cl.method, target, resp.Status)
 		if s := strings.TrimSpace(strings.ToValidUTF8(string(raw), "\uFFFD")); s != "" {
-			msg += ": " + truncate(s, maxMessageBytes)
+			msg += ": " + connectors.Truncate(s, maxMessageBytes)
 		}
 		return connectors.Result{}, connectors.HTTPError(Connector, resp.StatusCode, retryAfter, cl.redact(msg))
 	}
@@ -311,7 +310,7 @@ func (cl *call) setBody(p map[string]any) error {
 func (cl *call) networkError(target string, err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		err = &url.Error{Op: ue.Op, URL: target, Err: redactedError{msg: cl.redact(ue.Err.Error()), err: ue.Err}}
+		err = &url.Error{Op: ue.Op, URL: target, Err: connectors.RedactedError{Msg: cl.redact(ue.Err.Error()), Err: ue.Err}}
 	}
 	code, msg := connectors.CodeNetwork, cl.redact(err.Error())
 	if errors.Is(err, context.DeadlineExceeded) {
@@ -322,28 +321,7 @@ func (cl *call) networkError(target string, err error) error {
 }
 
 // redact replaces every secret value in s.
-func (cl *call) redact(s string) string {
-	for _, sec := range cl.secrets {
-		if len(sec) < 4 { // too short to search for without mangling the message
-			continue
-		}
-		s = strings.ReplaceAll(s, sec, "[redacted]")
-		if esc := url.QueryEscape(sec); esc != sec {
-			s = strings.ReplaceAll(s, esc, "[redacted]")
-		}
-	}
-	return s
-}
-
-// redactedError keeps an underlying error reachable for errors.Is/As while printing a
-// message with the secrets removed.
-type redactedError struct {
-	msg string
-	err error
-}
-
-func (e redactedError) Error() string { return e.msg }
-func (e redactedError) Unwrap() error { return e.err }
+func (cl *call) redact(s string) string { return connectors.Redact(s, cl.secrets...) }
 
 // sensitive reports whether a header or query parameter name carries a credential.
 func sensitive(name string) bool {
@@ -489,18 +467,6 @@ func validHeaderName(s string) bool {
 		}
 	}
 	return true
-}
-
-// truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	cut := n
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
 }
 
 var _ connectors.Executor = (*Client)(nil)

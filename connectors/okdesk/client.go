@@ -13,7 +13,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/fixit-exchange/fixit/connectors"
 )
@@ -265,20 +264,14 @@ func (x *exchange) do(ctx context.Context, method, path string, query url.Values
 func (c *Client) networkError(method, path string, err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		err = &url.Error{Op: ue.Op, URL: c.redactURL(ue.URL), Err: redactedError{msg: c.redact(ue.Err.Error()), err: ue.Err}}
+		err = &url.Error{Op: ue.Op, URL: c.redactURL(ue.URL), Err: connectors.RedactedError{Msg: c.redact(ue.Err.Error()), Err: ue.Err}}
 	}
 	return &connectors.Error{Connector: Connector, Code: connectors.CodeNetwork, Retryable: true,
 		Message: fmt.Sprintf("%s %s: %s", method, path, c.redact(err.Error())), Err: err}
 }
 
 // redact removes the token from s (defence in depth: no message we build carries it).
-func (c *Client) redact(s string) string {
-	if c.token == "" {
-		return s
-	}
-	s = strings.ReplaceAll(s, c.token, "[redacted]")
-	return strings.ReplaceAll(s, url.QueryEscape(c.token), "[redacted]")
-}
+func (c *Client) redact(s string) string { return connectors.Redact(s, c.token) }
 
 // redactURL drops the query string (it holds api_token) from a URL.
 func (c *Client) redactURL(raw string) string {
@@ -289,16 +282,6 @@ func (c *Client) redactURL(raw string) string {
 	u.RawQuery, u.Fragment, u.User = "", "", nil
 	return c.redact(u.String())
 }
-
-// redactedError keeps an underlying error reachable for errors.Is/As while printing a
-// message with the token removed.
-type redactedError struct {
-	msg string
-	err error
-}
-
-func (e redactedError) Error() string { return e.msg }
-func (e redactedError) Unwrap() error { return e.err }
 
 // errorMessage extracts Okdesk's message from an error body: {"errors": ...} where the
 // value is a string, a list, or a Rails-style map of field → messages (nested for nested
@@ -314,14 +297,14 @@ func errorMessage(raw []byte, status string) string {
 			}
 		}
 		if len(parts) > 0 {
-			return truncate(strings.Join(parts, "; "), maxMessageBytes)
+			return connectors.Truncate(strings.Join(parts, "; "), maxMessageBytes)
 		}
 	}
 	s := strings.TrimSpace(strings.ToValidUTF8(string(raw), "\uFFFD"))
 	if s == "" {
 		return status
 	}
-	return status + ": " + truncate(s, maxMessageBytes)
+	return status + ": " + connectors.Truncate(s, maxMessageBytes)
 }
 
 func flattenErrors(prefix string, v any, out *[]string) {
@@ -357,16 +340,4 @@ func flattenErrors(prefix string, v any, out *[]string) {
 	default:
 		flattenErrors(prefix, fmt.Sprint(x), out)
 	}
-}
-
-// truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	cut := n
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
 }

@@ -36,7 +36,6 @@ const (
 	maxTextRunes     = 4096 // sendMessage text: 1-4096 characters
 	maxCallbackText  = 200  // answerCallbackQuery text: 0-200 characters
 	maxCallbackData  = 64   // callback_data: 1-64 bytes
-	redacted         = "<redacted>"
 )
 
 // Config configures a Client.
@@ -451,26 +450,11 @@ func (c *Client) transportError(method string, err error) *connectors.Error {
 		err = &url.Error{Op: ue.Op, URL: c.redact(ue.URL), Err: ue.Err}
 	}
 	return &connectors.Error{Connector: connectorName, Code: connectors.CodeNetwork, Retryable: true,
-		Message: method + ": " + c.redact(err.Error()), Err: redactedError{msg: c.redact(err.Error()), err: err}}
+		Message: method + ": " + c.redact(err.Error()), Err: connectors.RedactedError{Msg: c.redact(err.Error()), Err: err}}
 }
 
 // redact removes every form of the token from s.
-func (c *Client) redact(s string) string {
-	for _, t := range c.secret {
-		s = strings.ReplaceAll(s, t, redacted)
-	}
-	return s
-}
-
-// redactedError carries a cause whose text has been redacted, keeping the cause
-// reachable for errors.Is (context.DeadlineExceeded, net timeouts).
-type redactedError struct {
-	msg string
-	err error
-}
-
-func (e redactedError) Error() string { return e.msg }
-func (e redactedError) Unwrap() error { return e.err }
+func (c *Client) redact(s string) string { return connectors.Redact(s, c.secret...) }
 
 // badParams is the error of unusable action params.
 func badParams(msg string) *connectors.Error {

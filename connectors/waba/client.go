@@ -251,9 +251,4 @@ func errorDetails(raw json.RawMessage) string {
 }
 
 // redact removes the access token from text that may echo a request.
-func (c *Client) redact(s string) string {
-	if c.cfg.AccessToken == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, c.cfg.AccessToken, "[redacted]")
-}
+func (c *Client) redact(s string) string { return connectors.Redact(s, c.cfg.AccessToken) }
