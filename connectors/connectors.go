@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -140,6 +141,21 @@ func ParseRetryAfter(v string, now time.Time) time.Duration {
 		return t.Sub(now)
 	}
 	return 0
+}
+
+// ConnectorOf names the connector that performs an action kind ("send" goes to
+// the dialog's channel), for logs and metrics: "okdesk.comment" → "okdesk".
+func ConnectorOf(kind, channel string) string {
+	if kind == "send" {
+		if channel == "" {
+			return "none"
+		}
+		return channel
+	}
+	if i := strings.IndexByte(kind, '.'); i > 0 {
+		return kind[:i]
+	}
+	return kind
 }
 
 // Executor performs outbound actions of the kinds it declares.

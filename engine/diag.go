@@ -163,7 +163,7 @@ var codeIndex = func() map[string]Code {
 func didYouMean(s string, candidates []string) string {
 	best, bestD := "", len(s)/2+2
 	for _, c := range candidates {
-		d := levenshtein(strings.ToLower(s), strings.ToLower(c))
+		d := EditDistance(strings.ToLower(s), strings.ToLower(c))
 		if d < bestD || (d == bestD && best != "" && c < best) {
 			best, bestD = c, d
 		}
@@ -174,7 +174,8 @@ func didYouMean(s string, candidates []string) string {
 	return best
 }
 
-func levenshtein(a, b string) int {
+// EditDistance is the Levenshtein distance between a and b, in characters.
+func EditDistance(a, b string) int {
 	ra, rb := []rune(a), []rune(b)
 	prev := make([]int, len(rb)+1)
 	cur := make([]int, len(rb)+1)

@@ -113,20 +113,6 @@ func (p *Processor) RecoverClaims(ctx context.Context) (int, error) {
 	}
 }
 
-// connectorOf names the connector of an action kind, for logs and metrics.
-func connectorOf(kind, channel string) string {
-	if kind == "send" {
-		if channel == "" {
-			return "none"
-		}
-		return channel
-	}
-	if i := strings.IndexByte(kind, '.'); i > 0 {
-		return kind[:i]
-	}
-	return kind
-}
-
 // perform runs one claimed action. It is never cancelled by shutdown halfway: an
 // action that started finishes and records its outcome.
 func (p *Processor) perform(it store.OutboxItem) {
@@ -158,7 +144,7 @@ func (p *Processor) perform(it store.OutboxItem) {
 }
 
 func (p *Processor) finish(ctx context.Context, it store.OutboxItem, req connectors.Request, res connectors.Result, err error) {
-	conn := connectorOf(it.Kind, req.Dialog.Channel)
+	conn := connectors.ConnectorOf(it.Kind, req.Dialog.Channel)
 	log := p.log.With("action_id", it.ID, "kind", it.Kind, "dialog_id", req.Dialog.ID, "attempt", it.Attempts)
 	if err == nil {
 		data := map[string]any{}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/fixit-exchange/fixit/engine"
 	"github.com/fixit-exchange/fixit/engine/event"
+	"unicode/utf8"
 )
 
 // ScenarioFile is a parsed `*_test.yaml` file.
@@ -1172,37 +1173,20 @@ func parseDuration(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// closest returns the candidate within edit distance 2 of s, or "".
+// closest returns the candidate within edit distance 2 of s, or "". Names longer
+// than 64 characters are not compared (the distance is quadratic in length).
 func closest(s string, cands []string) string {
+	if utf8.RuneCountInString(s) > 64 {
+		return ""
+	}
 	best, bestD := "", 3
 	for _, c := range cands {
-		if d := editDistance(s, c); d < bestD {
+		if utf8.RuneCountInString(c) > 64 {
+			continue
+		}
+		if d := engine.EditDistance(s, c); d < bestD {
 			best, bestD = c, d
 		}
 	}
 	return best
-}
-
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	if len(ra) > 64 || len(rb) > 64 {
-		return 99
-	}
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
 }

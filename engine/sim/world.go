@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fixit-exchange/fixit/connectors"
 	"github.com/fixit-exchange/fixit/engine"
 	"github.com/fixit-exchange/fixit/engine/event"
 )
@@ -621,7 +622,7 @@ func (w *World) answer(d *Dialog, a *Action, mock *Mock) event.Event {
 		a.Failure = fail
 		typ = event.TypeActionFailed
 		data["error"] = map[string]any{"code": fail.Code, "message": fail.Message, "status": fail.Status,
-			"api_code": apiCode(fail), "connector": connectorOf(a.Kind, d.Channel), "attempts": 1, "dead": false}
+			"api_code": apiCode(fail), "connector": connectors.ConnectorOf(a.Kind, d.Channel), "attempts": 1, "dead": false}
 	} else {
 		a.Result = normalize(result)
 		for k, v := range a.Result {
@@ -638,19 +639,6 @@ func apiCode(f *Failure) int {
 		return 131047
 	}
 	return 0
-}
-
-func connectorOf(kind, channel string) string {
-	if kind == "send" {
-		if channel == "" {
-			return "none"
-		}
-		return channel
-	}
-	if i := strings.IndexByte(kind, '.'); i > 0 {
-		return kind[:i]
-	}
-	return kind
 }
 
 // Failure codes the world produces itself (connectors' codes).
