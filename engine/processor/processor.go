@@ -300,9 +300,9 @@ func claim(tx store.StepTx, seq int64) error {
 // errEnded means the dialog ended before this event was processed.
 var errEnded = errors.New("dialog has ended")
 
-// errVersionMoved means a reload moved the dialog to another flow version between
-// resolving its version and locking it; the step is tried again.
-var errVersionMoved = errors.New("dialog moved to another flow version")
+// errNeedVersion means the dialog's flow version is not in memory: it is loaded
+// from the store outside the transaction and the step tried again.
+var errNeedVersion = errors.New("flow version not loaded")
 
 // process applies one event, retrying store conflicts and transient failures.
 func (p *Processor) process(dialogID int64, ev store.Event) {
@@ -416,19 +416,16 @@ func (p *Processor) stepDialog(ctx context.Context, id int64, ev store.Event) (s
 	if err != nil {
 		return "", fmt.Errorf("dialog keys: %w", err)
 	}
-	// The flow version is resolved before the transaction: it may read the store
-	// (a pinned version's source), and on SQLite the transaction holds the only
-	// connection. The transaction re-checks that the dialog is still on it.
-	cur, err := p.st.GetDialog(ctx, id)
-	if err != nil {
-		return "", fmt.Errorf("load dialog %d: %w", id, err)
-	}
-	flow, flowErr := p.flowVersion(ctx, cur.Flow, cur.FlowHash)
 	now := p.cfg.Now()
 	m := p.machine()
 	defer p.machines.Put(m)
 	outcome := "processed"
-	err = p.st.Step(ctx, func(tx store.StepTx) error {
+	// The dialog's flow version comes from memory inside the transaction. A version
+	// no longer in memory is loaded from the store outside it (on SQLite the
+	// transaction holds the only connection) and the step is tried once more.
+	var need [2]string // flow, hash
+	var loadErr error
+	step := func(tx store.StepTx) error {
 		if err := claim(tx, ev.Seq); err != nil {
 			return err
 		}
@@ -439,10 +436,13 @@ func (p *Processor) stepDialog(ctx context.Context, id int64, ev store.Event) (s
 		if row.Status.Ended() && ev.Source != event.SourceAction && ev.Source != event.SourceTimer {
 			return errEnded
 		}
-		if row.FlowHash != cur.FlowHash || row.Flow != cur.Flow {
-			return errVersionMoved // a reload moved the dialog meanwhile: try again
+		flow := p.knownVersion(row.Flow, row.FlowHash)
+		if flow == nil && loadErr == nil {
+			need = [2]string{row.Flow, row.FlowHash}
+			return errNeedVersion
 		}
-		if err := flowErr; err != nil {
+		if flow == nil {
+			err := loadErr
 			outcome = "failed"
 			_ = tx.AppendHistory(store.HistoryEntry{DialogID: id, At: now, Kind: store.HistoryError, EventSeq: &ev.Seq,
 				Detail: mustJSON(map[string]any{"error": err.Error()})})
@@ -467,7 +467,13 @@ func (p *Processor) stepDialog(ctx context.Context, id int64, ev store.Event) (s
 			outcome = "failed"
 		}
 		return p.apply(tx, row, res, ev, now)
-	})
+	}
+	err = p.st.Step(ctx, step)
+	if errors.Is(err, errNeedVersion) {
+		// Load it (into the cache, or remember why it cannot be) and try again.
+		_, loadErr = p.flowVersion(ctx, need[0], need[1])
+		err = p.st.Step(ctx, step)
+	}
 	return outcome, err
 }
 
@@ -565,19 +571,27 @@ func toEngine(row *store.Dialog, keys []store.DialogKey) engine.Dialog {
 	return d
 }
 
-// flowVersion returns the flow version a dialog is pinned to: from the current
-// set, else compiled from the stored source.
-func (p *Processor) flowVersion(ctx context.Context, name, hash string) (*engine.Flow, error) {
+// knownVersion returns a flow version held in memory (the current set or an older
+// version loaded before), or nil; it never reads the store.
+func (p *Processor) knownVersion(name, hash string) *engine.Flow {
 	if fs := p.cfg.Flows.Current(); fs != nil {
 		if f := fs.ByHash(hash); f != nil && f.Name == name {
-			return f, nil
+			return f
 		}
 	}
 	p.versionsMu.Lock()
 	defer p.versionsMu.Unlock()
-	if f := p.versions[hash]; f != nil {
+	return p.versions[hash]
+}
+
+// flowVersion returns the flow version a dialog is pinned to: from the current
+// set, else compiled from the stored source.
+func (p *Processor) flowVersion(ctx context.Context, name, hash string) (*engine.Flow, error) {
+	if f := p.knownVersion(name, hash); f != nil {
 		return f, nil
 	}
+	// No lock is held across the store read: a step transaction (which holds
+	// SQLite's only connection) takes versionsMu in knownVersion.
 	v, err := p.st.GetFlowVersion(ctx, hash)
 	if err != nil {
 		return nil, fmt.Errorf("flow %s version %.12s: %w", name, hash, err)
@@ -585,6 +599,11 @@ func (p *Processor) flowVersion(ctx context.Context, name, hash string) (*engine
 	fs, diags := engine.Compile([]engine.File{{Name: v.File, Data: []byte(v.Source)}})
 	if fs == nil || fs.Flow(name) == nil {
 		return nil, fmt.Errorf("flow %s version %.12s no longer compiles: %v", name, hash, diags)
+	}
+	p.versionsMu.Lock()
+	defer p.versionsMu.Unlock()
+	if f := p.versions[hash]; f != nil { // another lane loaded it meanwhile
+		return f, nil
 	}
 	f := fs.Flow(name)
 	p.versions[hash] = f
