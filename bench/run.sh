@@ -7,13 +7,16 @@
 #   2. end to end: fixit with the Graph API played by bench/fakegraph, 1,000
 #      contacts walking simple_lead, dialog steps (replies) per second;
 #   3. the Go benchmarks of guard evaluation, an interpreter step, a store transaction.
-# Everything printed also goes to bench/results/<UTC date-time>.txt.
+# Everything printed also goes to bench/results/<UTC date-time>.txt (full runs only).
 #
-# Environment: CONNS (default "8 64 256"), DURATION (10s), WARMUP (2s),
-# CONTACTS (1000), E2E_CONTACTS (1000), E2E_STEPS (3), GO (go).
+# Environment: PARTS (default "ack e2e go": which of the three to run), CONNS
+# ("8 64 256"), DURATION (10s), WARMUP (2s), CONTACTS (1000), E2E_CONTACTS (1000),
+# E2E_STEPS (3), GO (go), FIXIT_PPROF_ADDR (unset; set, e.g. 127.0.0.1:6060, to
+# profile the fixit under test with `go tool pprof`).
 set -euo pipefail
 
 GO=${GO:-go}
+PARTS=${PARTS:-"ack e2e go"}
 CONNS=${CONNS:-"8 64 256"}
 DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-2s}
@@ -45,13 +48,16 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# has PART: whether PARTS asks for PART.
+has() { [[ " $PARTS " == *" $1 "* ]]; }
+
 say() { printf '%s\n' "$*" | tee -a "$REPORT"; }
 
 # free_port prints a TCP port nobody listens on at 127.0.0.1.
 free_port() {
 	local p
 	for _ in $(seq 1 200); do
-		p=$((20000 + RANDOM % 40000))
+		p=$((10000 + RANDOM % 20000)) # below the ephemeral range (32768+) that clients use
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 			echo "$p"
 			return 0
@@ -120,7 +126,7 @@ start_fixit() {
 		FIXIT_LOG_LEVEL=warn FIXIT_LOG_FORMAT=text FIXIT_ADMIN_TOKEN=fixit-dev-admin-token \
 		APP_SECRET="$SECRET" WABA_VERIFY_TOKEN=fixit-dev-verify-token \
 		OKDESK_USER=okdesk OKDESK_PASS=fixit-dev-okdesk-pass ONEC_TOKEN=fixit-dev-onec-token \
-		TELEGRAM_SECRET_TOKEN=fixit-dev-telegram-secret "$@" \
+		TELEGRAM_SECRET_TOKEN=fixit-dev-telegram-secret FIXIT_PPROF_ADDR="${FIXIT_PPROF_ADDR:-}" "$@" \
 		"$WORK/fixit" serve >>"$WORK/fixit-$name.log" 2>&1 &
 	SERVER_PID=$!
 	PIDS+=("$SERVER_PID")
@@ -138,57 +144,70 @@ say "fixit bench — $STAMP"
 say "commit $(git describe --tags --always --dirty 2>/dev/null || echo unknown), $("$GO" version | cut -d' ' -f3-)"
 say "machine: $(nproc) CPU ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); generator on the same cores"
 say ""
-say "## 1. WhatsApp webhook acknowledgement (closed loop, warm-up $WARMUP, measured $DURATION, $CONTACTS contacts, unique wamids)"
-say "# reference = net/http + HMAC + JSON + one SQLite transaction per request (glebarez/sqlite, fixit's pragmas)"
-say "# fixit = fixit serve, flows.d, dry-run outbound, fresh database per row"
+if has ack; then
+	say "## 1. WhatsApp webhook acknowledgement (closed loop, warm-up $WARMUP, measured $DURATION, $CONTACTS contacts, unique wamids)"
+	say "# reference = net/http + HMAC + JSON + one SQLite transaction per request (glebarez/sqlite, fixit's pragmas)"
+	say "# fixit = fixit serve, flows.d, dry-run outbound, fresh database per row"
 
-declare -A RATE
-header=-header
-for c in $CONNS; do
-	for server in reference fixit; do
-		if [ "$server" = reference ]; then
-			start_refserver "$c"
-		else
-			start_fixit "c$c"
-		fi
-		row=$("$WORK/loadgen" $header -label "$server" -url "$SERVER_URL/webhooks/waba" -c "$c" \
-			-d "$DURATION" -warmup "$WARMUP" -contacts "$CONTACTS" -secret "$SECRET")
-		header=
-		say "$row"
-		RATE[$server-$c]=$(printf '%s\n' "$row" | tail -n1 | awk '{print $3}')
-		stop "$SERVER_PID"
+	declare -A RATE
+	header=-header
+	for c in $CONNS; do
+		for server in reference fixit; do
+			if [ "$server" = reference ]; then
+				start_refserver "$c"
+			else
+				start_fixit "c$c"
+			fi
+			row=$("$WORK/loadgen" $header -label "$server" -url "$SERVER_URL/webhooks/waba" -c "$c" \
+				-d "$DURATION" -warmup "$WARMUP" -contacts "$CONTACTS" -secret "$SECRET")
+			header=
+			say "$row"
+			RATE[$server-$c]=$(printf '%s\n' "$row" | tail -n1 | awk '{print $3}')
+			stop "$SERVER_PID"
+		done
 	done
-done
-say ""
-for c in $CONNS; do
-	ref=${RATE[reference-$c]:-0} fix=${RATE[fixit-$c]:-0}
-	say "$(awk -v c="$c" -v r="$ref" -v f="$fix" 'BEGIN { printf "ratio fixit / ceiling at %3d connections: %6.0f / %6.0f = %.2f", c, f, r, (r > 0 ? f / r : 0) }')"
-done
-say ""
+	say ""
+	for c in $CONNS; do
+		ref=${RATE[reference-$c]:-0} fix=${RATE[fixit-$c]:-0}
+		say "$(awk -v c="$c" -v r="$ref" -v f="$fix" 'BEGIN { printf "ratio fixit / ceiling at %3d connections: %6.0f / %6.0f = %.2f", c, f, r, (r > 0 ? f / r : 0) }')"
+	done
+	say ""
 
-say "## 2. End to end: $E2E_CONTACTS contacts walk simple_lead ($E2E_STEPS steps: greeting, name, problem); a step = a reply reaching the fake Graph API"
-gport=$(free_port)
-"$WORK/fakegraph" -addr "127.0.0.1:$gport" -token bench-graph-token >>"$WORK/fakegraph.log" 2>&1 &
-GRAPH_PID=$!
-PIDS+=("$GRAPH_PID")
-wait_ready "http://127.0.0.1:$gport/stats" "$GRAPH_PID"
-start_fixit e2e WABA_API_URL="http://127.0.0.1:$gport" WABA_ACCESS_TOKEN=bench-graph-token \
-	WABA_PHONE_NUMBER_ID=498761234560011
-for c in 64; do
-	say "$("$WORK/loadgen" -header -label fixit-e2e -walk "$E2E_STEPS" -contacts "$E2E_CONTACTS" -c "$c" \
-		-url "$SERVER_URL/webhooks/waba" -replies "http://127.0.0.1:$gport/replies" -timeout 90s -secret "$SECRET")"
-done
-say "# messages received by the fake Graph API: $(curl -fsS "http://127.0.0.1:$gport/stats")"
-stop "$SERVER_PID"
-stop "$GRAPH_PID"
-say ""
-
-say "## 3. Go benchmarks (guard, interpreter step, store transaction)"
-if ! "$GO" test -run='^$' -bench='Guard|Step$|AppendEvents' -benchmem ./engine/ ./engine/store/ >"$WORK/gobench.txt" 2>&1; then
-	say "# go test reported a failure (its lines follow)"
 fi
-grep -E '^(Benchmark|ok|FAIL|--- FAIL|goos|goarch|cpu|pkg)|_test\.go:[0-9]+: ' "$WORK/gobench.txt" | grep -v 'level=INFO' | tee -a "$REPORT"
 
-cp "$REPORT" "$RESULT"
+if has e2e; then
+	say "## 2. End to end: $E2E_CONTACTS contacts walk simple_lead ($E2E_STEPS steps: greeting, name, problem); a step = a reply reaching the fake Graph API"
+	gport=$(free_port)
+	"$WORK/fakegraph" -addr "127.0.0.1:$gport" -token bench-graph-token >>"$WORK/fakegraph.log" 2>&1 &
+	GRAPH_PID=$!
+	PIDS+=("$GRAPH_PID")
+	wait_ready "http://127.0.0.1:$gport/stats" "$GRAPH_PID"
+	start_fixit e2e WABA_API_URL="http://127.0.0.1:$gport" WABA_ACCESS_TOKEN=bench-graph-token \
+		WABA_PHONE_NUMBER_ID=498761234560011
+	for c in 64; do
+		say "$("$WORK/loadgen" -header -label fixit-e2e -walk "$E2E_STEPS" -contacts "$E2E_CONTACTS" -c "$c" \
+			-url "$SERVER_URL/webhooks/waba" -replies "http://127.0.0.1:$gport/replies" -timeout 90s -secret "$SECRET")"
+	done
+	say "# messages received by the fake Graph API: $(curl -fsS "http://127.0.0.1:$gport/stats")"
+	stop "$SERVER_PID"
+	stop "$GRAPH_PID"
+	say ""
+
+fi
+
+if has go; then
+	say "## 3. Go benchmarks (guard, interpreter step, store transaction)"
+	if ! "$GO" test -run='^$' -bench='Guard|Step$|AppendEvents' -benchmem ./engine/ ./engine/store/ >"$WORK/gobench.txt" 2>&1; then
+		say "# go test reported a failure (its lines follow)"
+	fi
+	grep -E '^(Benchmark|ok|FAIL|--- FAIL|goos|goarch|cpu|pkg)|_test\.go:[0-9]+: ' "$WORK/gobench.txt" | grep -v 'level=INFO' | tee -a "$REPORT"
+
+fi
+
 echo >&2
-echo "written to $RESULT" >&2
+if [ "$PARTS" = "ack e2e go" ]; then
+	cp "$REPORT" "$RESULT"
+	echo "written to $RESULT" >&2
+else
+	echo "a partial run (PARTS=$PARTS): not written to bench/results" >&2
+fi

@@ -38,6 +38,8 @@ type Metrics struct {
 	Reloads *prometheus.CounterVec
 	// InboxBatch observes how many events one inbox transaction stored.
 	InboxBatch prometheus.Histogram
+	// StepBatch observes how many dialog steps one transaction committed (SQLite).
+	StepBatch prometheus.Histogram
 }
 
 // New returns the collectors registered on a new registry. counts, when not nil,
@@ -63,8 +65,10 @@ func New(counts func(context.Context) ([]DialogCount, error)) *Metrics {
 			Help: "Flow (re)loads by result (ok, error, unchanged)."}, []string{"result"}),
 		InboxBatch: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "fixit_inbox_batch_events",
 			Help: "Events stored per inbox transaction (group commit).", Buckets: prometheus.ExponentialBuckets(1, 2, 10)}),
+		StepBatch: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "fixit_step_batch_steps",
+			Help: "Dialog steps committed per transaction (grouped on SQLite).", Buckets: prometheus.ExponentialBuckets(1, 2, 8)}),
 	}
-	r.MustRegister(m.EventsIn, m.Requests, m.DedupeHits, m.Processed, m.ProcessingSeconds, m.OutboxAttempts, m.Reloads, m.InboxBatch,
+	r.MustRegister(m.EventsIn, m.Requests, m.DedupeHits, m.Processed, m.ProcessingSeconds, m.OutboxAttempts, m.Reloads, m.InboxBatch, m.StepBatch,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if counts != nil {
 		r.MustRegister(&dialogCollector{counts: counts, desc: prometheus.NewDesc("fixit_dialogs",

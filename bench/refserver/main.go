@@ -20,17 +20,14 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/glebarez/sqlite"
 	"gorm.io/gorm"
 	gormlogger "gorm.io/gorm/logger"
+
+	"github.com/fixit-exchange/fixit/engine/store"
 )
 
 // maxBody is the largest webhook body read, as in fixit.
 const maxBody = 3 << 20
-
-// pragmas are fixit's SQLite settings (engine/store/gorm.go sqlitePragmas).
-const pragmas = "_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
-	"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 
 const schema = `
 CREATE TABLE IF NOT EXISTS dialogs (
@@ -116,10 +113,14 @@ func run(args []string, logger *slog.Logger) error {
 	return nil
 }
 
-// openDB opens path with fixit's pragmas through github.com/glebarez/sqlite, on one
-// connection, and creates the schema.
+// openDB opens path through fixit's own SQLite dialector (same driver, same
+// pragmas), on one connection, and creates the schema.
 func openDB(ctx context.Context, path string) (*sql.DB, error) {
-	gdb, err := gorm.Open(sqlite.Open(path+"?"+pragmas), &gorm.Config{
+	dialector, err := store.SQLiteDialector(path)
+	if err != nil {
+		return nil, err
+	}
+	gdb, err := gorm.Open(dialector, &gorm.Config{
 		Logger:                 gormlogger.Discard,
 		SkipDefaultTransaction: true,
 	})

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -31,6 +32,7 @@ import (
 // config is everything serve reads from the environment (DESIGN A4).
 type config struct {
 	Addr, DB, Flows, AdminToken, LogLevel, LogFormat    string
+	PprofAddr                                           string
 	AppSecret, VerifyToken, WABAToken, WABAPhoneID      string
 	WABAURL, OkdeskUser, OkdeskPass, OkdeskURL          string
 	OkdeskToken, OneCToken, OneCURL, OneCUser, OneCPass string
@@ -40,6 +42,7 @@ type config struct {
 func loadConfig() config {
 	return config{
 		Addr: envOr("FIXIT_ADDR", ":8000"), DB: envOr("FIXIT_DB", "data/fixit.db"), Flows: envOr("FIXIT_FLOWS", "flows.d"),
+		PprofAddr:  os.Getenv("FIXIT_PPROF_ADDR"),
 		AdminToken: os.Getenv("FIXIT_ADMIN_TOKEN"), LogLevel: envOr("FIXIT_LOG_LEVEL", "info"), LogFormat: envOr("FIXIT_LOG_FORMAT", "json"),
 		AppSecret: os.Getenv("APP_SECRET"), VerifyToken: os.Getenv("WABA_VERIFY_TOKEN"),
 		WABAToken: os.Getenv("WABA_ACCESS_TOKEN"), WABAPhoneID: os.Getenv("WABA_PHONE_NUMBER_ID"),
@@ -207,6 +210,15 @@ func serve(c config, log *slog.Logger) error {
 		"admin_api", c.AdminToken != "", "version", version)
 	warnUnset(log, c)
 
+	if c.PprofAddr != "" {
+		stopPprof, err := servePprof(c.PprofAddr, log)
+		if err != nil {
+			_ = ln.Close()
+			return err
+		}
+		defer stopPprof()
+	}
+
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -237,6 +249,26 @@ func serve(c config, log *slog.Logger) error {
 		return err
 	}
 	return nil
+}
+
+// servePprof serves Go's profiler (net/http/pprof) on its own listener, apart from
+// the public routes; bind it to a loopback address. It returns a function that
+// closes the listener.
+func servePprof(addr string, log *slog.Logger) (func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("FIXIT_PPROF_ADDR: listen on %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = hs.Serve(ln) }()
+	log.Info("profiler serving", "addr", ln.Addr().String(), "path", "/debug/pprof/")
+	return func() { _ = hs.Close() }, nil
 }
 
 // soleUser reports whether the database named by dsn is served by this process

@@ -18,7 +18,7 @@ var ErrClosed = errors.New("inbox closed")
 // share one store transaction, and each returns only after its own events are
 // committed.
 type Inbox struct {
-	st      store.Store
+	write   func(context.Context, func(store.StepTx) error) error
 	log     *slog.Logger
 	met     *metrics.Metrics
 	reqs    chan *appendReq
@@ -45,13 +45,20 @@ type appendReq struct {
 // NewInbox starts an inbox over st. wake is called after each commit (to wake the
 // router); maxBatch bounds the events of one transaction (default 512).
 func NewInbox(st store.Store, met *metrics.Metrics, log *slog.Logger, wake func(), maxBatch int) *Inbox {
+	return newInbox(st.Step, met, log, wake, maxBatch)
+}
+
+// newInbox is NewInbox committing through write (a Processor's writer, which on
+// SQLite shares the transaction with dialog steps).
+func newInbox(write func(context.Context, func(store.StepTx) error) error, met *metrics.Metrics,
+	log *slog.Logger, wake func(), maxBatch int) *Inbox {
 	if maxBatch <= 0 {
 		maxBatch = 512
 	}
 	if wake == nil {
 		wake = func() {}
 	}
-	in := &Inbox{st: st, log: log, met: met, reqs: make(chan *appendReq, 1024), wake: wake, maxSize: maxBatch, done: make(chan struct{})}
+	in := &Inbox{write: write, log: log, met: met, reqs: make(chan *appendReq, 1024), wake: wake, maxSize: maxBatch, done: make(chan struct{})}
 	in.wg.Add(1)
 	go in.loop()
 	return in
@@ -137,7 +144,12 @@ func (in *Inbox) commit(batch []*appendReq) {
 		}
 	}
 	// The transaction must not be cut short by one caller's deadline.
-	res, err := in.st.AppendEvents(context.Background(), all)
+	var res []store.AppendResult
+	err := in.write(context.Background(), func(tx store.StepTx) error {
+		var err error
+		res, err = tx.AppendEvents(all)
+		return err
+	})
 	if err != nil {
 		in.log.Error("inbox: append events", "events", len(all), "requests", len(batch), "err", err)
 	} else if in.met != nil {

@@ -9,7 +9,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/fixit-exchange/fixit/connectors"
@@ -17,63 +16,92 @@ import (
 	"github.com/fixit-exchange/fixit/engine/store"
 )
 
+// outboxLoop claims due actions as workers free up and hands them to the workers,
+// without waiting for a whole claim to finish: one slow call holds one worker.
 func (p *Processor) outboxLoop(ctx context.Context) {
 	tick := time.NewTicker(p.cfg.Poll)
 	defer tick.Stop()
+	defer p.actions.Wait()
 	for {
-		if n, err := p.RunOutbox(ctx); err != nil && ctx.Err() == nil {
-			p.log.Error("outbox: claim", "err", err)
-		} else if n > 0 {
-			continue // there may be more
+		if free := cap(p.slots) - len(p.slots); free > 0 {
+			items, err := p.st.ClaimOutbox(ctx, p.cfg.Now(), free, p.cfg.Lease)
+			if err != nil && ctx.Err() == nil {
+				p.log.Error("outbox: claim", "err", err)
+			}
+			if len(items) > 0 {
+				p.dispatch(items)
+				continue // there may be more
+			}
 		}
 		select {
 		case <-ctx.Done():
 			return
+		case <-p.work:
+		case <-p.freed:
 		case <-tick.C:
 		}
 	}
 }
 
-// RunOutbox claims the due actions and performs them and returns how many it
-// performed. Actions of one dialog run one after another in the order the flow
-// asked for them (a customer gets messages in order); different dialogs run in
-// parallel, up to OutboxWorkers at a time. Results go back to the dialogs as
-// action.done / action.failed events through the inbox.
+// RunOutbox claims the due actions, performs them, waits for them and returns how
+// many it performed.
 func (p *Processor) RunOutbox(ctx context.Context) (int, error) {
 	items, err := p.st.ClaimOutbox(ctx, p.cfg.Now(), p.cfg.OutboxWorkers*4, p.cfg.Lease)
 	if err != nil || len(items) == 0 {
 		return 0, err
 	}
+	p.dispatch(items)
+	p.actions.Wait()
+	return len(items), nil
+}
+
+// dispatch hands claimed actions to the workers. Actions of one dialog run one
+// after another in the order the flow asked for them (a customer gets messages in
+// order): an action of a dialog whose earlier action is running waits behind it,
+// holding no worker. Different dialogs run in parallel, up to OutboxWorkers at a
+// time; dispatch blocks while all are busy. Results go back to the dialogs as
+// action.done / action.failed events.
+func (p *Processor) dispatch(items []store.OutboxItem) {
 	sort.SliceStable(items, func(i, j int) bool { return items[i].ID < items[j].ID })
-	var groups [][]store.OutboxItem
-	index := map[int64]int{}
 	for _, it := range items {
-		key := int64(-it.ID) // an action without a dialog is a group of its own
+		key := -it.ID // an action without a dialog is a group of its own
 		if it.DialogID != nil {
 			key = *it.DialogID
 		}
-		g, ok := index[key]
-		if !ok {
-			g = len(groups)
-			index[key] = g
-			groups = append(groups, nil)
+		p.actions.Add(1)
+		p.busyMu.Lock()
+		if queue, running := p.busy[key]; running {
+			p.busy[key] = append(queue, it)
+			p.busyMu.Unlock()
+			continue
 		}
-		groups[g] = append(groups[g], it)
+		p.busy[key] = nil
+		p.busyMu.Unlock()
+		p.slots <- struct{}{}
+		go p.work1(key, it)
 	}
-	sem := make(chan struct{}, p.cfg.OutboxWorkers)
-	var wg sync.WaitGroup
-	for _, g := range groups {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func(g []store.OutboxItem) {
-			defer func() { <-sem; wg.Done() }()
-			for _, it := range g {
-				p.perform(it)
-			}
-		}(g)
+}
+
+// work1 performs it, then the actions queued behind it for the same key.
+func (p *Processor) work1(key int64, it store.OutboxItem) {
+	for {
+		p.perform(it)
+		p.actions.Done()
+		p.busyMu.Lock()
+		queue := p.busy[key]
+		if len(queue) == 0 {
+			delete(p.busy, key)
+			p.busyMu.Unlock()
+			break
+		}
+		it, p.busy[key] = queue[0], queue[1:]
+		p.busyMu.Unlock()
 	}
-	wg.Wait()
-	return len(items), nil
+	<-p.slots
+	select {
+	case p.freed <- struct{}{}:
+	default:
+	}
 }
 
 // CodeInterrupted is the error code noted on an action whose call was cut off by
@@ -158,9 +186,7 @@ func (p *Processor) finish(ctx context.Context, it store.OutboxItem, req connect
 			log.Info("action done")
 		}
 		result := mustJSON(data)
-		// The result event first, deduplicated by action id: a crash before
-		// CompleteOutbox repeats the call (at-least-once) but not the event.
-		if p.resultEvent(ctx, it, event.TypeActionDone, data) && p.st.CompleteOutbox(ctx, it.ID, result) == nil {
+		if p.settle(ctx, it, event.TypeActionDone, data, func(tx store.StepTx) error { return tx.CompleteOutbox(it.ID, result) }) {
 			p.count(conn, map[bool]string{true: "dry_run", false: "done"}[res.DryRun])
 		}
 		return
@@ -177,7 +203,7 @@ func (p *Processor) finish(ctx context.Context, it store.OutboxItem, req connect
 	log.Warn("action "+string(status), "code", ce.Code, "status", ce.Status, "api_code", ce.APICode, "err", ce.Error())
 	data := map[string]any{"error": map[string]any{"code": ce.Code, "message": ce.Message, "status": ce.Status,
 		"api_code": ce.APICode, "connector": ce.Connector, "attempts": it.Attempts, "dead": status == store.OutboxDead}}
-	if p.resultEvent(ctx, it, event.TypeActionFailed, data) && p.st.FailOutbox(ctx, it.ID, status, ce.Code, ce.Error()) == nil {
+	if p.settle(ctx, it, event.TypeActionFailed, data, func(tx store.StepTx) error { return tx.FailOutbox(it.ID, status, ce.Code, ce.Error()) }) {
 		p.count(conn, string(status))
 	}
 }
@@ -212,19 +238,35 @@ func (p *Processor) count(conn, result string) {
 	}
 }
 
-// resultEvent appends the action's outcome as an event of its dialog.
-func (p *Processor) resultEvent(ctx context.Context, it store.OutboxItem, typ string, data map[string]any) bool {
-	if it.DialogID == nil {
-		return true
+// settle records an action's outcome in one transaction: the outbox item's final
+// status (finish) and, for an action of a dialog, the result event that feeds the
+// outcome back to it (deduplicated by action id). A crash before the commit repeats
+// the call (at-least-once) but never leaves an item done without its event. It
+// reports whether the outcome was recorded; an item no longer running (its lease
+// ran out and another worker took it over) leaves the outcome to that worker.
+func (p *Processor) settle(ctx context.Context, it store.OutboxItem, typ string, data map[string]any, finish func(store.StepTx) error) bool {
+	var evs []event.Event
+	if it.DialogID != nil {
+		data["action"] = it.Kind
+		data["action_id"] = strconv.FormatInt(it.ID, 10)
+		data["dialog_id"] = strconv.FormatInt(*it.DialogID, 10)
+		evs = []event.Event{{Source: event.SourceAction, Type: typ, At: p.cfg.Now(),
+			DedupeKey: "action:" + strconv.FormatInt(it.ID, 10) + ":" + strings.TrimPrefix(typ, "action."), Data: data}}
 	}
-	data["action"] = it.Kind
-	data["action_id"] = strconv.FormatInt(it.ID, 10)
-	data["dialog_id"] = strconv.FormatInt(*it.DialogID, 10)
-	ev := event.Event{Source: event.SourceAction, Type: typ, At: p.cfg.Now(),
-		DedupeKey: "action:" + strconv.FormatInt(it.ID, 10) + ":" + strings.TrimPrefix(typ, "action."), Data: data}
-	if _, err := p.inbox.Append(ctx, []event.Event{ev}); err != nil {
-		p.log.Error("outbox: store result event", "action_id", it.ID, "err", err)
+	err := p.step(ctx, func(tx store.StepTx) error {
+		if len(evs) > 0 {
+			if _, err := tx.AppendEvents(evs); err != nil {
+				return fmt.Errorf("store result event: %w", err)
+			}
+		}
+		return finish(tx)
+	})
+	if err != nil {
+		p.log.Error("outbox: record outcome", "action_id", it.ID, "kind", it.Kind, "err", err)
 		return false
+	}
+	if len(evs) > 0 {
+		p.Wake()
 	}
 	return true
 }

@@ -27,12 +27,17 @@ type Config struct {
 	Logger   *slog.Logger
 	// Now is the clock (a fake one in tests). Default time.Now.
 	Now func() time.Time
-	// Lanes bounds how many dialogs are processed in parallel (default 8).
+	// Lanes bounds how many dialogs are processed at once (default 64). On SQLite the
+	// steps of the lanes at work share transactions, so this also bounds a batch.
 	Lanes int
-	// OutboxWorkers bounds concurrent outbound calls (default 8).
+	// OutboxWorkers bounds concurrent outbound calls (default 64: a call to a remote
+	// API mostly waits, and WhatsApp alone allows 80 messages a second per number).
 	OutboxWorkers int
 	// Poll is how often stored work is looked for without a wake-up (default 500ms).
 	Poll time.Duration
+	// Rescan is how often the router reads the inbox from its start again, for events
+	// left pending by a failed attempt (default 10s).
+	Rescan time.Duration
 	// MaxAttempts is how many times an action is tried before it is dead (default 8).
 	MaxAttempts int
 	// BackoffBase and BackoffMax bound the retry delay (defaults 2s and 10m): the
@@ -55,7 +60,14 @@ type Processor struct {
 	log   *slog.Logger
 	met   *metrics.Metrics
 	inbox *Inbox
-	wake  chan struct{}
+	wake  chan struct{} // new events stored: the router looks
+	work  chan struct{} // new actions stored: the outbox looks
+	freed chan struct{} // an outbox worker finished: the outbox claims more
+
+	slots   chan struct{}  // outbox workers at work
+	actions sync.WaitGroup // claimed actions not yet performed
+	busyMu  sync.Mutex
+	busy    map[int64][]store.OutboxItem // dialog (or -action id) → actions waiting behind its running one
 
 	machines sync.Pool // *engine.Machine: one per goroutine at a time
 
@@ -66,11 +78,25 @@ type Processor struct {
 	lanes      map[int64]*lane
 	queuedSeqs map[int64]bool // events handed to a lane and not yet done
 	inflight   sync.WaitGroup // events handed to lanes and not yet done
+	starts     sync.WaitGroup // events handed to start lanes and not yet done
 	laneSem    chan struct{}
-	cursor     int64 // highest seq handed out (router goroutine only)
+
+	// The router goroutine's own state.
+	cursor    int64            // highest seq handed out
+	rescanned time.Time        // when the inbox was last rescanned from the start
+	run       map[string]int64 // keys of the current run of unclaimed events → start lane
+	nextStart int64            // the last start lane id given out (negative)
 
 	timersMu sync.Mutex
 	queued   map[int64]bool // timers whose event is appended but not yet processed
+
+	w *writer // where steps and inbox appends are committed
+}
+
+// step runs fn in a transaction of its own, as Store.Step does; on SQLite it
+// shares the transaction with other steps (see writer).
+func (p *Processor) step(ctx context.Context, fn func(store.StepTx) error) error {
+	return p.w.do(ctx, fn)
 }
 
 // New returns a Processor; Run starts it. Its Inbox is ready at once.
@@ -79,13 +105,16 @@ func New(cfg Config) *Processor {
 		cfg.Now = time.Now
 	}
 	if cfg.Lanes <= 0 {
-		cfg.Lanes = 8
+		cfg.Lanes = 64
 	}
 	if cfg.OutboxWorkers <= 0 {
-		cfg.OutboxWorkers = 8
+		cfg.OutboxWorkers = 64
 	}
 	if cfg.Poll <= 0 {
 		cfg.Poll = 500 * time.Millisecond
+	}
+	if cfg.Rescan <= 0 {
+		cfg.Rescan = 10 * time.Second
 	}
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = 8
@@ -109,10 +138,12 @@ func New(cfg Config) *Processor {
 		cfg.Registry = connectors.NewRegistry()
 	}
 	p := &Processor{cfg: cfg, st: cfg.Store, log: cfg.Logger, met: cfg.Metrics,
-		wake: make(chan struct{}, 1), versions: map[string]*engine.Flow{}, lanes: map[int64]*lane{}, queuedSeqs: map[int64]bool{},
+		wake: make(chan struct{}, 1), work: make(chan struct{}, 1), freed: make(chan struct{}, 1),
+		slots: make(chan struct{}, cfg.OutboxWorkers), busy: map[int64][]store.OutboxItem{}, versions: map[string]*engine.Flow{}, lanes: map[int64]*lane{}, queuedSeqs: map[int64]bool{},
 		laneSem: make(chan struct{}, cfg.Lanes), queued: map[int64]bool{}}
 	p.machines.New = func() any { return engine.NewMachine().WithEnv(cfg.FlowEnv) }
-	p.inbox = NewInbox(cfg.Store, cfg.Metrics, cfg.Logger, p.Wake, 0)
+	p.w = newWriter(cfg.Store, cfg.Metrics)
+	p.inbox = newInbox(p.w.do, cfg.Metrics, cfg.Logger, p.Wake, 0)
 	return p
 }
 
@@ -123,6 +154,14 @@ func (p *Processor) Inbox() *Inbox { return p.inbox }
 func (p *Processor) Wake() {
 	select {
 	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// wakeOutbox tells the outbox loop that actions were committed.
+func (p *Processor) wakeOutbox() {
+	select {
+	case p.work <- struct{}{}:
 	default:
 	}
 }
@@ -175,11 +214,12 @@ func (p *Processor) RouteOnce(ctx context.Context) error {
 			return err
 		}
 		if len(evs) == 0 {
-			if p.cursor > 0 {
-				// Nothing new: rescan from the start next time so that an event left
-				// pending by a failed attempt is retried.
-				p.inflight.Wait()
-				p.cursor = 0
+			if p.cursor > 0 && time.Since(p.rescanned) >= p.cfg.Rescan {
+				// Nothing new: once per Rescan, read from the start again so that an event
+				// left pending by a failed attempt is retried. Events already in a
+				// lane are skipped (isQueued), so nothing waits for the lanes here.
+				p.cursor, p.rescanned = 0, time.Now()
+				continue
 			}
 			return nil
 		}
@@ -191,9 +231,15 @@ func (p *Processor) RouteOnce(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// route hands one event to the lane of its dialog. An event no dialog claims is
-// decided only after every earlier event is processed (one of them may bind its
-// key), then starts a dialog or is kept as unrouted.
+// route hands one event to a lane.
+//
+// An event of a known dialog goes to that dialog's lane. An event no dialog claims
+// is decided only after every earlier event is processed, since one of them may bind
+// its keys: the router waits for the lanes once, at the first such event of a run,
+// and hands the run's events to start lanes, one per contact (events sharing a key
+// share a lane, so a contact's second message finds the dialog its first one
+// started). Before the next event of a known dialog the router waits for the start
+// lanes to finish, so that no event overtakes an earlier one of the same dialog.
 func (p *Processor) route(ctx context.Context, ev store.Event) {
 	if p.isQueued(ev.Seq) {
 		return
@@ -203,14 +249,48 @@ func (p *Processor) route(ctx context.Context, ev store.Event) {
 		p.log.Error("router: find dialog", "event_id", ev.ID, "err", err)
 		return
 	}
-	if id == 0 {
+	if id == 0 && p.run == nil {
 		p.inflight.Wait()
 		if id, err = p.dialogFor(ctx, &ev); err != nil {
 			p.log.Error("router: find dialog", "event_id", ev.ID, "err", err)
 			return
 		}
+		if id == 0 {
+			p.run = map[string]int64{}
+		}
 	}
-	p.submit(id, ev)
+	if id != 0 {
+		if p.run != nil {
+			p.starts.Wait()
+			p.run = nil
+		}
+		p.submit(id, ev)
+		return
+	}
+	p.submit(p.startLane(ev.Keys), ev)
+}
+
+// startLane returns the (negative) lane of a run's event that no dialog claims: the
+// lane of an earlier event of the run that shares one of its keys, or a new one.
+func (p *Processor) startLane(keys []string) int64 {
+	var lane int64
+	for _, k := range keys {
+		if l, ok := p.run[k]; ok {
+			lane = l
+			break
+		}
+	}
+	if lane == 0 {
+		p.nextStart--
+		lane = p.nextStart
+		if len(keys) == 0 {
+			lane = -1 << 62 // events without keys: one lane, in order
+		}
+	}
+	for _, k := range keys {
+		p.run[k] = lane
+	}
+	return lane
 }
 
 // dialogFor returns the dialog an event belongs to: named in its data (timers,
@@ -230,8 +310,8 @@ func (p *Processor) dialogFor(ctx context.Context, ev *store.Event) (int64, erro
 	return d.ID, nil
 }
 
-// lane is the queue of one dialog's events (id 0: events that start dialogs or are
-// unrouted, processed one at a time too).
+// lane is the queue of one dialog's events (id < 0: a start lane, of events that no
+// dialog claimed when they were routed).
 type lane struct {
 	id    int64
 	queue []store.Event
@@ -247,6 +327,9 @@ func (p *Processor) isQueued(seq int64) bool {
 
 func (p *Processor) submit(id int64, ev store.Event) {
 	p.inflight.Add(1)
+	if id < 0 {
+		p.starts.Add(1)
+	}
 	p.lanesMu.Lock()
 	l, running := p.lanes[id]
 	if !running {
@@ -280,13 +363,22 @@ func (p *Processor) runLane(l *lane) {
 		l.queue = l.queue[1:]
 		delete(p.queuedSeqs, ev.Seq)
 		p.lanesMu.Unlock()
+		if l.id < 0 {
+			p.starts.Done()
+		}
 		p.inflight.Done()
 	}
 }
 
 // claim claims the event for this step (FOR UPDATE SKIP LOCKED on PostgreSQL): an
-// event another replica is processing, or has processed, is skipped at once.
-func claim(tx store.StepTx, seq int64) error {
+// event another replica is processing, or has processed, is skipped at once. With a
+// single writer (SQLite) no one else can be processing it, and an event settled
+// meanwhile (a rescan's second try) is caught by MarkEvent at the end of the step,
+// which rolls it back: the read is saved.
+func (p *Processor) claim(tx store.StepTx, seq int64) error {
+	if p.st.SingleWriter() {
+		return nil
+	}
 	ok, err := tx.ClaimEvent(seq)
 	if err != nil {
 		return err
@@ -300,10 +392,6 @@ func claim(tx store.StepTx, seq int64) error {
 // errEnded means the dialog ended before this event was processed.
 var errEnded = errors.New("dialog has ended")
 
-// errNeedVersion means the dialog's flow version is not in memory: it is loaded
-// from the store outside the transaction and the step tried again.
-var errNeedVersion = errors.New("flow version not loaded")
-
 // process applies one event, retrying store conflicts and transient failures.
 func (p *Processor) process(dialogID int64, ev store.Event) {
 	ctx := context.Background()
@@ -311,17 +399,23 @@ func (p *Processor) process(dialogID int64, ev store.Event) {
 	outcome := "processed"
 	var err error
 	wait, waitUntil := 5*time.Millisecond, time.Now().Add(2*time.Minute)
+	resolve := dialogID < 0 // a start lane: an earlier event of it may have started the dialog
 	for attempt := 1; ; attempt++ {
-		if dialogID == 0 {
+		if resolve {
+			if dialogID, err = p.dialogFor(ctx, &ev); err == nil {
+				resolve = false
+			}
+		}
+		switch {
+		case err != nil:
+		case dialogID == 0:
 			outcome, err = p.start(ctx, ev)
-		} else {
+		default:
 			outcome, err = p.stepDialog(ctx, dialogID, ev)
 			if errors.Is(err, errEnded) {
 				// Its dialog ended meanwhile: the event may start a new one.
-				dialogID, err = p.dialogFor(ctx, &ev)
-				if err == nil {
-					continue
-				}
+				resolve = true
+				continue
 			}
 		}
 		if err == nil {
@@ -344,8 +438,8 @@ func (p *Processor) process(dialogID int64, ev store.Event) {
 		if attempt >= 5 {
 			log.Error("process event: giving up", "dialog_id", dialogID, "attempts", attempt, "err", err)
 			outcome = "failed"
-			_ = p.st.Step(ctx, func(tx store.StepTx) error {
-				return tx.MarkEvent(ev.Seq, store.EventFailed, nilIfZero(dialogID), err.Error())
+			_ = p.step(ctx, func(tx store.StepTx) error {
+				return tx.MarkEvent(ev.Seq, store.EventFailed, dialogRef(dialogID), err.Error())
 			})
 			break
 		}
@@ -359,8 +453,8 @@ func (p *Processor) process(dialogID int64, ev store.Event) {
 	}
 }
 
-func nilIfZero(id int64) *int64 {
-	if id == 0 {
+func dialogRef(id int64) *int64 {
+	if id <= 0 { // 0: no dialog; negative: a start lane's, unresolved
 		return nil
 	}
 	return &id
@@ -383,17 +477,17 @@ func (p *Processor) start(ctx context.Context, ev store.Event) (string, error) {
 		}
 	}
 	if flow == nil {
-		err := p.st.Step(ctx, func(tx store.StepTx) error {
-			if err := claim(tx, ev.Seq); err != nil {
+		err := p.step(ctx, func(tx store.StepTx) error {
+			if err := p.claim(tx, ev.Seq); err != nil {
 				return err
 			}
 			return tx.MarkEvent(ev.Seq, store.EventUnrouted, nil, "")
 		})
 		return "unrouted", err
 	}
-	outcome := "processed"
-	err := p.st.Step(ctx, func(tx store.StepTx) error {
-		if err := claim(tx, ev.Seq); err != nil {
+	outcome, actions := "processed", 0
+	err := p.step(ctx, func(tx store.StepTx) error {
+		if err := p.claim(tx, ev.Seq); err != nil {
 			return err
 		}
 		row := &store.Dialog{Flow: flow.Name, FlowHash: flow.Hash, State: flow.Initial, Status: store.DialogActive, Vars: map[string]any{},
@@ -405,48 +499,53 @@ func (p *Processor) start(ctx context.Context, ev store.Event) (string, error) {
 		if res.Err != nil {
 			outcome = "failed"
 		}
+		actions = len(res.Effects)
 		return p.apply(tx, row, res, ev, now)
 	})
+	if err == nil && actions > 0 {
+		p.wakeOutbox()
+	}
 	return outcome, err
 }
 
 // stepDialog applies an event to its dialog in one transaction.
+//
+// The dialog is read and the flow stepped before the transaction, so that the
+// store's writer (on SQLite, the one connection every step queues for) only writes.
+// That is safe because a dialog's events are stepped one at a time (its lane) and
+// UpdateDialog writes only the revision it read: a change made in between (a
+// reload moving live dialogs to a new version, another replica) makes the step fail
+// with ErrConflict, and it is tried again from the read.
 func (p *Processor) stepDialog(ctx context.Context, id int64, ev store.Event) (string, error) {
+	row, err := p.st.GetDialog(ctx, id)
+	if err != nil {
+		return "", fmt.Errorf("read dialog %d: %w", id, err)
+	}
+	if row.Status.Ended() && ev.Source != event.SourceAction && ev.Source != event.SourceTimer {
+		return "", errEnded
+	}
 	keys, err := p.st.DialogKeys(ctx, id)
 	if err != nil {
 		return "", fmt.Errorf("dialog keys: %w", err)
 	}
 	now := p.cfg.Now()
-	m := p.machine()
-	defer p.machines.Put(m)
+	flow, loadErr := p.flowVersion(ctx, row.Flow, row.FlowHash)
+	var res engine.Result
+	if loadErr == nil {
+		m := p.machine()
+		res = m.Step(flow, toEngine(row, keys), &ev.Event, now)
+		p.machines.Put(m)
+	}
 	outcome := "processed"
-	// The dialog's flow version comes from memory inside the transaction. A version
-	// no longer in memory is loaded from the store outside it (on SQLite the
-	// transaction holds the only connection) and the step is tried once more.
-	var need [2]string // flow, hash
-	var loadErr error
-	step := func(tx store.StepTx) error {
-		if err := claim(tx, ev.Seq); err != nil {
+	err = p.step(ctx, func(tx store.StepTx) error {
+		if err := p.claim(tx, ev.Seq); err != nil {
 			return err
 		}
-		row, err := tx.LockDialog(id)
-		if err != nil {
-			return fmt.Errorf("lock dialog %d: %w", id, err)
-		}
-		if row.Status.Ended() && ev.Source != event.SourceAction && ev.Source != event.SourceTimer {
-			return errEnded
-		}
-		flow := p.knownVersion(row.Flow, row.FlowHash)
-		if flow == nil && loadErr == nil {
-			need = [2]string{row.Flow, row.FlowHash}
-			return errNeedVersion
-		}
-		if flow == nil {
-			err := loadErr
+		if loadErr != nil {
 			outcome = "failed"
 			_ = tx.AppendHistory(store.HistoryEntry{DialogID: id, At: now, Kind: store.HistoryError, EventSeq: &ev.Seq,
-				Detail: mustJSON(map[string]any{"error": err.Error()})})
-			return tx.MarkEvent(ev.Seq, store.EventFailed, &id, err.Error())
+				Detail: mustJSON(map[string]any{"error": loadErr.Error()})})
+			return tx.MarkEvent(ev.Seq, store.EventFailed, &id, loadErr.Error())
 		}
 		if ev.Type == event.TypeTimer {
 			tid, _ := strconv.ParseInt(fmt.Sprint(ev.Data["timer_id"]), 10, 64)
@@ -461,18 +560,13 @@ func (p *Processor) stepDialog(ctx context.Context, id int64, ev store.Event) (s
 				return tx.MarkEvent(ev.Seq, store.EventProcessed, &id, "")
 			}
 		}
-		d := toEngine(row, keys)
-		res := m.Step(flow, d, &ev.Event, now)
 		if res.Err != nil {
 			outcome = "failed"
 		}
 		return p.apply(tx, row, res, ev, now)
-	}
-	err = p.st.Step(ctx, step)
-	if errors.Is(err, errNeedVersion) {
-		// Load it (into the cache, or remember why it cannot be) and try again.
-		_, loadErr = p.flowVersion(ctx, need[0], need[1])
-		err = p.st.Step(ctx, step)
+	})
+	if err == nil && len(res.Effects) > 0 && outcome == "processed" {
+		p.wakeOutbox()
 	}
 	return outcome, err
 }

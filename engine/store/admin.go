@@ -48,7 +48,7 @@ func (s *GormStore) ListDialogs(ctx context.Context, f DialogFilter, p Page) ([]
 		return nil, "", fmt.Errorf("list dialogs: %w", err)
 	}
 	var rows []dialogRow
-	if err := s.conn(ctx).Raw(`SELECT `+dialogColumns+` FROM dialogs`+w.String()+tail, w.args...).Scan(&rows).Error; err != nil {
+	if err := s.read(ctx).Raw(`SELECT `+dialogColumns+` FROM dialogs`+w.String()+tail, w.args...).Scan(&rows).Error; err != nil {
 		return nil, "", fmt.Errorf("list dialogs: %w", err)
 	}
 	rows, next := nextCursor("dialogs", rows, limit, func(r *dialogRow) int64 { return r.ID })
@@ -73,7 +73,7 @@ func (s *GormStore) ListEvents(ctx context.Context, f EventFilter, p Page) ([]Ev
 		return nil, "", fmt.Errorf("list events: %w", err)
 	}
 	var rows []eventRow
-	if err := s.conn(ctx).Raw(`SELECT `+eventColumns+` FROM events`+w.String()+tail, w.args...).Scan(&rows).Error; err != nil {
+	if err := s.read(ctx).Raw(`SELECT `+eventColumns+` FROM events`+w.String()+tail, w.args...).Scan(&rows).Error; err != nil {
 		return nil, "", fmt.Errorf("list events: %w", err)
 	}
 	rows, next := nextCursor("events", rows, limit, func(r *eventRow) int64 { return r.ID })
@@ -96,7 +96,7 @@ func (s *GormStore) ListOutbox(ctx context.Context, f OutboxFilter, p Page) ([]O
 		return nil, "", fmt.Errorf("list outbox: %w", err)
 	}
 	var rows []outboxRow
-	if err := s.conn(ctx).Raw(`SELECT `+outboxColumns+` FROM outbox`+w.String()+tail, w.args...).Scan(&rows).Error; err != nil {
+	if err := s.read(ctx).Raw(`SELECT `+outboxColumns+` FROM outbox`+w.String()+tail, w.args...).Scan(&rows).Error; err != nil {
 		return nil, "", fmt.Errorf("list outbox: %w", err)
 	}
 	rows, next := nextCursor("outbox", rows, limit, func(r *outboxRow) int64 { return r.ID })
@@ -115,7 +115,7 @@ func (s *GormStore) DialogHistory(ctx context.Context, dialogID int64) ([]Histor
 		ToState   string    `gorm:"column:to_state"`
 		Detail    string    `gorm:"column:detail"`
 	}
-	if err := s.conn(ctx).Raw(`SELECT id, dialog_id, at, kind, event_id, from_state, to_state, detail
+	if err := s.read(ctx).Raw(`SELECT id, dialog_id, at, kind, event_id, from_state, to_state, detail
 		FROM history WHERE dialog_id = ? ORDER BY id`, dialogID).Scan(&rows).Error; err != nil {
 		return nil, fmt.Errorf("read history of dialog %d: %w", dialogID, err)
 	}
@@ -132,7 +132,7 @@ func (s *GormStore) DialogHistory(ctx context.Context, dialogID int64) ([]Histor
 // DialogTimers returns all timers of a dialog, oldest first.
 func (s *GormStore) DialogTimers(ctx context.Context, dialogID int64) ([]Timer, error) {
 	var rows []timerRow
-	if err := s.conn(ctx).Raw(`SELECT `+timerColumns+` FROM timers WHERE dialog_id = ? ORDER BY id`,
+	if err := s.read(ctx).Raw(`SELECT `+timerColumns+` FROM timers WHERE dialog_id = ? ORDER BY id`,
 		dialogID).Scan(&rows).Error; err != nil {
 		return nil, fmt.Errorf("read timers of dialog %d: %w", dialogID, err)
 	}
@@ -150,7 +150,7 @@ func (s *GormStore) Counts(ctx context.Context) ([]DialogCount, error) {
 		Status string `gorm:"column:status"`
 		N      int64  `gorm:"column:n"`
 	}
-	if err := s.conn(ctx).Raw(`SELECT flow, state, status, COUNT(*) AS n FROM dialogs
+	if err := s.read(ctx).Raw(`SELECT flow, state, status, COUNT(*) AS n FROM dialogs
 		GROUP BY flow, state, status ORDER BY flow, state, status`).Scan(&rows).Error; err != nil {
 		return nil, fmt.Errorf("count dialogs: %w", err)
 	}

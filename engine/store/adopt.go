@@ -22,7 +22,7 @@ func (s *GormStore) WaitingDialogs(ctx context.Context, flow, exceptHash string)
 		State string `gorm:"column:state"`
 		N     int64  `gorm:"column:n"`
 	}
-	err := s.conn(ctx).Raw(`SELECT flow_hash, state, COUNT(*) AS n FROM dialogs
+	err := s.read(ctx).Raw(`SELECT flow_hash, state, COUNT(*) AS n FROM dialogs
 		WHERE flow = ? AND flow_hash <> ? AND status IN ('active', 'handoff')
 		GROUP BY flow_hash, state ORDER BY state, flow_hash`, flow, exceptHash).Scan(&rows).Error
 	if err != nil {

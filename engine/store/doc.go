@@ -4,12 +4,15 @@
 // started on (DESIGN B3, B4, B8).
 //
 // [Store] is the interface the engine and the admin API use; [GormStore] implements it
-// on SQLite (github.com/glebarez/sqlite, pure Go) and PostgreSQL with the same SQL.
+// on SQLite (github.com/ncruces/go-sqlite3: SQLite translated to pure Go, no cgo) and
+// PostgreSQL with the same SQL.
 // The schema is created by versioned migrations (migrations.go), never AutoMigrate.
 //
 // Concurrency model:
-//   - SQLite runs with exactly one open connection: it is the single writer, so every
-//     call, including reads, is serialized. Transactions begin IMMEDIATE.
+//   - SQLite writes through exactly one open connection, the single writer, so every
+//     transaction is serialized; they begin IMMEDIATE. Reads made outside a
+//     transaction go to a small pool of read-only connections, which WAL mode lets
+//     run beside the writer.
 //   - PostgreSQL runs a normal pool. Dialog rows are locked with SELECT ... FOR UPDATE
 //     inside a step ([StepTx.LockDialog]); outbox items are claimed with
 //     FOR UPDATE SKIP LOCKED; timers are claimed by [StepTx.FireTimer]'s conditional

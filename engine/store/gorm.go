@@ -15,7 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/glebarez/sqlite"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	gormlogger "gorm.io/gorm/logger"
@@ -34,10 +33,11 @@ const (
 // sqlitePragmas are set on every SQLite connection through the DSN: WAL so readers of
 // other processes (backups, the CLI) do not block the writer, a busy timeout for them,
 // enforced foreign keys, and NORMAL sync, which in WAL mode survives a process crash
-// (kill -9) without an fsync per commit. _txlock=immediate takes the write lock at
-// BEGIN, so a transaction never fails to upgrade a read lock.
+// (kill -9) without an fsync per commit. Temporary storage in memory keeps the
+// statement journals of savepoints (Steps) off the disk. _txlock=immediate takes the
+// write lock at BEGIN, so a transaction never fails to upgrade a read lock.
 const sqlitePragmas = "_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
-	"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+	"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=temp_store(memory)&_txlock=immediate"
 
 // maxRowsPerInsert bounds multi-row statements below both databases' limits on bound
 // parameters (SQLite 32766, PostgreSQL 65535).
@@ -45,8 +45,14 @@ const maxRowsPerInsert = 500
 
 // GormStore is the Store on SQLite or PostgreSQL through GORM.
 type GormStore struct {
-	db      *gorm.DB
-	sqlDB   *sql.DB
+	db    *gorm.DB
+	sqlDB *sql.DB
+	// rdb serves reads made outside a transaction. On SQLite it is a pool of
+	// read-only connections beside the single writer: in WAL mode readers do not
+	// wait for the writer, so routing and the admin API go on while a step commits.
+	// On PostgreSQL it is db.
+	rdb     *gorm.DB
+	rsqlDB  *sql.DB
 	dialect dialect
 	log     *slog.Logger
 	now     func() time.Time
@@ -77,7 +83,7 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger, opts ...Option) 
 		o(s)
 	}
 
-	var dialector gorm.Dialector
+	var dialector, reader gorm.Dialector
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
 		s.dialect = dialectPostgres
 		dialector = postgres.Open(dsn)
@@ -86,26 +92,17 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger, opts ...Option) 
 		if err != nil {
 			return nil, err
 		}
-		dialector = sqlite.Open(full)
+		dialector = sqliteDialector{dsn: full}
+		reader = sqliteDialector{dsn: full + "&_pragma=query_only(1)"}
 	}
 
-	db, err := gorm.Open(dialector, &gorm.Config{
-		// Statements carry customer text; the store returns errors and callers log them.
-		Logger:                 gormlogger.Discard,
-		SkipDefaultTransaction: true,
-		NowFunc:                func() time.Time { return dbTime(s.now()) },
-	})
+	db, sqlDB, err := s.open(dialector)
 	if err != nil {
-		// Never print dsn: a PostgreSQL URL may hold a password.
-		return nil, fmt.Errorf("open database: %w", err)
+		return nil, err
 	}
-	sqlDB, err := db.DB()
-	if err != nil {
-		return nil, fmt.Errorf("open database: %w", err)
-	}
-	s.db, s.sqlDB = db, sqlDB
+	s.db, s.sqlDB, s.rdb, s.rsqlDB = db, sqlDB, db, sqlDB
 	if s.dialect == dialectSQLite {
-		// The single writer: every statement queues for this one connection.
+		// The single writer: every write queues for this one connection.
 		sqlDB.SetMaxOpenConns(1)
 		sqlDB.SetMaxIdleConns(1)
 		sqlDB.SetConnMaxLifetime(0)
@@ -124,7 +121,41 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger, opts ...Option) 
 		_ = sqlDB.Close()
 		return nil, fmt.Errorf("migrate database: %w", err)
 	}
+	if reader != nil {
+		// Opened after the migrations, so that the file is in WAL mode already.
+		rdb, rsqlDB, err := s.open(reader)
+		if err != nil {
+			_ = sqlDB.Close()
+			return nil, err
+		}
+		rsqlDB.SetMaxOpenConns(4)
+		rsqlDB.SetMaxIdleConns(4)
+		rsqlDB.SetConnMaxIdleTime(5 * time.Minute)
+		s.rdb, s.rsqlDB = rdb, rsqlDB
+	}
 	return s, nil
+}
+
+// open opens one GORM handle (a connection pool) on dialector.
+func (s *GormStore) open(dialector gorm.Dialector) (*gorm.DB, *sql.DB, error) {
+	db, err := gorm.Open(dialector, &gorm.Config{
+		// Statements carry customer text; the store returns errors and callers log them.
+		Logger:                 gormlogger.Discard,
+		SkipDefaultTransaction: true,
+		// No PrepareStmt: GORM prepares a missing statement while holding its cache's
+		// lock, and with SQLite's single connection held by a transaction that waits
+		// for the same lock, the two deadlock.
+		NowFunc: func() time.Time { return dbTime(s.now()) },
+	})
+	if err != nil {
+		// Never print dsn: a PostgreSQL URL may hold a password.
+		return nil, nil, fmt.Errorf("open database: %w", err)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, nil, fmt.Errorf("open database: %w", err)
+	}
+	return db, sqlDB, nil
 }
 
 // sqliteDSN turns a file path into the driver's DSN with fixit's pragmas, creating the
@@ -139,15 +170,14 @@ func sqliteDSN(dsn string) (string, error) {
 			return "", fmt.Errorf("create database directory %s: %w", dir, err)
 		}
 	}
-	full := path + "?" + sqlitePragmas
-	if userParams != "" {
-		full += "&" + userParams
-	}
-	return full, nil
+	return sqliteURI(path, userParams), nil
 }
 
 // Close releases the database.
 func (s *GormStore) Close() error {
+	if s.rsqlDB != s.sqlDB {
+		_ = s.rsqlDB.Close()
+	}
 	if err := s.sqlDB.Close(); err != nil {
 		return fmt.Errorf("close database: %w", err)
 	}
@@ -165,6 +195,11 @@ func (s *GormStore) Ping(ctx context.Context) error {
 // conn is the store's handle bound to ctx.
 func (s *GormStore) conn(ctx context.Context) *gorm.DB {
 	return s.db.WithContext(ctx)
+}
+
+// read is the handle for reads outside a transaction, bound to ctx.
+func (s *GormStore) read(ctx context.Context) *gorm.DB {
+	return s.rdb.WithContext(ctx)
 }
 
 // ---------------------------------------------------------------------------------
@@ -297,6 +332,12 @@ func inboundContact(e *event.Event) (contactRef, bool) {
 // below n. Batching many requests' events into one call amortizes that lock and the
 // commit.
 func (s *GormStore) AppendEvents(ctx context.Context, events []event.Event) ([]AppendResult, error) {
+	return s.appendEvents(events, s.conn(ctx).Transaction)
+}
+
+// appendEvents encodes events, then inserts them through run: a new transaction
+// (AppendEvents) or the caller's (StepTx.AppendEvents).
+func (s *GormStore) appendEvents(events []event.Event, run func(func(*gorm.DB) error, ...*sql.TxOptions) error) ([]AppendResult, error) {
 	if len(events) == 0 {
 		return nil, nil
 	}
@@ -335,37 +376,7 @@ func (s *GormStore) AppendEvents(ctx context.Context, events []event.Event) ([]A
 
 	seqOf := make(map[string]int64, len(fresh))
 	inserted := make(map[string]bool, len(fresh))
-	err := s.conn(ctx).Transaction(func(tx *gorm.DB) error {
-		if s.dialect == dialectPostgres {
-			if err := tx.Exec(`SELECT pg_advisory_xact_lock(?)`, lockInbox).Error; err != nil {
-				return fmt.Errorf("take inbox lock: %w", err)
-			}
-		}
-		for chunk := range slices.Chunk(fresh, maxRowsPerInsert) {
-			if err := insertEvents(tx, chunk, seqOf, inserted); err != nil {
-				return err
-			}
-		}
-		var existing []string
-		for _, enc := range fresh {
-			if !inserted[enc.key] {
-				existing = append(existing, enc.key)
-			}
-		}
-		for chunk := range slices.Chunk(existing, maxRowsPerInsert) {
-			var rows []struct {
-				ID        int64  `gorm:"column:id"`
-				DedupeKey string `gorm:"column:dedupe_key"`
-			}
-			if err := tx.Raw(`SELECT id, dedupe_key FROM events WHERE dedupe_key IN ?`, chunk).Scan(&rows).Error; err != nil {
-				return fmt.Errorf("look up duplicate events: %w", err)
-			}
-			for _, r := range rows {
-				seqOf[r.DedupeKey] = r.ID
-			}
-		}
-		return upsertLastInbound(tx, lastInbound)
-	})
+	err := run(func(tx *gorm.DB) error { return s.insertFresh(tx, fresh, lastInbound, seqOf, inserted) })
 	if err != nil {
 		return nil, fmt.Errorf("append %d events: %w", len(events), err)
 	}
@@ -379,6 +390,44 @@ func (s *GormStore) AppendEvents(ctx context.Context, events []event.Event) ([]A
 		results[i] = AppendResult{Seq: seq, Duplicate: first[key] != i || !inserted[key]}
 	}
 	return results, nil
+}
+
+// insertFresh inserts the encoded events and finds the stored ones of duplicates.
+//
+// On PostgreSQL it takes the inbox's advisory lock first, so appends commit one at
+// a time in Seq order: a reader that has seen Seq n will never later see a new event
+// below n.
+func (s *GormStore) insertFresh(tx *gorm.DB, fresh []encodedEvent, lastInbound map[contactRef]time.Time,
+	seqOf map[string]int64, inserted map[string]bool) error {
+	if s.dialect == dialectPostgres {
+		if err := tx.Exec(`SELECT pg_advisory_xact_lock(?)`, lockInbox).Error; err != nil {
+			return fmt.Errorf("take inbox lock: %w", err)
+		}
+	}
+	for chunk := range slices.Chunk(fresh, maxRowsPerInsert) {
+		if err := insertEvents(tx, chunk, seqOf, inserted); err != nil {
+			return err
+		}
+	}
+	var existing []string
+	for _, enc := range fresh {
+		if !inserted[enc.key] {
+			existing = append(existing, enc.key)
+		}
+	}
+	for chunk := range slices.Chunk(existing, maxRowsPerInsert) {
+		var rows []struct {
+			ID        int64  `gorm:"column:id"`
+			DedupeKey string `gorm:"column:dedupe_key"`
+		}
+		if err := tx.Raw(`SELECT id, dedupe_key FROM events WHERE dedupe_key IN ?`, chunk).Scan(&rows).Error; err != nil {
+			return fmt.Errorf("look up duplicate events: %w", err)
+		}
+		for _, r := range rows {
+			seqOf[r.DedupeKey] = r.ID
+		}
+	}
+	return upsertLastInbound(tx, lastInbound)
 }
 
 // insertEvents inserts one chunk with a single statement; rows whose dedupe key exists
@@ -445,7 +494,7 @@ func upsertLastInbound(tx *gorm.DB, last map[contactRef]time.Time) error {
 // PendingEvents returns pending events after afterSeq in Seq order; see Store.PendingEvents.
 func (s *GormStore) PendingEvents(ctx context.Context, afterSeq int64, limit int) ([]Event, error) {
 	var rows []eventRow
-	err := s.conn(ctx).Raw(`SELECT `+eventColumns+` FROM events
+	err := s.read(ctx).Raw(`SELECT `+eventColumns+` FROM events
 		WHERE status = 'pending' AND id > ? ORDER BY id LIMIT ?`, afterSeq, max(limit, 1)).Scan(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("read pending events: %w", err)
@@ -456,7 +505,7 @@ func (s *GormStore) PendingEvents(ctx context.Context, afterSeq int64, limit int
 // GetEvent returns one event, or ErrNotFound.
 func (s *GormStore) GetEvent(ctx context.Context, seq int64) (*Event, error) {
 	var rows []eventRow
-	if err := s.conn(ctx).Raw(`SELECT `+eventColumns+` FROM events WHERE id = ?`, seq).Scan(&rows).Error; err != nil {
+	if err := s.read(ctx).Raw(`SELECT `+eventColumns+` FROM events WHERE id = ?`, seq).Scan(&rows).Error; err != nil {
 		return nil, fmt.Errorf("read event %d: %w", seq, err)
 	}
 	if len(rows) == 0 {
@@ -534,7 +583,7 @@ func getDialog(db *gorm.DB, id int64, suffix string) (*Dialog, error) {
 
 // GetDialog returns a dialog, or ErrNotFound.
 func (s *GormStore) GetDialog(ctx context.Context, id int64) (*Dialog, error) {
-	return getDialog(s.conn(ctx), id, "")
+	return getDialog(s.read(ctx), id, "")
 }
 
 // FindDialogByKeys returns the live dialog of the first bound key; see Store.FindDialogByKeys.
@@ -552,7 +601,7 @@ func (s *GormStore) FindDialogByKeys(ctx context.Context, keys []string) (*Dialo
 		BoundKey string    `gorm:"column:bound_key"`
 		Dialog   dialogRow `gorm:"embedded"`
 	}
-	err := s.conn(ctx).Raw(`SELECT k.key AS bound_key, `+prefixed("d.", dialogColumns)+`
+	err := s.read(ctx).Raw(`SELECT k.key AS bound_key, `+prefixed("d.", dialogColumns)+`
 		FROM dialog_keys k JOIN dialogs d ON d.id = k.dialog_id
 		WHERE k.active AND k.key IN ? AND d.status IN ('active', 'handoff')`, clean).Scan(&rows).Error
 	if err != nil {
@@ -591,7 +640,7 @@ func (s *GormStore) DialogKeys(ctx context.Context, dialogID int64) ([]DialogKey
 		Active    bool      `gorm:"column:active"`
 		CreatedAt time.Time `gorm:"column:created_at"`
 	}
-	if err := s.conn(ctx).Raw(`SELECT key, dialog_id, active, created_at FROM dialog_keys
+	if err := s.read(ctx).Raw(`SELECT key, dialog_id, active, created_at FROM dialog_keys
 		WHERE dialog_id = ? ORDER BY id`, dialogID).Scan(&rows).Error; err != nil {
 		return nil, fmt.Errorf("read keys of dialog %d: %w", dialogID, err)
 	}
@@ -608,6 +657,44 @@ func (s *GormStore) Step(ctx context.Context, fn func(tx StepTx) error) error {
 		return fn(&stepTx{s: s, tx: tx})
 	})
 }
+
+// Steps runs fns in one transaction, each inside a savepoint; see Store.Steps.
+func (s *GormStore) Steps(ctx context.Context, fns []func(tx StepTx) error) []error {
+	errs := make([]error, len(fns))
+	if len(fns) == 1 {
+		errs[0] = s.Step(ctx, fns[0])
+		return errs
+	}
+	err := s.conn(ctx).Transaction(func(tx *gorm.DB) error {
+		stx := &stepTx{s: s, tx: tx}
+		for i, fn := range fns {
+			if err := tx.Exec(`SAVEPOINT step`).Error; err != nil {
+				return fmt.Errorf("begin step %d of %d: %w", i+1, len(fns), err)
+			}
+			if errs[i] = fn(stx); errs[i] != nil {
+				if err := tx.Exec(`ROLLBACK TO SAVEPOINT step`).Error; err != nil {
+					return fmt.Errorf("roll back step %d of %d: %w", i+1, len(fns), err)
+				}
+			}
+			if err := tx.Exec(`RELEASE SAVEPOINT step`).Error; err != nil {
+				return fmt.Errorf("end step %d of %d: %w", i+1, len(fns), err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		// Nothing committed: every step that had succeeded failed with the batch.
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = err
+			}
+		}
+	}
+	return errs
+}
+
+// SingleWriter reports whether writes go through one connection (SQLite).
+func (s *GormStore) SingleWriter() bool { return s.dialect == dialectSQLite }
 
 // ---------------------------------------------------------------------------------
 // Timers
@@ -641,7 +728,7 @@ func toTimers(rows []timerRow) []Timer {
 // lets exactly one of them fire each.
 func (s *GormStore) DueTimers(ctx context.Context, now time.Time, limit int) ([]Timer, error) {
 	var rows []timerRow
-	err := s.conn(ctx).Raw(`SELECT `+timerColumns+` FROM timers
+	err := s.read(ctx).Raw(`SELECT `+timerColumns+` FROM timers
 		WHERE status = 'pending' AND due_at <= ? ORDER BY due_at, id LIMIT ?`, dbTime(now), max(limit, 1)).Scan(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("read due timers: %w", err)
@@ -728,9 +815,9 @@ func (s *GormStore) ClaimOutbox(ctx context.Context, now time.Time, limit int, l
 }
 
 // finishOutbox applies an update to a running item and explains a miss.
-func (s *GormStore) finishOutbox(ctx context.Context, what string, id int64, set string, args ...any) error {
+func (s *GormStore) finishOutbox(db *gorm.DB, what string, id int64, set string, args ...any) error {
 	args = append(append([]any{dbTime(s.now())}, args...), id)
-	res := s.conn(ctx).Exec(`UPDATE outbox SET updated_at = ?, locked_until = NULL, `+set+`
+	res := db.Exec(`UPDATE outbox SET updated_at = ?, locked_until = NULL, `+set+`
 		WHERE id = ? AND status = 'running'`, args...)
 	if res.Error != nil {
 		return fmt.Errorf("%s outbox item %d: %w", what, id, res.Error)
@@ -739,7 +826,7 @@ func (s *GormStore) finishOutbox(ctx context.Context, what string, id int64, set
 		return nil
 	}
 	var status []string
-	if err := s.conn(ctx).Raw(`SELECT status FROM outbox WHERE id = ?`, id).Scan(&status).Error; err != nil {
+	if err := db.Raw(`SELECT status FROM outbox WHERE id = ?`, id).Scan(&status).Error; err != nil {
 		return fmt.Errorf("%s outbox item %d: %w", what, id, err)
 	}
 	if len(status) == 0 {
@@ -750,25 +837,33 @@ func (s *GormStore) finishOutbox(ctx context.Context, what string, id int64, set
 
 // CompleteOutbox marks a running item done; ErrConflict when it is not running.
 func (s *GormStore) CompleteOutbox(ctx context.Context, id int64, result json.RawMessage) error {
+	return s.completeOutbox(s.conn(ctx), id, result)
+}
+
+func (s *GormStore) completeOutbox(db *gorm.DB, id int64, result json.RawMessage) error {
 	res, err := rawJSON("result", result)
 	if err != nil {
 		return fmt.Errorf("complete outbox item %d: %w", id, err)
 	}
-	return s.finishOutbox(ctx, "complete", id, `status = 'done', result = ?`, res)
+	return s.finishOutbox(db, "complete", id, `status = 'done', result = ?`, res)
 }
 
 // RetryOutbox schedules another attempt of a running item; ErrConflict when it is not running.
 func (s *GormStore) RetryOutbox(ctx context.Context, id int64, nextAt time.Time, errCode, errText string) error {
-	return s.finishOutbox(ctx, "retry", id, `status = 'pending', next_at = ?, error_code = ?, last_error = ?`,
+	return s.finishOutbox(s.conn(ctx), "retry", id, `status = 'pending', next_at = ?, error_code = ?, last_error = ?`,
 		dbTime(nextAt), cleanText(errCode), cleanText(errText))
 }
 
 // FailOutbox ends a running item as failed or dead; ErrConflict when it is not running.
 func (s *GormStore) FailOutbox(ctx context.Context, id int64, status OutboxStatus, errCode, errText string) error {
+	return s.failOutbox(s.conn(ctx), id, status, errCode, errText)
+}
+
+func (s *GormStore) failOutbox(db *gorm.DB, id int64, status OutboxStatus, errCode, errText string) error {
 	if status != OutboxFailed && status != OutboxDead {
 		return fmt.Errorf("fail outbox item %d: status must be %s or %s, got %q", id, OutboxFailed, OutboxDead, status)
 	}
-	return s.finishOutbox(ctx, "fail", id, `status = ?, error_code = ?, last_error = ?`,
+	return s.finishOutbox(db, "fail", id, `status = ?, error_code = ?, last_error = ?`,
 		string(status), cleanText(errCode), cleanText(errText))
 }
 
@@ -780,7 +875,7 @@ func (s *GormStore) LastInbound(ctx context.Context, channel, contactID string) 
 	var rows []struct {
 		At time.Time `gorm:"column:last_inbound_at"`
 	}
-	if err := s.conn(ctx).Raw(`SELECT last_inbound_at FROM contacts WHERE channel = ? AND contact_id = ?`,
+	if err := s.read(ctx).Raw(`SELECT last_inbound_at FROM contacts WHERE channel = ? AND contact_id = ?`,
 		cleanText(channel), cleanText(contactID)).Scan(&rows).Error; err != nil {
 		return time.Time{}, fmt.Errorf("read last inbound time of %s contact: %w", channel, err)
 	}
@@ -801,7 +896,7 @@ type flowVersionRow struct {
 // GetFlowVersion returns a stored flow version, or ErrNotFound.
 func (s *GormStore) GetFlowVersion(ctx context.Context, hash string) (*FlowVersion, error) {
 	var rows []flowVersionRow
-	if err := s.conn(ctx).Raw(`SELECT hash, flow, file, source, created_at FROM flow_versions WHERE hash = ?`,
+	if err := s.read(ctx).Raw(`SELECT hash, flow, file, source, created_at FROM flow_versions WHERE hash = ?`,
 		cleanText(hash)).Scan(&rows).Error; err != nil {
 		return nil, fmt.Errorf("read flow version %s: %w", hash, err)
 	}

@@ -1,12 +1,16 @@
 package store
 
 import (
+	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"gorm.io/gorm"
+
+	"github.com/fixit-exchange/fixit/engine/event"
 )
 
 // stepTx is the StepTx of one GORM transaction.
@@ -16,6 +20,41 @@ type stepTx struct {
 }
 
 var _ StepTx = (*stepTx)(nil)
+
+// exec runs a write of the step and returns how many rows it changed. On SQLite it
+// goes straight to the transaction's connection, whose statement cache keeps it
+// prepared, and skips GORM's statement building (the step's writes are the hot path
+// of the single writer); PostgreSQL goes through GORM, which numbers the ?
+// placeholders.
+func (t *stepTx) exec(query string, args ...any) (int64, error) {
+	if t.s.dialect == dialectSQLite {
+		return t.direct(query, args, sql.Result.RowsAffected)
+	}
+	res := t.tx.Exec(query, args...)
+	return res.RowsAffected, res.Error
+}
+
+// insert runs an INSERT of one row and returns its id: the last insert rowid on
+// SQLite (where RETURNING costs a temporary table per statement), RETURNING on
+// PostgreSQL.
+func (t *stepTx) insert(query string, args ...any) (int64, error) {
+	if t.s.dialect == dialectSQLite {
+		return t.direct(query, args, sql.Result.LastInsertId)
+	}
+	var id int64
+	err := t.tx.Raw(query+` RETURNING id`, args...).Scan(&id).Error
+	return id, err
+}
+
+// direct runs a statement on the transaction's connection, bypassing GORM, and
+// reads one figure of its result.
+func (t *stepTx) direct(query string, args []any, figure func(sql.Result) (int64, error)) (int64, error) {
+	res, err := t.tx.Statement.ConnPool.ExecContext(t.tx.Statement.Context, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return figure(res)
+}
 
 // LockDialog loads a dialog and, on PostgreSQL, locks its row until the step ends.
 // SQLite needs no row lock: the step's IMMEDIATE transaction holds the database's
@@ -61,14 +100,13 @@ func (t *stepTx) CreateDialog(d *Dialog) error {
 		return fmt.Errorf("create dialog of flow %s: %w", d.Flow, err)
 	}
 	now := dbTime(t.s.now())
-	var id int64
-	err = t.tx.Raw(`INSERT INTO dialogs (flow, flow_hash, state, status, vars, channel, contact_id, phone,
+	id, err := t.insert(`INSERT INTO dialogs (flow, flow_hash, state, status, vars, channel, contact_id, phone,
 			created_at, updated_at, last_event_id, revision, handoff_until, entered_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?) RETURNING id`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)`,
 		cleanText(d.Flow), cleanText(d.FlowHash), cleanText(d.State), string(d.Status), vars,
 		cleanText(d.Channel), cleanText(d.ContactID), cleanText(d.Phone), now, now, d.LastEventID,
 		handoff, optTime(d.EnteredAt),
-	).Scan(&id).Error
+	)
 	if err != nil {
 		return fmt.Errorf("create dialog of flow %s: %w", d.Flow, err)
 	}
@@ -122,16 +160,16 @@ func (t *stepTx) UpdateDialog(d *Dialog) error {
 		return fmt.Errorf("update dialog %d: %w", d.ID, err)
 	}
 	now := dbTime(t.s.now())
-	res := t.tx.Exec(`UPDATE dialogs SET flow_hash = ?, state = ?, status = ?, vars = ?, channel = ?,
+	n, err := t.exec(`UPDATE dialogs SET flow_hash = ?, state = ?, status = ?, vars = ?, channel = ?,
 			contact_id = ?, phone = ?, updated_at = ?, last_event_id = ?, revision = revision + 1,
 			handoff_until = ?, entered_at = ?
 		WHERE id = ? AND revision = ?`,
 		cleanText(d.FlowHash), cleanText(d.State), string(d.Status), vars, cleanText(d.Channel),
 		cleanText(d.ContactID), cleanText(d.Phone), now, d.LastEventID, handoff, optTime(d.EnteredAt), d.ID, d.Revision)
-	if res.Error != nil {
-		return fmt.Errorf("update dialog %d: %w", d.ID, res.Error)
+	if err != nil {
+		return fmt.Errorf("update dialog %d: %w", d.ID, err)
 	}
-	if res.RowsAffected != 1 {
+	if n != 1 {
 		return fmt.Errorf("update dialog %d at revision %d: %w", d.ID, d.Revision, ErrConflict)
 	}
 	d.Revision++
@@ -156,12 +194,12 @@ func (t *stepTx) BindKey(dialogID int64, key string) error {
 	// A second round follows taking the key over from an ended dialog, or its owner
 	// releasing it between our insert and our look-up; a third would mean a livelock.
 	for range 3 {
-		res := t.tx.Exec(`INSERT INTO dialog_keys (key, dialog_id, active, created_at) VALUES (?, ?, TRUE, ?)
+		n, err := t.exec(`INSERT INTO dialog_keys (key, dialog_id, active, created_at) VALUES (?, ?, TRUE, ?)
 			ON CONFLICT (key) WHERE active DO NOTHING`, key, dialogID, dbTime(t.s.now()))
-		if res.Error != nil {
-			return fmt.Errorf("bind key %q to dialog %d: %w", key, dialogID, res.Error)
+		if err != nil {
+			return fmt.Errorf("bind key %q to dialog %d: %w", key, dialogID, err)
 		}
-		if res.RowsAffected == 1 {
+		if n == 1 {
 			return nil
 		}
 		var owners []struct {
@@ -192,7 +230,7 @@ func (t *stepTx) BindKey(dialogID int64, key string) error {
 
 // ReleaseKeys deactivates every active key of the dialog.
 func (t *stepTx) ReleaseKeys(dialogID int64) error {
-	if err := t.tx.Exec(`UPDATE dialog_keys SET active = FALSE WHERE dialog_id = ? AND active`, dialogID).Error; err != nil {
+	if _, err := t.exec(`UPDATE dialog_keys SET active = FALSE WHERE dialog_id = ? AND active`, dialogID); err != nil {
 		return fmt.Errorf("release keys of dialog %d: %w", dialogID, err)
 	}
 	return nil
@@ -228,7 +266,7 @@ func (t *stepTx) AppendHistory(entries ...HistoryEntry) error {
 			args = append(args, h.DialogID, at, cleanText(string(h.Kind)), h.EventSeq,
 				cleanText(h.FromState), cleanText(h.ToState), detail)
 		}
-		if err := t.tx.Exec(q.String(), args...).Error; err != nil {
+		if _, err := t.exec(q.String(), args...); err != nil {
 			return fmt.Errorf("append history of dialog %d: %w", chunk[0].DialogID, err)
 		}
 	}
@@ -242,10 +280,9 @@ func (t *stepTx) ScheduleTimer(tm *Timer) error {
 	}
 	now := dbTime(t.s.now())
 	tm.DueAt = dbTime(tm.DueAt)
-	var id int64
-	err := t.tx.Raw(`INSERT INTO timers (dialog_id, state, name, due_at, status, created_at)
-		VALUES (?, ?, ?, ?, 'pending', ?) RETURNING id`,
-		tm.DialogID, cleanText(tm.State), cleanText(tm.Name), tm.DueAt, now).Scan(&id).Error
+	id, err := t.insert(`INSERT INTO timers (dialog_id, state, name, due_at, status, created_at)
+		VALUES (?, ?, ?, ?, 'pending', ?)`,
+		tm.DialogID, cleanText(tm.State), cleanText(tm.Name), tm.DueAt, now)
 	if err != nil {
 		return fmt.Errorf("schedule timer %s of dialog %d: %w", tm.Name, tm.DialogID, err)
 	}
@@ -261,20 +298,20 @@ func (t *stepTx) CancelTimers(dialogID int64, state string) (int64, error) {
 		q += ` AND state = ?`
 		args = append(args, cleanText(state))
 	}
-	res := t.tx.Exec(q, args...)
-	if res.Error != nil {
-		return 0, fmt.Errorf("cancel timers of dialog %d: %w", dialogID, res.Error)
+	n, err := t.exec(q, args...)
+	if err != nil {
+		return 0, fmt.Errorf("cancel timers of dialog %d: %w", dialogID, err)
 	}
-	return res.RowsAffected, nil
+	return n, nil
 }
 
 // FireTimer marks a pending timer fired; false when it no longer was pending.
 func (t *stepTx) FireTimer(id int64) (bool, error) {
-	res := t.tx.Exec(`UPDATE timers SET status = 'fired' WHERE id = ? AND status = 'pending'`, id)
-	if res.Error != nil {
-		return false, fmt.Errorf("fire timer %d: %w", id, res.Error)
+	n, err := t.exec(`UPDATE timers SET status = 'fired' WHERE id = ? AND status = 'pending'`, id)
+	if err != nil {
+		return false, fmt.Errorf("fire timer %d: %w", id, err)
 	}
-	return res.RowsAffected == 1, nil
+	return n == 1, nil
 }
 
 // Enqueue inserts a pending outbox item; see StepTx.Enqueue.
@@ -291,10 +328,9 @@ func (t *stepTx) Enqueue(item *OutboxItem) error {
 	if !item.NextAt.IsZero() {
 		nextAt = dbTime(item.NextAt)
 	}
-	var id int64
-	err = t.tx.Raw(`INSERT INTO outbox (dialog_id, kind, params, status, attempts, next_at, created_at, updated_at)
-		VALUES (?, ?, ?, 'pending', 0, ?, ?, ?) RETURNING id`,
-		item.DialogID, cleanText(item.Kind), params, nextAt, now, now).Scan(&id).Error
+	id, err := t.insert(`INSERT INTO outbox (dialog_id, kind, params, status, attempts, next_at, created_at, updated_at)
+		VALUES (?, ?, ?, 'pending', 0, ?, ?, ?)`,
+		item.DialogID, cleanText(item.Kind), params, nextAt, now, now)
 	if err != nil {
 		return fmt.Errorf("enqueue %s: %w", item.Kind, err)
 	}
@@ -308,16 +344,15 @@ func (t *stepTx) MarkEvent(seq int64, status EventStatus, dialogID *int64, errTe
 	if !status.Valid() {
 		return fmt.Errorf("mark event %d: unknown status %q", seq, status)
 	}
-	res := t.tx.Exec(`UPDATE events SET status = ?, dialog_id = ?, error = ?, attempts = attempts + 1
+	n, err := t.exec(`UPDATE events SET status = ?, dialog_id = ?, error = ?, attempts = attempts + 1
 		WHERE id = ? AND status = 'pending'`,
 		string(status), dialogID, cleanText(errText), seq)
-	if res.Error != nil {
-		return fmt.Errorf("mark event %d %s: %w", seq, status, res.Error)
+	if err != nil {
+		return fmt.Errorf("mark event %d %s: %w", seq, status, err)
 	}
-	if res.RowsAffected == 1 {
+	if n == 1 {
 		return nil
 	}
-	var n int64
 	if err := t.tx.Raw(`SELECT COUNT(*) FROM events WHERE id = ?`, seq).Scan(&n).Error; err != nil {
 		return fmt.Errorf("mark event %d %s: %w", seq, status, err)
 	}
@@ -330,4 +365,19 @@ func (t *stepTx) MarkEvent(seq int64, status EventStatus, dialogID *int64, errTe
 // SaveFlowVersion stores a flow version unless its hash is already stored.
 func (t *stepTx) SaveFlowVersion(v FlowVersion) error {
 	return saveFlowVersion(t.tx, v, dbTime(t.s.now()))
+}
+
+// AppendEvents stores events as part of the step; see Store.AppendEvents.
+func (t *stepTx) AppendEvents(events []event.Event) ([]AppendResult, error) {
+	return t.s.appendEvents(events, func(fn func(*gorm.DB) error, _ ...*sql.TxOptions) error { return fn(t.tx) })
+}
+
+// CompleteOutbox marks a running item done as part of the step.
+func (t *stepTx) CompleteOutbox(id int64, result json.RawMessage) error {
+	return t.s.completeOutbox(t.tx, id, result)
+}
+
+// FailOutbox ends a running item as failed or dead as part of the step.
+func (t *stepTx) FailOutbox(id int64, status OutboxStatus, errCode, errText string) error {
+	return t.s.failOutbox(t.tx, id, status, errCode, errText)
 }

@@ -300,6 +300,15 @@ type Store interface {
 	// Step runs fn in one transaction: everything fn does through tx commits together
 	// when fn returns nil and rolls back otherwise. fn's error is returned as is.
 	Step(ctx context.Context, fn func(tx StepTx) error) error
+	// Steps runs fns one after another in one transaction, each as if in its own: a
+	// fn that returns an error has everything it did rolled back (a savepoint) and
+	// that error in its place in the result; the others commit together. If the
+	// transaction itself fails, every fn that had succeeded gets that error.
+	Steps(ctx context.Context, fns []func(tx StepTx) error) []error
+	// SingleWriter reports whether every write goes through one connection (SQLite):
+	// concurrent steps then wait for each other anyway, and grouping them with Steps
+	// shares one commit between them.
+	SingleWriter() bool
 
 	// DueTimers returns up to limit pending timers due at or before now, earliest first.
 	// Claim one with StepTx.FireTimer.
@@ -391,4 +400,12 @@ type StepTx interface {
 	MarkEvent(seq int64, status EventStatus, dialogID *int64, errText string) error
 	// SaveFlowVersion stores a flow version unless its hash is already stored.
 	SaveFlowVersion(v FlowVersion) error
+	// AppendEvents stores events as Store.AppendEvents does, in this transaction.
+	AppendEvents(events []event.Event) ([]AppendResult, error)
+	// CompleteOutbox marks a running outbox item done with its JSON result;
+	// ErrConflict when it is no longer running.
+	CompleteOutbox(id int64, result json.RawMessage) error
+	// FailOutbox ends a running outbox item as OutboxFailed or OutboxDead;
+	// ErrConflict when it is no longer running.
+	FailOutbox(id int64, status OutboxStatus, errCode, errText string) error
 }

@@ -1,0 +1,88 @@
+package processor
+
+import (
+	"context"
+	"sync"
+
+	"github.com/fixit-exchange/fixit/engine/store"
+	"github.com/fixit-exchange/fixit/metrics"
+)
+
+// maxStepBatch bounds the steps that share one transaction.
+const maxStepBatch = 128
+
+// writer commits steps: dialog steps, inbox appends, action outcomes.
+//
+// On a single-writer store (SQLite) every write transaction queues for the one
+// connection anyway, so the writer groups what is asked for at the same time into
+// one transaction (Store.Steps: each step in its own savepoint), and one commit
+// serves them all. Each caller still returns only after its own step is committed,
+// or rolled back alone. Elsewhere (PostgreSQL) each step is its own transaction and
+// steps run in parallel.
+type writer struct {
+	st  store.Store
+	met *metrics.Metrics
+
+	mu         sync.Mutex
+	queue      []*stepReq
+	committing bool
+}
+
+// stepReq is one step waiting to be committed with others.
+type stepReq struct {
+	fn   func(store.StepTx) error
+	err  error
+	done chan struct{}
+}
+
+func newWriter(st store.Store, met *metrics.Metrics) *writer {
+	return &writer{st: st, met: met}
+}
+
+// do runs fn in a transaction and returns fn's error (or the commit's).
+func (w *writer) do(ctx context.Context, fn func(store.StepTx) error) error {
+	if !w.st.SingleWriter() {
+		return w.st.Step(ctx, fn)
+	}
+	r := &stepReq{fn: fn, done: make(chan struct{})}
+	w.mu.Lock()
+	w.queue = append(w.queue, r)
+	if !w.committing {
+		w.committing = true
+		go w.commit()
+	}
+	w.mu.Unlock()
+	<-r.done
+	return r.err
+}
+
+// commit commits the queued steps, a batch per transaction, until none are left;
+// then it ends (the next step starts another).
+func (w *writer) commit() {
+	for {
+		w.mu.Lock()
+		n := min(len(w.queue), maxStepBatch)
+		if n == 0 {
+			w.committing = false
+			w.mu.Unlock()
+			return
+		}
+		batch := w.queue[:n:n]
+		w.queue = w.queue[n:]
+		w.mu.Unlock()
+
+		fns := make([]func(store.StepTx) error, n)
+		for i, r := range batch {
+			fns[i] = r.fn
+		}
+		// The transaction must not be cut short by one caller's deadline.
+		errs := w.st.Steps(context.Background(), fns)
+		if w.met != nil {
+			w.met.StepBatch.Observe(float64(n))
+		}
+		for i, r := range batch {
+			r.err = errs[i]
+			close(r.done)
+		}
+	}
+}

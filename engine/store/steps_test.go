@@ -1,0 +1,205 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/fixit-exchange/fixit/engine/event"
+)
+
+// TestStepsIsolated: in one Steps transaction a failing step leaves no trace and
+// gets its own error, while the steps around it commit.
+func TestStepsIsolated(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *env) {
+		a := e.newDialog(t, "f", "a")
+		b := e.newDialog(t, "f", "a")
+		errBoom := errors.New("boom")
+		move := func(d *Dialog, to string) func(StepTx) error {
+			return func(tx StepTx) error {
+				cur, err := tx.LockDialog(d.ID)
+				if err != nil {
+					return err
+				}
+				cur.State = to
+				if err := tx.UpdateDialog(cur); err != nil {
+					return err
+				}
+				return tx.AppendHistory(HistoryEntry{DialogID: d.ID, Kind: HistoryTransition, FromState: "a", ToState: to})
+			}
+		}
+		failing := func(tx StepTx) error {
+			if err := move(b, "broken")(tx); err != nil {
+				return err
+			}
+			return errBoom // after writing: its writes must be rolled back
+		}
+		errs := e.s.Steps(ctxT(t), []func(StepTx) error{move(a, "b"), failing, move(b, "c")})
+		if errs[0] != nil || !errors.Is(errs[1], errBoom) || errs[2] != nil {
+			t.Fatalf("errors: %v", errs)
+		}
+		for _, c := range []struct {
+			d    *Dialog
+			want string
+			hist int64
+		}{{a, "b", 1}, {b, "c", 1}} {
+			got, err := e.s.GetDialog(ctxT(t), c.d.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.State != c.want || got.Revision != 2 {
+				t.Errorf("dialog %d: state %s revision %d, want %s revision 2", c.d.ID, got.State, got.Revision, c.want)
+			}
+			if n := e.count(t, "history", "dialog_id = ?", c.d.ID); n != c.hist {
+				t.Errorf("dialog %d: %d history lines, want %d", c.d.ID, n, c.hist)
+			}
+		}
+		if n := e.count(t, "history", "to_state = ?", "broken"); n != 0 {
+			t.Errorf("the failed step's history was committed (%d lines)", n)
+		}
+	})
+}
+
+// TestStepsOne: a batch of one is a plain Step, whose error rolls everything back.
+func TestStepsOne(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *env) {
+		errBoom := errors.New("boom")
+		errs := e.s.Steps(ctxT(t), []func(StepTx) error{func(tx StepTx) error {
+			if err := tx.CreateDialog(&Dialog{Flow: "f", State: "a"}); err != nil {
+				return err
+			}
+			return errBoom
+		}})
+		if len(errs) != 1 || !errors.Is(errs[0], errBoom) {
+			t.Fatalf("errors: %v", errs)
+		}
+		if n := e.count(t, "dialogs", ""); n != 0 {
+			t.Errorf("%d dialogs after a failed step", n)
+		}
+	})
+}
+
+// TestStepAppendsAndSettles: a step stores events and settles an outbox item in the
+// same transaction; a settle of an item no longer running rolls the events back.
+func TestStepAppendsAndSettles(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *env) {
+		d := e.newDialog(t, "f", "a")
+		it := &OutboxItem{DialogID: &d.ID, Kind: "send", Params: json.RawMessage(`{"text":"hi"}`)}
+		e.step(t, func(tx StepTx) error { return tx.Enqueue(it) })
+		if _, err := e.s.ClaimOutbox(ctxT(t), t0, 10, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		done := event.Event{Source: event.SourceAction, Type: event.TypeActionDone, At: t0, DedupeKey: "action:1:done",
+			Data: map[string]any{"dialog_id": fmt.Sprint(d.ID)}}
+		var res []AppendResult
+		e.step(t, func(tx StepTx) error {
+			var err error
+			if res, err = tx.AppendEvents([]event.Event{done, done}); err != nil {
+				return err
+			}
+			return tx.CompleteOutbox(it.ID, json.RawMessage(`{"message_id":"wamid.1"}`))
+		})
+		if len(res) != 2 || res[0].Duplicate || !res[1].Duplicate || res[0].Seq != res[1].Seq {
+			t.Fatalf("append results: %+v", res)
+		}
+		items, _, err := e.s.ListOutbox(ctxT(t), OutboxFilter{DialogID: d.ID}, Page{})
+		if err != nil || len(items) != 1 || items[0].Status != OutboxDone || string(items[0].Result) != `{"message_id":"wamid.1"}` {
+			t.Fatalf("outbox after settle: %+v %v", items, err)
+		}
+
+		// The item is done: settling it again fails and takes its event with it.
+		again := done
+		again.DedupeKey = "action:1:again"
+		err = e.s.Step(ctxT(t), func(tx StepTx) error {
+			if _, err := tx.AppendEvents([]event.Event{again}); err != nil {
+				return err
+			}
+			return tx.FailOutbox(it.ID, OutboxDead, "network", "late")
+		})
+		if !errors.Is(err, ErrConflict) {
+			t.Fatalf("settle of a done item: %v, want ErrConflict", err)
+		}
+		if n := e.count(t, "events", "dedupe_key = ?", "action:1:again"); n != 0 {
+			t.Errorf("the rolled back step's event was stored")
+		}
+	})
+}
+
+// TestStatementCache: statements are prepared once per connection and reused,
+// including one text used twice at once, and the cache stays bounded.
+func TestStatementCache(t *testing.T) {
+	s := openStore(t, filepath.Join(t.TempDir(), "fixit.db"), &fakeClock{now: t0})
+	ctx := context.Background()
+	conn, err := s.sqlDB.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var cc *cachingConn
+	if err := conn.Raw(func(dc any) error {
+		var ok bool
+		cc, ok = dc.(*cachingConn)
+		if !ok {
+			return fmt.Errorf("driver connection is %T, not *cachingConn", dc)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	count := func(q string, arg int) int64 {
+		t.Helper()
+		var n int64
+		if err := conn.QueryRowContext(ctx, q, arg).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	const q = `SELECT COUNT(*) FROM events WHERE id > ?`
+	count(q, 0)
+	first := cc.stmts[q]
+	if first == nil || first.inUse {
+		t.Fatalf("after one query the statement is not kept idle: %+v", first)
+	}
+	count(q, 1)
+	if cc.stmts[q] != first {
+		t.Errorf("the second query prepared the statement again")
+	}
+
+	// The same text twice at once: the second is prepared apart, and finalized
+	// when closed, while the first stays kept.
+	if err := conn.Raw(func(any) error {
+		s1, err := cc.PrepareContext(ctx, q)
+		if err != nil {
+			return err
+		}
+		s2, err := cc.PrepareContext(ctx, q)
+		if err != nil {
+			return err
+		}
+		if s1 != driverStmt(first) || s2 == s1 || s2.(*cachedStmt).cached {
+			t.Errorf("statements in use at once: %p %p (kept %p)", s1, s2, first)
+		}
+		return errors.Join(s2.Close(), s1.Close())
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if cc.stmts[q] != first || first.inUse {
+		t.Errorf("the kept statement changed or stayed in use")
+	}
+
+	for i := range stmtCacheSize + 10 {
+		count(fmt.Sprintf(`SELECT COUNT(*) FROM events WHERE id > ? + %d`, i), 0)
+	}
+	if n := len(cc.stmts); n > stmtCacheSize {
+		t.Errorf("%d statements kept, more than %d", n, stmtCacheSize)
+	}
+	if cc.stmts[q] != nil {
+		t.Errorf("the least recently used statement was not evicted")
+	}
+}
+
+func driverStmt(s *cachedStmt) any { return s }
