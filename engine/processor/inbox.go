@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/fixit-exchange/fixit/engine/event"
 	"github.com/fixit-exchange/fixit/engine/store"
@@ -33,7 +34,13 @@ type Inbox struct {
 	// request and none waits for a loop that has returned.
 	closeMu sync.RWMutex
 	closed  bool
+
+	waiting atomic.Int64 // Append calls not yet answered
 }
+
+// Waiting is how many Append calls (webhooks, mostly) wait for their commit: the
+// intake's pressure, which processing yields to (see Processor.yield).
+func (in *Inbox) Waiting() int64 { return in.waiting.Load() }
 
 type appendReq struct {
 	events []event.Event
@@ -71,6 +78,8 @@ func (in *Inbox) Append(ctx context.Context, events []event.Event) ([]store.Appe
 		return nil, nil
 	}
 	r := &appendReq{events: events, done: make(chan struct{})}
+	in.waiting.Add(1)
+	defer in.waiting.Add(-1)
 	in.closeMu.RLock()
 	if in.closed {
 		in.closeMu.RUnlock()

@@ -24,7 +24,7 @@ func (p *Processor) outboxLoop(ctx context.Context) {
 	defer p.actions.Wait()
 	for {
 		if free := cap(p.slots) - len(p.slots); free > 0 {
-			items, err := p.st.ClaimOutbox(ctx, p.cfg.Now(), free, p.cfg.Lease)
+			items, err := p.claimOutbox(ctx, free)
 			if err != nil && ctx.Err() == nil {
 				p.log.Error("outbox: claim", "err", err)
 			}
@@ -46,13 +46,25 @@ func (p *Processor) outboxLoop(ctx context.Context) {
 // RunOutbox claims the due actions, performs them, waits for them and returns how
 // many it performed.
 func (p *Processor) RunOutbox(ctx context.Context) (int, error) {
-	items, err := p.st.ClaimOutbox(ctx, p.cfg.Now(), p.cfg.OutboxWorkers*4, p.cfg.Lease)
+	items, err := p.claimOutbox(ctx, p.cfg.OutboxWorkers*4)
 	if err != nil || len(items) == 0 {
 		return 0, err
 	}
 	p.dispatch(items)
 	p.actions.Wait()
 	return len(items), nil
+}
+
+// claimOutbox claims up to limit due actions through the writer (on SQLite a
+// transaction of its own would wait for the one connection beside it).
+func (p *Processor) claimOutbox(ctx context.Context, limit int) ([]store.OutboxItem, error) {
+	var items []store.OutboxItem
+	err := p.step(ctx, func(tx store.StepTx) error {
+		var err error
+		items, err = tx.ClaimOutbox(p.cfg.Now(), limit, p.cfg.Lease)
+		return err
+	})
+	return items, err
 }
 
 // dispatch hands claimed actions to the workers. Actions of one dialog run one

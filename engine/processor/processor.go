@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fixit-exchange/fixit/connectors"
@@ -80,6 +81,8 @@ type Processor struct {
 	inflight   sync.WaitGroup // events handed to lanes and not yet done
 	starts     sync.WaitGroup // events handed to start lanes and not yet done
 	laneSem    chan struct{}
+	inflightN  atomic.Int64  // events handed to lanes and not yet done (the WaitGroup's count)
+	gate       chan struct{} // the one lane that may work while the intake is under pressure
 
 	// The router goroutine's own state.
 	cursor    int64            // highest seq handed out
@@ -140,10 +143,10 @@ func New(cfg Config) *Processor {
 	p := &Processor{cfg: cfg, st: cfg.Store, log: cfg.Logger, met: cfg.Metrics,
 		wake: make(chan struct{}, 1), work: make(chan struct{}, 1), freed: make(chan struct{}, 1),
 		slots: make(chan struct{}, cfg.OutboxWorkers), busy: map[int64][]store.OutboxItem{}, versions: map[string]*engine.Flow{}, lanes: map[int64]*lane{}, queuedSeqs: map[int64]bool{},
-		laneSem: make(chan struct{}, cfg.Lanes), queued: map[int64]bool{}}
+		laneSem: make(chan struct{}, cfg.Lanes), gate: make(chan struct{}, 1), queued: map[int64]bool{}}
 	p.machines.New = func() any { return engine.NewMachine().WithEnv(cfg.FlowEnv) }
 	p.w = newWriter(cfg.Store, cfg.Metrics)
-	p.inbox = newInbox(p.w.do, cfg.Metrics, cfg.Logger, p.Wake, 0)
+	p.inbox = newInbox(p.w.append, cfg.Metrics, cfg.Logger, p.Wake, 0)
 	return p
 }
 
@@ -209,6 +212,9 @@ func (p *Processor) Drain() { p.inflight.Wait() }
 // are handed out (not processed: see Drain).
 func (p *Processor) RouteOnce(ctx context.Context) error {
 	for ctx.Err() == nil {
+		if p.inflightN.Load() >= maxInflight {
+			return nil // woken again when the lanes are half way through
+		}
 		evs, err := p.st.PendingEvents(ctx, p.cursor, 256)
 		if err != nil {
 			return err
@@ -310,6 +316,30 @@ func (p *Processor) dialogFor(ctx context.Context, ev *store.Event) (int64, erro
 	return d.ID, nil
 }
 
+// Intake pressure and backlog bounds.
+const (
+	// pressure is the number of webhooks waiting for their inbox commit from which
+	// processing yields: while so many wait, one lane works at a time. Acknowledging
+	// deliveries fast matters more than working through the backlog a moment sooner
+	// (Meta retries a slow webhook, and disables one that stays slow); processing
+	// goes on, slower, and catches up when the burst ends.
+	pressure = 48
+	// maxInflight bounds the events the router holds in lanes; beyond it the router
+	// stops reading the inbox until half of them are done, so a backlog stays in the
+	// database, not in memory.
+	maxInflight = 8192
+)
+
+// yield waits for the gate while the intake is under pressure and returns its
+// release; otherwise it returns at once.
+func (p *Processor) yield() (release func()) {
+	if p.inbox.Waiting() < pressure {
+		return func() {}
+	}
+	p.gate <- struct{}{}
+	return func() { <-p.gate }
+}
+
 // lane is the queue of one dialog's events (id < 0: a start lane, of events that no
 // dialog claimed when they were routed).
 type lane struct {
@@ -327,6 +357,7 @@ func (p *Processor) isQueued(seq int64) bool {
 
 func (p *Processor) submit(id int64, ev store.Event) {
 	p.inflight.Add(1)
+	p.inflightN.Add(1)
 	if id < 0 {
 		p.starts.Add(1)
 	}
@@ -357,7 +388,9 @@ func (p *Processor) runLane(l *lane) {
 		ev := l.queue[0]
 		p.lanesMu.Unlock()
 
+		release := p.yield()
 		p.process(l.id, ev)
+		release()
 
 		p.lanesMu.Lock()
 		l.queue = l.queue[1:]
@@ -365,6 +398,9 @@ func (p *Processor) runLane(l *lane) {
 		p.lanesMu.Unlock()
 		if l.id < 0 {
 			p.starts.Done()
+		}
+		if p.inflightN.Add(-1) == maxInflight/2 {
+			p.Wake() // the router stopped at maxInflight; there is room again
 		}
 		p.inflight.Done()
 	}

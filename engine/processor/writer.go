@@ -8,8 +8,13 @@ import (
 	"github.com/fixit-exchange/fixit/metrics"
 )
 
-// maxStepBatch bounds the steps that share one transaction.
-const maxStepBatch = 128
+// Batch bounds. A step batch is kept short so that an inbox append waiting behind
+// it (and the webhook waiting for that append) is not held long; appends, which
+// are cheap and answer webhooks, go in batches of their own, first.
+const (
+	maxStepBatch   = 128
+	maxAppendBatch = 64
+)
 
 // writer commits steps: dialog steps, inbox appends, action outcomes.
 //
@@ -24,7 +29,8 @@ type writer struct {
 	met *metrics.Metrics
 
 	mu         sync.Mutex
-	queue      []*stepReq
+	urgent     []*stepReq // inbox appends: a webhook waits for each
+	queue      []*stepReq // dialog steps and action outcomes
 	committing bool
 }
 
@@ -41,12 +47,25 @@ func newWriter(st store.Store, met *metrics.Metrics) *writer {
 
 // do runs fn in a transaction and returns fn's error (or the commit's).
 func (w *writer) do(ctx context.Context, fn func(store.StepTx) error) error {
+	return w.enqueue(ctx, fn, false)
+}
+
+// append is do for an inbox append: it is committed before any waiting step.
+func (w *writer) append(ctx context.Context, fn func(store.StepTx) error) error {
+	return w.enqueue(ctx, fn, true)
+}
+
+func (w *writer) enqueue(ctx context.Context, fn func(store.StepTx) error, urgent bool) error {
 	if !w.st.SingleWriter() {
 		return w.st.Step(ctx, fn)
 	}
 	r := &stepReq{fn: fn, done: make(chan struct{})}
 	w.mu.Lock()
-	w.queue = append(w.queue, r)
+	if urgent {
+		w.urgent = append(w.urgent, r)
+	} else {
+		w.queue = append(w.queue, r)
+	}
 	if !w.committing {
 		w.committing = true
 		go w.commit()
@@ -61,14 +80,17 @@ func (w *writer) do(ctx context.Context, fn func(store.StepTx) error) error {
 func (w *writer) commit() {
 	for {
 		w.mu.Lock()
-		n := min(len(w.queue), maxStepBatch)
-		if n == 0 {
+		var batch []*stepReq
+		if n := min(len(w.urgent), maxAppendBatch); n > 0 {
+			batch, w.urgent = w.urgent[:n:n], w.urgent[n:]
+		} else if n := min(len(w.queue), maxStepBatch); n > 0 {
+			batch, w.queue = w.queue[:n:n], w.queue[n:]
+		} else {
 			w.committing = false
 			w.mu.Unlock()
 			return
 		}
-		batch := w.queue[:n:n]
-		w.queue = w.queue[n:]
+		n := len(batch)
 		w.mu.Unlock()
 
 		fns := make([]func(store.StepTx) error, n)

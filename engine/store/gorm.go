@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"gorm.io/driver/postgres"
@@ -33,11 +34,15 @@ const (
 // sqlitePragmas are set on every SQLite connection through the DSN: WAL so readers of
 // other processes (backups, the CLI) do not block the writer, a busy timeout for them,
 // enforced foreign keys, and NORMAL sync, which in WAL mode survives a process crash
-// (kill -9) without an fsync per commit. Temporary storage in memory keeps the
+// (kill -9) without an fsync per commit. Checkpoints (which fsync) run in the
+// background on a connection of their own (checkpointLoop), off the writer's path;
+// wal_autocheckpoint stays as a backstop at 10,000 pages (40 MB) of WAL, should the
+// background ones fall behind. Temporary storage in memory keeps the
 // statement journals of savepoints (Steps) off the disk. _txlock=immediate takes the
 // write lock at BEGIN, so a transaction never fails to upgrade a read lock.
 const sqlitePragmas = "_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
-	"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=temp_store(memory)&_txlock=immediate"
+	"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=temp_store(memory)" +
+	"&_pragma=wal_autocheckpoint(10000)&_txlock=immediate"
 
 // maxRowsPerInsert bounds multi-row statements below both databases' limits on bound
 // parameters (SQLite 32766, PostgreSQL 65535).
@@ -51,11 +56,14 @@ type GormStore struct {
 	// read-only connections beside the single writer: in WAL mode readers do not
 	// wait for the writer, so routing and the admin API go on while a step commits.
 	// On PostgreSQL it is db.
-	rdb     *gorm.DB
-	rsqlDB  *sql.DB
-	dialect dialect
-	log     *slog.Logger
-	now     func() time.Time
+	rdb    *gorm.DB
+	rsqlDB *sql.DB
+	// ckptStop ends the SQLite checkpointer; ckptDone is closed when it has.
+	ckptStop, ckptDone chan struct{}
+	ckptOnce           sync.Once
+	dialect            dialect
+	log                *slog.Logger
+	now                func() time.Time
 }
 
 var _ Store = (*GormStore)(nil)
@@ -132,6 +140,16 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger, opts ...Option) 
 		rsqlDB.SetMaxIdleConns(4)
 		rsqlDB.SetConnMaxIdleTime(5 * time.Minute)
 		s.rdb, s.rsqlDB = rdb, rsqlDB
+
+		_, ckptDB, err := s.open(dialector)
+		if err != nil {
+			_ = rsqlDB.Close()
+			_ = sqlDB.Close()
+			return nil, err
+		}
+		ckptDB.SetMaxOpenConns(1)
+		s.ckptStop, s.ckptDone = make(chan struct{}), make(chan struct{})
+		go s.checkpointLoop(ckptDB, time.Second)
 	}
 	return s, nil
 }
@@ -175,6 +193,10 @@ func sqliteDSN(dsn string) (string, error) {
 
 // Close releases the database.
 func (s *GormStore) Close() error {
+	if s.ckptStop != nil {
+		s.ckptOnce.Do(func() { close(s.ckptStop) })
+		<-s.ckptDone
+	}
 	if s.rsqlDB != s.sqlDB {
 		_ = s.rsqlDB.Close()
 	}
@@ -182,6 +204,29 @@ func (s *GormStore) Close() error {
 		return fmt.Errorf("close database: %w", err)
 	}
 	return nil
+}
+
+// checkpointLoop copies the WAL's committed pages into the SQLite file every
+// period with a PASSIVE checkpoint, which never blocks the writer or the readers,
+// on db (a connection of its own), until Close. It owns db.
+func (s *GormStore) checkpointLoop(db *sql.DB, period time.Duration) {
+	defer close(s.ckptDone)
+	defer db.Close()
+	tick := time.NewTicker(period)
+	defer tick.Stop()
+	failing := false
+	for {
+		select {
+		case <-s.ckptStop:
+			return
+		case <-tick.C:
+		}
+		_, err := db.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+		if err != nil && !failing {
+			s.log.Warn("SQLite checkpoint failed; the WAL grows until one succeeds", "err", err)
+		}
+		failing = err != nil
+	}
 }
 
 // Ping checks that the database answers.
@@ -777,6 +822,16 @@ func toOutbox(rows []outboxRow) []OutboxItem {
 // concurrent claimers on any replica split the work and never share an item; on SQLite
 // the single connection serializes claims.
 func (s *GormStore) ClaimOutbox(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]OutboxItem, error) {
+	var items []OutboxItem
+	err := s.conn(ctx).Transaction(func(tx *gorm.DB) error {
+		var err error
+		items, err = s.claimOutbox(tx, now, limit, lease)
+		return err
+	})
+	return items, err
+}
+
+func (s *GormStore) claimOutbox(tx *gorm.DB, now time.Time, limit int, lease time.Duration) ([]OutboxItem, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
@@ -788,28 +843,22 @@ func (s *GormStore) ClaimOutbox(ctx context.Context, now time.Time, limit int, l
 	if s.dialect == dialectPostgres {
 		lock = " FOR UPDATE SKIP LOCKED"
 	}
+	var ids []int64
+	if err := tx.Raw(`SELECT id FROM outbox
+		WHERE (status = 'pending' AND next_at <= ?) OR (status = 'running' AND locked_until < ?)
+		ORDER BY next_at, id LIMIT ?`+lock, now, now, limit).Scan(&ids).Error; err != nil {
+		return nil, fmt.Errorf("claim outbox: select due items: %w", err)
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	if err := tx.Exec(`UPDATE outbox SET status = 'running', locked_until = ?, attempts = attempts + 1, updated_at = ?
+		WHERE id IN ?`, now.Add(lease), dbTime(s.now()), ids).Error; err != nil {
+		return nil, fmt.Errorf("claim outbox: mark items running: %w", err)
+	}
 	var rows []outboxRow
-	err := s.conn(ctx).Transaction(func(tx *gorm.DB) error {
-		var ids []int64
-		if err := tx.Raw(`SELECT id FROM outbox
-			WHERE (status = 'pending' AND next_at <= ?) OR (status = 'running' AND locked_until < ?)
-			ORDER BY next_at, id LIMIT ?`+lock, now, now, limit).Scan(&ids).Error; err != nil {
-			return fmt.Errorf("select due items: %w", err)
-		}
-		if len(ids) == 0 {
-			return nil
-		}
-		if err := tx.Exec(`UPDATE outbox SET status = 'running', locked_until = ?, attempts = attempts + 1, updated_at = ?
-			WHERE id IN ?`, now.Add(lease), dbTime(s.now()), ids).Error; err != nil {
-			return fmt.Errorf("mark items running: %w", err)
-		}
-		if err := tx.Raw(`SELECT `+outboxColumns+` FROM outbox WHERE id IN ? ORDER BY next_at, id`, ids).Scan(&rows).Error; err != nil {
-			return fmt.Errorf("read claimed items: %w", err)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("claim outbox: %w", err)
+	if err := tx.Raw(`SELECT `+outboxColumns+` FROM outbox WHERE id IN ? ORDER BY next_at, id`, ids).Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("claim outbox: read claimed items: %w", err)
 	}
 	return toOutbox(rows), nil
 }

@@ -381,3 +381,8 @@ func (t *stepTx) CompleteOutbox(id int64, result json.RawMessage) error {
 func (t *stepTx) FailOutbox(id int64, status OutboxStatus, errCode, errText string) error {
 	return t.s.failOutbox(t.tx, id, status, errCode, errText)
 }
+
+// ClaimOutbox claims due outbox items as part of the step; see Store.ClaimOutbox.
+func (t *stepTx) ClaimOutbox(now time.Time, limit int, lease time.Duration) ([]OutboxItem, error) {
+	return t.s.claimOutbox(t.tx, now, limit, lease)
+}

@@ -43,6 +43,7 @@ type innerConn interface {
 	driver.Conn
 	driver.ConnBeginTx
 	driver.ConnPrepareContext
+	driver.ExecerContext
 	driver.NamedValueChecker
 }
 
@@ -66,6 +67,7 @@ type cachingConn struct {
 
 var (
 	_ driver.Conn               = (*cachingConn)(nil)
+	_ driver.ExecerContext      = (*cachingConn)(nil)
 	_ driver.ConnBeginTx        = (*cachingConn)(nil)
 	_ driver.ConnPrepareContext = (*cachingConn)(nil)
 	_ driver.NamedValueChecker  = (*cachingConn)(nil)
@@ -139,6 +141,15 @@ func (c *cachingConn) Close() error {
 	}
 	c.mu.Unlock()
 	return errors.Join(append(errs, c.inner.Close())...)
+}
+
+// ExecContext runs a statement without arguments directly (it may hold several
+// statements, as a schema does); one with arguments goes through PrepareContext.
+func (c *cachingConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	if len(args) > 0 {
+		return nil, driver.ErrSkip
+	}
+	return c.inner.ExecContext(ctx, query, args)
 }
 
 func (c *cachingConn) Begin() (driver.Tx, error) {

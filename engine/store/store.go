@@ -408,4 +408,6 @@ type StepTx interface {
 	// FailOutbox ends a running outbox item as OutboxFailed or OutboxDead;
 	// ErrConflict when it is no longer running.
 	FailOutbox(id int64, status OutboxStatus, errCode, errText string) error
+	// ClaimOutbox claims due items as Store.ClaimOutbox does, in this transaction.
+	ClaimOutbox(now time.Time, limit int, lease time.Duration) ([]OutboxItem, error)
 }
