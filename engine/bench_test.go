@@ -1,7 +1,10 @@
 package engine
 
 import (
+	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -59,6 +62,32 @@ func BenchmarkStartFlow(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		if f, _ := m.StartFlow(fs, e, t0); f == nil {
 			b.Fatal("no flow")
+		}
+	}
+}
+
+// BenchmarkLoad1000 reads, parses, checks and compiles a folder of 1,000 flow files,
+// as `fixit validate` and every reload do (target < 2 s/op). The files are the
+// reference flow under 1,000 names, each starting on its own keyword.
+func BenchmarkLoad1000(b *testing.B) {
+	src, err := os.ReadFile("../flows.d/simple_lead_flow.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	for i := range 1000 {
+		text := strings.Replace(string(src), "flow: simple_lead\n", fmt.Sprintf("flow: lead_%04d\n", i), 1)
+		text = strings.Replace(text, "start:\n  on: waba.message\n",
+			fmt.Sprintf("start:\n  on: waba.message\n  when: event.text == \"lead %d\"\n", i), 1)
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("lead_%04d.yaml", i)), []byte(text), 0o600); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		fs, diags := Load(dir)
+		if fs == nil || fs.Len() != 1000 || diags.HasErrors() {
+			b.Fatalf("loaded %v flows; diagnostics: %v", fs, diags)
 		}
 	}
 }

@@ -1,8 +1,10 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -13,7 +15,11 @@ import (
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/checker"
+	"github.com/expr-lang/expr/compiler"
+	"github.com/expr-lang/expr/conf"
 	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/optimizer"
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/fixit-exchange/fixit/engine/event"
@@ -186,6 +192,53 @@ var compileOptions = func() []expr.Option {
 	return opts
 }()
 
+// configs holds compiler configurations built from compileOptions. Building one
+// (the helpers' signatures, Env's fields by reflection) cost more than compiling a
+// typical guard, and a configuration caches type information as it is used, so
+// each is kept and reused; one compile uses one at a time (the cache is not safe
+// for concurrent use).
+var configs = sync.Pool{New: func() any {
+	c := conf.CreateNew()
+	for _, op := range compileOptions {
+		op(c)
+	}
+	for name := range c.Disabled {
+		delete(c.Builtins, name)
+	}
+	return c
+}}
+
+// compileWith is expr.Compile with a pooled configuration: src is parsed, checked
+// (as a bool when asBool), patched by visitor (nil: none), optimized and compiled.
+func compileWith(src string, asBool bool, visitor ast.Visitor) (*vm.Program, error) {
+	c := configs.Get().(*conf.Config)
+	defer func() {
+		c.Expect, c.ExpectAny, c.Visitors = reflect.Invalid, false, nil
+		configs.Put(c)
+	}()
+	if asBool {
+		expr.AsBool()(c)
+	}
+	if visitor != nil {
+		expr.Patch(visitor)(c)
+	}
+	c.Check()
+	tree, err := checker.ParseCheck(src, c)
+	if err != nil {
+		return nil, err
+	}
+	if c.Optimize {
+		if err := optimizer.Optimize(&tree.Node, c); err != nil {
+			var fe *file.Error
+			if errors.As(err, &fe) {
+				return nil, fe.Bind(tree.Source)
+			}
+			return nil, err
+		}
+	}
+	return compiler.Compile(tree, c)
+}
+
 // exprError is a compile problem inside one expression, at a rune offset of its source.
 type exprError struct {
 	code    string
@@ -227,14 +280,11 @@ func compileExpr(src string, asBool bool, vars *varCheck) (*vm.Program, []exprEr
 	if strings.TrimSpace(src) == "" {
 		return nil, []exprError{{code: CodeExprSyntax, message: "empty expression", hint: "write an expression, e.g. event.text != \"\""}}
 	}
-	opts := append([]expr.Option(nil), compileOptions...)
-	if asBool {
-		opts = append(opts, expr.AsBool())
-	}
+	var visitor ast.Visitor
 	if vars != nil {
-		opts = append(opts, expr.Patch(vars))
+		visitor = vars
 	}
-	prog, err := expr.Compile(src, opts...)
+	prog, err := compileWith(src, asBool, visitor)
 	var errs []exprError
 	if vars != nil {
 		errs = append(errs, vars.unknown...)

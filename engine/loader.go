@@ -7,10 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -99,8 +102,24 @@ func Load(paths ...string) (*FlowSet, Diagnostics) {
 func Compile(files []File) (*FlowSet, Diagnostics) {
 	var diags Diagnostics
 	fs := &FlowSet{byName: map[string]*Flow{}, byHash: map[string]*Flow{}}
-	for _, f := range files {
-		flow, ds := compileFile(f)
+	// Files compile independently, on every core; they are merged in their order.
+	type compiled struct {
+		flow  *Flow
+		diags Diagnostics
+	}
+	out := make([]compiled, len(files))
+	var wg sync.WaitGroup
+	next := atomic.Int64{}
+	for range min(runtime.GOMAXPROCS(0), len(files)) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < len(files); i = int(next.Add(1) - 1) {
+				out[i].flow, out[i].diags = compileFile(files[i])
+			}
+		})
+	}
+	wg.Wait()
+	for i, f := range files {
+		flow, ds := out[i].flow, out[i].diags
 		diags = append(diags, ds...)
 		if flow == nil {
 			continue
