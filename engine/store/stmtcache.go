@@ -12,6 +12,11 @@ import (
 // size used, so a few hundred cover a busy server.
 const stmtCacheSize = 512
 
+// stmtCacheMaxText is the longest SQL text kept prepared. Longer texts are the
+// multi-row inserts of big batches: each size is a statement of its own, rarely
+// repeated, and a large one (SQLite's memory is capped per connection).
+const stmtCacheMaxText = 4096
+
 // cachingConnector keeps each SQLite connection's prepared statements for reuse.
 //
 // database/sql prepares a statement for every Exec and Query that has arguments and
@@ -94,7 +99,7 @@ func (c *cachingConn) PrepareContext(ctx context.Context, query string) (driver.
 		return nil, err
 	}
 	inner, ok := st.(innerStmt)
-	if !ok {
+	if !ok || len(query) > stmtCacheMaxText {
 		return st, nil
 	}
 	s := &cachedStmt{innerStmt: inner, conn: c, inUse: true}
