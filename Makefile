@@ -49,10 +49,10 @@ fuzz:
 	$(GO) test ./engine -run='^$$' -fuzz='^FuzzTemplate$$' -fuzztime=$(FUZZTIME)
 
 ## bench: bench/run.sh (webhook throughput of fixit against the in-run reference ceiling,
-## end-to-end dialog steps/s, key Go benchmarks; saved in bench/results/), then every Go benchmark
+## end-to-end dialog steps/s, the same on 1,000,000 stored dialogs with peak memory, the Go
+## benchmarks; saved in bench/results/)
 bench:
 	GO=$(GO) bash bench/run.sh
-	$(GO) test -run='^$$' -bench=. -benchmem ./engine/...
 
 ## schema: regenerate docs/flow.schema.json and docs/flows.md from the spec
 schema:

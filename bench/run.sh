@@ -259,8 +259,8 @@ if has scale; then
 fi
 
 if has go; then
-	say "## 4. Go benchmarks (guard, interpreter step, store transaction, 1,000 flow files)"
-	if ! "$GO" test -run='^$' -bench='Guard|Step$|AppendEvents|Load1000' -benchmem ./engine/ ./engine/store/ >"$WORK/gobench.txt" 2>&1; then
+	say "## 4. Go benchmarks (guard, interpreter step and start, store transaction, 1,000 flow files)"
+	if ! "$GO" test -run='^$' -bench='Guard|Step$|StartFlow|AppendEvents|Load1000' -benchmem ./engine/ ./engine/store/ >"$WORK/gobench.txt" 2>&1; then
 		say "# go test reported a failure (its lines follow)"
 	fi
 	grep -E '^(Benchmark|ok|FAIL|--- FAIL|goos|goarch|cpu|pkg)|_test\.go:[0-9]+: ' "$WORK/gobench.txt" | grep -v 'level=INFO' | tee -a "$REPORT"

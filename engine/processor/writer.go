@@ -12,7 +12,7 @@ import (
 // it (and the webhook waiting for that append) is not held long; appends, which
 // are cheap and answer webhooks, go in batches of their own, first.
 const (
-	maxStepBatch   = 128
+	maxStepBatch   = 32
 	maxAppendBatch = 64
 )
 
