@@ -38,7 +38,7 @@ type Metrics struct {
 	Reloads *prometheus.CounterVec
 	// InboxBatch observes how many events one inbox transaction stored.
 	InboxBatch prometheus.Histogram
-	// StepBatch observes how many dialog steps one transaction committed (SQLite).
+	// StepBatch observes how many writes (steps) one SQLite transaction committed.
 	StepBatch prometheus.Histogram
 }
 
@@ -66,7 +66,7 @@ func New(counts func(context.Context) ([]DialogCount, error)) *Metrics {
 		InboxBatch: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "fixit_inbox_batch_events",
 			Help: "Events stored per inbox transaction (group commit).", Buckets: prometheus.ExponentialBuckets(1, 2, 10)}),
 		StepBatch: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "fixit_step_batch_steps",
-			Help: "Dialog steps committed per transaction (grouped on SQLite).", Buckets: prometheus.ExponentialBuckets(1, 2, 8)}),
+			Help: "Writes committed per SQLite transaction by the writer: dialog steps, action outcomes and outbox claims, or inbox appends.", Buckets: prometheus.ExponentialBuckets(1, 2, 8)}),
 	}
 	r.MustRegister(m.EventsIn, m.Requests, m.DedupeHits, m.Processed, m.ProcessingSeconds, m.OutboxAttempts, m.Reloads, m.InboxBatch, m.StepBatch,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -479,7 +479,11 @@ func (p *Processor) process(dialogID int64, ev store.Event) {
 			})
 			break
 		}
-		time.Sleep(time.Duration(attempt*attempt) * 20 * time.Millisecond)
+		if !errors.Is(err, store.ErrConflict) {
+			// A lost revision race is retried at once, from a fresh read; other
+			// failures (the database busy or away) back off.
+			time.Sleep(time.Duration(attempt*attempt) * 20 * time.Millisecond)
+		}
 	}
 	if p.met != nil {
 		p.met.Processed.WithLabelValues(ev.Source, outcome).Inc()

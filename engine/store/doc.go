@@ -13,8 +13,9 @@
 //     transaction is serialized; they begin IMMEDIATE. Reads made outside a
 //     transaction go to a small pool of read-only connections, which WAL mode lets
 //     run beside the writer.
-//   - PostgreSQL runs a normal pool. Dialog rows are locked with SELECT ... FOR UPDATE
-//     inside a step ([StepTx.LockDialog]); outbox items are claimed with
+//   - PostgreSQL runs a normal pool. A dialog is written only at the revision its
+//     writer read ([StepTx.UpdateDialog]; [StepTx.LockDialog] also locks the row
+//     for callers that read inside the step); events and outbox items are claimed with
 //     FOR UPDATE SKIP LOCKED; timers are claimed by [StepTx.FireTimer]'s conditional
 //     update; inbox appends take a transaction-scoped advisory lock so that event
 //     sequence numbers are committed in increasing order, which makes
