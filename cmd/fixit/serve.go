@@ -71,9 +71,20 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	return nil, fmt.Errorf("FIXIT_LOG_FORMAT=%q: want json or text", format)
 }
 
+// outboundClient is the HTTP client of every connector. Its transport keeps up to
+// one idle connection per outbox worker to each API: net/http's default keeps two
+// per host, so with 64 workers sending to graph.facebook.com nearly every message
+// paid for a new connection (and, in production, a TLS handshake).
+func outboundClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 4 * processor.DefaultOutboxWorkers
+	t.MaxIdleConnsPerHost = processor.DefaultOutboxWorkers
+	return &http.Client{Timeout: 30 * time.Second, Transport: t}
+}
+
 // registry builds the outbound connectors; each dry-runs when its credentials are unset.
 func registry(c config, log *slog.Logger) (*connectors.Registry, error) {
-	hc := &http.Client{Timeout: 30 * time.Second}
+	hc := outboundClient()
 	reg := connectors.NewRegistry()
 	wa := waba.New(waba.Config{BaseURL: c.WABAURL, AccessToken: c.WABAToken, PhoneNumberID: c.WABAPhoneID, HTTP: hc, Logger: log})
 	tg, err := telegram.New(telegram.Config{BaseURL: c.TelegramURL, Token: c.TelegramToken, HTTP: hc, Logger: log})

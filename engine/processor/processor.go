@@ -19,6 +19,10 @@ import (
 	"github.com/fixit-exchange/fixit/metrics"
 )
 
+// DefaultOutboxWorkers is Config.OutboxWorkers' default: a call to a remote API
+// mostly waits, and WhatsApp alone allows 80 messages a second per number.
+const DefaultOutboxWorkers = 64
+
 // Config configures a Processor. Zero values get the documented defaults.
 type Config struct {
 	Store    store.Store
@@ -31,8 +35,7 @@ type Config struct {
 	// Lanes bounds how many dialogs are processed at once (default 64). On SQLite the
 	// steps of the lanes at work share transactions, so this also bounds a batch.
 	Lanes int
-	// OutboxWorkers bounds concurrent outbound calls (default 64: a call to a remote
-	// API mostly waits, and WhatsApp alone allows 80 messages a second per number).
+	// OutboxWorkers bounds concurrent outbound calls (default DefaultOutboxWorkers).
 	OutboxWorkers int
 	// Poll is how often stored work is looked for without a wake-up (default 500ms).
 	Poll time.Duration
@@ -111,7 +114,7 @@ func New(cfg Config) *Processor {
 		cfg.Lanes = 64
 	}
 	if cfg.OutboxWorkers <= 0 {
-		cfg.OutboxWorkers = 64
+		cfg.OutboxWorkers = DefaultOutboxWorkers
 	}
 	if cfg.Poll <= 0 {
 		cfg.Poll = 500 * time.Millisecond
