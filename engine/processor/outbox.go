@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fixit-exchange/fixit/connectors"
+	"github.com/fixit-exchange/fixit/connectors/waba"
 	"github.com/fixit-exchange/fixit/engine/event"
 	"github.com/fixit-exchange/fixit/engine/store"
 )
@@ -164,14 +165,19 @@ func (p *Processor) perform(it store.OutboxItem) {
 		return
 	}
 	if it.DialogID != nil {
-		d, err := p.st.GetDialog(ctx, *it.DialogID)
-		if err != nil {
-			p.retryLater(ctx, it, "", &connectors.Error{Code: connectors.CodeNetwork, Message: "load dialog: " + err.Error(), Retryable: true})
-			return
+		// A dialog's flow, channel, contact and phone never change: any cached copy will do.
+		d, _, ok := p.dialogs.get(*it.DialogID)
+		if !ok {
+			var err error
+			if d, err = p.st.GetDialog(ctx, *it.DialogID); err != nil {
+				p.retryLater(ctx, it, "", &connectors.Error{Code: connectors.CodeNetwork, Message: "load dialog: " + err.Error(), Retryable: true})
+				return
+			}
 		}
 		req.Dialog = connectors.Dialog{ID: strconv.FormatInt(d.ID, 10), Flow: d.Flow, Channel: d.Channel, Contact: d.ContactID, Phone: d.Phone}
 		if d.Channel != "" && d.ContactID != "" {
-			if req.Dialog.LastInboundAt, err = p.st.LastInbound(ctx, d.Channel, d.ContactID); err != nil {
+			var err error
+			if req.Dialog.LastInboundAt, err = p.lastInbound(ctx, d.Channel, d.ContactID, now, waba.Window); err != nil {
 				p.retryLater(ctx, it, "", &connectors.Error{Code: connectors.CodeNetwork, Message: "load contact window: " + err.Error(), Retryable: true})
 				return
 			}

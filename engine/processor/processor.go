@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -97,6 +98,9 @@ type Processor struct {
 	queued   map[int64]bool // timers whose event is appended but not yet processed
 
 	w *writer // where steps and inbox appends are committed
+
+	dialogs *dialogCache // nil unless the store has a single writer
+	windows *windowCache
 }
 
 // step runs fn in a transaction of its own, as Store.Step does; on SQLite it
@@ -149,6 +153,10 @@ func New(cfg Config) *Processor {
 		laneSem: make(chan struct{}, cfg.Lanes), gate: make(chan struct{}, 1), queued: map[int64]bool{}}
 	p.machines.New = func() any { return engine.NewMachine().WithEnv(cfg.FlowEnv) }
 	p.w = newWriter(cfg.Store, cfg.Metrics)
+	p.windows = newWindowCache()
+	if cfg.Store != nil && cfg.Store.SingleWriter() {
+		p.dialogs = newDialogCache()
+	}
 	p.inbox = newInbox(p.w.append, cfg.Metrics, cfg.Logger, p.Wake, 0)
 	return p
 }
@@ -440,6 +448,7 @@ func (p *Processor) process(dialogID int64, ev store.Event) {
 	wait, waitUntil := 5*time.Millisecond, time.Now().Add(2*time.Minute)
 	resolve := dialogID < 0 // a start lane: an earlier event of it may have started the dialog
 	for attempt := 1; ; attempt++ {
+		err = nil // each attempt starts afresh: an earlier attempt's error must not skip this one
 		if resolve {
 			if dialogID, err = p.dialogFor(ctx, &ev); err == nil {
 				resolve = false
@@ -529,11 +538,13 @@ func (p *Processor) start(ctx context.Context, ev store.Event) (string, error) {
 		return "unrouted", err
 	}
 	outcome, actions := "processed", 0
+	var row *store.Dialog
+	var bound []string
 	err := p.step(ctx, func(tx store.StepTx) error {
 		if err := p.claim(tx, ev.Seq); err != nil {
 			return err
 		}
-		row := &store.Dialog{Flow: flow.Name, FlowHash: flow.Hash, State: flow.Initial, Status: store.DialogActive, Vars: map[string]any{},
+		row = &store.Dialog{Flow: flow.Name, FlowHash: flow.Hash, State: flow.Initial, Status: store.DialogActive, Vars: map[string]any{},
 			Channel: ev.Contact.Channel, ContactID: ev.Contact.ID, Phone: ev.Contact.Phone}
 		if err := tx.CreateDialog(row); err != nil {
 			return fmt.Errorf("create dialog: %w", err)
@@ -543,10 +554,15 @@ func (p *Processor) start(ctx context.Context, ev store.Event) (string, error) {
 			outcome = "failed"
 		}
 		actions = len(res.Effects)
-		return p.apply(tx, row, res, ev, now)
+		var aerr error
+		bound, aerr = p.apply(tx, row, nil, res, ev, now)
+		return aerr
 	})
-	if err == nil && actions > 0 {
-		p.wakeOutbox()
+	if err == nil {
+		p.dialogs.put(row, withBound(nil, row.ID, bound, now))
+		if actions > 0 {
+			p.wakeOutbox()
+		}
 	}
 	return outcome, err
 }
@@ -560,16 +576,12 @@ func (p *Processor) start(ctx context.Context, ev store.Event) (string, error) {
 // reload moving live dialogs to a new version, another replica) makes the step fail
 // with ErrConflict, and it is tried again from the read.
 func (p *Processor) stepDialog(ctx context.Context, id int64, ev store.Event) (string, error) {
-	row, err := p.st.GetDialog(ctx, id)
+	row, keys, err := p.loadDialog(ctx, id)
 	if err != nil {
-		return "", fmt.Errorf("read dialog %d: %w", id, err)
+		return "", err
 	}
 	if row.Status.Ended() && ev.Source != event.SourceAction && ev.Source != event.SourceTimer {
 		return "", errEnded
-	}
-	keys, err := p.st.DialogKeys(ctx, id)
-	if err != nil {
-		return "", fmt.Errorf("dialog keys: %w", err)
 	}
 	now := p.cfg.Now()
 	flow, loadErr := p.flowVersion(ctx, row.Flow, row.FlowHash)
@@ -580,6 +592,7 @@ func (p *Processor) stepDialog(ctx context.Context, id int64, ev store.Event) (s
 		p.machines.Put(m)
 	}
 	outcome := "processed"
+	var bound []string
 	err = p.step(ctx, func(tx store.StepTx) error {
 		if err := p.claim(tx, ev.Seq); err != nil {
 			return err
@@ -606,16 +619,25 @@ func (p *Processor) stepDialog(ctx context.Context, id int64, ev store.Event) (s
 		if res.Err != nil {
 			outcome = "failed"
 		}
-		return p.apply(tx, row, res, ev, now)
+		var aerr error
+		bound, aerr = p.apply(tx, row, keys, res, ev, now)
+		return aerr
 	})
-	if err == nil && len(res.Effects) > 0 && outcome == "processed" {
+	if err != nil {
+		p.dialogs.drop(id)
+		return outcome, err
+	}
+	p.dialogs.put(row, withBound(keys, id, bound, now))
+	if len(res.Effects) > 0 && outcome == "processed" {
 		p.wakeOutbox()
 	}
-	return outcome, err
+	return outcome, nil
 }
 
 // apply writes a step's result: dialog, keys, timers, outbox, history, event status.
-func (p *Processor) apply(tx store.StepTx, row *store.Dialog, res engine.Result, ev store.Event, now time.Time) error {
+// keys are the dialog's active keys before the step; it returns the keys it bound.
+func (p *Processor) apply(tx store.StepTx, row *store.Dialog, keys []store.DialogKey, res engine.Result, ev store.Event,
+	now time.Time) ([]string, error) {
 	id := row.ID
 	hist := make([]store.HistoryEntry, 0, len(res.History)+1)
 	for _, h := range res.History {
@@ -629,36 +651,42 @@ func (p *Processor) apply(tx store.StepTx, row *store.Dialog, res engine.Result,
 	if res.Err != nil {
 		// The dialog is unchanged; the history says why, the event is failed.
 		if err := tx.AppendHistory(hist...); err != nil {
-			return fmt.Errorf("append history: %w", err)
+			return nil, fmt.Errorf("append history: %w", err)
 		}
 		if row.Revision == 1 && row.LastEventID == 0 {
 			// A dialog that failed on its very first step does not live on.
 			row.Status = store.DialogFailed
 			if err := tx.UpdateDialog(row); err != nil {
-				return fmt.Errorf("update dialog: %w", err)
+				return nil, fmt.Errorf("update dialog: %w", err)
 			}
 		}
-		return tx.MarkEvent(ev.Seq, store.EventFailed, &id, res.Err.Error())
+		return nil, tx.MarkEvent(ev.Seq, store.EventFailed, &id, res.Err.Error())
 	}
 	d := res.Dialog
 	row.State, row.Status, row.Vars = d.State, store.DialogStatus(d.Status), d.Vars
 	row.HandoffUntil, row.EnteredAt = d.HandoffUntil, d.EnteredAt
 	row.LastEventID = ev.Seq
+	var bound []string
 	for _, k := range res.Binds {
+		if holds(keys, k) || slices.Contains(bound, k) {
+			continue // bound already: nothing to write
+		}
 		if err := tx.BindKey(id, k); err != nil {
 			if !errors.Is(err, store.ErrKeyTaken) {
-				return fmt.Errorf("bind %s: %w", k, err)
+				return nil, fmt.Errorf("bind %s: %w", k, err)
 			}
 			hist = append(hist, store.HistoryEntry{DialogID: id, At: now, Kind: store.HistoryError, EventSeq: &ev.Seq,
 				Detail: mustJSON(map[string]any{"error": "key " + k + " is bound to another live dialog; not bound here"})})
+			continue
 		}
+		bound = append(bound, k)
 	}
 	seen := map[string]bool{}
 	for _, s := range res.CancelStates {
 		if !seen[s] {
 			seen[s] = true
 			if _, err := tx.CancelTimers(id, s); err != nil {
-				return fmt.Errorf("cancel timers: %w", err)
+				return nil, fmt.Errorf("cancel timers: %w", err)
 			}
 		}
 	}
@@ -667,30 +695,40 @@ func (p *Processor) apply(tx store.StepTx, row *store.Dialog, res engine.Result,
 			continue // the step left that state again
 		}
 		if err := tx.ScheduleTimer(&store.Timer{DialogID: id, State: t.State, Name: t.Name, DueAt: t.Due}); err != nil {
-			return fmt.Errorf("schedule timer: %w", err)
+			return nil, fmt.Errorf("schedule timer: %w", err)
 		}
 	}
 	for _, e := range res.Effects {
 		params, err := json.Marshal(e.Params)
 		if err != nil {
-			return fmt.Errorf("encode %s parameters: %w", e.Kind, err)
+			return nil, fmt.Errorf("encode %s parameters: %w", e.Kind, err)
 		}
 		if err := tx.Enqueue(&store.OutboxItem{DialogID: &id, Kind: e.Kind, Params: params, NextAt: now}); err != nil {
-			return fmt.Errorf("enqueue %s: %w", e.Kind, err)
+			return nil, fmt.Errorf("enqueue %s: %w", e.Kind, err)
 		}
 	}
 	if err := tx.UpdateDialog(row); err != nil {
-		return fmt.Errorf("update dialog: %w", err)
+		return nil, fmt.Errorf("update dialog: %w", err)
 	}
 	if err := tx.AppendHistory(hist...); err != nil {
-		return fmt.Errorf("append history: %w", err)
+		return nil, fmt.Errorf("append history: %w", err)
 	}
 	status := store.EventProcessed
 	errText := ""
 	if !res.Handled {
 		errText = "unhandled in state " + d.State
 	}
-	return tx.MarkEvent(ev.Seq, status, &id, errText)
+	return bound, tx.MarkEvent(ev.Seq, status, &id, errText)
+}
+
+// holds reports whether key is among a dialog's active keys.
+func holds(keys []store.DialogKey, key string) bool {
+	for _, k := range keys {
+		if k.Active && k.Key == key {
+			return true
+		}
+	}
+	return false
 }
 
 func toEngine(row *store.Dialog, keys []store.DialogKey) engine.Dialog {

@@ -106,13 +106,23 @@ func newHarness(t *testing.T, flowsDir string) *harness {
 
 func newHarnessOn(t *testing.T, flowsDir, dsn string) *harness {
 	t.Helper()
+	return newHarnessWith(t, flowsDir, dsn, nil)
+}
+
+// newHarnessWith is newHarnessOn with the processor's store wrapped by wrap (nil: as is).
+func newHarnessWith(t *testing.T, flowsDir, dsn string, wrap func(store.Store) store.Store) *harness {
+	t.Helper()
 	ctx := context.Background()
 	clk := &clock{t: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)}
-	st, err := store.Open(ctx, dsn, slog.New(slog.DiscardHandler), store.WithClock(clk.Now))
+	opened, err := store.Open(ctx, dsn, slog.New(slog.DiscardHandler), store.WithClock(clk.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
+	t.Cleanup(func() { opened.Close() })
+	var st store.Store = opened
+	if wrap != nil {
+		st = wrap(st)
+	}
 	h := engine.NewHolder(clk.Now, flowsDir)
 	if r := h.Reload(); r.Result != engine.ReloadOK {
 		t.Fatalf("flows: %+v", r)
@@ -182,6 +192,21 @@ func (h *harness) wa(text string) event.Event {
 		Data:    map[string]any{"kind": "text"}}
 }
 
+// allProcessed fails the test unless every stored event was processed, none left
+// pending or failed.
+func (h *harness) allProcessed() {
+	h.t.Helper()
+	evs, _, err := h.st.ListEvents(context.Background(), store.EventFilter{}, store.Page{Limit: 100})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, e := range evs {
+		if e.Status != store.EventProcessed {
+			h.t.Errorf("event %s %s: %s %s", e.ID, e.Type, e.Status, e.Error)
+		}
+	}
+}
+
 func (h *harness) dialog() *store.Dialog {
 	h.t.Helper()
 	ds, _, err := h.st.ListDialogs(context.Background(), store.DialogFilter{}, store.Page{Limit: 10})
@@ -237,16 +262,7 @@ func TestSimpleLeadEndToEnd(t *testing.T) {
 				}
 			}
 		}
-		// Every event was processed, none left pending or failed.
-		evs, _, err := h.st.ListEvents(ctx, store.EventFilter{}, store.Page{Limit: 100})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range evs {
-			if e.Status != store.EventProcessed {
-				t.Errorf("event %s %s: %s %s", e.ID, e.Type, e.Status, e.Error)
-			}
-		}
+		h.allProcessed()
 		// The finished dialog released its keys: the next message starts a new dialog.
 		h.append(h.wa("Снова здравствуйте"))
 		h.settle()

@@ -1,0 +1,170 @@
+package processor
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/fixit-exchange/fixit/engine/store"
+)
+
+// dialogCacheSize bounds the dialogs kept in memory (a few hundred bytes to a few
+// kilobytes each): the dialogs at work, not all that are stored.
+const dialogCacheSize = 8192
+
+// dialogCache keeps the dialogs this process stepped last, with their active keys,
+// so that a dialog's next step and its actions need not read them again: those two
+// reads were a third of the reads per message.
+//
+// It is used with a single writer (SQLite) only. Every change to a dialog then
+// goes through this process: its own steps, which put the dialog back after their
+// commit (or drop it when the step failed), and the adoption of live dialogs by a
+// new flow version, which moves their revision on. An entry made stale by that
+// fails its step's UpdateDialog with ErrConflict; the entry is dropped and the step
+// tried again from a fresh read. With several replicas (PostgreSQL) any of them may
+// step a dialog, and every step reads it.
+type dialogCache struct {
+	mu sync.Mutex
+	m  map[int64]*cachedDialog
+}
+
+type cachedDialog struct {
+	row  store.Dialog
+	keys []store.DialogKey // active keys only
+}
+
+func newDialogCache() *dialogCache { return &dialogCache{m: map[int64]*cachedDialog{}} }
+
+// get returns a copy of the dialog and its keys. The Vars map is shared: the
+// interpreter copies it before it changes anything, and a step replaces it.
+func (c *dialogCache) get(id int64) (*store.Dialog, []store.DialogKey, bool) {
+	if c == nil {
+		return nil, nil, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[id]
+	if !ok {
+		return nil, nil, false
+	}
+	row := e.row
+	return &row, e.keys, true
+}
+
+// put keeps the dialog as just committed, with its active keys; an ended dialog
+// (its keys are released) is dropped instead.
+func (c *dialogCache) put(row *store.Dialog, keys []store.DialogKey) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if row.Status.Ended() {
+		delete(c.m, row.ID)
+		return
+	}
+	if _, ok := c.m[row.ID]; !ok && len(c.m) >= dialogCacheSize {
+		for id := range c.m { // an arbitrary entry makes room
+			delete(c.m, id)
+			break
+		}
+	}
+	c.m[row.ID] = &cachedDialog{row: *row, keys: keys}
+}
+
+// drop forgets a dialog: its step failed, so what is stored is not known here.
+func (c *dialogCache) drop(id int64) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	delete(c.m, id)
+	c.mu.Unlock()
+}
+
+// withBound returns keys with the newly bound ones added (as active keys of the
+// dialog); keys itself, shared with the cache, is not changed.
+func withBound(keys []store.DialogKey, dialogID int64, bound []string, now time.Time) []store.DialogKey {
+	if len(bound) == 0 {
+		return keys
+	}
+	out := slices.Clip(keys)
+	for _, k := range bound {
+		out = append(out, store.DialogKey{Key: k, DialogID: dialogID, Active: true, CreatedAt: now})
+	}
+	return out
+}
+
+// activeKeys keeps the active keys of a dialog's key list.
+func activeKeys(keys []store.DialogKey) []store.DialogKey {
+	out := keys[:0:0]
+	for _, k := range keys {
+		if k.Active {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// loadDialog returns a dialog and its active keys: from the cache when it has
+// them, else from the store.
+func (p *Processor) loadDialog(ctx context.Context, id int64) (*store.Dialog, []store.DialogKey, error) {
+	if row, keys, ok := p.dialogs.get(id); ok {
+		return row, keys, nil
+	}
+	row, err := p.st.GetDialog(ctx, id)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read dialog %d: %w", id, err)
+	}
+	keys, err := p.st.DialogKeys(ctx, id)
+	if err != nil {
+		return nil, nil, fmt.Errorf("dialog keys: %w", err)
+	}
+	return row, activeKeys(keys), nil
+}
+
+// windowCacheSize bounds the contacts whose open WhatsApp window is remembered.
+const windowCacheSize = 65536
+
+// windowCache remembers contacts' last inbound times read from the store, to
+// answer "is the 24-hour window open?" without a read while it is. A contact's
+// stored time only ever moves forward, so a remembered time still inside the
+// window means the stored one is too, whatever replica stored it; a time outside
+// it is read again.
+type windowCache struct {
+	mu sync.Mutex
+	m  map[contactKey]time.Time
+}
+
+type contactKey struct{ channel, id string }
+
+func newWindowCache() *windowCache { return &windowCache{m: map[contactKey]time.Time{}} }
+
+// lastInbound returns the contact's last inbound time, from memory when the
+// remembered one is no older than window, else from the store.
+func (p *Processor) lastInbound(ctx context.Context, channel, contact string, now time.Time, window time.Duration) (time.Time, error) {
+	k := contactKey{channel, contact}
+	c := p.windows
+	c.mu.Lock()
+	at, ok := c.m[k]
+	c.mu.Unlock()
+	if ok && now.Sub(at) < window {
+		return at, nil
+	}
+	at, err := p.st.LastInbound(ctx, channel, contact)
+	if err != nil || at.IsZero() {
+		return at, err
+	}
+	c.mu.Lock()
+	if _, ok := c.m[k]; !ok && len(c.m) >= windowCacheSize {
+		for old := range c.m {
+			delete(c.m, old)
+			break
+		}
+	}
+	c.m[k] = at
+	c.mu.Unlock()
+	return at, nil
+}

@@ -1,0 +1,171 @@
+package processor
+
+import (
+	"context"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fixit-exchange/fixit/engine/store"
+	"github.com/fixit-exchange/fixit/engine/store/storetest"
+)
+
+// countingStore counts the reads the dialog and window caches are meant to save.
+type countingStore struct {
+	store.Store
+	dialogs, keys, windows atomic.Int64
+}
+
+func (c *countingStore) GetDialog(ctx context.Context, id int64) (*store.Dialog, error) {
+	c.dialogs.Add(1)
+	return c.Store.GetDialog(ctx, id)
+}
+
+func (c *countingStore) DialogKeys(ctx context.Context, id int64) ([]store.DialogKey, error) {
+	c.keys.Add(1)
+	return c.Store.DialogKeys(ctx, id)
+}
+
+func (c *countingStore) LastInbound(ctx context.Context, channel, contact string) (time.Time, error) {
+	c.windows.Add(1)
+	return c.Store.LastInbound(ctx, channel, contact)
+}
+
+// TestCachesSaveReads walks simple_lead to its issue: with a single writer
+// (SQLite) no step reads its dialog again after the start, and no action reads
+// it at all; with PostgreSQL every step reads. Either way the contact's window
+// is read once and then remembered, and the dialog ends where it must.
+func TestCachesSaveReads(t *testing.T) {
+	storetest.EachDB(t, func(t *testing.T, dsn string) {
+		var cs *countingStore
+		h := newHarnessWith(t, "../../flows.d", dsn, func(st store.Store) store.Store {
+			cs = &countingStore{Store: st}
+			return cs
+		})
+		for _, text := range []string{"Здравствуйте", "Анна", "Течёт кондиционер"} {
+			h.append(h.wa(text))
+			h.settle()
+		}
+		d := h.dialog()
+		if d.State != "issue_open" || d.Vars["issue_id"] != "1542" {
+			t.Fatalf("after the problem: state %s vars %v", d.State, d.Vars)
+		}
+		if got := len(h.conn.sent()); got != 4 {
+			t.Fatalf("%d actions performed, want 4: %q", got, h.conn.sent())
+		}
+		// Steps after the start: two messages and four action results.
+		if cs.Store.SingleWriter() {
+			if n, k := cs.dialogs.Load(), cs.keys.Load(); n != 0 || k != 0 {
+				t.Errorf("dialog read %d times, its keys %d times; want 0 (cached)", n, k)
+			}
+		} else if n := cs.dialogs.Load(); n < 6 {
+			t.Errorf("dialog read %d times; without the cache each of 6 steps and 4 actions reads it", n)
+		}
+		if n := cs.windows.Load(); n != 1 {
+			t.Errorf("window read %d times, want 1 (then remembered)", n)
+		}
+	})
+}
+
+// TestWindowCacheRereadsOldTimes: a remembered last inbound time older than the
+// window is read again, since a newer one may be stored; a read error is returned.
+func TestWindowCacheRereadsOldTimes(t *testing.T) {
+	var cs *countingStore
+	h := newHarnessWith(t, "../../flows.d", filepath.Join(t.TempDir(), "fixit.db"), func(st store.Store) store.Store {
+		cs = &countingStore{Store: st}
+		return cs
+	})
+	ctx := context.Background()
+	h.append(h.wa("Здравствуйте"))
+	now := h.clk.Now()
+	first, err := h.p.lastInbound(ctx, "waba", "79161234567", now, 24*time.Hour)
+	if err != nil || first.IsZero() {
+		t.Fatalf("first read: %v %v", first, err)
+	}
+	if _, err := h.p.lastInbound(ctx, "waba", "79161234567", now.Add(23*time.Hour), 24*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if n := cs.windows.Load(); n != 1 {
+		t.Fatalf("inside the window: %d reads, want 1", n)
+	}
+	h.clk.Advance(30 * time.Hour)
+	h.append(h.wa("Я здесь"))
+	later, err := h.p.lastInbound(ctx, "waba", "79161234567", h.clk.Now(), 24*time.Hour)
+	if err != nil || !later.After(first) {
+		t.Fatalf("after the window: %v (first %v), %v", later, first, err)
+	}
+	if n := cs.windows.Load(); n != 2 {
+		t.Fatalf("after the window: %d reads, want 2", n)
+	}
+	// An unknown contact is not remembered: each send asks again.
+	for range 2 {
+		if at, err := h.p.lastInbound(ctx, "waba", "70000000000", h.clk.Now(), 24*time.Hour); err != nil || !at.IsZero() {
+			t.Fatalf("unknown contact: %v %v", at, err)
+		}
+	}
+	if n := cs.windows.Load(); n != 4 {
+		t.Fatalf("unknown contact: %d reads in all, want 4", n)
+	}
+}
+
+// TestDialogCacheBounded: the cache keeps at most dialogCacheSize dialogs, drops
+// ended ones, and hands out copies.
+func TestDialogCacheBounded(t *testing.T) {
+	c := newDialogCache()
+	for i := range int64(dialogCacheSize + 10) {
+		c.put(&store.Dialog{ID: i + 1, State: "a", Status: store.DialogActive}, nil)
+	}
+	if n := len(c.m); n != dialogCacheSize {
+		t.Fatalf("%d dialogs kept, want %d", n, dialogCacheSize)
+	}
+	c.put(&store.Dialog{ID: 1, State: "b", Status: store.DialogActive}, []store.DialogKey{{Key: "waba:1", DialogID: 1, Active: true}})
+	row, keys, ok := c.get(1)
+	if !ok || row.State != "b" || len(keys) != 1 {
+		t.Fatalf("get: %v %v %v", row, keys, ok)
+	}
+	row.State = "changed by the caller"
+	if again, _, _ := c.get(1); again.State != "b" {
+		t.Fatalf("a caller's change reached the cache: %q", again.State)
+	}
+	c.put(&store.Dialog{ID: 1, State: "done", Status: store.DialogFinished}, nil)
+	if _, _, ok := c.get(1); ok {
+		t.Fatal("an ended dialog stays cached")
+	}
+	c.put(&store.Dialog{ID: 2, Status: store.DialogActive}, nil)
+	c.drop(2)
+	if _, _, ok := c.get(2); ok {
+		t.Fatal("a dropped dialog stays cached")
+	}
+	var none *dialogCache // without a single writer there is no cache
+	none.put(&store.Dialog{ID: 3}, nil)
+	none.drop(3)
+	if _, _, ok := none.get(3); ok {
+		t.Fatal("a nil cache returned a dialog")
+	}
+}
+
+// TestStaleCacheRetried: a dialog changed behind the cache (its revision moved
+// on, as adopting a new flow version does) fails its step with ErrConflict; the
+// step is retried from a fresh read and the event is processed, not failed.
+func TestStaleCacheRetried(t *testing.T) {
+	h := newHarness(t, "../../flows.d")
+	h.append(h.wa("Здравствуйте"))
+	h.settle()
+	d := h.dialog()
+	// Move the stored revision on behind the cache's back: away to another version
+	// hash and back, as two reloads would.
+	ctx := context.Background()
+	for _, hash := range []string{"another-version", d.FlowHash} {
+		if n, err := h.st.AdoptDialogs(ctx, d.Flow, hash, nil); err != nil || n != 1 {
+			t.Fatalf("adopt to %s: %d, %v", hash, n, err)
+		}
+	}
+	h.append(h.wa("Анна"))
+	h.settle()
+	d = h.dialog()
+	if d.State != "ask_problem" || d.Vars["name"] != "Анна" {
+		t.Fatalf("after a stale cache: state %s vars %v", d.State, d.Vars)
+	}
+	h.allProcessed()
+}
