@@ -452,7 +452,7 @@ func (s *GormStore) insertFresh(tx *gorm.DB, fresh []encodedEvent, lastInbound m
 		}
 	}
 	for chunk := range slices.Chunk(fresh, maxRowsPerInsert) {
-		if err := insertEvents(tx, chunk, seqOf, inserted); err != nil {
+		if err := s.insertEvents(tx, chunk, seqOf, inserted); err != nil {
 			return err
 		}
 	}
@@ -478,8 +478,27 @@ func (s *GormStore) insertFresh(tx *gorm.DB, fresh []encodedEvent, lastInbound m
 }
 
 // insertEvents inserts one chunk with a single statement; rows whose dedupe key exists
-// are skipped by ON CONFLICT and come back from RETURNING only when inserted.
-func insertEvents(tx *gorm.DB, chunk []encodedEvent, seqOf map[string]int64, inserted map[string]bool) error {
+// are skipped by ON CONFLICT and come back from RETURNING only when inserted. One
+// event on SQLite (a webhook's message, an action's result) skips RETURNING, which
+// costs SQLite a temporary table: the last insert rowid is its Seq, and a duplicate
+// changes no row.
+func (s *GormStore) insertEvents(tx *gorm.DB, chunk []encodedEvent, seqOf map[string]int64, inserted map[string]bool) error {
+	if len(chunk) == 1 && s.dialect == dialectSQLite {
+		res, err := direct(tx, `INSERT INTO events (`+eventInsertColumns+`) VALUES `+eventInsertPlaceholders+`
+			ON CONFLICT (dedupe_key) DO NOTHING`, chunk[0].args)
+		if err != nil {
+			return fmt.Errorf("insert event: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return err // a duplicate: looked up with the others
+		}
+		id, err := res.LastInsertId()
+		if err != nil {
+			return fmt.Errorf("insert event: %w", err)
+		}
+		seqOf[chunk[0].key], inserted[chunk[0].key] = id, true
+		return nil
+	}
 	var q strings.Builder
 	q.WriteString(`INSERT INTO events (` + eventInsertColumns + `) VALUES `)
 	args := make([]any, 0, len(chunk)*len(chunk[0].args))
@@ -740,6 +759,33 @@ func (s *GormStore) Steps(ctx context.Context, fns []func(tx StepTx) error) []er
 	return errs
 }
 
+// execSQL runs a write on db (a transaction, or the pool) and returns how many rows
+// it changed. On SQLite it goes straight to the connection, whose statement cache
+// keeps it prepared, and skips GORM's statement building (these writes are the hot
+// path of the single writer); PostgreSQL goes through GORM, which numbers the ?
+// placeholders.
+func (s *GormStore) execSQL(db *gorm.DB, query string, args ...any) (int64, error) {
+	if s.dialect == dialectSQLite {
+		res, err := direct(db, query, args)
+		if err != nil {
+			return 0, err
+		}
+		return res.RowsAffected()
+	}
+	res := db.Exec(query, args...)
+	return res.RowsAffected, res.Error
+}
+
+// direct runs a statement with ? placeholders on db's connection pool or
+// transaction, bypassing GORM (SQLite only: the driver takes ? as they are).
+func direct(db *gorm.DB, query string, args []any) (sql.Result, error) {
+	ctx := db.Statement.Context
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	return db.Statement.ConnPool.ExecContext(ctx, query, args...)
+}
+
 // SingleWriter reports whether writes go through one connection (SQLite).
 func (s *GormStore) SingleWriter() bool { return s.dialect == dialectSQLite }
 
@@ -868,12 +914,12 @@ func (s *GormStore) claimOutbox(tx *gorm.DB, now time.Time, limit int, lease tim
 // finishOutbox applies an update to a running item and explains a miss.
 func (s *GormStore) finishOutbox(db *gorm.DB, what string, id int64, set string, args ...any) error {
 	args = append(append([]any{dbTime(s.now())}, args...), id)
-	res := db.Exec(`UPDATE outbox SET updated_at = ?, locked_until = NULL, `+set+`
+	n, err := s.execSQL(db, `UPDATE outbox SET updated_at = ?, locked_until = NULL, `+set+`
 		WHERE id = ? AND status = 'running'`, args...)
-	if res.Error != nil {
-		return fmt.Errorf("%s outbox item %d: %w", what, id, res.Error)
+	if err != nil {
+		return fmt.Errorf("%s outbox item %d: %w", what, id, err)
 	}
-	if res.RowsAffected == 1 {
+	if n == 1 {
 		return nil
 	}
 	var status []string

@@ -21,17 +21,10 @@ type stepTx struct {
 
 var _ StepTx = (*stepTx)(nil)
 
-// exec runs a write of the step and returns how many rows it changed. On SQLite it
-// goes straight to the transaction's connection, whose statement cache keeps it
-// prepared, and skips GORM's statement building (the step's writes are the hot path
-// of the single writer); PostgreSQL goes through GORM, which numbers the ?
-// placeholders.
+// exec runs a write of the step and returns how many rows it changed; see
+// GormStore.execSQL.
 func (t *stepTx) exec(query string, args ...any) (int64, error) {
-	if t.s.dialect == dialectSQLite {
-		return t.direct(query, args, sql.Result.RowsAffected)
-	}
-	res := t.tx.Exec(query, args...)
-	return res.RowsAffected, res.Error
+	return t.s.execSQL(t.tx, query, args...)
 }
 
 // insert runs an INSERT of one row and returns its id: the last insert rowid on
@@ -39,21 +32,15 @@ func (t *stepTx) exec(query string, args ...any) (int64, error) {
 // PostgreSQL.
 func (t *stepTx) insert(query string, args ...any) (int64, error) {
 	if t.s.dialect == dialectSQLite {
-		return t.direct(query, args, sql.Result.LastInsertId)
+		res, err := direct(t.tx, query, args)
+		if err != nil {
+			return 0, err
+		}
+		return res.LastInsertId()
 	}
 	var id int64
 	err := t.tx.Raw(query+` RETURNING id`, args...).Scan(&id).Error
 	return id, err
-}
-
-// direct runs a statement on the transaction's connection, bypassing GORM, and
-// reads one figure of its result.
-func (t *stepTx) direct(query string, args []any, figure func(sql.Result) (int64, error)) (int64, error) {
-	res, err := t.tx.Statement.ConnPool.ExecContext(t.tx.Statement.Context, query, args...)
-	if err != nil {
-		return 0, err
-	}
-	return figure(res)
 }
 
 // LockDialog loads a dialog and, on PostgreSQL, locks its row until the step ends.
