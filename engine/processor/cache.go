@@ -25,9 +25,15 @@ const dialogCacheSize = 8192
 // fails its step's UpdateDialog with ErrConflict; the entry is dropped and the step
 // tried again from a fresh read. With several replicas (PostgreSQL) any of them may
 // step a dialog, and every step reads it.
+//
+// It also maps the active keys of the dialogs it keeps to them, so that the router
+// finds a known contact's dialog without a read. Keys are bound and released only
+// by steps, so the map learns a key when a step that bound it commits and forgets
+// the keys of a dialog that ends.
 type dialogCache struct {
-	mu sync.Mutex
-	m  map[int64]*cachedDialog
+	mu   sync.Mutex
+	m    map[int64]*cachedDialog
+	keys map[string]int64 // active key → its live dialog
 }
 
 type cachedDialog struct {
@@ -35,7 +41,9 @@ type cachedDialog struct {
 	keys []store.DialogKey // active keys only
 }
 
-func newDialogCache() *dialogCache { return &dialogCache{m: map[int64]*cachedDialog{}} }
+func newDialogCache() *dialogCache {
+	return &dialogCache{m: map[int64]*cachedDialog{}, keys: map[string]int64{}}
+}
 
 // get returns a copy of the dialog and its keys. The Vars map is shared: the
 // interpreter copies it before it changes anything, and a step replaces it.
@@ -63,6 +71,11 @@ func (c *dialogCache) put(row *store.Dialog, keys []store.DialogKey) {
 	defer c.mu.Unlock()
 	if row.Status.Ended() {
 		delete(c.m, row.ID)
+		for _, k := range keys {
+			if c.keys[k.Key] == row.ID {
+				delete(c.keys, k.Key)
+			}
+		}
 		return
 	}
 	if _, ok := c.m[row.ID]; !ok && len(c.m) >= dialogCacheSize {
@@ -72,6 +85,44 @@ func (c *dialogCache) put(row *store.Dialog, keys []store.DialogKey) {
 		}
 	}
 	c.m[row.ID] = &cachedDialog{row: *row, keys: keys}
+	for _, k := range keys {
+		if _, ok := c.keys[k.Key]; !ok && len(c.keys) >= keyCacheSize {
+			for old := range c.keys {
+				delete(c.keys, old)
+				break
+			}
+		}
+		c.keys[k.Key] = row.ID
+	}
+}
+
+// keyCacheSize bounds the keys mapped to their dialogs (a few per dialog).
+const keyCacheSize = 4 * dialogCacheSize
+
+// route returns the live dialog bound to the first of keys, when that key is
+// known here. The router's answer must be the stored one: the first key that is
+// bound wins there, so a miss on the first key is no answer (a later key's dialog
+// may not be the right one) and the store is asked.
+func (c *dialogCache) route(keys []string) (int64, bool) {
+	if c == nil || len(keys) == 0 {
+		return 0, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	id, ok := c.keys[keys[0]]
+	return id, ok
+}
+
+// forgetKeys drops keys from the key map: they led to a dialog that has ended.
+func (c *dialogCache) forgetKeys(keys []string) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, k := range keys {
+		delete(c.keys, k)
+	}
 }
 
 // drop forgets a dialog: its step failed, so what is stored is not known here.

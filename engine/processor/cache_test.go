@@ -2,11 +2,13 @@ package processor
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/fixit-exchange/fixit/engine/event"
 	"github.com/fixit-exchange/fixit/engine/store"
 	"github.com/fixit-exchange/fixit/engine/store/storetest"
 )
@@ -14,7 +16,12 @@ import (
 // countingStore counts the reads the dialog and window caches are meant to save.
 type countingStore struct {
 	store.Store
-	dialogs, keys, windows atomic.Int64
+	dialogs, keys, windows, routes atomic.Int64
+}
+
+func (c *countingStore) FindDialogByKeys(ctx context.Context, keys []string) (*store.Dialog, error) {
+	c.routes.Add(1)
+	return c.Store.FindDialogByKeys(ctx, keys)
 }
 
 func (c *countingStore) GetDialog(ctx context.Context, id int64) (*store.Dialog, error) {
@@ -33,8 +40,9 @@ func (c *countingStore) LastInbound(ctx context.Context, channel, contact string
 }
 
 // TestCachesSaveReads walks simple_lead to its issue: with a single writer
-// (SQLite) no step reads its dialog again after the start, and no action reads
-// it at all; with PostgreSQL every step reads. Either way the contact's window
+// (SQLite) no step reads its dialog again after the start, no action reads it at
+// all, and the contact's later messages are routed without a look-up; with
+// PostgreSQL every step reads. Either way the contact's window
 // is read once and then remembered, and the dialog ends where it must.
 func TestCachesSaveReads(t *testing.T) {
 	storetest.EachDB(t, func(t *testing.T, dsn string) {
@@ -43,9 +51,13 @@ func TestCachesSaveReads(t *testing.T) {
 			cs = &countingStore{Store: st}
 			return cs
 		})
-		for _, text := range []string{"Здравствуйте", "Анна", "Течёт кондиционер"} {
+		var routes int64
+		for i, text := range []string{"Здравствуйте", "Анна", "Течёт кондиционер"} {
 			h.append(h.wa(text))
 			h.settle()
+			if i == 0 {
+				routes = cs.routes.Load() // a new contact: only the store can say
+			}
 		}
 		d := h.dialog()
 		if d.State != "issue_open" || d.Vars["issue_id"] != "1542" {
@@ -58,6 +70,9 @@ func TestCachesSaveReads(t *testing.T) {
 		if cs.Store.SingleWriter() {
 			if n, k := cs.dialogs.Load(), cs.keys.Load(); n != 0 || k != 0 {
 				t.Errorf("dialog read %d times, its keys %d times; want 0 (cached)", n, k)
+			}
+			if n := cs.routes.Load() - routes; n != 0 {
+				t.Errorf("the known contact's messages were routed by %d store look-ups, want 0", n)
 			}
 		} else if n := cs.dialogs.Load(); n < 6 {
 			t.Errorf("dialog read %d times; without the cache each of 6 steps and 4 actions reads it", n)
@@ -166,6 +181,51 @@ func TestStaleCacheRetried(t *testing.T) {
 	d = h.dialog()
 	if d.State != "ask_problem" || d.Vars["name"] != "Анна" {
 		t.Fatalf("after a stale cache: state %s vars %v", d.State, d.Vars)
+	}
+	h.allProcessed()
+}
+
+// TestStaleKeyToEndedDialog: should the key map still lead to a dialog that has
+// ended, the event is not lost in a loop: the keys are forgotten, the store is
+// asked, and the event starts a new dialog.
+func TestStaleKeyToEndedDialog(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "once.yaml"), []byte(`flow: once
+start: telegram.message
+initial: ask
+states:
+  ask:
+    on: { telegram.message: [ { goto: finished } ] }
+  finished:
+    final: true
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, dir)
+	tg := func(key string) event.Event {
+		return event.Event{Source: "telegram", Type: "telegram.message", DedupeKey: key, Keys: []string{"telegram:7"},
+			Contact: event.Contact{Channel: "telegram", ID: "7"}, Data: map[string]any{}}
+	}
+	h.append(tg("m1")) // starts the dialog in ask
+	h.settle()
+	first := h.dialog().ID
+	if id, ok := h.p.dialogs.route([]string{"telegram:7"}); !ok || id != first {
+		t.Fatalf("key map after the start: %d %v, want %d", id, ok, first)
+	}
+	h.append(tg("m2")) // ends it
+	h.settle()
+	if _, ok := h.p.dialogs.route([]string{"telegram:7"}); ok {
+		t.Fatal("the ended dialog's key is still mapped")
+	}
+	h.p.dialogs.keys["telegram:7"] = first // as if the end had been missed
+	h.append(tg("m3"))
+	h.settle()
+	ds, _, err := h.st.ListDialogs(context.Background(), store.DialogFilter{}, store.Page{Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds) != 2 || ds[0].ID == first || ds[0].State != "ask" {
+		t.Fatalf("want a second dialog in ask, got %+v", ds)
 	}
 	h.allProcessed()
 }

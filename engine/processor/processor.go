@@ -320,6 +320,9 @@ func (p *Processor) dialogFor(ctx context.Context, ev *store.Event) (int64, erro
 	if len(ev.Keys) == 0 {
 		return 0, nil
 	}
+	if id, ok := p.dialogs.route(ev.Keys); ok {
+		return id, nil
+	}
 	d, err := p.st.FindDialogByKeys(ctx, ev.Keys)
 	if err != nil || d == nil {
 		return 0, err
@@ -462,6 +465,7 @@ func (p *Processor) process(dialogID int64, ev store.Event) {
 			outcome, err = p.stepDialog(ctx, dialogID, ev)
 			if errors.Is(err, errEnded) {
 				// Its dialog ended meanwhile: the event may start a new one.
+				p.dialogs.forgetKeys(ev.Keys)
 				resolve = true
 				continue
 			}
