@@ -2,6 +2,7 @@ package processor
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -227,5 +228,69 @@ states:
 	if len(ds) != 2 || ds[0].ID == first || ds[0].State != "ask" {
 		t.Fatalf("want a second dialog in ask, got %+v", ds)
 	}
+	h.allProcessed()
+}
+
+// TestStepRunTwiceInABatch: on SQLite a dialog step shares its transaction with
+// others; when another step of the batch fails, the batch is run again (see
+// Store.Steps). The dialog step then runs twice and must commit once, from the
+// dialog as it was read: one revision further, and the cache at that revision.
+func TestStepRunTwiceInABatch(t *testing.T) {
+	h := newHarness(t, "../../flows.d")
+	ctx := context.Background()
+	h.append(h.wa("Здравствуйте"))
+	h.settle()
+	before := h.dialog()
+	h.append(h.wa("Анна"))
+	pending, err := h.st.PendingEvents(ctx, 0, 10)
+	if err != nil || len(pending) != 1 {
+		t.Fatalf("pending: %v %v", pending, err)
+	}
+
+	// Hold the writer with a first step, so that the next two are batched.
+	hold, holding := make(chan struct{}), make(chan struct{})
+	go func() {
+		_ = h.p.step(ctx, func(store.StepTx) error { close(holding); <-hold; return nil })
+	}()
+	<-holding
+	waitQueued := func(n int) {
+		for queued := 0; queued < n; {
+			h.p.w.mu.Lock()
+			queued = len(h.p.w.queue)
+			h.p.w.mu.Unlock()
+			time.Sleep(time.Millisecond)
+		}
+	}
+	// The dialog step first, then the failing one: the failure comes after the
+	// dialog step has run, so the batch runs the dialog step again.
+	stepped := make(chan error, 1)
+	go func() { _, err := h.p.stepDialog(ctx, before.ID, pending[0]); stepped <- err }()
+	waitQueued(1)
+	failed := make(chan error, 1)
+	go func() {
+		failed <- h.p.step(ctx, func(tx store.StepTx) error {
+			if err := tx.AppendHistory(store.HistoryEntry{DialogID: before.ID, Kind: store.HistoryError}); err != nil {
+				return err
+			}
+			return errors.New("boom")
+		})
+	}()
+	waitQueued(2)
+	close(hold)
+	if err := <-stepped; err != nil {
+		t.Fatalf("the dialog step: %v", err)
+	}
+	if err := <-failed; err == nil {
+		t.Fatal("the failing step succeeded")
+	}
+	after := h.dialog()
+	if after.State != "ask_problem" || after.Revision != before.Revision+1 {
+		t.Fatalf("after the batch: %s at revision %d, want ask_problem at %d", after.State, after.Revision, before.Revision+1)
+	}
+	cached, _, ok := h.p.dialogs.get(after.ID)
+	if !ok || cached.Revision != after.Revision || cached.State != after.State {
+		t.Fatalf("cache: %+v (ok %v), stored revision %d", cached, ok, after.Revision)
+	}
+	h.settle()
 	h.allProcessed()
 }

@@ -7,5 +7,5 @@
 // Every step commits the dialog's state, variables, history, timers, outbox rows and
 // the event's status atomically, so a crash at any moment leaves either all of a
 // step or none of it. On SQLite the writer (writer.go) groups the steps ready at the
-// same moment into one transaction, each in its own savepoint.
+// same moment into one transaction; a step that fails is rolled back alone.
 package processor

@@ -597,7 +597,9 @@ func (p *Processor) stepDialog(ctx context.Context, id int64, ev store.Event) (s
 	}
 	outcome := "processed"
 	var bound []string
+	read := *row
 	err = p.step(ctx, func(tx store.StepTx) error {
+		*row = read // a rolled-back run (see Store.Steps) must not leave its changes to the next
 		if err := p.claim(tx, ev.Seq); err != nil {
 			return err
 		}

@@ -20,9 +20,9 @@ const (
 //
 // On a single-writer store (SQLite) every write transaction queues for the one
 // connection anyway, so the writer groups what is asked for at the same time into
-// one transaction (Store.Steps: each step in its own savepoint), and one commit
-// serves them all. Each caller still returns only after its own step is committed,
-// or rolled back alone. Elsewhere (PostgreSQL) each step is its own transaction and
+// one transaction (Store.Steps), and one commit serves them all. Each caller still
+// returns only after its own step is committed, or rolled back alone; a step may be
+// run twice (Store.Steps says when), so it must start from the same inputs each time. Elsewhere (PostgreSQL) each step is its own transaction and
 // steps run in parallel.
 type writer struct {
 	st  store.Store

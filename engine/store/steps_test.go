@@ -64,6 +64,45 @@ func TestStepsIsolated(t *testing.T) {
 	})
 }
 
+// TestStepsRunAgainAfterAFailure: the batch first runs without savepoints; when a
+// step fails it is rolled back whole and run again, each step in a savepoint. The
+// steps around the failure run twice and commit once; the one after it, once.
+func TestStepsRunAgainAfterAFailure(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *env) {
+		calls := make([]int, 3)
+		insert := func(i int, fail bool) func(StepTx) error {
+			return func(tx StepTx) error {
+				calls[i]++
+				if err := tx.CreateDialog(&Dialog{Flow: fmt.Sprintf("step%d", i), State: "a"}); err != nil {
+					return err
+				}
+				if fail {
+					return errors.New("boom")
+				}
+				return nil
+			}
+		}
+		errs := e.s.Steps(ctxT(t), []func(StepTx) error{insert(0, false), insert(1, true), insert(2, false)})
+		if errs[0] != nil || errs[1] == nil || errs[2] != nil {
+			t.Fatalf("errors: %v", errs)
+		}
+		if calls[0] != 2 || calls[1] != 2 || calls[2] != 1 {
+			t.Errorf("calls %v, want [2 2 1]", calls)
+		}
+		for i, want := range []int64{1, 0, 1} {
+			if n := e.count(t, "dialogs", "flow = ?", fmt.Sprintf("step%d", i)); n != want {
+				t.Errorf("step %d: %d dialogs stored, want %d", i, n, want)
+			}
+		}
+		// Without a failure each step runs once.
+		calls = make([]int, 3)
+		errs = e.s.Steps(ctxT(t), []func(StepTx) error{insert(0, false), insert(2, false)})
+		if errs[0] != nil || errs[1] != nil || calls[0] != 1 || calls[2] != 1 {
+			t.Errorf("no failure: errors %v, calls %v", errs, calls)
+		}
+	})
+}
+
 // TestStepsOne: a batch of one is a plain Step, whose error rolls everything back.
 func TestStepsOne(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *env) {

@@ -301,9 +301,12 @@ type Store interface {
 	// when fn returns nil and rolls back otherwise. fn's error is returned as is.
 	Step(ctx context.Context, fn func(tx StepTx) error) error
 	// Steps runs fns one after another in one transaction, each as if in its own: a
-	// fn that returns an error has everything it did rolled back (a savepoint) and
-	// that error in its place in the result; the others commit together. If the
-	// transaction itself fails, every fn that had succeeded gets that error.
+	// fn that returns an error has everything it did rolled back and that error in
+	// its place in the result; the others commit together. If the transaction itself
+	// fails, every fn that had succeeded gets that error. A fn may be called more than
+	// once: when one fails, the whole batch is rolled back and run again with a
+	// savepoint per fn, so a fn must start from the same inputs each time it is
+	// called and keep nothing from a call that was rolled back.
 	Steps(ctx context.Context, fns []func(tx StepTx) error) []error
 	// SingleWriter reports whether every write goes through one connection (SQLite):
 	// concurrent steps then wait for each other anyway, and grouping them with Steps
