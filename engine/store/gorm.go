@@ -628,8 +628,11 @@ func (r *dialogRow) toDialog() (Dialog, error) {
 			return Dialog{}, fmt.Errorf("decode handoff of dialog %d: %w", r.ID, err)
 		}
 	}
+	d.stored = &storedColumns{flowHash: r.FlowHash, state: r.State, status: r.Status, vars: r.Vars, channel: r.Channel,
+		contactID: r.ContactID, phone: r.Phone, handoff: r.Handoff}
 	if r.EnteredAt != nil {
 		d.EnteredAt = r.EnteredAt.UTC()
+		d.stored.enteredAt = d.EnteredAt
 	}
 	return d, nil
 }

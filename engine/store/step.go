@@ -87,17 +87,19 @@ func (t *stepTx) CreateDialog(d *Dialog) error {
 		return fmt.Errorf("create dialog of flow %s: %w", d.Flow, err)
 	}
 	now := dbTime(t.s.now())
+	cols := &storedColumns{flowHash: cleanText(d.FlowHash), state: cleanText(d.State), status: string(d.Status), vars: vars,
+		channel: cleanText(d.Channel), contactID: cleanText(d.ContactID), phone: cleanText(d.Phone), handoff: handoff,
+		enteredAt: optTime(d.EnteredAt)}
 	id, err := t.insert(`INSERT INTO dialogs (flow, flow_hash, state, status, vars, channel, contact_id, phone,
 			created_at, updated_at, last_event_id, revision, handoff_until, entered_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)`,
-		cleanText(d.Flow), cleanText(d.FlowHash), cleanText(d.State), string(d.Status), vars,
-		cleanText(d.Channel), cleanText(d.ContactID), cleanText(d.Phone), now, now, d.LastEventID,
-		handoff, optTime(d.EnteredAt),
+		cleanText(d.Flow), cols.flowHash, cols.state, cols.status, cols.vars, cols.channel, cols.contactID, cols.phone,
+		now, now, d.LastEventID, cols.handoff, cols.enteredAt,
 	)
 	if err != nil {
 		return fmt.Errorf("create dialog of flow %s: %w", d.Flow, err)
 	}
-	d.ID, d.CreatedAt, d.UpdatedAt, d.Revision = id, now, now, 1
+	d.ID, d.CreatedAt, d.UpdatedAt, d.Revision, d.stored = id, now, now, 1, cols
 	return nil
 }
 
@@ -147,12 +149,13 @@ func (t *stepTx) UpdateDialog(d *Dialog) error {
 		return fmt.Errorf("update dialog %d: %w", d.ID, err)
 	}
 	now := dbTime(t.s.now())
-	n, err := t.exec(`UPDATE dialogs SET flow_hash = ?, state = ?, status = ?, vars = ?, channel = ?,
-			contact_id = ?, phone = ?, updated_at = ?, last_event_id = ?, revision = revision + 1,
-			handoff_until = ?, entered_at = ?
-		WHERE id = ? AND revision = ?`,
-		cleanText(d.FlowHash), cleanText(d.State), string(d.Status), vars, cleanText(d.Channel),
-		cleanText(d.ContactID), cleanText(d.Phone), now, d.LastEventID, handoff, optTime(d.EnteredAt), d.ID, d.Revision)
+	cols := &storedColumns{flowHash: cleanText(d.FlowHash), state: cleanText(d.State), status: string(d.Status), vars: vars,
+		channel: cleanText(d.Channel), contactID: cleanText(d.ContactID), phone: cleanText(d.Phone), handoff: handoff,
+		enteredAt: optTime(d.EnteredAt)}
+	set, args := cols.changedSince(d.stored)
+	args = append(args, now, d.LastEventID, d.ID, d.Revision)
+	n, err := t.exec(`UPDATE dialogs SET `+set+`updated_at = ?, last_event_id = ?, revision = revision + 1
+		WHERE id = ? AND revision = ?`, args...)
 	if err != nil {
 		return fmt.Errorf("update dialog %d: %w", d.ID, err)
 	}
@@ -161,6 +164,7 @@ func (t *stepTx) UpdateDialog(d *Dialog) error {
 	}
 	d.Revision++
 	d.UpdatedAt = now
+	d.stored = cols
 	if d.Status.Ended() {
 		if err := t.ReleaseKeys(d.ID); err != nil {
 			return err
@@ -170,6 +174,50 @@ func (t *stepTx) UpdateDialog(d *Dialog) error {
 		}
 	}
 	return nil
+}
+
+// storedColumns are the columns UpdateDialog may change, encoded as stored.
+type storedColumns struct {
+	flowHash, state, status, vars, channel, contactID, phone, handoff string
+	enteredAt                                                         any // nil or a time.Time
+}
+
+// changedSince returns the SET list ("col = ?, " each) and arguments of the columns
+// that differ from old; every column when old is unknown.
+func (c *storedColumns) changedSince(old *storedColumns) (string, []any) {
+	var set strings.Builder
+	args := make([]any, 0, 13)
+	all := old == nil
+	if all {
+		old = &storedColumns{}
+	}
+	add := func(col string, changed bool, v any) {
+		if all || changed {
+			set.WriteString(col)
+			set.WriteString(" = ?, ")
+			args = append(args, v)
+		}
+	}
+	add("flow_hash", c.flowHash != old.flowHash, c.flowHash)
+	add("state", c.state != old.state, c.state)
+	add("status", c.status != old.status, c.status)
+	add("vars", c.vars != old.vars, c.vars)
+	add("channel", c.channel != old.channel, c.channel)
+	add("contact_id", c.contactID != old.contactID, c.contactID)
+	add("phone", c.phone != old.phone, c.phone)
+	add("handoff_until", c.handoff != old.handoff, c.handoff)
+	add("entered_at", !sameTime(c.enteredAt, old.enteredAt), c.enteredAt)
+	return set.String(), args
+}
+
+// sameTime compares two column values that are each nil or a time.Time.
+func sameTime(a, b any) bool {
+	ta, okA := a.(time.Time)
+	tb, okB := b.(time.Time)
+	if !okA || !okB {
+		return okA == okB
+	}
+	return ta.Equal(tb)
 }
 
 // BindKey binds key to the dialog; see StepTx.BindKey.

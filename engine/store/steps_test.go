@@ -242,3 +242,72 @@ func TestStatementCache(t *testing.T) {
 }
 
 func driverStmt(s *cachedStmt) any { return s }
+
+// TestChangedColumns: UpdateDialog sets only the columns that differ from the ones
+// read (or last written); all of them for a dialog it knows nothing of.
+func TestChangedColumns(t *testing.T) {
+	at := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
+	base := storedColumns{flowHash: "h", state: "ask", status: "active", vars: `{"n":1}`, channel: "waba",
+		contactID: "7916", phone: "7916", handoff: "[]", enteredAt: at}
+	with := func(f func(c *storedColumns)) *storedColumns { c := base; f(&c); return &c }
+	cases := []struct {
+		name string
+		cur  *storedColumns
+		old  *storedColumns
+		set  string
+		args int
+	}{
+		{"unknown: every column", &base, nil,
+			"flow_hash = ?, state = ?, status = ?, vars = ?, channel = ?, contact_id = ?, phone = ?, handoff_until = ?, entered_at = ?, ", 9},
+		{"unknown, empty values: every column", &storedColumns{}, nil,
+			"flow_hash = ?, state = ?, status = ?, vars = ?, channel = ?, contact_id = ?, phone = ?, handoff_until = ?, entered_at = ?, ", 9},
+		{"nothing changed", &base, with(func(*storedColumns) {}), "", 0},
+		{"state and vars", with(func(c *storedColumns) { c.state, c.vars = "done", `{"n":2}` }), &base, "state = ?, vars = ?, ", 2},
+		{"status", with(func(c *storedColumns) { c.status = "finished" }), &base, "status = ?, ", 1},
+		{"entered now, unknown before", &base, with(func(c *storedColumns) { c.enteredAt = nil }), "entered_at = ?, ", 1},
+		{"same instant, other zone", with(func(c *storedColumns) { c.enteredAt = at.In(time.FixedZone("MSK", 3*3600)) }), &base, "", 0},
+		{"handoff", with(func(c *storedColumns) { c.handoff = `["okdesk.new_comment"]` }), &base, "handoff_until = ?, ", 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			set, args := c.cur.changedSince(c.old)
+			if set != c.set || len(args) != c.args {
+				t.Errorf("set %q with %d args, want %q with %d", set, len(args), c.set, c.args)
+			}
+		})
+	}
+}
+
+// TestUpdateDialogWritesWhatChanged: a dialog read, changed in part and written
+// reads back whole; so does one built without a read.
+func TestUpdateDialogWritesWhatChanged(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *env) {
+		d := e.newDialog(t, "f", "a")
+		got, err := e.s.GetDialog(ctxT(t), d.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got.State, got.Vars = "b", map[string]any{"name": "Анна"}
+		got.EnteredAt = t0
+		if err := e.s.Step(ctxT(t), func(tx StepTx) error { return tx.UpdateDialog(got) }); err != nil {
+			t.Fatal(err)
+		}
+		// Nothing changed: the revision still moves on.
+		if err := e.s.Step(ctxT(t), func(tx StepTx) error { return tx.UpdateDialog(got) }); err != nil {
+			t.Fatal(err)
+		}
+		blind := Dialog{ID: d.ID, Flow: "f", State: "c", Status: DialogHandoff, Vars: map[string]any{}, Revision: got.Revision,
+			Channel: "waba", ContactID: "1", HandoffUntil: []string{"waba.message"}}
+		if err := e.s.Step(ctxT(t), func(tx StepTx) error { return tx.UpdateDialog(&blind) }); err != nil {
+			t.Fatal(err)
+		}
+		back, err := e.s.GetDialog(ctxT(t), d.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if back.State != "c" || back.Status != DialogHandoff || len(back.Vars) != 0 || back.Revision != d.Revision+3 ||
+			back.ContactID != "1" || len(back.HandoffUntil) != 1 || !back.EnteredAt.IsZero() {
+			t.Errorf("read back %+v", back)
+		}
+	})
+}

@@ -166,6 +166,11 @@ type Dialog struct {
 	LastEventID int64
 	// Revision counts committed updates; UpdateDialog succeeds only on the revision it read.
 	Revision int64
+
+	// stored is the dialog's columns as last read or written: UpdateDialog writes
+	// only the ones that differ (an unchanged status or state then costs no index
+	// update). Copies of a Dialog share it; it is replaced, never changed.
+	stored *storedColumns
 }
 
 // DialogKey is a correlation key bound to a dialog. Active keys route events; a key
