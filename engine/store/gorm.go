@@ -920,23 +920,19 @@ func (s *GormStore) claimOutbox(tx *gorm.DB, now time.Time, limit int, lease tim
 	if s.dialect == dialectPostgres {
 		lock = " FOR UPDATE SKIP LOCKED"
 	}
-	var ids []int64
-	if err := tx.Raw(`SELECT id FROM outbox
-		WHERE (status = 'pending' AND next_at <= ?) OR (status = 'running' AND locked_until < ?)
-		ORDER BY next_at, id LIMIT ?`+lock, now, now, limit).Scan(&ids).Error; err != nil {
-		return nil, fmt.Errorf("claim outbox: select due items: %w", err)
-	}
-	if len(ids) == 0 {
-		return nil, nil
-	}
-	if err := tx.Exec(`UPDATE outbox SET status = 'running', locked_until = ?, attempts = attempts + 1, updated_at = ?
-		WHERE id IN ?`, now.Add(lease), dbTime(s.now()), ids).Error; err != nil {
-		return nil, fmt.Errorf("claim outbox: mark items running: %w", err)
-	}
+	// One statement picks the due items and marks them running.
 	var rows []outboxRow
-	if err := tx.Raw(`SELECT `+outboxColumns+` FROM outbox WHERE id IN ? ORDER BY next_at, id`, ids).Scan(&rows).Error; err != nil {
-		return nil, fmt.Errorf("claim outbox: read claimed items: %w", err)
+	if err := tx.Raw(`UPDATE outbox SET status = 'running', locked_until = ?, attempts = attempts + 1, updated_at = ?
+		WHERE id IN (SELECT id FROM outbox
+			WHERE (status = 'pending' AND next_at <= ?) OR (status = 'running' AND locked_until < ?)
+			ORDER BY next_at, id LIMIT ?`+lock+`)
+		RETURNING `+outboxColumns, now.Add(lease), dbTime(s.now()), now, now, limit).Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("claim outbox: %w", err)
 	}
+	// RETURNING keeps no order: due first, as selected.
+	slices.SortFunc(rows, func(a, b outboxRow) int {
+		return cmp.Or(a.NextAt.Compare(b.NextAt), cmp.Compare(a.ID, b.ID))
+	})
 	return toOutbox(rows), nil
 }
 

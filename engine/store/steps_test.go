@@ -311,3 +311,42 @@ func TestUpdateDialogWritesWhatChanged(t *testing.T) {
 		}
 	})
 }
+
+// TestClaimOutboxOrder: a claim takes the due items earliest first (next_at, then
+// id), up to its limit, and leaves the rest and the not yet due ones.
+func TestClaimOutboxOrder(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *env) {
+		offsets := []time.Duration{3 * time.Second, time.Second, 2 * time.Second, time.Second, time.Hour}
+		items := make([]*OutboxItem, len(offsets))
+		e.step(t, func(tx StepTx) error {
+			for i, off := range offsets {
+				items[i] = &OutboxItem{Kind: "send", Params: json.RawMessage(fmt.Sprintf(`{"n":%d}`, i)), NextAt: t0.Add(off)}
+				if err := tx.Enqueue(items[i]); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		claim := func(limit int) []int64 {
+			t.Helper()
+			got, err := e.s.ClaimOutbox(ctxT(t), t0.Add(time.Minute), limit, time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []int64
+			for _, it := range got {
+				if it.Status != OutboxRunning || it.Attempts != 1 {
+					t.Errorf("claimed %+v", it)
+				}
+				ids = append(ids, it.ID)
+			}
+			return ids
+		}
+		if got, want := claim(3), []int64{items[1].ID, items[3].ID, items[2].ID}; fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("first claim %v, want %v", got, want)
+		}
+		if got, want := claim(10), []int64{items[0].ID}; fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("second claim %v, want %v (the last is not due)", got, want)
+		}
+	})
+}
