@@ -31,8 +31,13 @@ func (p *Processor) outboxLoop(ctx context.Context) {
 			}
 			if len(items) > 0 {
 				p.dispatch(items)
+			}
+			if len(items) == free {
 				continue // there may be more
 			}
+			// Fewer than asked for: nothing else is due until a step enqueues more
+			// (work), a worker frees up (freed) or the poll comes round.
+
 		}
 		select {
 		case <-ctx.Done():
