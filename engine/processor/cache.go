@@ -34,6 +34,7 @@ type dialogCache struct {
 	mu   sync.Mutex
 	m    map[int64]*cachedDialog
 	keys map[string]int64 // active key → its live dialog
+	gen  uint64           // moves on at each clear: a dialog read before it is not put back
 }
 
 type cachedDialog struct {
@@ -61,14 +62,42 @@ func (c *dialogCache) get(id int64) (*store.Dialog, []store.DialogKey, bool) {
 	return &row, e.keys, true
 }
 
-// put keeps the dialog as just committed, with its active keys; an ended dialog
-// (its keys are released) is dropped instead.
-func (c *dialogCache) put(row *store.Dialog, keys []store.DialogKey) {
+// generation is the cache's current generation, to hand back to put.
+func (c *dialogCache) generation() uint64 {
+	if c == nil {
+		return 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen
+}
+
+// clear forgets every dialog and key: dialogs were changed behind the cache
+// (AdoptDialogs). A step that read its dialog before does not put it back.
+func (c *dialogCache) clear() {
 	if c == nil {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.gen++
+	c.m = map[int64]*cachedDialog{}
+	c.keys = map[string]int64{}
+}
+
+// put keeps the dialog as just committed, with its active keys; an ended dialog
+// (its keys are released) is dropped instead, and so is one read before the last
+// clear (gen is the generation when it was read).
+func (c *dialogCache) put(row *store.Dialog, keys []store.DialogKey, gen uint64) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.gen {
+		delete(c.m, row.ID)
+		return
+	}
 	if row.Status.Ended() {
 		delete(c.m, row.ID)
 		for _, k := range keys {
@@ -159,21 +188,22 @@ func activeKeys(keys []store.DialogKey) []store.DialogKey {
 	return out
 }
 
-// loadDialog returns a dialog and its active keys: from the cache when it has
-// them, else from the store.
-func (p *Processor) loadDialog(ctx context.Context, id int64) (*store.Dialog, []store.DialogKey, error) {
+// loadDialog returns a dialog and its active keys, from the cache when it has
+// them, else from the store, and the cache's generation before the read (for put).
+func (p *Processor) loadDialog(ctx context.Context, id int64) (*store.Dialog, []store.DialogKey, uint64, error) {
+	gen := p.dialogs.generation()
 	if row, keys, ok := p.dialogs.get(id); ok {
-		return row, keys, nil
+		return row, keys, gen, nil
 	}
 	row, err := p.st.GetDialog(ctx, id)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read dialog %d: %w", id, err)
+		return nil, nil, 0, fmt.Errorf("read dialog %d: %w", id, err)
 	}
 	keys, err := p.st.DialogKeys(ctx, id)
 	if err != nil {
-		return nil, nil, fmt.Errorf("dialog keys: %w", err)
+		return nil, nil, 0, fmt.Errorf("dialog keys: %w", err)
 	}
-	return row, activeKeys(keys), nil
+	return row, activeKeys(keys), gen, nil
 }
 
 // windowCacheSize bounds the contacts whose open WhatsApp window is remembered.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fixit-exchange/fixit/engine"
 	"github.com/fixit-exchange/fixit/engine/event"
 	"github.com/fixit-exchange/fixit/engine/store"
 	"github.com/fixit-exchange/fixit/engine/store/storetest"
@@ -130,12 +131,12 @@ func TestWindowCacheRereadsOldTimes(t *testing.T) {
 func TestDialogCacheBounded(t *testing.T) {
 	c := newDialogCache()
 	for i := range int64(dialogCacheSize + 10) {
-		c.put(&store.Dialog{ID: i + 1, State: "a", Status: store.DialogActive}, nil)
+		c.put(&store.Dialog{ID: i + 1, State: "a", Status: store.DialogActive}, nil, 0)
 	}
 	if n := len(c.m); n != dialogCacheSize {
 		t.Fatalf("%d dialogs kept, want %d", n, dialogCacheSize)
 	}
-	c.put(&store.Dialog{ID: 1, State: "b", Status: store.DialogActive}, []store.DialogKey{{Key: "waba:1", DialogID: 1, Active: true}})
+	c.put(&store.Dialog{ID: 1, State: "b", Status: store.DialogActive}, []store.DialogKey{{Key: "waba:1", DialogID: 1, Active: true}}, 0)
 	row, keys, ok := c.get(1)
 	if !ok || row.State != "b" || len(keys) != 1 {
 		t.Fatalf("get: %v %v %v", row, keys, ok)
@@ -144,17 +145,17 @@ func TestDialogCacheBounded(t *testing.T) {
 	if again, _, _ := c.get(1); again.State != "b" {
 		t.Fatalf("a caller's change reached the cache: %q", again.State)
 	}
-	c.put(&store.Dialog{ID: 1, State: "done", Status: store.DialogFinished}, nil)
+	c.put(&store.Dialog{ID: 1, State: "done", Status: store.DialogFinished}, nil, 0)
 	if _, _, ok := c.get(1); ok {
 		t.Fatal("an ended dialog stays cached")
 	}
-	c.put(&store.Dialog{ID: 2, Status: store.DialogActive}, nil)
+	c.put(&store.Dialog{ID: 2, Status: store.DialogActive}, nil, 0)
 	c.drop(2)
 	if _, _, ok := c.get(2); ok {
 		t.Fatal("a dropped dialog stays cached")
 	}
 	var none *dialogCache // without a single writer there is no cache
-	none.put(&store.Dialog{ID: 3}, nil)
+	none.put(&store.Dialog{ID: 3}, nil, 0)
 	none.drop(3)
 	if _, _, ok := none.get(3); ok {
 		t.Fatal("a nil cache returned a dialog")
@@ -293,4 +294,63 @@ func TestStepRunTwiceInABatch(t *testing.T) {
 	}
 	h.settle()
 	h.allProcessed()
+}
+
+// TestDialogCacheClear: clearing forgets dialogs and keys, and a dialog read
+// before the clear is not put back after it.
+func TestDialogCacheClear(t *testing.T) {
+	c := newDialogCache()
+	keys := []store.DialogKey{{Key: "waba:1", DialogID: 1, Active: true}}
+	before := c.generation()
+	c.put(&store.Dialog{ID: 1, State: "a", Status: store.DialogActive}, keys, before)
+	c.clear()
+	if _, _, ok := c.get(1); ok {
+		t.Fatal("a cleared dialog is still kept")
+	}
+	if _, ok := c.route([]string{"waba:1"}); ok {
+		t.Fatal("a cleared key is still mapped")
+	}
+	c.put(&store.Dialog{ID: 1, State: "stale", Status: store.DialogActive}, keys, before) // read before the clear
+	if _, _, ok := c.get(1); ok {
+		t.Fatal("a dialog read before the clear was put back")
+	}
+	c.put(&store.Dialog{ID: 1, State: "b", Status: store.DialogActive}, keys, c.generation())
+	if row, _, ok := c.get(1); !ok || row.State != "b" {
+		t.Fatalf("after the clear: %+v %v", row, ok)
+	}
+}
+
+// TestAdoptClearsCache: moving live dialogs to a new flow version empties the
+// dialog cache, so no step goes on from a dialog as it was before the move.
+func TestAdoptClearsCache(t *testing.T) {
+	dir := t.TempDir()
+	write := func(src string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, "ask.yaml"), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("flow: ask\nstart: telegram.message\ninitial: a\nstates:\n  a:\n    on: { telegram.message: [ { send: \"v1\" } ] }\n")
+	h := newHarness(t, dir)
+	h.append(event.Event{Source: "telegram", Type: "telegram.message", DedupeKey: "m1", Keys: []string{"telegram:1"},
+		Contact: event.Contact{Channel: "telegram", ID: "1"}, Data: map[string]any{}})
+	h.settle()
+	id := h.dialog().ID
+	if _, _, ok := h.p.dialogs.get(id); !ok {
+		t.Fatal("the started dialog is not cached")
+	}
+	write("flow: ask\nstart: telegram.message\ninitial: b\nmigrate: { a: b }\nstates:\n  b:\n    on: { telegram.message: [ { send: \"v2\" } ] }\n")
+	if rep := h.flows.Reload(); rep.Result != engine.ReloadOK {
+		t.Fatalf("reload: %+v", rep)
+	}
+	ctx := context.Background()
+	if err := h.p.SaveVersions(ctx, h.flows.Current()); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.p.Adopt(ctx, h.flows.Current()); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := h.p.dialogs.get(id); ok {
+		t.Fatal("the moved dialog is still cached")
+	}
 }

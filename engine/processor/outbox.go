@@ -70,7 +70,12 @@ func (p *Processor) claimOutbox(ctx context.Context, limit int) ([]store.OutboxI
 		items, err = tx.ClaimOutbox(p.cfg.Now(), limit, p.cfg.Lease)
 		return err
 	})
-	return items, err
+	if err != nil {
+		// A claim run in a batch that was rolled back (and perhaps not run again)
+		// claimed nothing.
+		return nil, err
+	}
+	return items, nil
 }
 
 // dispatch hands claimed actions to the workers. Actions of one dialog run one

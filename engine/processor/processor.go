@@ -542,6 +542,7 @@ func (p *Processor) start(ctx context.Context, ev store.Event) (string, error) {
 		return "unrouted", err
 	}
 	outcome, actions := "processed", 0
+	gen := p.dialogs.generation()
 	var row *store.Dialog
 	var bound []string
 	err := p.step(ctx, func(tx store.StepTx) error {
@@ -563,7 +564,7 @@ func (p *Processor) start(ctx context.Context, ev store.Event) (string, error) {
 		return aerr
 	})
 	if err == nil {
-		p.dialogs.put(row, withBound(nil, row.ID, bound, now))
+		p.dialogs.put(row, withBound(nil, row.ID, bound, now), gen)
 		if actions > 0 {
 			p.wakeOutbox()
 		}
@@ -580,7 +581,7 @@ func (p *Processor) start(ctx context.Context, ev store.Event) (string, error) {
 // reload moving live dialogs to a new version, another replica) makes the step fail
 // with ErrConflict, and it is tried again from the read.
 func (p *Processor) stepDialog(ctx context.Context, id int64, ev store.Event) (string, error) {
-	row, keys, err := p.loadDialog(ctx, id)
+	row, keys, gen, err := p.loadDialog(ctx, id)
 	if err != nil {
 		return "", err
 	}
@@ -633,7 +634,7 @@ func (p *Processor) stepDialog(ctx context.Context, id int64, ev store.Event) (s
 		p.dialogs.drop(id)
 		return outcome, err
 	}
-	p.dialogs.put(row, withBound(keys, id, bound, now))
+	p.dialogs.put(row, withBound(keys, id, bound, now), gen)
 	if len(res.Effects) > 0 && outcome == "processed" {
 		p.wakeOutbox()
 	}

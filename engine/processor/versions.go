@@ -59,6 +59,10 @@ func (p *Processor) Adopt(ctx context.Context, fs *engine.FlowSet) error {
 			return err
 		}
 		if n > 0 {
+			// The moves bypassed the steps: a step that writes a moved dialog would
+			// fail its revision check, but one that does not (an event the old state
+			// ignores) would go on from the old version.
+			p.dialogs.clear()
 			p.log.Info("live dialogs moved to the new flow version", "flow", f.Name, "version", f.Hash[:12], "dialogs", n)
 		}
 	}

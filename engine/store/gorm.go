@@ -920,13 +920,16 @@ func (s *GormStore) claimOutbox(tx *gorm.DB, now time.Time, limit int, lease tim
 	if s.dialect == dialectPostgres {
 		lock = " FOR UPDATE SKIP LOCKED"
 	}
-	// One statement picks the due items and marks them running.
+	// One statement picks the due items and marks them running. The pick is a
+	// materialized CTE: as a plain IN (subquery) PostgreSQL's planner may run the
+	// subquery more than once and so update more rows than the limit.
 	var rows []outboxRow
-	if err := tx.Raw(`UPDATE outbox SET status = 'running', locked_until = ?, attempts = attempts + 1, updated_at = ?
-		WHERE id IN (SELECT id FROM outbox
+	if err := tx.Raw(`WITH picked AS MATERIALIZED (SELECT id FROM outbox
 			WHERE (status = 'pending' AND next_at <= ?) OR (status = 'running' AND locked_until < ?)
 			ORDER BY next_at, id LIMIT ?`+lock+`)
-		RETURNING `+outboxColumns, now.Add(lease), dbTime(s.now()), now, now, limit).Scan(&rows).Error; err != nil {
+		UPDATE outbox SET status = 'running', locked_until = ?, attempts = attempts + 1, updated_at = ?
+		WHERE id IN (SELECT id FROM picked)
+		RETURNING `+outboxColumns, now, now, limit, now.Add(lease), dbTime(s.now())).Scan(&rows).Error; err != nil {
 		return nil, fmt.Errorf("claim outbox: %w", err)
 	}
 	// RETURNING keeps no order: due first, as selected.
