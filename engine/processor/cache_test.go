@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fixit-exchange/fixit/engine"
 	"github.com/fixit-exchange/fixit/engine/event"
 	"github.com/fixit-exchange/fixit/engine/store"
 	"github.com/fixit-exchange/fixit/engine/store/storetest"
@@ -340,16 +339,7 @@ func TestAdoptClearsCache(t *testing.T) {
 		t.Fatal("the started dialog is not cached")
 	}
 	write("flow: ask\nstart: telegram.message\ninitial: b\nmigrate: { a: b }\nstates:\n  b:\n    on: { telegram.message: [ { send: \"v2\" } ] }\n")
-	if rep := h.flows.Reload(); rep.Result != engine.ReloadOK {
-		t.Fatalf("reload: %+v", rep)
-	}
-	ctx := context.Background()
-	if err := h.p.SaveVersions(ctx, h.flows.Current()); err != nil {
-		t.Fatal(err)
-	}
-	if err := h.p.Adopt(ctx, h.flows.Current()); err != nil {
-		t.Fatal(err)
-	}
+	h.reloadAndAdopt()
 	if _, _, ok := h.p.dialogs.get(id); ok {
 		t.Fatal("the moved dialog is still cached")
 	}

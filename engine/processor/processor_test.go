@@ -192,6 +192,22 @@ func (h *harness) wa(text string) event.Event {
 		Data:    map[string]any{"kind": "text"}}
 }
 
+// reloadAndAdopt reloads the flows, as SIGHUP does: the reload must succeed, its
+// versions are saved and live dialogs move as the flows' migrate says.
+func (h *harness) reloadAndAdopt() {
+	h.t.Helper()
+	if rep := h.flows.Reload(); rep.Result != engine.ReloadOK {
+		h.t.Fatalf("reload: %+v", rep)
+	}
+	ctx := context.Background()
+	if err := h.p.SaveVersions(ctx, h.flows.Current()); err != nil {
+		h.t.Fatal(err)
+	}
+	if err := h.p.Adopt(ctx, h.flows.Current()); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
 // allProcessed fails the test unless every stored event was processed, none left
 // pending or failed.
 func (h *harness) allProcessed() {
@@ -598,16 +614,7 @@ states:
   ask_contact:
     on: { telegram.message: [ { send: "v3 contact?" } ] }
 `)
-		if rep := h.flows.Reload(); rep.Result != engine.ReloadOK {
-			t.Fatalf("mapped reload: %+v", rep)
-		}
-		ctx := context.Background()
-		if err := h.p.SaveVersions(ctx, h.flows.Current()); err != nil {
-			t.Fatal(err)
-		}
-		if err := h.p.Adopt(ctx, h.flows.Current()); err != nil {
-			t.Fatal(err)
-		}
+		h.reloadAndAdopt()
 		h.append(tg("m2"))
 		h.settle()
 		d := h.dialog()
