@@ -489,8 +489,10 @@ func (s *GormStore) insertEvents(tx *gorm.DB, chunk []encodedEvent, seqOf map[st
 		if err != nil {
 			return fmt.Errorf("insert event: %w", err)
 		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return err // a duplicate: looked up with the others
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("insert event: %w", err)
+		} else if n == 0 {
+			return nil // a duplicate: looked up with the others
 		}
 		id, err := res.LastInsertId()
 		if err != nil {
