@@ -68,25 +68,25 @@ func run(args []string, out io.Writer) error {
 	defer stop()
 	client := newClient(cfg.conns)
 	defer client.CloseIdleConnections()
+	header, row := floodHeader, ""
 	if cfg.walk > 0 {
+		header = walkHeader
 		res, err := walk(ctx, client, cfg)
 		if err != nil {
 			return err
 		}
-		if cfg.header {
-			fmt.Fprintln(out, walkHeader)
+		row = res.row(cfg)
+	} else {
+		res, err := flood(ctx, client, cfg)
+		if err != nil {
+			return err
 		}
-		fmt.Fprintln(out, res.row(cfg))
-		return nil
-	}
-	res, err := flood(ctx, client, cfg)
-	if err != nil {
-		return err
+		row = res.row(cfg)
 	}
 	if cfg.header {
-		fmt.Fprintln(out, floodHeader)
+		fmt.Fprintln(out, header)
 	}
-	fmt.Fprintln(out, res.row(cfg))
+	fmt.Fprintln(out, row)
 	return nil
 }
 

@@ -49,17 +49,24 @@ func newDialogCache() *dialogCache {
 // get returns a copy of the dialog and its keys. The Vars map is shared: the
 // interpreter copies it before it changes anything, and a step replaces it.
 func (c *dialogCache) get(id int64) (*store.Dialog, []store.DialogKey, bool) {
+	row, keys, _, ok := c.lookup(id)
+	return row, keys, ok
+}
+
+// lookup is get that also returns the cache's generation, read under the same
+// lock: a dialog read from the store after a miss is put back with it.
+func (c *dialogCache) lookup(id int64) (*store.Dialog, []store.DialogKey, uint64, bool) {
 	if c == nil {
-		return nil, nil, false
+		return nil, nil, 0, false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.m[id]
 	if !ok {
-		return nil, nil, false
+		return nil, nil, c.gen, false
 	}
 	row := e.row
-	return &row, e.keys, true
+	return &row, e.keys, c.gen, true
 }
 
 // generation is the cache's current generation, to hand back to put.
@@ -191,19 +198,19 @@ func activeKeys(keys []store.DialogKey) []store.DialogKey {
 // loadDialog returns a dialog and its active keys, from the cache when it has
 // them, else from the store, and the cache's generation before the read (for put).
 func (p *Processor) loadDialog(ctx context.Context, id int64) (*store.Dialog, []store.DialogKey, uint64, error) {
-	gen := p.dialogs.generation()
-	if row, keys, ok := p.dialogs.get(id); ok {
+	row, keys, gen, ok := p.dialogs.lookup(id)
+	if ok {
 		return row, keys, gen, nil
 	}
 	row, err := p.st.GetDialog(ctx, id)
 	if err != nil {
 		return nil, nil, 0, fmt.Errorf("read dialog %d: %w", id, err)
 	}
-	keys, err := p.st.DialogKeys(ctx, id)
+	all, err := p.st.DialogKeys(ctx, id)
 	if err != nil {
 		return nil, nil, 0, fmt.Errorf("dialog keys: %w", err)
 	}
-	return row, activeKeys(keys), gen, nil
+	return row, activeKeys(all), gen, nil
 }
 
 // windowCacheSize bounds the contacts whose open WhatsApp window is remembered.
