@@ -15,27 +15,21 @@ import (
 	"sort"
 	"strings"
 	"time"
-)
 
-// Dialog is what an executor may know about the dialog an action belongs to.
-type Dialog struct {
-	ID      string // dialog id
-	Flow    string // flow name
-	Channel string // "waba", "telegram" or "" for dialogs without a customer
-	Contact string // wa_id or Telegram chat id
-	Phone   string // E.164 digits, when known
-	// LastInboundAt is the time of the contact's last inbound message (WhatsApp's
-	// 24-hour customer-service window starts there); zero when unknown.
-	LastInboundAt time.Time
-}
+	"github.com/fixit-exchange/fixit/engine/dialog"
+)
 
 // Request is one outbound action taken from the outbox.
 type Request struct {
 	ID     string         // outbox row id: stable across retries, usable as an idempotency key
 	Kind   string         // action kind, e.g. "send", "okdesk.create_issue"
 	Params map[string]any // evaluated parameters (strings, numbers, bools, lists, maps)
-	Dialog Dialog
-	Now    time.Time // the executor's notion of now (fake clock in tests)
+	// Dialog is the dialog the action belongs to (zero for one without a dialog).
+	Dialog dialog.Dialog
+	// LastInboundAt is the time of the dialog contact's last inbound message
+	// (WhatsApp's 24-hour customer-service window starts there); zero when unknown.
+	LastInboundAt time.Time
+	Now           time.Time // the executor's notion of now (fake clock in tests)
 	// Attempt counts the tries of this action, 1 on the first. An executor whose
 	// remote side has no idempotency key can look for the effect of an earlier
 	// try (which may have succeeded before the process died) when Attempt > 1.

@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/fixit-exchange/fixit/engine/dialog"
 )
 
 func TestHTTPErrorClassification(t *testing.T) {
@@ -88,11 +90,11 @@ func TestRegistry(t *testing.T) {
 	if got := r.Kinds(); !reflect.DeepEqual(got, []string{"okdesk.comment", "okdesk.create_issue"}) {
 		t.Errorf("Kinds() = %v", got)
 	}
-	res, err := r.Execute(context.Background(), Request{Kind: "send", Dialog: Dialog{Channel: "waba"}})
+	res, err := r.Execute(context.Background(), Request{Kind: "send", Dialog: dialog.Dialog{Channel: "waba"}})
 	if err != nil || res.Data["by"] != "waba" {
 		t.Errorf("send goes to the dialog's channel: %v %v", res, err)
 	}
-	for _, req := range []Request{{Kind: "send", Dialog: Dialog{Channel: "telegram"}}, {Kind: "onec.read"}} {
+	for _, req := range []Request{{Kind: "send", Dialog: dialog.Dialog{Channel: "telegram"}}, {Kind: "onec.read"}} {
 		_, err := r.Execute(context.Background(), req)
 		var e *Error
 		if !errors.As(err, &e) || e.Code != CodeUnsupported || e.Retryable {

@@ -54,3 +54,15 @@ func PlainNumbers(v any) any {
 		return v
 	}
 }
+
+// Object reads decoded JSON as an object, leniently: any other value reads as nil.
+func Object(v any) map[string]any {
+	m, _ := v.(map[string]any)
+	return m
+}
+
+// List reads decoded JSON as a list, leniently: any other value reads as nil.
+func List(v any) []any {
+	l, _ := v.([]any)
+	return l
+}

@@ -37,7 +37,7 @@ func BenchmarkStep(b *testing.B) {
 	}
 	f := mustFlow(b, string(data))
 	m := NewMachine()
-	d := m.Start(f, "d1", waText("Здравствуйте"), t0).Dialog
+	d := m.Start(f, 1, waText("Здравствуйте"), t0).Dialog
 	e := waText("Анна Смирнова")
 	now := t0.Add(time.Minute)
 	b.ReportAllocs()

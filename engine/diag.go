@@ -117,6 +117,7 @@ const (
 	CodeFinalWithExits    = "final-with-exits"
 	CodeBadValue          = "bad-value"
 	CodeStrandedDialogs   = "stranded-dialogs"
+	CodeReloadFailed      = "reload-failed"
 )
 
 // Codes is the documented list of every diagnostic code.
@@ -149,6 +150,7 @@ var Codes = []Code{
 	{CodeFinalWithExits, SevWarning, "A final state has handlers, timers or gotos that will never run.", "remove them or make the state non-final"},
 	{CodeBadValue, SevError, "A value is outside the allowed set (e.g. a final status).", "use one of the values the flow reference lists"},
 	{CodeStrandedDialogs, SevError, "A reload would move live dialogs (the flow declares `migrate`) to a version without the state they wait in; the reload is refused.", "map the state under `migrate:` to a state of the new version, or keep the state"},
+	{CodeReloadFailed, SevError, "The flows are valid but could not be put in service: the database did not answer while their versions were stored or live dialogs moved. The old flows keep serving.", "check the database, then reload again"},
 }
 
 var codeIndex = func() map[string]Code {

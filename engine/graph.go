@@ -86,7 +86,7 @@ func (f *Flow) WriteDot(w io.Writer) error {
 	fmt.Fprintf(&b, "    __start [shape=point];\n    __start -> %s [label=%s];\n", q(f.Initial), q(strings.Join(f.StartOn, ", ")))
 	for _, name := range f.StateNames {
 		if st := f.States[name]; st.Final {
-			fmt.Fprintf(&b, "    %s [shape=doublecircle, label=%s];\n", q(name), q(name+"\\n("+st.FinalStatus+")"))
+			fmt.Fprintf(&b, "    %s [shape=doublecircle, label=%s];\n", q(name), q(name+"\\n("+string(st.FinalStatus)+")"))
 		}
 	}
 	for _, e := range f.edges() {

@@ -2,47 +2,19 @@ package engine
 
 import (
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/expr-lang/expr/vm"
 
+	"github.com/fixit-exchange/fixit/engine/dialog"
 	"github.com/fixit-exchange/fixit/engine/event"
-)
-
-// Dialog statuses (DESIGN A5).
-const (
-	StatusActive    = "active"
-	StatusHandoff   = "handoff"
-	StatusFinished  = "finished"
-	StatusAbandoned = "abandoned"
-	StatusFailed    = "failed"
 )
 
 // MaxSteps bounds the eventless transitions (`always`) one event may cause.
 const MaxSteps = 64
-
-// Dialog is the runtime state of one conversation, as the interpreter sees it.
-type Dialog struct {
-	ID           string
-	Flow         string
-	FlowHash     string
-	State        string
-	Status       string
-	Vars         map[string]any
-	Keys         []string
-	Channel      string // reply channel: waba, telegram, or ""
-	Contact      string // wa_id or chat id
-	Phone        string
-	HandoffUntil []string // event types that end a handoff
-	StartedAt    time.Time
-	EnteredAt    time.Time // when the current state was entered
-}
-
-// Ended reports whether the dialog has finished in any way.
-func (d *Dialog) Ended() bool {
-	return d.Status == StatusFinished || d.Status == StatusAbandoned || d.Status == StatusFailed
-}
 
 // Effect is an outbound action the step asks for, with evaluated parameters.
 type Effect struct {
@@ -59,41 +31,65 @@ type TimerSet struct {
 	Due   time.Time
 }
 
-// History kinds recorded by the interpreter.
+// HistoryEntry is one line of a dialog's history as a step writes it.
+type HistoryEntry struct {
+	Kind   dialog.HistoryKind `json:"kind"`
+	From   string             `json:"from,omitempty"`
+	To     string             `json:"to,omitempty"`
+	Detail map[string]any     `json:"detail,omitempty"`
+}
+
+// Outcome says what a step did with its event, so that no caller has to work it
+// out again from the history.
+type Outcome string
+
+// Outcomes of a step.
 const (
-	HistEvent      = "event"
-	HistGuard      = "guard"
-	HistTransition = "transition"
-	HistAction     = "action"
-	HistSet        = "set"
-	HistBind       = "bind"
-	HistLog        = "log"
-	HistHandoff    = "handoff"
-	HistUnhandled  = "unhandled"
-	HistIgnored    = "ignored"
-	HistTimer      = "timer"
-	HistError      = "error"
-	HistEnd        = "end"
+	// Started: the event started the dialog, which entered its initial state.
+	Started Outcome = "started"
+	// Transitioned: a branch (or a timer) ran and the dialog entered another state.
+	Transitioned Outcome = "transitioned"
+	// Stayed: a branch ran and the dialog stayed in its state (handled in place).
+	Stayed Outcome = "stayed"
+	// Ignored: the state ignores the event on purpose (`ignore`, an action.done no
+	// handler waits for, a timer of a state the dialog has left).
+	Ignored Outcome = "ignored"
+	// Unhandled: no branch ran. Result.Guards lists the guards the state's handler
+	// tried when it has one; without a handler it is empty.
+	Unhandled Outcome = "unhandled"
+	// Held: the dialog is with a human; the event is kept in its history only.
+	Held Outcome = "held"
+	// Failed: a guard, `set` or template failed; the dialog is unchanged (a dialog
+	// that fails on its very first step has failed).
+	Failed Outcome = "failed"
+	// Unrouted: no dialog holds the event's keys and no flow starts on it. The
+	// router decides this, never a step.
+	Unrouted Outcome = "unrouted"
 )
 
-// HistoryEntry is one line of a dialog's history.
-type HistoryEntry struct {
-	Kind   string         `json:"kind"`
-	From   string         `json:"from,omitempty"`
-	To     string         `json:"to,omitempty"`
-	Detail map[string]any `json:"detail,omitempty"`
+// Ran reports whether a branch (or the start) ran for the event.
+func (o Outcome) Ran() bool { return o == Started || o == Transitioned || o == Stayed }
+
+// Guard is one guard a step tried, with its result.
+type Guard struct {
+	Branch int    `json:"branch"` // 1-based, in the handler
+	Line   int    `json:"line"`
+	Col    int    `json:"col"`
+	When   string `json:"when,omitempty"` // "" for a branch without a guard
+	Result bool   `json:"result"`
 }
 
 // Result is everything one step produced. Apply it in one transaction.
 type Result struct {
-	Dialog       Dialog // the new dialog (unchanged on error)
+	Outcome      Outcome
+	Dialog       dialog.Dialog // the new dialog (unchanged on error, but for a first step)
 	Effects      []Effect
 	Binds        []string
 	Timers       []TimerSet
 	CancelStates []string // states whose pending timers must be cancelled
 	History      []HistoryEntry
-	Handled      bool  // the event was taken by a handler (or ignored on purpose)
-	Err          error // a guard, set or template failed: the dialog is unchanged
+	Guards       []Guard // the guards tried, in order
+	Err          error   // with Failed: what went wrong
 }
 
 // Machine runs steps. It owns a vm.VM, so it must not be shared across goroutines.
@@ -153,50 +149,55 @@ func (m *Machine) StartFlow(fs *FlowSet, ev *event.Event, now time.Time) (*Flow,
 	return nil, errs
 }
 
-// Start creates a dialog of flow f for the event ev that started it and enters the
-// initial state. The starting event is visible to enter actions but is not
-// dispatched to the initial state's handlers.
-func (m *Machine) Start(f *Flow, id string, ev *event.Event, now time.Time) Result {
-	d := Dialog{ID: id, Flow: f.Name, FlowHash: f.Hash, Status: StatusActive, Vars: copyVars(f.Vars),
-		Channel: ev.Contact.Channel, Contact: ev.Contact.ID, Phone: ev.Contact.Phone, StartedAt: now}
+// Start creates the dialog id of flow f for the event ev that started it and
+// enters the initial state. The starting event is visible to enter actions but is
+// not dispatched to the initial state's handlers. A dialog whose start fails does
+// not live on: the result's dialog has failed in the initial state.
+func (m *Machine) Start(f *Flow, id int64, ev *event.Event, now time.Time) Result {
+	d := dialog.Dialog{ID: id, Flow: f.Name, FlowHash: f.Hash, Status: dialog.Active, Vars: copyVars(f.Vars),
+		Channel: ev.Contact.Channel, ContactID: ev.Contact.ID, Phone: ev.Contact.Phone, CreatedAt: now}
 	for _, k := range ev.Keys {
 		d.Keys = event.AddKey(d.Keys, k)
 	}
+	failed := d.Clone()
+	failed.State, failed.Status = f.Initial, dialog.Failed
 	r := &run{m: m, f: f, d: d, ev: ev, now: now}
-	r.res.Handled = true
 	r.res.Binds = append(r.res.Binds, d.Keys...)
-	r.hist(HistEvent, "", "", map[string]any{"type": ev.Type, "event_id": ev.ID, "start": true})
+	r.hist(dialog.HistEvent, "", "", map[string]any{"type": ev.Type, "event_id": ev.ID, "start": true})
 	r.enter(f.Initial, "")
-	return r.finish(Dialog{})
+	r.res.Outcome = Started
+	return r.finish(failed)
 }
 
 // Step applies ev to dialog d of flow f at time now. It is pure and deterministic:
 // the same inputs give the same result.
-func (m *Machine) Step(f *Flow, d Dialog, ev *event.Event, now time.Time) Result {
+func (m *Machine) Step(f *Flow, d dialog.Dialog, ev *event.Event, now time.Time) Result {
 	orig := d
-	d.Vars = copyVars(d.Vars)
-	d.Keys = append([]string(nil), d.Keys...)
-	r := &run{m: m, f: f, d: d, ev: ev, now: now}
-	r.hist(HistEvent, "", "", map[string]any{"type": ev.Type, "event_id": ev.ID, "state": d.State})
+	r := &run{m: m, f: f, d: d.Clone(), ev: ev, now: now}
+	r.hist(dialog.HistEvent, "", "", map[string]any{"type": ev.Type, "event_id": ev.ID, "state": d.State})
 	st := f.States[d.State]
+	if c, ok := event.ControlOf(ev); ok {
+		r.control(c)
+		return r.finish(orig)
+	}
 	switch {
 	case d.Ended():
-		r.hist(HistUnhandled, "", "", map[string]any{"reason": "dialog has ended: " + d.Status})
+		r.res.Outcome = Unhandled
+		r.hist(dialog.HistUnhandled, "", "", map[string]any{"reason": "dialog has ended: " + string(d.Status)})
 		return r.finish(orig)
 	case st == nil:
 		r.fail(fmt.Errorf("state %q does not exist in flow %s version %s", d.State, f.Name, short(f.Hash)))
 		return r.finish(orig)
-	case d.Status == StatusHandoff && ev.Source != event.SourceAction && ev.Source != event.SourceTimer:
+	case d.Status == dialog.Handoff && ev.Source != event.SourceAction && ev.Source != event.SourceTimer:
 		// The bot is silent while a human has the dialog. Results of the bot's own
 		// actions still arrive (an issue created before the handoff gets bound), and
 		// so do the state's own timers (a handoff can time out).
-		if !contains(d.HandoffUntil, ev.Type) {
-			r.hist(HistHandoff, "", "", map[string]any{"reason": "dialog is with a human; event kept in history"})
-			r.res.Handled = true
+		if !slices.Contains(d.HandoffUntil, ev.Type) {
+			r.res.Outcome = Held
+			r.hist(dialog.HistHandoff, "", "", map[string]any{"reason": "dialog is with a human; event kept in history"})
 			return r.finish(orig)
 		}
-		r.d.Status, r.d.HandoffUntil = StatusActive, nil
-		r.hist(HistHandoff, "", "", map[string]any{"end": true, "by": ev.Type})
+		r.endHandoff("by", ev.Type)
 	}
 	if ev.Type == event.TypeTimer {
 		r.timer(st)
@@ -207,48 +208,53 @@ func (m *Machine) Step(f *Flow, d Dialog, ev *event.Event, now time.Time) Result
 		// Every outbound action answers with action.done; a state that does not
 		// wait for one ignores it. An unhandled action.failed stays visible.
 		if st.Ignore[ev.Type] || ev.Type == event.TypeActionDone {
-			r.res.Handled = true
-			r.hist(HistIgnored, "", "", map[string]any{"type": ev.Type})
+			r.res.Outcome = Ignored
+			r.hist(dialog.HistIgnored, "", "", map[string]any{"type": ev.Type})
 		} else {
-			r.hist(HistUnhandled, "", "", map[string]any{"type": ev.Type, "state": d.State})
+			r.res.Outcome = Unhandled
+			r.hist(dialog.HistUnhandled, "", "", map[string]any{"type": ev.Type, "state": d.State})
 		}
 		return r.finish(orig)
 	}
-	r.res.Handled = true
-	if b := r.choose(branches, "on "+ev.Type); b != nil {
-		r.take(b)
-	}
+	r.branch(branches, "on "+ev.Type)
 	return r.finish(orig)
 }
 
 // run is the state of one step in progress.
 type run struct {
-	m     *Machine
-	f     *Flow
-	d     Dialog
-	ev    *event.Event
-	now   time.Time
-	res   Result
-	steps int
+	m       *Machine
+	f       *Flow
+	d       dialog.Dialog
+	ev      *event.Event
+	now     time.Time
+	res     Result
+	steps   int
+	entered bool // the step entered a state
 }
 
-func (r *run) hist(kind, from, to string, detail map[string]any) {
+func (r *run) hist(kind dialog.HistoryKind, from, to string, detail map[string]any) {
 	r.res.History = append(r.res.History, HistoryEntry{Kind: kind, From: from, To: to, Detail: detail})
 }
 
 func (r *run) fail(err error) {
 	if r.res.Err == nil {
 		r.res.Err = err
-		r.hist(HistError, "", "", map[string]any{"error": err.Error(), "state": r.d.State})
+		r.hist(dialog.HistError, "", "", map[string]any{"error": err.Error(), "state": r.d.State})
 	}
 }
 
+// endHandoff gives the dialog back to the bot, saying by what (an event type, an
+// operator) in the history.
+func (r *run) endHandoff(byKey, by string) {
+	r.d.Status, r.d.HandoffUntil = dialog.Active, nil
+	r.hist(dialog.HistHandoff, "", "", map[string]any{"end": true, byKey: by})
+}
+
 // finish returns the result; on error the dialog and its effects are rolled back
-// to orig, keeping only the history that explains what went wrong.
-func (r *run) finish(orig Dialog) Result {
+// to orig, keeping only the history (and the guards) that explain what went wrong.
+func (r *run) finish(orig dialog.Dialog) Result {
 	if r.res.Err != nil {
-		hist := r.res.History
-		r.res = Result{Dialog: orig, History: hist, Err: r.res.Err, Handled: r.res.Handled}
+		r.res = Result{Outcome: Failed, Dialog: orig, History: r.res.History, Guards: r.res.Guards, Err: r.res.Err}
 		return r.res
 	}
 	r.res.Dialog = r.d
@@ -257,29 +263,44 @@ func (r *run) finish(orig Dialog) Result {
 
 func (r *run) env() *Env {
 	return &Env{Event: *r.ev, Vars: r.d.Vars, Now: r.now, Env: r.m.env, Dialog: DialogEnv{
-		ID: r.d.ID, Flow: r.d.Flow, State: r.d.State, Status: r.d.Status, Channel: r.d.Channel,
-		Contact: r.d.Contact, Phone: r.d.Phone, Keys: r.d.Keys, StartedAt: r.d.StartedAt, EnteredAt: r.d.EnteredAt}}
+		ID: strconv.FormatInt(r.d.ID, 10), Flow: r.d.Flow, State: r.d.State, Status: string(r.d.Status), Channel: r.d.Channel,
+		Contact: r.d.ContactID, Phone: r.d.Phone, Keys: r.d.Keys, StartedAt: r.d.CreatedAt, EnteredAt: r.d.EnteredAt}}
+}
+
+// branch runs the first of bs whose guard holds and sets the outcome: moved on,
+// stayed, or unhandled when no guard held.
+func (r *run) branch(bs []*Branch, where string) {
+	b := r.choose(bs, where)
+	switch {
+	case r.res.Err != nil:
+	case b == nil:
+		r.res.Outcome = Unhandled
+		r.hist(dialog.HistUnhandled, "", "", map[string]any{"reason": "no branch matched", "state": r.d.State})
+	default:
+		r.take(b)
+		r.res.Outcome = Stayed
+		if r.entered {
+			r.res.Outcome = Transitioned
+		}
+	}
 }
 
 // choose returns the first branch whose guard holds, recording each guard it
 // tried and the branch it took (an unguarded one too), with the branch's place.
 func (r *run) choose(bs []*Branch, where string) *Branch {
 	for i, b := range bs {
-		detail := map[string]any{"branch": i + 1, "line": b.Pos.Line, "col": b.Pos.Col, "when": b.WhenSrc}
-		if b.when == nil {
-			detail["result"] = true
-			r.hist(HistGuard, "", "", detail)
-			return b
+		g := Guard{Branch: i + 1, Line: b.Pos.Line, Col: b.Pos.Col, When: b.WhenSrc, Result: true}
+		if b.when != nil {
+			out, err := r.m.vm.Run(b.when, r.env())
+			if err != nil {
+				r.fail(fmt.Errorf("state %s, %s, branch %d (line %d): guard %q: %w", r.d.State, where, i+1, b.Pos.Line, b.WhenSrc, err))
+				return nil
+			}
+			g.Result, _ = out.(bool)
 		}
-		out, err := r.m.vm.Run(b.when, r.env())
-		if err != nil {
-			r.fail(fmt.Errorf("state %s, %s, branch %d (line %d): guard %q: %w", r.d.State, where, i+1, b.Pos.Line, b.WhenSrc, err))
-			return nil
-		}
-		ok, _ := out.(bool)
-		detail["result"] = ok
-		r.hist(HistGuard, "", "", detail)
-		if ok {
+		r.res.Guards = append(r.res.Guards, g)
+		r.hist(dialog.HistGuard, "", "", map[string]any{"branch": g.Branch, "line": g.Line, "col": g.Col, "when": g.When, "result": g.Result})
+		if g.Result {
 			return b
 		}
 	}
@@ -296,7 +317,7 @@ func (r *run) take(b *Branch) {
 		}
 		v = normalizeValue(v)
 		r.d.Vars[a.Var] = v
-		r.hist(HistSet, "", "", map[string]any{"var": a.Var, "value": v})
+		r.hist(dialog.HistSet, "", "", map[string]any{"var": a.Var, "value": v})
 	}
 	r.actions(b.Actions)
 	if r.res.Err != nil || b.Goto == "" {
@@ -307,6 +328,7 @@ func (r *run) take(b *Branch) {
 
 // enter leaves the current state (cancelling its timers) and enters name.
 func (r *run) enter(name, from string) {
+	r.entered = true
 	for {
 		r.steps++
 		if r.steps > MaxSteps {
@@ -317,7 +339,7 @@ func (r *run) enter(name, from string) {
 			r.res.CancelStates = append(r.res.CancelStates, from)
 		}
 		st := r.f.States[name]
-		r.hist(HistTransition, from, name, nil)
+		r.hist(dialog.HistTransition, from, name, nil)
 		r.d.State, r.d.EnteredAt = name, r.now
 		for _, t := range st.Timers {
 			r.res.Timers = append(r.res.Timers, TimerSet{State: name, Name: t.Name, Due: r.now.Add(t.After)})
@@ -329,7 +351,7 @@ func (r *run) enter(name, from string) {
 		if st.Final {
 			r.d.Status = st.FinalStatus
 			r.res.CancelStates = append(r.res.CancelStates, name)
-			r.hist(HistEnd, "", "", map[string]any{"status": st.FinalStatus})
+			r.hist(dialog.HistEnd, "", "", map[string]any{"status": string(st.FinalStatus)})
 			return
 		}
 		b := r.choose(st.Always, "always")
@@ -350,25 +372,22 @@ func (r *run) enter(name, from string) {
 
 // timer runs the branch of the timer named in the event, if it still applies.
 func (r *run) timer(st *State) {
-	name, _ := r.ev.Data["timer"].(string)
-	state, _ := r.ev.Data["state"].(string)
-	if state != st.Name {
-		r.res.Handled = true
-		r.hist(HistIgnored, "", "", map[string]any{"timer": name, "reason": "stale: dialog left state " + state})
+	t, _ := event.TimerOf(r.ev)
+	if t.State != st.Name {
+		r.res.Outcome = Ignored
+		r.hist(dialog.HistIgnored, "", "", map[string]any{"timer": t.Name, "reason": "stale: dialog left state " + t.State})
 		return
 	}
-	for _, t := range st.Timers {
-		if t.Name != name {
+	for _, tm := range st.Timers {
+		if tm.Name != t.Name {
 			continue
 		}
-		r.res.Handled = true
-		r.hist(HistTimer, "", "", map[string]any{"timer": name, "after": t.Written(), "line": t.Pos.Line, "col": t.Pos.Col})
-		if b := r.choose([]*Branch{&t.Branch}, "after "+t.Written()); b != nil {
-			r.take(b)
-		}
+		r.hist(dialog.HistTimer, "", "", map[string]any{"timer": t.Name, "after": tm.Written(), "line": tm.Pos.Line, "col": tm.Pos.Col})
+		r.branch([]*Branch{&tm.Branch}, "after "+tm.Written())
 		return
 	}
-	r.hist(HistUnhandled, "", "", map[string]any{"timer": name, "reason": "no such timer in this flow version"})
+	r.res.Outcome = Unhandled
+	r.hist(dialog.HistUnhandled, "", "", map[string]any{"timer": t.Name, "reason": "no such timer in this flow version"})
 }
 
 // actions evaluates and applies actions: local ones here, the rest become effects.
@@ -388,16 +407,16 @@ func (r *run) actions(as []*Action) {
 			}
 			r.d.Keys = event.AddKey(r.d.Keys, key)
 			r.res.Binds = append(r.res.Binds, key)
-			r.hist(HistBind, "", "", map[string]any{"key": key})
+			r.hist(dialog.HistBind, "", "", map[string]any{"key": key})
 		case "log":
-			r.hist(HistLog, "", "", params)
+			r.hist(dialog.HistLog, "", "", params)
 		case "handoff":
-			r.d.Status = StatusHandoff
+			r.d.Status = dialog.Handoff
 			r.d.HandoffUntil = toStrings(params["until"])
-			r.hist(HistHandoff, "", "", params)
+			r.hist(dialog.HistHandoff, "", "", params)
 		default:
 			r.res.Effects = append(r.res.Effects, Effect{Kind: a.Kind, Params: params, State: r.d.State, Pos: a.Pos})
-			r.hist(HistAction, "", "", map[string]any{"kind": a.Kind, "line": a.Pos.Line})
+			r.hist(dialog.HistAction, "", "", map[string]any{"kind": a.Kind, "line": a.Pos.Line})
 		}
 	}
 }

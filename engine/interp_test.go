@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fixit-exchange/fixit/engine/dialog"
+
 	"github.com/fixit-exchange/fixit/engine/event"
 )
 
@@ -43,7 +45,7 @@ func ev(typ string, data map[string]any) *event.Event {
 // start starts a dialog of f and fails the test on error.
 func start(t *testing.T, m *Machine, f *Flow, e *event.Event) Result {
 	t.Helper()
-	r := m.Start(f, "d1", e, t0)
+	r := m.Start(f, 1, e, t0)
 	if r.Err != nil {
 		t.Fatalf("start: %v", r.Err)
 	}
@@ -65,7 +67,7 @@ func texts(effects []Effect) []string {
 func histKinds(h []HistoryEntry) []string {
 	out := make([]string, len(h))
 	for i, e := range h {
-		out[i] = e.Kind
+		out[i] = string(e.Kind)
 	}
 	return out
 }
@@ -127,10 +129,10 @@ func TestStart(t *testing.T) {
 	m := NewMachine()
 	r := start(t, m, f, waText("Здравствуйте"))
 	d := r.Dialog
-	if d.State != "ask_name" || d.Status != StatusActive || d.Flow != "lead" || d.FlowHash != f.Hash {
+	if d.State != "ask_name" || d.Status != dialog.Active || d.Flow != "lead" || d.FlowHash != f.Hash {
 		t.Fatalf("dialog = %+v", d)
 	}
-	if d.Channel != "waba" || d.Contact != "79161234567" || d.Phone != "79161234567" || !d.StartedAt.Equal(t0) {
+	if d.Channel != "waba" || d.ContactID != "79161234567" || d.Phone != "79161234567" || !d.CreatedAt.Equal(t0) {
 		t.Errorf("contact not taken from the starting event: %+v", d)
 	}
 	if got := texts(r.Effects); !reflect.DeepEqual(got, []string{"Как вас зовут?"}) {
@@ -159,68 +161,71 @@ func TestStepBranches(t *testing.T) {
 
 	tests := []struct {
 		name      string
-		dialog    func(Dialog) Dialog
+		dialog    func(dialog.Dialog) dialog.Dialog
 		event     *event.Event
 		state     string
-		status    string
+		status    dialog.Status
 		vars      map[string]any
 		effects   []string
 		cancelled []string
-		handled   bool
+		outcome   Outcome
 		history   []string
 	}{
 		{name: "first true guard wins, set then goto enters next state",
-			event: waText("  Анна   Смирнова "), state: "ask_problem", status: StatusActive,
+			event: waText("  Анна   Смирнова "), state: "ask_problem", status: dialog.Active,
 			vars:    map[string]any{"name": "Анна Смирнова", "tries": float64(0), "issue": ""},
-			effects: []string{"Анна Смирнова, что случилось?"}, cancelled: []string{"ask_name"}, handled: true,
-			history: []string{"event", "guard", "set", "set", "transition", "action"}},
+			effects: []string{"Анна Смирнова, что случилось?"}, cancelled: []string{"ask_name"},
+			outcome: Transitioned, history: []string{"event", "guard", "set", "set", "transition", "action"}},
 		{name: "catch-all branch stays without re-entering; set is sequential",
-			event: waText("1"), state: "ask_name", status: StatusActive,
+			event: waText("1"), state: "ask_name", status: dialog.Active,
 			vars:    map[string]any{"name": "", "tries": float64(1), "issue": ""},
-			effects: []string{"Ещё раз, пожалуйста (1)"}, handled: true,
-			history: []string{"event", "guard", "guard", "guard", "set", "action"}},
+			effects: []string{"Ещё раз, пожалуйста (1)"},
+			outcome: Stayed, history: []string{"event", "guard", "guard", "guard", "set", "action"}},
 		{name: "third failure goes to operator and hands off",
-			dialog: func(d Dialog) Dialog { d.Vars = map[string]any{"name": "", "tries": float64(2), "issue": ""}; return d },
-			event:  waText("?"), state: "operator", status: StatusHandoff,
-			vars: map[string]any{"name": "", "tries": float64(2), "issue": ""}, cancelled: []string{"ask_name"}, handled: true,
-			history: []string{"event", "guard", "guard", "transition", "handoff"}},
+			dialog: func(d dialog.Dialog) dialog.Dialog {
+				d.Vars = map[string]any{"name": "", "tries": float64(2), "issue": ""}
+				return d
+			},
+			event: waText("?"), state: "operator", status: dialog.Handoff,
+			vars: map[string]any{"name": "", "tries": float64(2), "issue": ""}, cancelled: []string{"ask_name"},
+			outcome: Transitioned, history: []string{"event", "guard", "guard", "transition", "handoff"}},
 		{name: "ignored event type",
-			event: ev("waba.status", nil), state: "ask_name", status: StatusActive, handled: true,
+			event: ev("waba.status", nil), state: "ask_name", status: dialog.Active,
 			vars:    map[string]any{"name": "", "tries": float64(0), "issue": ""},
-			history: []string{"event", "ignored"}},
+			outcome: Ignored, history: []string{"event", "ignored"}},
 		{name: "unhandled event type is recorded, never dropped",
-			event: ev("okdesk.new_comment", nil), state: "ask_name", status: StatusActive, handled: false,
+			event: ev("okdesk.new_comment", nil), state: "ask_name", status: dialog.Active,
 			vars:    map[string]any{"name": "", "tries": float64(0), "issue": ""},
-			history: []string{"event", "unhandled"}},
+			outcome: Unhandled, history: []string{"event", "unhandled"}},
 		{name: "action.done without a handler is ignored",
-			event: ev("action.done", map[string]any{"action": "send"}), state: "ask_name", status: StatusActive, handled: true,
+			event: ev("action.done", map[string]any{"action": "send"}), state: "ask_name", status: dialog.Active,
 			vars:    map[string]any{"name": "", "tries": float64(0), "issue": ""},
-			history: []string{"event", "ignored"}},
+			outcome: Ignored, history: []string{"event", "ignored"}},
 		{name: "action.failed without a handler is unhandled",
-			event: ev("action.failed", map[string]any{"action": "send"}), state: "ask_name", status: StatusActive,
+			event: ev("action.failed", map[string]any{"action": "send"}), state: "ask_name", status: dialog.Active,
 			vars:    map[string]any{"name": "", "tries": float64(0), "issue": ""},
-			history: []string{"event", "unhandled"}},
+			outcome: Unhandled, history: []string{"event", "unhandled"}},
 		{name: "timer without goto runs its actions and stays",
-			event: ev("timer", map[string]any{"timer": "24h#0", "state": "ask_name"}), state: "ask_name", status: StatusActive,
-			vars: map[string]any{"name": "", "tries": float64(0), "issue": ""}, effects: []string{"Напоминание"}, handled: true,
-			history: []string{"event", "timer", "guard", "action"}},
+			event: ev("timer", map[string]any{"timer": "24h#0", "state": "ask_name"}), state: "ask_name", status: dialog.Active,
+			vars: map[string]any{"name": "", "tries": float64(0), "issue": ""}, effects: []string{"Напоминание"},
+			outcome: Stayed, history: []string{"event", "timer", "guard", "action"}},
 		{name: "timer with goto ends the dialog as abandoned",
-			event: ev("timer", map[string]any{"timer": "48h#1", "state": "ask_name"}), state: "abandoned", status: StatusAbandoned,
-			vars: map[string]any{"name": "", "tries": float64(0), "issue": ""}, cancelled: []string{"ask_name", "abandoned"}, handled: true,
-			history: []string{"event", "timer", "guard", "transition", "end"}},
+			event: ev("timer", map[string]any{"timer": "48h#1", "state": "ask_name"}), state: "abandoned", status: dialog.Abandoned,
+			vars: map[string]any{"name": "", "tries": float64(0), "issue": ""}, cancelled: []string{"ask_name", "abandoned"},
+			outcome: Transitioned, history: []string{"event", "timer", "guard", "transition", "end"}},
 		{name: "stale timer of a state the dialog left is ignored",
-			event: ev("timer", map[string]any{"timer": "24h#0", "state": "ask_problem"}), state: "ask_name", status: StatusActive,
-			vars: map[string]any{"name": "", "tries": float64(0), "issue": ""}, handled: true,
-			history: []string{"event", "ignored"}},
+			event: ev("timer", map[string]any{"timer": "24h#0", "state": "ask_problem"}), state: "ask_name", status: dialog.Active,
+			vars:    map[string]any{"name": "", "tries": float64(0), "issue": ""},
+			outcome: Ignored, history: []string{"event", "ignored"}},
 		{name: "timer unknown to this flow version is unhandled",
-			event: ev("timer", map[string]any{"timer": "1h#9", "state": "ask_name"}), state: "ask_name", status: StatusActive,
+			event: ev("timer", map[string]any{"timer": "1h#9", "state": "ask_name"}), state: "ask_name", status: dialog.Active,
 			vars:    map[string]any{"name": "", "tries": float64(0), "issue": ""},
-			history: []string{"event", "unhandled"}},
+			outcome: Unhandled, history: []string{"event", "unhandled"}},
 		{name: "ended dialog records the event as unhandled",
-			dialog: func(d Dialog) Dialog { d.State, d.Status = "done", StatusFinished; return d },
-			event:  waText("hello"), state: "done", status: StatusFinished,
+			dialog: func(d dialog.Dialog) dialog.Dialog { d.State, d.Status = "done", dialog.Finished; return d },
+			event:  waText("hello"), state: "done", status: dialog.Finished,
 			vars:    map[string]any{"name": "", "tries": float64(0), "issue": ""},
-			history: []string{"event", "unhandled"}},
+			outcome: Unhandled, history: []string{"event", "unhandled"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -245,8 +250,8 @@ func TestStepBranches(t *testing.T) {
 			if !reflect.DeepEqual(r.CancelStates, tc.cancelled) {
 				t.Errorf("cancelled = %v, want %v", r.CancelStates, tc.cancelled)
 			}
-			if r.Handled != tc.handled {
-				t.Errorf("handled = %v, want %v", r.Handled, tc.handled)
+			if r.Outcome != tc.outcome {
+				t.Errorf("outcome = %v, want %v", r.Outcome, tc.outcome)
 			}
 			if got := histKinds(r.History); !reflect.DeepEqual(got, tc.history) {
 				t.Errorf("history = %v, want %v", got, tc.history)
@@ -267,7 +272,7 @@ func TestTakenBranchIsRecorded(t *testing.T) {
 	r := m.Step(f, d, waText("1"), t0)
 	var taken []map[string]any
 	for _, h := range r.History {
-		if h.Kind == HistGuard && h.Detail["result"] == true {
+		if h.Kind == dialog.HistGuard && h.Detail["result"] == true {
 			taken = append(taken, h.Detail)
 		}
 	}
@@ -305,11 +310,11 @@ func TestActionResultBindsAndTemplates(t *testing.T) {
 		t.Errorf("effects %v", got)
 	}
 	r = m.Step(f, r.Dialog, ev("okdesk.new_ticket_status", map[string]any{"new_status": "in_progress"}), t0)
-	if r.Dialog.State != "open" || !r.Handled {
-		t.Errorf("a false guard with no other branch must stay: %s", r.Dialog.State)
+	if r.Dialog.State != "open" || r.Outcome != Unhandled || len(r.Guards) != 1 || r.Guards[0].Result {
+		t.Errorf("a false guard with no other branch must stay, unhandled with its guard: %s %s %+v", r.Dialog.State, r.Outcome, r.Guards)
 	}
 	r = m.Step(f, r.Dialog, ev("okdesk.new_ticket_status", map[string]any{"new_status": "completed"}), t0)
-	if r.Dialog.State != "done" || r.Dialog.Status != StatusFinished {
+	if r.Dialog.State != "done" || r.Dialog.Status != dialog.Finished {
 		t.Errorf("state %s status %s", r.Dialog.State, r.Dialog.Status)
 	}
 }
@@ -321,12 +326,12 @@ func TestHandoff(t *testing.T) {
 	d = m.Step(f, d, waText("Анна"), t0).Dialog
 	d = m.Step(f, d, waText("Течёт"), t0).Dialog
 	r := m.Step(f, d, ev("action.failed", map[string]any{"action": "okdesk.create_issue"}), t0)
-	if r.Dialog.Status != StatusHandoff || !reflect.DeepEqual(r.Dialog.HandoffUntil, []string{"okdesk.new_ticket_status"}) {
+	if r.Dialog.Status != dialog.Handoff || !reflect.DeepEqual(r.Dialog.HandoffUntil, []string{"okdesk.new_ticket_status"}) {
 		t.Fatalf("status %s until %v", r.Dialog.Status, r.Dialog.HandoffUntil)
 	}
 	// While handed off, customer messages are kept in history but the bot is silent.
 	r2 := m.Step(f, r.Dialog, waText("алло?"), t0)
-	if len(r2.Effects) != 0 || r2.Dialog.Status != StatusHandoff || !reflect.DeepEqual(histKinds(r2.History), []string{"event", "handoff"}) {
+	if len(r2.Effects) != 0 || r2.Dialog.Status != dialog.Handoff || !reflect.DeepEqual(histKinds(r2.History), []string{"event", "handoff"}) {
 		t.Errorf("handoff not silent: effects %v history %v", r2.Effects, histKinds(r2.History))
 	}
 	// Action results still reach the dialog during a handoff.
@@ -338,7 +343,7 @@ func TestHandoff(t *testing.T) {
 	d2 := r.Dialog
 	d2.State = "open"
 	r4 := m.Step(f, d2, ev("okdesk.new_ticket_status", map[string]any{"new_status": "closed"}), t0)
-	if r4.Dialog.Status != StatusFinished || r4.Dialog.HandoffUntil != nil {
+	if r4.Dialog.Status != dialog.Finished || r4.Dialog.HandoffUntil != nil {
 		t.Errorf("until event: status %s", r4.Dialog.Status)
 	}
 }
@@ -385,7 +390,7 @@ func TestAlwaysAndStepLimit(t *testing.T) {
 		return &event.Event{ID: "9", Source: "telegram", Type: "telegram.message", Text: text,
 			Contact: event.Contact{Channel: "telegram", ID: "5"}, Keys: []string{"telegram:5"}, Data: map[string]any{}}
 	}
-	r := m.Start(f, "d", tg("/start"), t0)
+	r := m.Start(f, 1, tg("/start"), t0)
 	if r.Err != nil || r.Dialog.State != "command" || r.Dialog.Vars["kind"] != "command" {
 		t.Fatalf("always chain: err %v state %s vars %v", r.Err, r.Dialog.State, r.Dialog.Vars)
 	}
@@ -397,19 +402,19 @@ func TestAlwaysAndStepLimit(t *testing.T) {
 	if !reflect.DeepEqual(buttons, wantButtons) {
 		t.Errorf("buttons = %#v", buttons)
 	}
-	if r.History[2].Kind != HistLog || r.History[2].Detail["message"] != "routing /start" {
+	if r.History[2].Kind != dialog.HistLog || r.History[2].Detail["message"] != "routing /start" {
 		t.Errorf("log entry = %+v", r.History[2])
 	}
-	r = m.Start(f, "d", tg("plain"), t0)
+	r = m.Start(f, 1, tg("plain"), t0)
 	if r.Dialog.State != "chat" {
 		t.Errorf("fallthrough: %s", r.Dialog.State)
 	}
 	// A guarded loop that does not end within MaxSteps is an error; nothing is kept.
-	r = m.Start(f, "d", tg("loop"), t0)
+	r = m.Start(f, 1, tg("loop"), t0)
 	if r.Err == nil || !strings.Contains(r.Err.Error(), "transitions without waiting") {
 		t.Fatalf("step limit not enforced: %v", r.Err)
 	}
-	if len(r.Effects) != 0 || len(r.Timers) != 0 || r.History[len(r.History)-1].Kind != HistError {
+	if len(r.Effects) != 0 || len(r.Timers) != 0 || r.History[len(r.History)-1].Kind != dialog.HistError {
 		t.Errorf("failed start kept effects or lacks the error entry: %+v", r)
 	}
 }
@@ -417,7 +422,7 @@ func TestAlwaysAndStepLimit(t *testing.T) {
 func TestRuntimeErrorsDoNotCorrupt(t *testing.T) {
 	f := mustFlow(t, alwaysFlow)
 	m := NewMachine()
-	d := Dialog{ID: "d", Flow: f.Name, FlowHash: f.Hash, State: "chat", Status: StatusActive, Vars: map[string]any{"n": float64(3), "kind": "x"}}
+	d := dialog.Dialog{ID: 1, Flow: f.Name, FlowHash: f.Hash, State: "chat", Status: dialog.Active, Vars: map[string]any{"n": float64(3), "kind": "x"}}
 	e := &event.Event{Type: "telegram.message", Source: "telegram", Data: map[string]any{}}
 	r := m.Step(f, d, e, t0)
 	// event.data.missing is nil: nil.field fails at run time in the guard.
@@ -427,7 +432,7 @@ func TestRuntimeErrorsDoNotCorrupt(t *testing.T) {
 	if !reflect.DeepEqual(r.Dialog, d) || len(r.Effects) != 0 || len(r.Binds) != 0 {
 		t.Errorf("dialog changed on error: %+v", r.Dialog)
 	}
-	if k := histKinds(r.History); k[len(k)-1] != HistError {
+	if k := histKinds(r.History); k[len(k)-1] != string(dialog.HistError) {
 		t.Errorf("no error in history: %v", k)
 	}
 	// A state that the flow version does not have is an error too.
@@ -509,7 +514,7 @@ states:
       - send: "${phone(event.text)}|${is_phone(event.text)}|${letters(event.text)}|${digits(event.text)}|${squash(event.text)}|${truncate(\"abcdef\", 4)}|${match(event.text, \"^\\\\+7\")}|${find(event.text, \"\\\\((\\\\d+)\\\\)\")}|${format_time(in_zone(now, \"Europe/Moscow\"), \"15:04\")}|${hours_since(parse_time(\"2026-11-29T08:00:00Z\"), now)}|${trim(\"  x \")}"
     on: { waba.message: [ { goto: s } ] }
 `)
-	r := NewMachine().Start(f, "d", &event.Event{Type: "waba.message", Text: "+7 (916) 123-45-67 ", Data: map[string]any{}}, t0)
+	r := NewMachine().Start(f, 1, &event.Event{Type: "waba.message", Text: "+7 (916) 123-45-67 ", Data: map[string]any{}}, t0)
 	if r.Err != nil {
 		t.Fatal(r.Err)
 	}
@@ -534,7 +539,7 @@ states:
       - send: "${env.FLOW_DONE_TEMPLATE}|${env.FLOW_MISSING ?? \"default\"}|${env.FLOW_EMPTY ?? \"x\"}"
     on: { waba.message: [ { goto: s } ] }
 `)
-	r := NewMachine().WithEnv(env).Start(f, "d", &event.Event{Type: "waba.message", Data: map[string]any{}}, t0)
+	r := NewMachine().WithEnv(env).Start(f, 1, &event.Event{Type: "waba.message", Data: map[string]any{}}, t0)
 	if r.Err != nil {
 		t.Fatal(r.Err)
 	}

@@ -17,6 +17,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/fixit-exchange/fixit/engine/dialog"
+
 	"github.com/expr-lang/expr/vm"
 	"gopkg.in/yaml.v3"
 )
@@ -572,7 +574,7 @@ func (l *loader) stateRef(name string, p Pos, what string) {
 }
 
 func (l *loader) state(n *yaml.Node, name string, p Pos) *State {
-	st := &State{Name: name, Pos: p, On: map[string][]*Branch{}, Ignore: map[string]bool{}, FinalStatus: "finished"}
+	st := &State{Name: name, Pos: p, On: map[string][]*Branch{}, Ignore: map[string]bool{}, FinalStatus: dialog.Finished}
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		return st // an empty state: reported by graph checks (no way out)
 	}
@@ -621,7 +623,7 @@ func (l *loader) state(n *yaml.Node, name string, p Pos) *State {
 		if !contains(finalStatuses, s.Value) {
 			l.add(nodePos(s), CodeBadValue, fmt.Sprintf("status %q is not one of %s", s.Value, strings.Join(finalStatuses, ", ")), "")
 		} else {
-			st.FinalStatus = s.Value
+			st.FinalStatus = dialog.Status(s.Value)
 		}
 		if !st.Final && !l.badFinal[name] {
 			l.warn(nodePos(s), CodeFinalWithExits, "status only applies to a final state", "add `final: true` or remove `status`")

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fixit-exchange/fixit/engine/dialog"
+
 	"github.com/expr-lang/expr/vm"
 )
 
@@ -86,7 +88,7 @@ type State struct {
 	Timers      []*Timer
 	Ignore      map[string]bool
 	Final       bool
-	FinalStatus string // finished, abandoned or failed
+	FinalStatus dialog.Status // finished, abandoned or failed
 }
 
 // Branch is one guarded branch: when → set → actions → goto.

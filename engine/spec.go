@@ -1,5 +1,7 @@
 package engine
 
+import "github.com/fixit-exchange/fixit/engine/dialog"
+
 // This file is the one description of the flow language. The loader checks files
 // against it, `fixit schema` generates the JSON Schema from it, and docs/flows.md is
 // checked against it by a test.
@@ -60,7 +62,13 @@ func (o Object) names() []string {
 }
 
 // Final statuses a final state may give its dialog.
-var finalStatuses = []string{"finished", "abandoned", "failed"}
+var finalStatuses = func() []string {
+	out := make([]string, len(dialog.FinalStatuses))
+	for i, s := range dialog.FinalStatuses {
+		out[i] = string(s)
+	}
+	return out
+}()
 
 // FlowSpec is the top level of a flow file.
 var FlowSpec = Object{Name: "flow", Doc: "A flow file: one state machine.", Fields: []Field{

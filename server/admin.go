@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fixit-exchange/fixit/engine/dialog"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/fixit-exchange/fixit/engine"
@@ -24,7 +26,7 @@ import (
 var (
 	eventSources   = []string{event.SourceWABA, event.SourceTelegram, event.SourceOkdesk, event.SourceOneC, event.SourceTimer, event.SourceAction}
 	eventStatuses  = []string{string(store.EventPending), string(store.EventProcessed), string(store.EventUnrouted), string(store.EventFailed)}
-	dialogStatuses = []string{string(store.DialogActive), string(store.DialogHandoff), string(store.DialogFinished), string(store.DialogAbandoned), string(store.DialogFailed)}
+	dialogStatuses = []string{string(dialog.Active), string(dialog.Handoff), string(dialog.Finished), string(dialog.Abandoned), string(dialog.Failed)}
 	outboxStatuses = []string{string(store.OutboxPending), string(store.OutboxRunning), string(store.OutboxDone), string(store.OutboxFailed), string(store.OutboxDead)}
 )
 
@@ -43,10 +45,15 @@ type flowJSON struct {
 type reloadJSON struct {
 	At          *time.Time          `json:"at"`
 	Result      string              `json:"result"`
+	DryRun      bool                `json:"dry_run,omitempty"`
 	Diagnostics []engine.Diagnostic `json:"diagnostics"`
 	Added       []string            `json:"added"`
 	Changed     []string            `json:"changed"`
 	Removed     []string            `json:"removed"`
+	// Stranded and Migrated count live dialogs by flow and state: those a reload
+	// refuses to strand, and those it moves (or would move) to a new version.
+	Stranded []engine.StateCount `json:"stranded"`
+	Migrated []engine.StateCount `json:"migrated"`
 }
 
 func toReloadJSON(r engine.ReloadReport) reloadJSON {
@@ -56,6 +63,9 @@ func toReloadJSON(r engine.ReloadReport) reloadJSON {
 		Added:       nonNil(r.Added),
 		Changed:     nonNil(r.Changed),
 		Removed:     nonNil(r.Removed),
+		DryRun:      r.DryRun,
+		Stranded:    nonNil(r.Stranded),
+		Migrated:    nonNil(r.Migrated),
 	}
 	if !r.At.IsZero() {
 		at := r.At.UTC()
@@ -78,14 +88,28 @@ func (s *Server) listFlows(c *gin.Context) {
 }
 
 // reload re-reads the flows: 200 with the report when they loaded (or did not
-// change), 422 with the report and an error when any file has an error.
+// change), 422 with the report and an error when any file has an error or the
+// set would strand live dialogs. With ?dry_run=true it only says what a reload
+// would do: the report, with nothing swapped.
 func (s *Server) reload(c *gin.Context) {
-	rep := toReloadJSON(s.cfg.Reload())
+	dry := false
+	if v := c.Query("dry_run"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			s.failInput(c, http.StatusBadRequest, fmt.Sprintf("dry_run=%q: want true or false", v))
+			return
+		}
+		dry = b
+	}
+	rep := toReloadJSON(s.cfg.Reload(dry))
 	if rep.Result != engine.ReloadError {
 		c.JSON(http.StatusOK, rep)
 		return
 	}
 	msg := fmt.Sprintf("flows not reloaded: %d error(s); the previous flow set keeps serving", countErrors(rep.Diagnostics))
+	if dry {
+		msg = fmt.Sprintf("a reload would be refused: %d error(s)", countErrors(rep.Diagnostics))
+	}
 	c.Set(ctxKeyErrorMsg, msg)
 	c.JSON(http.StatusUnprocessableEntity, struct {
 		Error string `json:"error"`
@@ -173,7 +197,7 @@ func (s *Server) listDialogs(c *gin.Context) {
 	if !ok {
 		return
 	}
-	f := store.DialogFilter{Flow: c.Query("flow"), State: c.Query("state"), Status: store.DialogStatus(status), Key: c.Query("key")}
+	f := store.DialogFilter{Flow: c.Query("flow"), State: c.Query("state"), Status: dialog.Status(status), Key: c.Query("key")}
 	rows, next, err := s.cfg.Store.ListDialogs(c.Request.Context(), f, page)
 	if !s.listOK(c, "list dialogs", err) {
 		return

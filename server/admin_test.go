@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fixit-exchange/fixit/engine/dialog"
+
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/fixit-exchange/fixit/engine/event"
@@ -189,10 +191,9 @@ func seed(t *testing.T, e *env) seeded {
 	for _, r := range res {
 		s.eventSeqs = append(s.eventSeqs, r.Seq)
 	}
-	for i, status := range []store.DialogStatus{store.DialogActive, store.DialogHandoff, store.DialogActive} {
+	for i, status := range []dialog.Status{dialog.Active, dialog.Handoff, dialog.Active} {
 		err := e.st.Step(ctx, func(tx store.StepTx) error {
-			d := &store.Dialog{Flow: "demo", FlowHash: "abc", State: "ask", Status: status, Vars: map[string]any{"name": "x"},
-				Channel: "waba", ContactID: "c" + strconv.Itoa(i), Phone: "7916000000" + strconv.Itoa(i)}
+			d := &store.Dialog{Dialog: dialog.Dialog{Flow: "demo", FlowHash: "abc", State: "ask", Status: status, Vars: map[string]any{"name": "x"}, Channel: "waba", ContactID: "c" + strconv.Itoa(i), Phone: "7916000000" + strconv.Itoa(i)}}
 			if err := tx.CreateDialog(d); err != nil {
 				return err
 			}
@@ -201,8 +202,8 @@ func seed(t *testing.T, e *env) seeded {
 			}
 			seq := s.eventSeqs[i]
 			if err := tx.AppendHistory(
-				store.HistoryEntry{DialogID: d.ID, At: t0, Kind: store.HistoryEvent, EventSeq: &seq, FromState: "", ToState: "ask"},
-				store.HistoryEntry{DialogID: d.ID, At: t0.Add(time.Second), Kind: store.HistoryGuard, EventSeq: &seq, FromState: "ask", ToState: "ask",
+				store.HistoryEntry{DialogID: d.ID, At: t0, Kind: dialog.HistEvent, EventSeq: &seq, FromState: "", ToState: "ask"},
+				store.HistoryEntry{DialogID: d.ID, At: t0.Add(time.Second), Kind: dialog.HistGuard, EventSeq: &seq, FromState: "ask", ToState: "ask",
 					Detail: json.RawMessage(`{"when":"len(event.text) > 1","result":true}`)},
 			); err != nil {
 				return err

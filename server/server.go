@@ -55,9 +55,9 @@ type Config struct {
 	Store store.Store
 	// Flows is the flow set in service. Required.
 	Flows *engine.Holder
-	// Reload is called by POST /api/v1/reload; the caller counts the metric and logs.
-	// Nil means Flows.Reload.
-	Reload func() engine.ReloadReport
+	// Reload is called by POST /api/v1/reload (dryRun: only say what it would do);
+	// the caller counts the metric and logs. Nil means Flows.Reload (no dry run).
+	Reload func(dryRun bool) engine.ReloadReport
 	// Metrics receives the request and event counters and serves /metrics. Required.
 	Metrics *metrics.Metrics
 	// Logger receives the access log and errors; nil discards them.
@@ -92,7 +92,14 @@ func New(cfg Config) *Server {
 		cfg.ShutdownTimeout = DefaultShutdownTimeout
 	}
 	if cfg.Reload == nil {
-		cfg.Reload = cfg.Flows.Reload
+		cfg.Reload = func(dryRun bool) engine.ReloadReport {
+			if dryRun {
+				_, rep := cfg.Flows.Prepare()
+				rep.DryRun = true
+				return rep
+			}
+			return cfg.Flows.Reload()
+		}
 	}
 	logger := cfg.Logger
 	if logger == nil {

@@ -24,6 +24,7 @@ import (
 	gormlogger "gorm.io/gorm/logger"
 
 	"github.com/fixit-exchange/fixit/engine"
+	"github.com/fixit-exchange/fixit/engine/dialog"
 	"github.com/fixit-exchange/fixit/engine/event"
 	"github.com/fixit-exchange/fixit/engine/store"
 )
@@ -309,12 +310,12 @@ func openRaw(path string) (*sql.DB, error) {
 func writeAll(ctx context.Context, conn *sql.Conn, g *generator, n int, progress func(stored int)) (int64, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	chunks := make(chan []dialog, 2)
+	chunks := make(chan []seeded, 2)
 	errc := make(chan error, 1)
 	go func() {
 		defer close(chunks)
 		for i := 0; i < n; i += chunkDialogs {
-			buf := make([]dialog, 0, min(chunkDialogs, n-i))
+			buf := make([]seeded, 0, min(chunkDialogs, n-i))
 			for j := i; j < i+cap(buf); j++ {
 				d, err := g.dialog(j)
 				if err != nil {
@@ -383,12 +384,12 @@ func writeAll(ctx context.Context, conn *sql.Conn, g *generator, n int, progress
 type stateProfile struct {
 	name    string
 	weight  int
-	status  store.DialogStatus
+	status  dialog.Status
 	handoff string // handoff_until, JSON
 	// revision is the number of committed updates a dialog has when it gets here.
 	revision int64
 	// fill sets the variables the dialog has by then.
-	fill func(vars map[string]any, d *dialog, r *rand.Rand)
+	fill func(vars map[string]any, d *seeded, r *rand.Rand)
 	// issue: the dialog holds an Okdesk issue (variable issue_id, key okdesk:issue:N).
 	issue bool
 	// timers are the state's `after` timers, pending while the dialog waits there.
@@ -456,14 +457,14 @@ func profileOf(f *engine.Flow) ([]stateProfile, error) {
 	var out []stateProfile
 	for _, name := range f.StateNames {
 		s := f.States[name]
-		p := stateProfile{name: name, weight: 1, status: store.DialogActive, handoff: "[]", revision: 2, timers: s.Timers,
+		p := stateProfile{name: name, weight: 1, status: dialog.Active, handoff: "[]", revision: 2, timers: s.Timers,
 			ageMin: time.Minute, ageMax: 30 * 24 * time.Hour, leadMin: time.Minute, leadMax: 30 * time.Minute}
 		switch {
 		case s.Final:
-			p.status = store.DialogStatus(s.FinalStatus)
+			p.status = dialog.Status(s.FinalStatus)
 			p.ageMin, p.ageMax = time.Hour, 90*24*time.Hour
 		case handoffs[name]:
-			p.status = store.DialogHandoff
+			p.status = dialog.Handoff
 		}
 		if len(s.Timers) > 0 {
 			// Entered recently enough that no timer is due for an hour (or for half
@@ -497,7 +498,7 @@ func profileOf(f *engine.Flow) ([]stateProfile, error) {
 		if !ok {
 			return nil, fmt.Errorf("flow simple_lead (%s) has a state %q that bench/seed does not know: its profile of the dialogs needs updating", f.File, p.name)
 		}
-		if spec.handoff != (p.status == store.DialogHandoff) {
+		if spec.handoff != (p.status == dialog.Handoff) {
 			return nil, fmt.Errorf("flow simple_lead (%s): state %q is no longer %s: bench/seed's profile of its dialogs needs updating",
 				f.File, p.name, map[bool]string{true: "a handoff", false: "without a handoff"}[spec.handoff])
 		}
@@ -513,7 +514,7 @@ func profileOf(f *engine.Flow) ([]stateProfile, error) {
 			p.ageMin, p.ageMax = 10*time.Minute, 60*24*time.Hour
 			p.leadMin, p.leadMax = 5*time.Minute, 3*24*time.Hour
 		}
-		p.fill = func(vars map[string]any, d *dialog, r *rand.Rand) {
+		p.fill = func(vars map[string]any, d *seeded, r *rand.Rand) {
 			if spec.name {
 				vars["name"] = names[r.IntN(len(names))]
 			}
@@ -586,8 +587,8 @@ func handoffStates(f *engine.Flow) map[string]bool {
 	return out
 }
 
-// dialog is one generated dialog.
-type dialog struct {
+// seeded is one generated dialog.
+type seeded struct {
 	id                        int64
 	state                     *stateProfile
 	waID                      string
@@ -619,7 +620,7 @@ func newGenerator(flow *engine.Flow, prof []stateProfile, firstID int64, now tim
 }
 
 // dialog returns dialog i (0-based).
-func (g *generator) dialog(i int) (dialog, error) {
+func (g *generator) dialog(i int) (seeded, error) {
 	r := g.rng.IntN(g.total)
 	k := 0
 	for r >= g.prof[k].weight {
@@ -628,7 +629,7 @@ func (g *generator) dialog(i int) (dialog, error) {
 	}
 	g.counts[k]++
 	p := &g.prof[k]
-	d := dialog{id: g.firstID + int64(i), state: p, waID: strconv.FormatInt(contactBase+int64(i), 10)}
+	d := seeded{id: g.firstID + int64(i), state: p, waID: strconv.FormatInt(contactBase+int64(i), 10)}
 	if p.issue {
 		d.issue = strconv.FormatInt(issueBase+int64(i), 10)
 	}
@@ -790,7 +791,7 @@ func (ins *inserters) rows() int64 {
 // up. The dialogs go first, and ds holds whole statements of them (but for the
 // last chunk): the foreign keys of the other tables are checked at the end of each
 // statement, so their rows must not be sent before their dialog's.
-func (ins *inserters) write(ctx context.Context, tx *sql.Tx, ds []dialog) error {
+func (ins *inserters) write(ctx context.Context, tx *sql.Tx, ds []seeded) error {
 	f := ins.flow
 	for i := range ds {
 		d := &ds[i]

@@ -13,7 +13,6 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -30,7 +29,7 @@ import (
 	"github.com/fixit-exchange/fixit/server"
 )
 
-// config is everything serve reads from the environment (DESIGN A4).
+// config is everything serve reads from the environment.
 type config struct {
 	Addr, DB, Flows, AdminToken, LogLevel, LogFormat    string
 	PprofAddr                                           string
@@ -38,6 +37,7 @@ type config struct {
 	WABAURL, OkdeskUser, OkdeskPass, OkdeskURL          string
 	OkdeskToken, OneCToken, OneCURL, OneCUser, OneCPass string
 	TelegramToken, TelegramSecret, TelegramURL          string
+	LogContent                                          bool
 }
 
 func loadConfig() config {
@@ -53,6 +53,7 @@ func loadConfig() config {
 		OneCToken: os.Getenv("ONEC_TOKEN"), OneCURL: os.Getenv("ONEC_ODATA_URL"), OneCUser: os.Getenv("ONEC_USER"), OneCPass: os.Getenv("ONEC_PASS"),
 		TelegramToken: os.Getenv("TELEGRAM_BOT_TOKEN"), TelegramSecret: os.Getenv("TELEGRAM_SECRET_TOKEN"),
 		TelegramURL: envOr("TELEGRAM_API_URL", telegram.DefaultBaseURL),
+		LogContent:  os.Getenv("FIXIT_LOG_CONTENT") == "true",
 	}
 }
 
@@ -170,22 +171,11 @@ func serve(c config, log *slog.Logger) error {
 		return err
 	}
 	proc := processor.New(processor.Config{Store: st, Flows: flows, Registry: reg, Metrics: met, Logger: log,
-		FlowEnv: engine.FlowEnv(os.Environ())})
-	// A flow set that would strand live dialogs is refused, at start-up and on reload.
-	flows.Check = proc.StrandCheck
-	rep := flows.Reload()
-	met.Reloads.WithLabelValues(rep.Result).Inc()
-	for _, d := range rep.Diagnostics {
-		log.Warn("flow diagnostic", "file", d.File, "line", d.Line, "col", d.Col, "severity", string(d.Severity), "code", d.Code, "message", d.Message)
-	}
-	if rep.Result != engine.ReloadOK {
+		FlowEnv: engine.FlowEnv(os.Environ()), LogContent: c.LogContent})
+	// The first load: the flows must be valid and fit the live dialogs, their
+	// versions stored and dialogs that migrate moved, before anything is served.
+	if rep := proc.Reload(ctx, false); rep.Result != engine.ReloadOK {
 		return fmt.Errorf("flows in %s have errors (run `fixit validate %s`)", c.Flows, c.Flows)
-	}
-	if err := proc.SaveVersions(ctx, flows.Current()); err != nil {
-		return err
-	}
-	if err := proc.Adopt(ctx, flows.Current()); err != nil {
-		return err
 	}
 	if soleUser(c.DB) {
 		// A SQLite file has one server: actions left running were cut off by the death
@@ -198,30 +188,7 @@ func serve(c config, log *slog.Logger) error {
 			log.Warn("retrying actions interrupted by the previous stop", "actions", n)
 		}
 	}
-	var reloadMu sync.Mutex
-	reload := func() engine.ReloadReport {
-		reloadMu.Lock()
-		defer reloadMu.Unlock()
-		r := flows.Reload()
-		met.Reloads.WithLabelValues(r.Result).Inc()
-		switch r.Result {
-		case engine.ReloadError:
-			for _, d := range r.Diagnostics {
-				log.Error("reload refused", "file", d.File, "line", d.Line, "col", d.Col, "code", d.Code, "message", d.Message)
-			}
-		case engine.ReloadOK:
-			if err := proc.SaveVersions(context.Background(), flows.Current()); err != nil {
-				log.Error("reload: store flow versions", "err", err)
-			}
-			if err := proc.Adopt(context.Background(), flows.Current()); err != nil {
-				log.Error("reload: move live dialogs to the new versions", "err", err)
-			}
-			log.Info("flows reloaded", "added", r.Added, "changed", r.Changed, "removed", r.Removed)
-		default:
-			log.Info("flows unchanged")
-		}
-		return r
-	}
+	reload := func(dryRun bool) engine.ReloadReport { return proc.Reload(context.Background(), dryRun) }
 
 	srv := server.New(server.Config{
 		AppSecret: c.AppSecret, VerifyToken: c.VerifyToken, OkdeskUser: c.OkdeskUser, OkdeskPass: c.OkdeskPass,
@@ -252,7 +219,7 @@ func serve(c config, log *slog.Logger) error {
 		for {
 			select {
 			case <-hup:
-				reload()
+				reload(false)
 			case <-ctx.Done():
 				return
 			}

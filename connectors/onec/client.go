@@ -118,7 +118,7 @@ func (c *Client) Execute(ctx context.Context, req connectors.Request) (connector
 	target := q.pathAndQuery()
 	if c.base == "" {
 		c.log.LogAttrs(ctx, slog.LevelInfo, "1c dry-run: no ONEC_ODATA_URL, request not sent",
-			slog.String("object", q.object), slog.String("action_id", req.ID), slog.String("dialog_id", req.Dialog.ID))
+			slog.String("object", q.object), slog.String("action_id", req.ID), slog.Int64("dialog_id", req.Dialog.ID))
 		return connectors.Result{DryRun: true, Data: map[string]any{
 			"dry_run": true, "request": "GET " + target, "items": []any{}, "count": 0,
 		}}, nil
@@ -145,7 +145,7 @@ func (c *Client) Execute(ctx context.Context, req connectors.Request) (connector
 			Message: fmt.Sprintf("read %s: read response: %v", q.object, err), Err: err}
 	}
 	c.log.LogAttrs(ctx, slog.LevelDebug, "1c odata read", slog.String("object", q.object), slog.Int("status", resp.StatusCode),
-		slog.Int("bytes", len(body)), slog.String("action_id", req.ID), slog.String("dialog_id", req.Dialog.ID))
+		slog.Int("bytes", len(body)), slog.String("action_id", req.ID), slog.Int64("dialog_id", req.Dialog.ID))
 
 	if resp.StatusCode/100 != 2 {
 		return connectors.Result{}, odataError(q.object, resp, body, req.Now)

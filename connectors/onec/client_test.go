@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fixit-exchange/fixit/engine/dialog"
+
 	"github.com/fixit-exchange/fixit/connectors"
 )
 
@@ -109,7 +111,7 @@ func newClient(t *testing.T, base string) *Client {
 }
 
 func readReq(params map[string]any) connectors.Request {
-	return connectors.Request{ID: "out-7", Kind: ActionRead, Params: params, Now: testNow, Dialog: connectors.Dialog{ID: "dlg-7"}}
+	return connectors.Request{ID: "out-7", Kind: ActionRead, Params: params, Now: testNow, Dialog: dialog.Dialog{ID: 7}}
 }
 
 func TestReadRequestShapes(t *testing.T) {

@@ -101,7 +101,7 @@ func (c *Client) Kinds() []string { return []string{ActionAnswerCallback} }
 
 // Execute performs req: "send" (as the channel's Sender) or ActionAnswerCallback.
 //
-// "send" posts sendMessage to the dialog's chat (req.Dialog.Contact) with these
+// "send" posts sendMessage to the dialog's chat (req.Dialog.ContactID) with these
 // params: text (required), header and footer (Telegram has neither: they become
 // paragraphs before and after the text), buttons ([]{id, title}: an inline keyboard
 // with one button per row, so titles are never squeezed; callback_data is the id) or
@@ -115,7 +115,8 @@ func (c *Client) Kinds() []string { return []string{ActionAnswerCallback} }
 // text and show_alert (optional). Result.Data: {"callback_id", "answered": true}.
 //
 // With no token the request is built and validated, then logged instead of sent:
-// Result{DryRun: true, Data: {"dry_run": true, "method", "payload"}}.
+// Result{DryRun: true, Data: {"dry_run": true, "method", "payload"}}, and "via" for
+// a send.
 func (c *Client) Execute(ctx context.Context, req connectors.Request) (connectors.Result, error) {
 	switch req.Kind {
 	case "send":
@@ -152,7 +153,7 @@ type answerCallbackRequest struct {
 }
 
 func (c *Client) send(ctx context.Context, req connectors.Request) (connectors.Result, error) {
-	chat := strings.TrimSpace(req.Dialog.Contact)
+	chat := strings.TrimSpace(req.Dialog.ContactID)
 	if chat == "" {
 		return connectors.Result{}, badParams("the dialog has no telegram chat id to send to")
 	}
@@ -162,7 +163,11 @@ func (c *Client) send(ctx context.Context, req connectors.Request) (connectors.R
 	}
 	msg.ChatID = chatIDValue(chat)
 	if c.token == "" {
-		return c.dryRun(ctx, req, "sendMessage", msg)
+		res, err := c.dryRun(ctx, req, "sendMessage", msg)
+		if err == nil {
+			res.Data["via"] = via
+		}
+		return res, err
 	}
 	var sent struct {
 		MessageID json.Number `json:"message_id"`
@@ -337,7 +342,7 @@ func (c *Client) dryRun(ctx context.Context, req connectors.Request, method stri
 		return connectors.Result{}, fmt.Errorf("build telegram %s dry-run payload: %w", method, err)
 	}
 	c.log.LogAttrs(ctx, slog.LevelInfo, "telegram dry-run: no bot token, request not sent",
-		slog.String("method", method), slog.String("action_id", req.ID), slog.String("dialog_id", req.Dialog.ID))
+		slog.String("method", method), slog.String("action_id", req.ID), slog.Int64("dialog_id", req.Dialog.ID))
 	return connectors.Result{DryRun: true, Data: map[string]any{"dry_run": true, "method": method, "payload": payload}}, nil
 }
 
@@ -384,7 +389,7 @@ func (c *Client) call(ctx context.Context, req connectors.Request, method string
 		return c.transportError(method, fmt.Errorf("read response: %w", err))
 	}
 	c.log.LogAttrs(ctx, slog.LevelDebug, "telegram call", slog.String("method", method),
-		slog.String("action_id", req.ID), slog.String("dialog_id", req.Dialog.ID), slog.Int("status", resp.StatusCode))
+		slog.String("action_id", req.ID), slog.Int64("dialog_id", req.Dialog.ID), slog.Int("status", resp.StatusCode))
 
 	var env apiResponse
 	decodeErr := json.Unmarshal(raw, &env)

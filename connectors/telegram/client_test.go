@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fixit-exchange/fixit/engine/dialog"
+
 	"github.com/fixit-exchange/fixit/connectors"
 )
 
@@ -101,7 +103,7 @@ func newClient(t *testing.T, base, token string, log *slog.Logger) *Client {
 
 func sendReq(params map[string]any) connectors.Request {
 	return connectors.Request{ID: "out-1", Kind: "send", Params: params, Now: testNow,
-		Dialog: connectors.Dialog{ID: "dlg-1", Channel: "telegram", Contact: "512345678"}}
+		Dialog: dialog.Dialog{ID: 1, Channel: "telegram", ContactID: "512345678"}}
 }
 
 // jsonEqual compares a request body with the expected JSON text.
@@ -204,7 +206,7 @@ func TestSendRequestShapes(t *testing.T) {
 			client := newClient(t, api.URL, testToken, nil)
 			req := sendReq(c.params)
 			if c.contact != "" {
-				req.Dialog.Contact = c.contact
+				req.Dialog.ContactID = c.contact
 			}
 			res, err := client.Execute(context.Background(), req)
 			if err != nil {
@@ -270,7 +272,7 @@ func TestBadParams(t *testing.T) {
 			for _, token := range []string{testToken, ""} { // dry-run validates too
 				client := newClient(t, api.URL, token, nil)
 				req := sendReq(c.params)
-				req.Kind, req.Dialog.Contact = c.kind, c.contact
+				req.Kind, req.Dialog.ContactID = c.kind, c.contact
 				_, err := client.Execute(context.Background(), req)
 				e, ok := errors.AsType[*connectors.Error](err)
 				if !ok || e.Code != connectors.CodeBadParams || e.Retryable {

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fixit-exchange/fixit/engine/dialog"
+
 	"github.com/fixit-exchange/fixit/connectors"
 )
 
@@ -68,7 +70,7 @@ func newTestClient(t *testing.T, g *graphServer, token string) *Client {
 func sendReq(params map[string]any, lastInbound time.Time) connectors.Request {
 	return connectors.Request{
 		ID: "outbox-1", Kind: "send", Params: params, Now: testNow,
-		Dialog: connectors.Dialog{ID: "dlg-1", Channel: "waba", Contact: testWAID, Phone: testWAID, LastInboundAt: lastInbound},
+		Dialog: dialog.Dialog{ID: 1, Channel: "waba", ContactID: testWAID, Phone: testWAID}, LastInboundAt: lastInbound,
 	}
 }
 
@@ -214,7 +216,7 @@ func TestClientMarkRead(t *testing.T) {
 	c := newTestClient(t, g, testToken)
 	req := connectors.Request{ID: "outbox-2", Kind: KindMarkRead, Now: testNow,
 		Params: map[string]any{"message_id": "wamid.HBgLNzkxNjEyMzQ1NjcVAgASGBQzRUIw000000000000000000000001AA=="},
-		Dialog: connectors.Dialog{ID: "dlg-1", Channel: "waba", Contact: testWAID}}
+		Dialog: dialog.Dialog{ID: 1, Channel: "waba", ContactID: testWAID}}
 	res, err := c.Execute(context.Background(), req)
 	if err != nil {
 		t.Fatal(err)
@@ -415,7 +417,7 @@ func TestClientRefusesLocally(t *testing.T) {
 		t.Errorf("20-rune title rejected: %v", err)
 	}
 	req := sendReq(map[string]any{"text": "x"}, open)
-	req.Dialog.Contact, req.Dialog.Phone = "", ""
+	req.Dialog.ContactID, req.Dialog.Phone = "", ""
 	if _, err := newTestClient(t, g, testToken).Execute(context.Background(), req); code(err) != connectors.CodeBadParams {
 		t.Errorf("dialog without contact: %v", err)
 	}
@@ -443,7 +445,7 @@ func TestClientDryRun(t *testing.T) {
 		if !res.DryRun || !reflect.DeepEqual(res.Data, want) {
 			t.Errorf("result %+v\nwant data %v", res, want)
 		}
-		if !strings.Contains(info.String(), "dry-run") || !strings.Contains(info.String(), `"dialog_id":"dlg-1"`) {
+		if !strings.Contains(info.String(), "dry-run") || !strings.Contains(info.String(), `"dialog_id":1`) {
 			t.Errorf("info log lacks the dry-run line: %s", info.String())
 		}
 		for _, secret := range []string{"4512", testToken} {

@@ -112,7 +112,7 @@ type (
 // goes ("via"). It validates everything first, then applies the 24-hour window: a
 // free-form message outside it becomes the fallback template or a window_closed error.
 func buildSend(req connectors.Request, now time.Time) (*outMessage, string, error) {
-	to := firstNonEmpty(req.Dialog.Contact, req.Dialog.Phone)
+	to := firstNonEmpty(req.Dialog.ContactID, req.Dialog.Phone)
 	if to == "" {
 		return nil, "", badParams("the dialog has no WhatsApp contact to send to")
 	}
@@ -134,7 +134,7 @@ func buildSend(req connectors.Request, now time.Time) (*outMessage, string, erro
 			return nil, "", err
 		}
 	}
-	last := req.Dialog.LastInboundAt
+	last := req.LastInboundAt
 	if !last.IsZero() && now.Sub(last) < Window {
 		return msg, via, nil
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fixit-exchange/fixit/connectors"
+
 	"github.com/fixit-exchange/fixit/engine/event"
 )
 
@@ -349,15 +351,7 @@ func maxTimestamp(a, b string) string {
 
 // obj, list and str read decoded JSON leniently: a value of another type reads as
 // empty, and a number reads as its decimal string (ids are sometimes numbers).
-func obj(v any) map[string]any {
-	m, _ := v.(map[string]any)
-	return m
-}
-
-func list(v any) []any {
-	l, _ := v.([]any)
-	return l
-}
+var obj, list = connectors.Object, connectors.List
 
 func str(v any) string {
 	switch x := v.(type) {

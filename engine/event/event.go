@@ -1,5 +1,5 @@
 // Package event defines the normalized event that every inbound notification becomes
-// (DESIGN A6) and the correlation keys that route it to a dialog.
+// and the correlation keys that route it to a dialog.
 //
 // It is the one type shared by connectors (which produce events), the engine (which
 // consumes them) and the store (which keeps them); it depends on nothing else in fixit.
@@ -10,15 +10,19 @@ import (
 	"time"
 )
 
-// Sources of events (DESIGN A5).
+// Sources of events.
 const (
 	SourceWABA     = "waba"
 	SourceTelegram = "telegram"
 	SourceOkdesk   = "okdesk"
 	SourceOneC     = "onec"
-	SourceTimer    = "timer"
-	SourceAction   = "action"
+	SourceTimer    = "timer"    // a state's timer fell due
+	SourceAction   = "action"   // an outbound action's result
+	SourceOperator = "operator" // a person's control of a dialog (admin API, console)
 )
+
+// Sources lists every source.
+var Sources = []string{SourceWABA, SourceTelegram, SourceOkdesk, SourceOneC, SourceTimer, SourceAction, SourceOperator}
 
 // Event types that fixit itself produces (connector-specific types are built by the connectors).
 const (
@@ -55,7 +59,7 @@ type Contact struct {
 	Phone   string `json:"phone,omitempty" expr:"phone"`
 }
 
-// Key builders for the correlation keys of DESIGN A6.
+// Key builders for the correlation keys.
 
 // WABAKey is the key of a WhatsApp contact.
 func WABAKey(waID string) string { return "waba:" + waID }

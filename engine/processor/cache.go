@@ -2,8 +2,6 @@ package processor
 
 import (
 	"context"
-	"fmt"
-	"slices"
 	"sync"
 	"time"
 
@@ -32,41 +30,36 @@ const dialogCacheSize = 8192
 // the keys of a dialog that ends.
 type dialogCache struct {
 	mu   sync.Mutex
-	m    map[int64]*cachedDialog
-	keys map[string]int64 // active key → its live dialog
-	gen  uint64           // moves on at each clear: a dialog read before it is not put back
-}
-
-type cachedDialog struct {
-	row  store.Dialog
-	keys []store.DialogKey // active keys only
+	m    map[int64]store.Dialog // with their active keys
+	keys map[string]int64       // active key → its live dialog
+	gen  uint64                 // moves on at each clear: a dialog read before it is not put back
 }
 
 func newDialogCache() *dialogCache {
-	return &dialogCache{m: map[int64]*cachedDialog{}, keys: map[string]int64{}}
+	return &dialogCache{m: map[int64]store.Dialog{}, keys: map[string]int64{}}
 }
 
-// get returns a copy of the dialog and its keys. The Vars map is shared: the
-// interpreter copies it before it changes anything, and a step replaces it.
-func (c *dialogCache) get(id int64) (*store.Dialog, []store.DialogKey, bool) {
-	row, keys, _, ok := c.lookup(id)
-	return row, keys, ok
+// get returns a copy of the dialog with its keys. The Vars map and the Keys slice
+// are shared: the interpreter copies them before it changes anything, and a step
+// replaces them.
+func (c *dialogCache) get(id int64) (*store.Dialog, bool) {
+	row, _, ok := c.lookup(id)
+	return row, ok
 }
 
 // lookup is get that also returns the cache's generation, read under the same
 // lock: a dialog read from the store after a miss is put back with it.
-func (c *dialogCache) lookup(id int64) (*store.Dialog, []store.DialogKey, uint64, bool) {
+func (c *dialogCache) lookup(id int64) (*store.Dialog, uint64, bool) {
 	if c == nil {
-		return nil, nil, 0, false
+		return nil, 0, false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.m[id]
+	row, ok := c.m[id]
 	if !ok {
-		return nil, nil, c.gen, false
+		return nil, c.gen, false
 	}
-	row := e.row
-	return &row, e.keys, c.gen, true
+	return &row, c.gen, true
 }
 
 // generation is the cache's current generation, to hand back to put.
@@ -88,14 +81,14 @@ func (c *dialogCache) clear() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
-	c.m = map[int64]*cachedDialog{}
+	c.m = map[int64]store.Dialog{}
 	c.keys = map[string]int64{}
 }
 
 // put keeps the dialog as just committed, with its active keys; an ended dialog
 // (its keys are released) is dropped instead, and so is one read before the last
 // clear (gen is the generation when it was read).
-func (c *dialogCache) put(row *store.Dialog, keys []store.DialogKey, gen uint64) {
+func (c *dialogCache) put(row *store.Dialog, gen uint64) {
 	if c == nil {
 		return
 	}
@@ -105,13 +98,15 @@ func (c *dialogCache) put(row *store.Dialog, keys []store.DialogKey, gen uint64)
 		delete(c.m, row.ID)
 		return
 	}
-	if row.Status.Ended() {
-		delete(c.m, row.ID)
-		for _, k := range keys {
-			if c.keys[k.Key] == row.ID {
-				delete(c.keys, k.Key)
+	if row.Ended() {
+		// Its keys are released. A key the cache no longer knows it held leads a
+		// later event here at worst: the step finds the dialog ended and forgets it.
+		for _, k := range c.m[row.ID].Keys {
+			if c.keys[k] == row.ID {
+				delete(c.keys, k)
 			}
 		}
+		delete(c.m, row.ID)
 		return
 	}
 	if _, ok := c.m[row.ID]; !ok && len(c.m) >= dialogCacheSize {
@@ -120,15 +115,15 @@ func (c *dialogCache) put(row *store.Dialog, keys []store.DialogKey, gen uint64)
 			break
 		}
 	}
-	c.m[row.ID] = &cachedDialog{row: *row, keys: keys}
-	for _, k := range keys {
-		if _, ok := c.keys[k.Key]; !ok && len(c.keys) >= keyCacheSize {
+	c.m[row.ID] = *row
+	for _, k := range row.Keys {
+		if _, ok := c.keys[k]; !ok && len(c.keys) >= keyCacheSize {
 			for old := range c.keys {
 				delete(c.keys, old)
 				break
 			}
 		}
-		c.keys[k.Key] = row.ID
+		c.keys[k] = row.ID
 	}
 }
 
@@ -169,48 +164,6 @@ func (c *dialogCache) drop(id int64) {
 	c.mu.Lock()
 	delete(c.m, id)
 	c.mu.Unlock()
-}
-
-// withBound returns keys with the newly bound ones added (as active keys of the
-// dialog); keys itself, shared with the cache, is not changed.
-func withBound(keys []store.DialogKey, dialogID int64, bound []string, now time.Time) []store.DialogKey {
-	if len(bound) == 0 {
-		return keys
-	}
-	out := slices.Clip(keys)
-	for _, k := range bound {
-		out = append(out, store.DialogKey{Key: k, DialogID: dialogID, Active: true, CreatedAt: now})
-	}
-	return out
-}
-
-// activeKeys keeps the active keys of a dialog's key list.
-func activeKeys(keys []store.DialogKey) []store.DialogKey {
-	out := keys[:0:0]
-	for _, k := range keys {
-		if k.Active {
-			out = append(out, k)
-		}
-	}
-	return out
-}
-
-// loadDialog returns a dialog and its active keys, from the cache when it has
-// them, else from the store, and the cache's generation before the read (for put).
-func (p *Processor) loadDialog(ctx context.Context, id int64) (*store.Dialog, []store.DialogKey, uint64, error) {
-	row, keys, gen, ok := p.dialogs.lookup(id)
-	if ok {
-		return row, keys, gen, nil
-	}
-	row, err := p.st.GetDialog(ctx, id)
-	if err != nil {
-		return nil, nil, 0, fmt.Errorf("read dialog %d: %w", id, err)
-	}
-	all, err := p.st.DialogKeys(ctx, id)
-	if err != nil {
-		return nil, nil, 0, fmt.Errorf("dialog keys: %w", err)
-	}
-	return row, activeKeys(all), gen, nil
 }
 
 // windowCacheSize bounds the contacts whose open WhatsApp window is remembered.

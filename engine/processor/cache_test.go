@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fixit-exchange/fixit/engine/dialog"
+
 	"github.com/fixit-exchange/fixit/engine/event"
 	"github.com/fixit-exchange/fixit/engine/store"
 	"github.com/fixit-exchange/fixit/engine/store/storetest"
@@ -28,6 +30,12 @@ func (c *countingStore) FindDialogByKeys(ctx context.Context, keys []string) (*s
 func (c *countingStore) GetDialog(ctx context.Context, id int64) (*store.Dialog, error) {
 	c.dialogs.Add(1)
 	return c.Store.GetDialog(ctx, id)
+}
+
+func (c *countingStore) LoadDialog(ctx context.Context, id int64) (*store.Dialog, error) {
+	c.dialogs.Add(1)
+	c.keys.Add(1)
+	return c.Store.LoadDialog(ctx, id)
 }
 
 func (c *countingStore) DialogKeys(ctx context.Context, id int64) ([]store.DialogKey, error) {
@@ -130,33 +138,33 @@ func TestWindowCacheRereadsOldTimes(t *testing.T) {
 func TestDialogCacheBounded(t *testing.T) {
 	c := newDialogCache()
 	for i := range int64(dialogCacheSize + 10) {
-		c.put(&store.Dialog{ID: i + 1, State: "a", Status: store.DialogActive}, nil, 0)
+		c.put(&store.Dialog{Dialog: dialog.Dialog{ID: i + 1, State: "a", Status: dialog.Active}}, 0)
 	}
 	if n := len(c.m); n != dialogCacheSize {
 		t.Fatalf("%d dialogs kept, want %d", n, dialogCacheSize)
 	}
-	c.put(&store.Dialog{ID: 1, State: "b", Status: store.DialogActive}, []store.DialogKey{{Key: "waba:1", DialogID: 1, Active: true}}, 0)
-	row, keys, ok := c.get(1)
-	if !ok || row.State != "b" || len(keys) != 1 {
-		t.Fatalf("get: %v %v %v", row, keys, ok)
+	c.put(&store.Dialog{Dialog: dialog.Dialog{ID: 1, State: "b", Status: dialog.Active, Keys: []string{"waba:1"}}}, 0)
+	row, ok := c.get(1)
+	if !ok || row.State != "b" || len(row.Keys) != 1 {
+		t.Fatalf("get: %v %v", row, ok)
 	}
 	row.State = "changed by the caller"
-	if again, _, _ := c.get(1); again.State != "b" {
+	if again, _ := c.get(1); again.State != "b" {
 		t.Fatalf("a caller's change reached the cache: %q", again.State)
 	}
-	c.put(&store.Dialog{ID: 1, State: "done", Status: store.DialogFinished}, nil, 0)
-	if _, _, ok := c.get(1); ok {
+	c.put(&store.Dialog{Dialog: dialog.Dialog{ID: 1, State: "done", Status: dialog.Finished}}, 0)
+	if _, ok := c.get(1); ok {
 		t.Fatal("an ended dialog stays cached")
 	}
-	c.put(&store.Dialog{ID: 2, Status: store.DialogActive}, nil, 0)
+	c.put(&store.Dialog{Dialog: dialog.Dialog{ID: 2, Status: dialog.Active}}, 0)
 	c.drop(2)
-	if _, _, ok := c.get(2); ok {
+	if _, ok := c.get(2); ok {
 		t.Fatal("a dropped dialog stays cached")
 	}
 	var none *dialogCache // without a single writer there is no cache
-	none.put(&store.Dialog{ID: 3}, nil, 0)
+	none.put(&store.Dialog{Dialog: dialog.Dialog{ID: 3}}, 0)
 	none.drop(3)
-	if _, _, ok := none.get(3); ok {
+	if _, ok := none.get(3); ok {
 		t.Fatal("a nil cache returned a dialog")
 	}
 }
@@ -264,12 +272,12 @@ func TestStepRunTwiceInABatch(t *testing.T) {
 	// The dialog step first, then the failing one: the failure comes after the
 	// dialog step has run, so the batch runs the dialog step again.
 	stepped := make(chan error, 1)
-	go func() { _, err := h.p.stepDialog(ctx, before.ID, pending[0]); stepped <- err }()
+	go func() { _, err := h.p.stepper.once(ctx, before.ID, pending[0]); stepped <- err }()
 	waitQueued(1)
 	failed := make(chan error, 1)
 	go func() {
 		failed <- h.p.step(ctx, func(tx store.StepTx) error {
-			if err := tx.AppendHistory(store.HistoryEntry{DialogID: before.ID, Kind: store.HistoryError}); err != nil {
+			if err := tx.AppendHistory(store.HistoryEntry{DialogID: before.ID, Kind: dialog.HistError}); err != nil {
 				return err
 			}
 			return errors.New("boom")
@@ -287,7 +295,7 @@ func TestStepRunTwiceInABatch(t *testing.T) {
 	if after.State != "ask_problem" || after.Revision != before.Revision+1 {
 		t.Fatalf("after the batch: %s at revision %d, want ask_problem at %d", after.State, after.Revision, before.Revision+1)
 	}
-	cached, _, ok := h.p.dialogs.get(after.ID)
+	cached, ok := h.p.dialogs.get(after.ID)
 	if !ok || cached.Revision != after.Revision || cached.State != after.State {
 		t.Fatalf("cache: %+v (ok %v), stored revision %d", cached, ok, after.Revision)
 	}
@@ -299,22 +307,22 @@ func TestStepRunTwiceInABatch(t *testing.T) {
 // before the clear is not put back after it.
 func TestDialogCacheClear(t *testing.T) {
 	c := newDialogCache()
-	keys := []store.DialogKey{{Key: "waba:1", DialogID: 1, Active: true}}
+	keys := []string{"waba:1"}
 	before := c.generation()
-	c.put(&store.Dialog{ID: 1, State: "a", Status: store.DialogActive}, keys, before)
+	c.put(&store.Dialog{Dialog: dialog.Dialog{ID: 1, State: "a", Status: dialog.Active, Keys: keys}}, before)
 	c.clear()
-	if _, _, ok := c.get(1); ok {
+	if _, ok := c.get(1); ok {
 		t.Fatal("a cleared dialog is still kept")
 	}
 	if _, ok := c.route([]string{"waba:1"}); ok {
 		t.Fatal("a cleared key is still mapped")
 	}
-	c.put(&store.Dialog{ID: 1, State: "stale", Status: store.DialogActive}, keys, before) // read before the clear
-	if _, _, ok := c.get(1); ok {
+	c.put(&store.Dialog{Dialog: dialog.Dialog{ID: 1, State: "stale", Status: dialog.Active, Keys: keys}}, before) // read before the clear
+	if _, ok := c.get(1); ok {
 		t.Fatal("a dialog read before the clear was put back")
 	}
-	c.put(&store.Dialog{ID: 1, State: "b", Status: store.DialogActive}, keys, c.generation())
-	if row, _, ok := c.get(1); !ok || row.State != "b" {
+	c.put(&store.Dialog{Dialog: dialog.Dialog{ID: 1, State: "b", Status: dialog.Active, Keys: keys}}, c.generation())
+	if row, ok := c.get(1); !ok || row.State != "b" {
 		t.Fatalf("after the clear: %+v %v", row, ok)
 	}
 }
@@ -335,12 +343,12 @@ func TestAdoptClearsCache(t *testing.T) {
 		Contact: event.Contact{Channel: "telegram", ID: "1"}, Data: map[string]any{}})
 	h.settle()
 	id := h.dialog().ID
-	if _, _, ok := h.p.dialogs.get(id); !ok {
+	if _, ok := h.p.dialogs.get(id); !ok {
 		t.Fatal("the started dialog is not cached")
 	}
 	write("flow: ask\nstart: telegram.message\ninitial: b\nmigrate: { a: b }\nstates:\n  b:\n    on: { telegram.message: [ { send: \"v2\" } ] }\n")
 	h.reloadAndAdopt()
-	if _, _, ok := h.p.dialogs.get(id); ok {
+	if _, ok := h.p.dialogs.get(id); ok {
 		t.Fatal("the moved dialog is still cached")
 	}
 }

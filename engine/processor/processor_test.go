@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fixit-exchange/fixit/engine/dialog"
+
 	"github.com/fixit-exchange/fixit/connectors"
 	"github.com/fixit-exchange/fixit/engine"
 	"github.com/fixit-exchange/fixit/engine/event"
@@ -124,9 +126,6 @@ func newHarnessWith(t *testing.T, flowsDir, dsn string, wrap func(store.Store) s
 		st = wrap(st)
 	}
 	h := engine.NewHolder(clk.Now, flowsDir)
-	if r := h.Reload(); r.Result != engine.ReloadOK {
-		t.Fatalf("flows: %+v", r)
-	}
 	conn := &fakeConn{answers: map[string][]error{}, results: map[string]map[string]any{
 		"okdesk.create_issue": {"id": "1542", "issue_id": "1542", "contact_id": "21"},
 	}}
@@ -141,8 +140,8 @@ func newHarnessWith(t *testing.T, flowsDir, dsn string, wrap func(store.Store) s
 		Logger:      slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		BackoffBase: time.Second, MaxAttempts: 3})
 	t.Cleanup(p.Inbox().Close)
-	if err := p.SaveVersions(ctx, h.Current()); err != nil {
-		t.Fatal(err)
+	if r := p.Reload(ctx, false); r.Result != engine.ReloadOK {
+		t.Fatalf("flows: %+v", r)
 	}
 	return &harness{t: t, dsn: dsn, st: st, p: p, clk: clk, conn: conn, flows: h}
 }
@@ -196,15 +195,8 @@ func (h *harness) wa(text string) event.Event {
 // versions are saved and live dialogs move as the flows' migrate says.
 func (h *harness) reloadAndAdopt() {
 	h.t.Helper()
-	if rep := h.flows.Reload(); rep.Result != engine.ReloadOK {
+	if rep := h.p.Reload(context.Background(), false); rep.Result != engine.ReloadOK {
 		h.t.Fatalf("reload: %+v", rep)
-	}
-	ctx := context.Background()
-	if err := h.p.SaveVersions(ctx, h.flows.Current()); err != nil {
-		h.t.Fatal(err)
-	}
-	if err := h.p.Adopt(ctx, h.flows.Current()); err != nil {
-		h.t.Fatal(err)
 	}
 }
 
@@ -266,7 +258,7 @@ func TestSimpleLeadEndToEnd(t *testing.T) {
 			t.Errorf("actions:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
 		d = h.dialog()
-		if d.Status != store.DialogFinished || d.State != "done" {
+		if d.Status != dialog.Finished || d.State != "done" {
 			t.Errorf("dialog %s/%s", d.State, d.Status)
 		}
 		// The issue was created with the customer's name, problem and phone.
@@ -313,12 +305,12 @@ func TestTimersRemindThenAbandon(t *testing.T) {
 		if got := h.conn.sent(); len(got) != 2 || !strings.Contains(got[1], "Вы ещё здесь?") {
 			t.Fatalf("reminder: %q", got)
 		}
-		if d := h.dialog(); d.State != "ask_name" || d.Status != store.DialogActive {
+		if d := h.dialog(); d.State != "ask_name" || d.Status != dialog.Active {
 			t.Errorf("a reminder keeps the dialog waiting: %s/%s", d.State, d.Status)
 		}
 		h.clk.Advance(24 * time.Hour)
 		h.settle()
-		if d := h.dialog(); d.State != "abandoned" || d.Status != store.DialogAbandoned {
+		if d := h.dialog(); d.State != "abandoned" || d.Status != dialog.Abandoned {
 			t.Errorf("after 49h: %s/%s", d.State, d.Status)
 		}
 	})
@@ -391,7 +383,7 @@ func TestOutboxRetriesThenFails(t *testing.T) {
 		h2.append(h2.wa("hi"), h2.wa("Анна"), h2.wa("Не греет котёл"))
 		h2.settle()
 		d := h2.dialog()
-		if d.State != "with_operator" || d.Status != store.DialogHandoff {
+		if d.State != "with_operator" || d.Status != dialog.Handoff {
 			t.Errorf("failed issue: %s/%s", d.State, d.Status)
 		}
 		failed, _, _ := h2.st.ListOutbox(ctx, store.OutboxFilter{Status: store.OutboxFailed}, store.Page{})
@@ -460,7 +452,7 @@ func TestOneDialogInArrivalOrder(t *testing.T) {
 		}
 		var last int64
 		for _, e := range hist {
-			if e.Kind == store.HistoryEvent && e.EventSeq != nil {
+			if e.Kind == dialog.HistEvent && e.EventSeq != nil {
 				if *e.EventSeq < last {
 					t.Fatalf("event %d processed after %d", *e.EventSeq, last)
 				}
@@ -583,7 +575,6 @@ states:
     on: { telegram.message: [ { send: "v1 phone?" } ] }
 `)
 		h := newHarnessOn(t, dir, dsn)
-		h.flows.Check = h.p.StrandCheck
 		tg := func(key string) event.Event {
 			return event.Event{Source: "telegram", Type: "telegram.message", DedupeKey: key, Keys: []string{"telegram:1"},
 				Contact: event.Contact{Channel: "waba", ID: "1"}, Data: map[string]any{}}
@@ -600,7 +591,11 @@ states:
   ask_contact:
     on: { telegram.message: [ { send: "v2 contact?" } ] }
 `)
-		rep := h.flows.Reload()
+		dry := h.p.Reload(context.Background(), true)
+		if dry.Result != engine.ReloadError || !dry.DryRun || len(dry.Stranded) != 1 || dry.Stranded[0].Dialogs != 1 {
+			t.Fatalf("dry run of a stranding reload: %+v", dry)
+		}
+		rep := h.p.Reload(context.Background(), false)
 		if rep.Result != engine.ReloadError || len(rep.Diagnostics) != 1 || rep.Diagnostics[0].Code != engine.CodeStrandedDialogs ||
 			!strings.Contains(rep.Diagnostics[0].Message, `1 live dialog(s) of ask wait in state "ask_phone"`) {
 			t.Fatalf("stranding reload: %+v", rep)
@@ -641,7 +636,6 @@ func TestPinnedWithoutMigrate(t *testing.T) {
 		}
 		write("v1")
 		h := newHarnessOn(t, dir, dsn)
-		h.flows.Check = h.p.StrandCheck
 		msg := func(chat, key string) event.Event {
 			return event.Event{Source: "telegram", Type: "telegram.message", DedupeKey: key, Keys: []string{"telegram:" + chat},
 				Contact: event.Contact{Channel: "waba", ID: chat}, Data: map[string]any{}}
@@ -649,14 +643,14 @@ func TestPinnedWithoutMigrate(t *testing.T) {
 		h.append(msg("1", "a1"))
 		h.settle()
 		write("v2")
-		if rep := h.flows.Reload(); rep.Result != engine.ReloadOK {
+		if rep := h.p.Reload(context.Background(), false); rep.Result != engine.ReloadOK {
 			t.Fatal(rep)
 		}
 		h.append(msg("1", "a2"), msg("2", "b1"), msg("2", "b2"))
 		h.settle()
 		byChat := map[string]string{}
 		for _, c := range h.conn.calls {
-			byChat[c.Dialog.Contact] = fmt.Sprint(c.Params["text"])
+			byChat[c.Dialog.ContactID] = fmt.Sprint(c.Params["text"])
 		}
 		if byChat["1"] != "v1" || byChat["2"] != "v2" || len(h.conn.calls) != 2 {
 			t.Errorf("replies by chat %v, want the pinned dialog on v1 and the new one on v2", byChat)

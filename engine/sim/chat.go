@@ -9,8 +9,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fixit-exchange/fixit/engine/dialog"
+
 	"github.com/fixit-exchange/fixit/engine"
 	"github.com/fixit-exchange/fixit/engine/event"
+	"github.com/fixit-exchange/fixit/engine/store"
 )
 
 // ChatOptions configure Chat.
@@ -48,7 +51,7 @@ type chat struct {
 	fs      *engine.FlowSet
 	w       *World
 	out     io.Writer
-	cur     *Dialog
+	cur     int64 // the dialog the last input reached
 	choices []Choice
 	list    bool
 }
@@ -78,7 +81,10 @@ func Chat(in io.Reader, out io.Writer, opt ChatOptions) error {
 		return fmt.Errorf("chat: compile flow %s: %w", opt.Flow.Name, diags)
 	}
 	c := &chat{opt: opt, fs: fs, out: out}
-	c.reset()
+	if err := c.reset(); err != nil {
+		return fmt.Errorf("chat: %w", err)
+	}
+	defer func() { c.w.Close() }()
 	who := fmt.Sprintf("WhatsApp %s (%s)", opt.Contact.Phone, opt.Contact.Name)
 	if opt.Channel == "telegram" {
 		who = fmt.Sprintf("Telegram chat %s (%s)", opt.Chat.ChatID, opt.Chat.Name)
@@ -103,10 +109,20 @@ func Chat(in io.Reader, out io.Writer, opt ChatOptions) error {
 	}
 }
 
-func (c *chat) reset() {
-	c.w = NewWorld(c.fs, Options{Start: c.opt.Start, Env: c.opt.Env})
-	c.cur, c.choices = nil, nil
+func (c *chat) reset() error {
+	if c.w != nil {
+		c.w.Close()
+	}
+	w, err := NewWorld(c.fs, Options{Start: c.opt.Start, Env: c.opt.Env})
+	if err != nil {
+		return err
+	}
+	c.w, c.cur, c.choices = w, 0, nil
+	return nil
 }
+
+// dialog is the current dialog as stored now, or nil.
+func (c *chat) dialog() *store.Dialog { return c.w.Dialog(c.cur) }
 
 // line handles one input line; it reports whether to quit.
 func (c *chat) line(line string) bool {
@@ -126,24 +142,27 @@ func (c *chat) line(line string) bool {
 	case "/help":
 		fmt.Fprint(c.out, chatHelp)
 	case "/reset":
-		c.reset()
+		if err := c.reset(); err != nil {
+			fmt.Fprintf(c.out, "  /reset: %v\n", err)
+			return true
+		}
 		fmt.Fprintln(c.out, "  (everything forgotten; the clock is back at the start)")
 	case "/state":
 		c.status()
 	case "/vars":
-		if c.cur == nil {
+		if d := c.dialog(); d == nil {
 			fmt.Fprintln(c.out, "  (no dialog yet)")
 		} else {
-			for _, k := range c.cur.FlowDef.VarNames {
-				fmt.Fprintf(c.out, "  %s = %s\n", k, show(c.cur.Vars[k]))
+			for _, k := range c.w.Flow(d).VarNames {
+				fmt.Fprintf(c.out, "  %s = %s\n", k, show(d.Vars[k]))
 			}
 		}
 	case "/history":
 		c.history()
 	case "/timers":
-		if c.cur == nil {
+		if c.cur == 0 {
 			fmt.Fprintln(c.out, "  (no dialog yet)")
-		} else if ts := c.w.PendingTimers(c.cur.ID); len(ts) == 0 {
+		} else if ts := c.w.PendingTimers(c.cur); len(ts) == 0 {
 			fmt.Fprintln(c.out, "  (no pending timers)")
 		} else {
 			for _, t := range ts {
@@ -166,10 +185,7 @@ func (c *chat) line(line string) bool {
 		if status == "" {
 			status = "paid"
 		}
-		p := Payment{Status: status, Phone: c.opt.Contact.Phone}
-		if c.cur != nil {
-			p.OkdeskIssueID = c.cur.Issue()
-		}
+		p := Payment{Status: status, Phone: c.opt.Contact.Phone, OkdeskIssueID: issueOf(c.dialog())}
 		c.show(c.inject(c.w.OneCPayment(p)))
 	case "/photo":
 		if c.opt.Channel != "waba" {
@@ -184,13 +200,13 @@ func (c *chat) line(line string) bool {
 	case "/event":
 		c.event(rest)
 	case "/handback":
-		if c.cur == nil {
+		if c.cur == 0 {
 			fmt.Fprintln(c.out, "  (no dialog yet)")
-		} else if err := c.w.Handback(c.cur.ID); err != nil {
+		} else if rep, err := c.w.Handback(c.cur); err != nil {
 			fmt.Fprintf(c.out, "  %v\n", err)
 		} else {
 			fmt.Fprintln(c.out, "  (the operator handed the dialog back to the bot)")
-			c.status()
+			c.show(rep)
 		}
 	default:
 		fmt.Fprintf(c.out, "  unknown command %s; /help lists them\n", cmd)
@@ -198,14 +214,14 @@ func (c *chat) line(line string) bool {
 	return false
 }
 
-func (c *chat) text(s string) event.Event {
+func (c *chat) text(s string) (event.Event, error) {
 	if c.opt.Channel == "telegram" {
 		return c.w.TelegramText(c.opt.Chat, s)
 	}
 	return c.w.WhatsAppText(c.opt.Contact, s)
 }
 
-func (c *chat) tap(ch Choice) event.Event {
+func (c *chat) tap(ch Choice) (event.Event, error) {
 	fmt.Fprintf(c.out, "  (you tap %q)\n", ch.Title)
 	switch {
 	case c.opt.Channel == "telegram":
@@ -216,10 +232,14 @@ func (c *chat) tap(ch Choice) event.Event {
 	return c.w.WhatsAppButton(c.opt.Contact, ch.ID, ch.Title)
 }
 
-func (c *chat) inject(ev event.Event) *Report {
+// inject processes an event the input built (err: it could not be built).
+func (c *chat) inject(ev event.Event, err error) *Report {
+	if err != nil {
+		return &Report{Err: err}
+	}
 	rep := c.w.Inject(ev)
-	if len(rep.Events) > 0 && rep.Events[0].Dialog != "" {
-		c.cur = c.w.Dialog(rep.Events[0].Dialog)
+	if len(rep.Events) > 0 && rep.Events[0].Dialog != 0 {
+		c.cur = rep.Events[0].Dialog
 	}
 	return rep
 }
@@ -227,10 +247,7 @@ func (c *chat) inject(ev event.Event) *Report {
 func (c *chat) okdesk(rest string) {
 	sub, arg, _ := strings.Cut(rest, " ")
 	arg = strings.TrimSpace(arg)
-	issue := ""
-	if c.cur != nil {
-		issue = c.cur.Issue()
-	}
+	issue := issueOf(c.dialog())
 	if issue == "" {
 		fmt.Fprintln(c.out, "  the dialog has no Okdesk issue yet (no okdesk:issue key bound)")
 		return
@@ -348,14 +365,17 @@ func (c *chat) event(rest string) {
 		}
 	}
 	var keys []string
-	if c.cur != nil {
-		keys = c.cur.Keys
+	if d := c.dialog(); d != nil {
+		keys = d.Keys
 	}
-	c.show(c.inject(c.w.Raw(typ, keys, event.Contact{}, "", data)))
+	c.show(c.inject(c.w.Raw(typ, keys, event.Contact{}, "", data), nil))
 }
 
 // show prints what a step did, as the customer and the operator see it.
 func (c *chat) show(rep *Report) {
+	if rep.Err != nil {
+		fmt.Fprintf(c.out, "  ! %v\n", rep.Err)
+	}
 	for i, p := range rep.Events {
 		if !routine(i, p) {
 			c.event1(i, p)
@@ -383,7 +403,7 @@ func routine(i int, p *Processed) bool {
 	case OutcomeIgnored, OutcomeHandled:
 		return true
 	case OutcomeUnhandled:
-		return p.Status != engine.StatusActive && p.Status != engine.StatusHandoff
+		return p.Status != string(dialog.Active) && p.Status != string(dialog.Handoff)
 	}
 	return false
 }
@@ -442,26 +462,27 @@ func (c *chat) action(a *Action) {
 }
 
 func (c *chat) status() {
-	if c.cur == nil {
+	d := c.dialog()
+	if d == nil {
 		fmt.Fprintln(c.out, "  [no dialog]")
 		return
 	}
-	d := c.cur
-	fmt.Fprintf(c.out, "  [dialog %s · %s · %s]  %s\n", d.ID, d.State, d.Status, varsText(d))
+	fmt.Fprintf(c.out, "  [dialog %d · %s · %s]  %s\n", d.ID, d.State, d.Status, varsText(d, c.w.Flow(d)))
 }
 
 func (c *chat) history() {
-	if c.cur == nil {
+	if c.cur == 0 {
 		fmt.Fprintln(c.out, "  (no dialog yet)")
 		return
 	}
-	for _, h := range c.cur.History {
-		s := "  " + h.Kind
-		if h.From != "" || h.To != "" {
-			s += " " + h.From + " → " + h.To
+	for _, h := range c.w.History(c.cur) {
+		s := "  " + string(h.Kind)
+		if h.FromState != "" || h.ToState != "" {
+			s += " " + h.FromState + " → " + h.ToState
 		}
-		if len(h.Detail) > 0 {
-			s += " " + show(normalize(h.Detail))
+		var detail map[string]any
+		if json.Unmarshal(h.Detail, &detail) == nil && len(detail) > 0 {
+			s += " " + show(detail)
 		}
 		fmt.Fprintln(c.out, s)
 	}

@@ -6,14 +6,16 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/fixit-exchange/fixit/engine/dialog"
+
 	"github.com/fixit-exchange/fixit/engine"
 )
 
 // Coverage records which states and branches of each flow the worlds sharing it
 // reached. A state counts when a dialog entered it; a branch (an `on` branch, an
 // `always` branch or a timer) when it was taken. The interpreter's history names
-// every branch it takes by its place in the file (a guard entry with result true),
-// so coverage only reads the history. Steps that failed at run time are rolled
+// every guard it tries by its branch's place in the file, so coverage reads the
+// step's result. Steps that failed at run time are rolled
 // back by the interpreter and count for nothing.
 type Coverage struct {
 	flows map[string]*flowCov // by flow hash
@@ -43,20 +45,18 @@ func (c *Coverage) of(f *engine.Flow) *flowCov {
 	return fc
 }
 
-// record notes what one successful step reached.
+// record notes what one successful step reached: the states it entered and the
+// branches whose guards held (a branch without a guard holds).
 func (c *Coverage) record(f *engine.Flow, res engine.Result) {
 	fc := c.of(f)
 	for _, h := range res.History {
-		switch h.Kind {
-		case engine.HistTransition:
+		if h.Kind == dialog.HistTransition {
 			fc.states[h.To] = true
-		case engine.HistGuard:
-			if ok, _ := h.Detail["result"].(bool); !ok {
-				continue
-			}
-			line, _ := h.Detail["line"].(int)
-			col, _ := h.Detail["col"].(int)
-			for _, b := range fc.byPos[engine.Pos{Line: line, Col: col}] {
+		}
+	}
+	for _, g := range res.Guards {
+		if g.Result {
+			for _, b := range fc.byPos[engine.Pos{Line: g.Line, Col: g.Col}] {
 				fc.branches[b] = true
 			}
 		}

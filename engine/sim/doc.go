@@ -1,33 +1,20 @@
-// Package sim is an in-memory world that runs flows the way the real pipeline does
-// (engine/processor), without a database, a network or goroutines: a fake clock, a
-// set of dialogs with their correlation keys, durable-looking timers, and outbound
-// actions answered by a mock table whose outcome comes back as action.done or
-// action.failed events.
+// Package sim is the test world: the processing core (engine/core) run one event
+// at a time on a store in memory, a fake clock and mocked connectors, so that what
+// a scenario shows about a flow is what the server does with it. The world holds no
+// rules of its own; it chooses only the schedule: an inbound event is processed with
+// everything it leads to, its step's actions are performed at once and in order,
+// and their results are processed after the events already waiting.
+//
+// What the world brings:
+//   - inbound events written as each system sends them (a WhatsApp webhook, a
+//     Telegram update, an Okdesk webhook, a 1C notification) and read by that
+//     connector's own parser (events.go);
+//   - connectors without credentials: a message is built and checked by the real
+//     WhatsApp or Telegram client (limits, the 24-hour window) and not sent; other
+//     actions answer a documented default, or what a mock table says (mocks.go);
+//   - a fake clock that fires due timers in order, each at its due time.
 //
 // On top of the world sit the operators' testing tools: scenario files run by
 // `fixit test` (RunTests, ParseScenarios, Coverage) and the terminal simulator of
 // `fixit chat` (Chat). Both are deterministic: the same input gives the same output.
-//
-// The pipeline rules the World follows, in the words of docs/flows.md and the
-// processor:
-//
-//   - An inbound event goes to the live dialog bound to the first of its keys that
-//     is bound; else it is offered to the flows (engine.Machine.StartFlow); else it
-//     is unrouted. Timer and action events name their dialog in data.dialog_id.
-//   - A step's result is applied as one unit: history, keys (a key bound to another
-//     live dialog is not bound, and the history says so), timers (cancelled states
-//     first, then the new timers of the state the dialog is in), outbound actions.
-//     A runtime error leaves the dialog unchanged; a dialog whose very first step
-//     fails is failed.
-//   - Outbound actions are performed after the step, in order; each outcome is a new
-//     event processed after the ones already waiting. A pending mock holds an
-//     outcome back until World.Complete delivers it (a slow connector call). An
-//     ended dialog releases its keys, so the contact's next message starts a new
-//     dialog.
-//   - While a human has a dialog (handoff), action results and the state's timers
-//     still run; other events are held (kept in the history) unless they are among
-//     the handoff's `until` events.
-//   - WhatsApp's 24-hour window is tracked per contact from the time of its last
-//     inbound message; a free-form send outside it goes as its fallback template or
-//     fails with code window_closed, as connectors/waba does.
 package sim

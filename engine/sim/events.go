@@ -1,15 +1,24 @@
 package sim
 
 import (
+	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/fixit-exchange/fixit/connectors/okdesk"
+	"github.com/fixit-exchange/fixit/connectors/onec"
+	"github.com/fixit-exchange/fixit/connectors/telegram"
+	"github.com/fixit-exchange/fixit/connectors/waba"
 	"github.com/fixit-exchange/fixit/engine/event"
 )
 
-// The constructors below build events in the normalized shape the connectors
-// produce (connectors/*/testdata/golden), with fresh dedupe keys and the world's
-// clock as their time. They do not process the event: pass it to World.Inject.
+// The constructors below write each inbound notification as its system sends it
+// (a WhatsApp Cloud API webhook, a Telegram update, an Okdesk webhook, fixit's 1C
+// notification) and turn it into an event with that connector's own parser, so a
+// scenario's events are exactly the server's. They date it by the world's clock
+// and give it fresh ids; they do not process it: pass it to World.Inject.
 
 // WhatsAppContact is a WhatsApp customer.
 type WhatsAppContact struct {
@@ -34,94 +43,123 @@ type TelegramChat struct {
 // mediaKinds are the kinds of WhatsApp messages that carry a file.
 var mediaKinds = []string{"image", "document", "video", "audio", "voice", "sticker"}
 
-func (w *World) waMessage(c WhatsAppContact, typ, kind, text string, extra map[string]any) event.Event {
-	w.nIn++
-	id := c.WAID()
-	wamid := "wamid.sim.in." + strconv.Itoa(w.nIn)
-	data := map[string]any{"from": id, "id": wamid, "kind": kind, "type": typ,
-		"timestamp": strconv.FormatInt(w.now.Unix(), 10), "phone_number_id": "sim", "display_phone_number": "sim", "waba_id": "sim"}
-	for k, v := range extra {
-		data[k] = v
+// The world's WhatsApp business account and number.
+const (
+	simWABAID        = "100000000000001"
+	simPhoneNumberID = "200000000000001"
+	simDisplayPhone  = "74950000000"
+)
+
+// parsed runs a connector's parser over a body the world wrote; it makes one event.
+func parsed(body any, parse func([]byte) ([]event.Event, error)) (event.Event, error) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return event.Event{}, err
 	}
-	return event.Event{Source: event.SourceWABA, Type: event.TypeWABAMessage, At: w.now, DedupeKey: "waba:" + wamid,
-		Keys:    event.AddKey([]string{event.WABAKey(id)}, event.PhoneKey(id)),
-		Contact: event.Contact{Channel: "waba", ID: id, Name: c.Name, Phone: id}, Text: text, Data: data}
+	evs, err := parse(b)
+	if err != nil {
+		return event.Event{}, err
+	}
+	if len(evs) != 1 {
+		return event.Event{}, fmt.Errorf("the notification made %d events, want 1", len(evs))
+	}
+	return evs[0], nil
+}
+
+// waMessage is a webhook delivering one message of type typ from c; body is the
+// message's type-specific object.
+func (w *World) waMessage(c WhatsAppContact, typ string, body map[string]any) (event.Event, error) {
+	w.nIn++
+	msg := map[string]any{"from": c.WAID(), "id": "wamid.sim.in." + strconv.Itoa(w.nIn),
+		"timestamp": strconv.FormatInt(w.now.Unix(), 10), "type": typ, typ: body}
+	value := map[string]any{"messaging_product": "whatsapp",
+		"metadata": map[string]any{"display_phone_number": simDisplayPhone, "phone_number_id": simPhoneNumberID},
+		"contacts": []any{map[string]any{"profile": map[string]any{"name": c.Name}, "wa_id": c.WAID()}},
+		"messages": []any{msg}}
+	return parsed(map[string]any{"object": "whatsapp_business_account", "entry": []any{map[string]any{
+		"id": simWABAID, "changes": []any{map[string]any{"field": "messages", "value": value}}}}}, waba.Parse)
 }
 
 // WhatsAppText is a text message from c.
-func (w *World) WhatsAppText(c WhatsAppContact, text string) event.Event {
-	return w.waMessage(c, "text", "text", text, map[string]any{"text": map[string]any{"body": text}})
+func (w *World) WhatsAppText(c WhatsAppContact, text string) (event.Event, error) {
+	return w.waMessage(c, "text", map[string]any{"body": text})
 }
 
 // WhatsAppButton is a tap on a reply button (interactive button_reply).
-func (w *World) WhatsAppButton(c WhatsAppContact, id, title string) event.Event {
-	return w.waMessage(c, "interactive", "button_reply", title, map[string]any{"reply_id": id, "reply_title": title,
-		"interactive": map[string]any{"type": "button_reply", "button_reply": map[string]any{"id": id, "title": title}}})
+func (w *World) WhatsAppButton(c WhatsAppContact, id, title string) (event.Event, error) {
+	return w.waMessage(c, "interactive", map[string]any{"type": "button_reply",
+		"button_reply": map[string]any{"id": id, "title": title}})
 }
 
 // WhatsAppList is a choice from a list message (interactive list_reply).
-func (w *World) WhatsAppList(c WhatsAppContact, id, title, description string) event.Event {
+func (w *World) WhatsAppList(c WhatsAppContact, id, title, description string) (event.Event, error) {
 	row := map[string]any{"id": id, "title": title}
-	extra := map[string]any{"reply_id": id, "reply_title": title, "interactive": map[string]any{"type": "list_reply", "list_reply": row}}
 	if description != "" {
-		row["description"], extra["reply_description"] = description, description
+		row["description"] = description
 	}
-	return w.waMessage(c, "interactive", "list_reply", title, extra)
+	return w.waMessage(c, "interactive", map[string]any{"type": "list_reply", "list_reply": row})
 }
 
 // WhatsAppMedia is a media message (kind: image, document, video, audio, voice,
 // sticker) with an optional caption, which is also the event's text.
-func (w *World) WhatsAppMedia(c WhatsAppContact, kind, caption, filename string) event.Event {
-	mime := map[string]string{"image": "image/jpeg", "document": "application/pdf", "video": "video/mp4",
+func (w *World) WhatsAppMedia(c WhatsAppContact, kind, caption, filename string) (event.Event, error) {
+	typ, mime := kind, map[string]string{"image": "image/jpeg", "document": "application/pdf", "video": "video/mp4",
 		"audio": "audio/mpeg", "voice": "audio/ogg; codecs=opus", "sticker": "image/webp"}[kind]
-	media := map[string]any{"id": "media.sim." + strconv.Itoa(w.nIn+1), "mime_type": mime}
-	extra := map[string]any{"media_id": media["id"], "mime_type": mime, kind: media}
+	media := map[string]any{"id": "media.sim." + strconv.Itoa(w.nIn+1), "mime_type": mime,
+		"sha256": "c2ltdWxhdGVkIG1lZGlhIGZpbGUgY29udGVudA=="}
+	if kind == "voice" {
+		typ, media["voice"] = "audio", true
+	}
 	if caption != "" {
-		media["caption"], extra["caption"] = caption, caption
+		media["caption"] = caption
 	}
 	if filename != "" {
-		media["filename"], extra["filename"] = filename, filename
+		media["filename"] = filename
 	}
-	return w.waMessage(c, kind, kind, caption, extra)
+	return w.waMessage(c, typ, media)
 }
 
 // WhatsAppLocation is a shared location; its text is "name, address".
-func (w *World) WhatsAppLocation(c WhatsAppContact, lat, lon float64, name, address string) event.Event {
+func (w *World) WhatsAppLocation(c WhatsAppContact, lat, lon float64, name, address string) (event.Event, error) {
 	loc := map[string]any{"latitude": lat, "longitude": lon}
-	var parts []string
 	if name != "" {
 		loc["name"] = name
-		parts = append(parts, name)
 	}
 	if address != "" {
 		loc["address"] = address
-		parts = append(parts, address)
 	}
-	return w.waMessage(c, "location", "location", strings.Join(parts, ", "), map[string]any{"location": loc})
+	return w.waMessage(c, "location", loc)
 }
 
-func (w *World) tgUpdate(c TelegramChat, typ, text string, data map[string]any) event.Event {
+// tgUpdate is a Telegram update of kind field ("message", "callback_query").
+func (w *World) tgUpdate(field string, inner map[string]any) (event.Event, error) {
 	w.nIn++
-	upd := strconv.Itoa(900000 + w.nIn)
-	data["update_id"], data["chat_id"] = upd, c.ChatID
-	data["from"] = map[string]any{"id": c.ChatID, "first_name": c.Name, "is_bot": false}
-	return event.Event{Source: event.SourceTelegram, Type: typ, At: w.now, DedupeKey: "telegram:" + upd,
-		Keys: []string{event.TelegramKey(c.ChatID)}, Contact: event.Contact{Channel: "telegram", ID: c.ChatID, Name: c.Name},
-		Text: text, Data: data}
+	return parsed(map[string]any{"update_id": 900000 + w.nIn, field: inner}, telegram.Parse)
+}
+
+// tgChat is the chat (and sender) object of a private chat.
+func tgChat(c TelegramChat) (chat, from map[string]any) {
+	var id any = c.ChatID
+	if n, err := strconv.ParseInt(c.ChatID, 10, 64); err == nil {
+		id = n
+	}
+	return map[string]any{"id": id, "first_name": c.Name, "type": "private"},
+		map[string]any{"id": id, "is_bot": false, "first_name": c.Name}
 }
 
 // TelegramText is a text message in the chat.
-func (w *World) TelegramText(c TelegramChat, text string) event.Event {
-	return w.tgUpdate(c, event.TypeTelegramMessage, text, map[string]any{"kind": "text", "text": text, "edited": false,
-		"message_id": strconv.Itoa(w.nIn + 1), "date": w.now.Unix(),
-		"chat": map[string]any{"id": c.ChatID, "first_name": c.Name, "type": "private"}})
+func (w *World) TelegramText(c TelegramChat, text string) (event.Event, error) {
+	chat, from := tgChat(c)
+	return w.tgUpdate("message", map[string]any{"message_id": w.nIn + 1, "from": from, "chat": chat,
+		"date": w.now.Unix(), "text": text})
 }
 
 // TelegramCallback is a tap on an inline button whose callback data is data.
-func (w *World) TelegramCallback(c TelegramChat, data string) event.Event {
-	id := "cb.sim." + strconv.Itoa(w.nIn+1)
-	return w.tgUpdate(c, event.TypeTelegramCallback, data, map[string]any{"kind": "callback", "data": data,
-		"callback_id": id, "id": id, "message_id": strconv.Itoa(w.nIn)})
+func (w *World) TelegramCallback(c TelegramChat, data string) (event.Event, error) {
+	chat, from := tgChat(c)
+	return w.tgUpdate("callback_query", map[string]any{"id": "cb.sim." + strconv.Itoa(w.nIn+1), "from": from,
+		"message":       map[string]any{"message_id": w.nIn, "chat": chat, "date": w.now.Unix(), "text": "…"},
+		"chat_instance": "sim", "data": data})
 }
 
 // OkdeskIssue describes the issue an Okdesk event is about.
@@ -131,46 +169,38 @@ type OkdeskIssue struct {
 	Name  string // the contact's name
 }
 
-func (w *World) okdesk(is OkdeskIssue, typ, text, dedupe string, data map[string]any) event.Event {
-	keys := event.AddKey([]string{event.OkdeskIssueKey(is.ID)}, event.PhoneKey(is.Phone))
-	data["event_type"], data["object_type"], data["object_id"], data["issue_id"] = typ, "issue", is.ID, is.ID
-	issue := map[string]any{"id": is.ID}
+// okdesk is an Okdesk webhook about issue is, whose event object is ev.
+func (w *World) okdesk(is OkdeskIssue, ev map[string]any) (event.Event, error) {
+	w.nIn++
+	// Each notification is a new change of the issue, seen by its updated_at.
+	updated := w.now.Add(time.Duration(w.nIn) * time.Millisecond)
+	issue := map[string]any{"id": is.ID, "updated_at": updated.Format(time.RFC3339Nano)}
 	if is.Name != "" || is.Phone != "" {
-		issue["client"] = map[string]any{"contact": map[string]any{"first_name": is.Name, "phone": is.Phone}}
+		issue["client"] = map[string]any{"contact": map[string]any{"id": "1", "first_name": is.Name, "phone": is.Phone}}
 	}
-	data["issue"] = issue
-	return event.Event{Source: event.SourceOkdesk, Type: "okdesk." + typ, At: w.now, DedupeKey: dedupe, Keys: keys,
-		Contact: event.Contact{Name: is.Name, Phone: event.NormalizePhone(is.Phone)}, Text: text, Data: data}
+	return parsed(map[string]any{"event": ev, "issue": issue}, okdesk.Parse)
 }
 
 // OkdeskStatus is okdesk.new_ticket_status: an engineer moved the issue from old
 // to status (status codes, e.g. opened → completed).
-func (w *World) OkdeskStatus(is OkdeskIssue, status, old string) event.Event {
-	w.nIn++
+func (w *World) OkdeskStatus(is OkdeskIssue, status, old string) (event.Event, error) {
 	ev := map[string]any{"event_type": "new_ticket_status", "new_status": map[string]any{"code": status},
 		"author": map[string]any{"id": "2", "type": "employee"}}
-	data := map[string]any{"new_status": status, "author_type": "employee", "author_id": "2", "event": ev}
 	if old != "" {
-		data["old_status"] = old
 		ev["old_status"] = map[string]any{"code": old}
 	}
-	dedupe := "okdesk:new_ticket_status:" + is.ID + ":" + old + "→" + status + ":sim" + strconv.Itoa(w.nIn)
-	return w.okdesk(is, "new_ticket_status", "", dedupe, data)
+	return w.okdesk(is, ev)
 }
 
 // OkdeskComment is okdesk.new_comment: a public or private comment by an author of
 // authorType ("employee" or "contact").
-func (w *World) OkdeskComment(is OkdeskIssue, text string, public bool, authorType string) event.Event {
-	w.nIn++
-	id := strconv.Itoa(5000 + w.nIn)
-	data := map[string]any{"comment_id": id, "comment_public": public, "comment_text": text, "author_type": authorType,
-		"author_id": "2", "event": map[string]any{"event_type": "new_comment",
-			"comment": map[string]any{"id": id, "content": text, "is_public": public},
-			"author":  map[string]any{"id": "2", "type": authorType}}}
-	return w.okdesk(is, "new_comment", text, "okdesk:new_comment:"+id, data)
+func (w *World) OkdeskComment(is OkdeskIssue, text string, public bool, authorType string) (event.Event, error) {
+	return w.okdesk(is, map[string]any{"event_type": "new_comment",
+		"comment": map[string]any{"id": strconv.Itoa(5001 + w.nIn), "content": text, "is_public": public},
+		"author":  map[string]any{"id": "2", "type": authorType}})
 }
 
-// Payment is a 1C payment notification (DESIGN B6).
+// Payment is a 1C payment notification.
 type Payment struct {
 	ID            string // event id; generated when empty
 	Status        string // paid, partially_paid, unpaid, cancelled
@@ -180,9 +210,8 @@ type Payment struct {
 	Amount        float64
 }
 
-// OneCPayment is onec.payment. Its keys are the invoice, the Okdesk issue and the
-// phone, in that order, as connectors/onec makes them.
-func (w *World) OneCPayment(p Payment) event.Event {
+// OneCPayment is onec.payment, as 1C posts it to /webhooks/onec.
+func (w *World) OneCPayment(p Payment) (event.Event, error) {
 	w.nIn++
 	if p.ID == "" {
 		p.ID = "pay.sim." + strconv.Itoa(w.nIn)
@@ -190,23 +219,22 @@ func (w *World) OneCPayment(p Payment) event.Event {
 	if p.InvoiceID == "" {
 		p.InvoiceID = "inv.sim." + strconv.Itoa(w.nIn)
 	}
-	data := map[string]any{"id": p.ID, "event": "payment", "status": p.Status, "invoice_id": p.InvoiceID,
-		"invoice": map[string]any{"id": p.InvoiceID}, "currency": "RUB"}
+	body := map[string]any{"id": p.ID, "event": "payment", "status": p.Status, "currency": "RUB",
+		"invoice": map[string]any{"id": p.InvoiceID}}
 	if p.Amount != 0 {
-		data["amount"] = p.Amount
+		body["amount"] = p.Amount
 	}
-	keys := []string{event.OneCInvoiceKey(p.InvoiceID)}
 	if p.OkdeskIssueID != "" {
-		data["okdesk_issue_id"] = p.OkdeskIssueID
-		keys = append(keys, event.OkdeskIssueKey(p.OkdeskIssueID))
+		body["okdesk_issue_id"] = p.OkdeskIssueID
 	}
-	phone := event.NormalizePhone(p.Phone)
-	if phone != "" {
-		data["phone"], data["phone_raw"] = phone, p.Phone
-		keys = append(keys, event.PhoneKey(phone))
+	if p.Phone != "" {
+		body["phone"] = p.Phone
 	}
-	return event.Event{Source: event.SourceOneC, Type: event.TypeOneCPayment, At: w.now, DedupeKey: "onec:" + p.ID,
-		Keys: keys, Contact: event.Contact{Phone: phone}, Data: data}
+	ev, err := parsed(body, onec.Parse)
+	if err != nil {
+		return ev, fmt.Errorf("1C would be refused: %w", err)
+	}
+	return ev, nil
 }
 
 // Raw is any event: its source is the type's prefix ("okdesk" for okdesk.new_ticket).

@@ -6,7 +6,9 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/fixit-exchange/fixit/engine"
 	"github.com/fixit-exchange/fixit/engine/event"
+	"github.com/fixit-exchange/fixit/engine/store"
 )
 
 // describeEvent renders an event on one line.
@@ -135,16 +137,16 @@ func describeMessage(m *Message) string {
 // describeAction renders an action and its outcome on one line.
 func describeAction(a *Action) string {
 	if a.Pending && !a.answered() {
-		return a.Kind + " #" + a.ID + " " + show(a.Params) + " → pending (its result comes with a complete step)"
+		return fmt.Sprintf("%s #%d %s → pending (its result comes with a complete step)", a.Kind, a.ID, show(a.Params))
 	}
 	var s string
 	if a.Kind == "send" && a.Message != nil {
-		s = "send #" + a.ID + " " + describeMessage(a.Message)
+		s = fmt.Sprintf("send #%d %s", a.ID, describeMessage(a.Message))
 		if a.Failure == nil {
 			return s
 		}
 	} else {
-		s = a.Kind + " #" + a.ID + " " + show(a.Params)
+		s = fmt.Sprintf("%s #%d %s", a.Kind, a.ID, show(a.Params))
 	}
 	if a.Failure != nil {
 		return s + " → " + failureText(a.Failure.Code, a.Failure.Status, a.Failure.Message)
@@ -161,7 +163,7 @@ func describeProcessed(p *Processed) string {
 	case OutcomeDuplicate:
 		return s + " → duplicate, dropped"
 	}
-	s += " → dialog " + p.Dialog
+	s += fmt.Sprintf(" → dialog %d", p.Dialog)
 	if p.Started {
 		s += " (new, flow " + p.Flow + ")"
 	}
@@ -206,9 +208,12 @@ func writeReport(w io.Writer, rep *Report, indent string) {
 	}
 }
 
-// varsText renders a dialog's variables in the flow's declaration order.
-func varsText(d *Dialog) string {
-	names := d.FlowDef.VarNames
+// varsText renders a dialog's variables in its flow's declaration order.
+func varsText(d *store.Dialog, f *engine.Flow) string {
+	var names []string
+	if f != nil {
+		names = f.VarNames
+	}
 	if len(names) == 0 {
 		for k := range d.Vars {
 			names = append(names, k)

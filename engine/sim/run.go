@@ -194,7 +194,12 @@ func (f *ScenarioFailure) Write(w io.Writer) {
 // RunScenario runs one scenario in a fresh world; it returns nil when every step
 // met its expectations. cov, when not nil, records what the scenario reached.
 func RunScenario(fs *engine.FlowSet, sc *Scenario, cov *Coverage) *ScenarioFailure {
-	r := &runner{w: NewWorld(fs, Options{Start: sc.Start, Env: sc.Env, Coverage: cov}), sc: sc, last: map[string]*Message{}}
+	w, err := NewWorld(fs, Options{Start: sc.Start, Env: sc.Env, Coverage: cov})
+	if err != nil {
+		return &ScenarioFailure{Scenario: sc, StepIndex: 1, Step: sc.Steps[0], Mismatches: []Mismatch{{What: "the world could not start", Got: err.Error()}}}
+	}
+	defer w.Close()
+	r := &runner{w: w, sc: sc, last: map[string]*Message{}}
 	for i, st := range sc.Steps {
 		rep, err := st.in.apply(r)
 		if err != nil {
@@ -333,7 +338,7 @@ func (r *runner) check(st *Step, rep *Report) []Mismatch {
 		}
 	}
 	needDialog := e.State != nil || e.Status != nil || e.Vars != nil || len(e.Keys) > 0
-	d := r.cur
+	d := r.dialog()
 	if needDialog && d == nil {
 		add("dialog", "a dialog", "no dialog has started")
 		return ms
@@ -341,8 +346,8 @@ func (r *runner) check(st *Step, rep *Report) []Mismatch {
 	if e.State != nil && d.State != *e.State {
 		add("state", *e.State, orNone(d.State))
 	}
-	if e.Status != nil && d.Status != *e.Status {
-		add("status", *e.Status, d.Status)
+	if e.Status != nil && string(d.Status) != *e.Status {
+		add("status", *e.Status, string(d.Status))
 	}
 	for _, k := range e.VarKeys {
 		got, present := d.Vars[k]
@@ -355,7 +360,7 @@ func (r *runner) check(st *Step, rep *Report) []Mismatch {
 		}
 	}
 	for _, k := range e.Keys {
-		if !slices.Contains(d.Keys, k) || r.w.DialogByKey(k) != d {
+		if owner := r.w.DialogByKey(k); !slices.Contains(d.Keys, k) || owner == nil || owner.ID != d.ID {
 			add("bound key", k, list0(quoteAll(d.Keys)))
 		}
 	}

@@ -9,11 +9,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fixit-exchange/fixit/engine/dialog"
+
 	"gopkg.in/yaml.v3"
+
+	"unicode/utf8"
 
 	"github.com/fixit-exchange/fixit/engine"
 	"github.com/fixit-exchange/fixit/engine/event"
-	"unicode/utf8"
 )
 
 // ScenarioFile is a parsed `*_test.yaml` file.
@@ -99,7 +102,13 @@ func StepKinds() []string { return append(slices.Clone(inboundKinds), otherKinds
 var expectKeys = []string{"sent", "actions", "failed", "logged", "state", "vars", "status", "finished", "outcome",
 	"unhandled", "ignored", "unrouted", "error", "started", "keys"}
 
-var statuses = []string{engine.StatusActive, engine.StatusHandoff, engine.StatusFinished, engine.StatusAbandoned, engine.StatusFailed}
+var statuses = func() []string {
+	out := make([]string, len(dialog.Statuses))
+	for i, s := range dialog.Statuses {
+		out[i] = string(s)
+	}
+	return out
+}()
 
 // ParseScenarios parses a scenario file. It reports every problem it finds, each
 // with its line and column, and returns the scenarios only when there is none.
@@ -960,7 +969,7 @@ func (p *parser) expect(n *yaml.Node, inbound bool) *Expect {
 					p.add(v, engine.CodeBadValue, "write `status: active` (or another status) instead", "finished: false says too little")
 					continue
 				}
-				s := engine.StatusFinished
+				s := string(dialog.Finished)
 				e.Status = &s
 			}
 		case "outcome", "unhandled", "ignored", "unrouted":

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/fixit-exchange/fixit/engine/event"
+	"github.com/fixit-exchange/fixit/engine/store"
 )
 
 // input is what a step does to the world.
@@ -17,28 +18,33 @@ type input interface {
 type runner struct {
 	w   *World
 	sc  *Scenario
-	cur *Dialog
+	cur int64 // the dialog the last inbound step reached
 	// last holds the last message with choices each contact got, so a step may tap
 	// a button by its title or its id.
 	last map[string]*Message
 }
 
-func (r *runner) inject(ev event.Event) *Report {
-	rep := r.w.Inject(ev)
-	if len(rep.Events) > 0 && rep.Events[0].Dialog != "" {
-		r.cur = r.w.Dialog(rep.Events[0].Dialog)
+// dialog is the current dialog as stored now, or nil.
+func (r *runner) dialog() *store.Dialog { return r.w.Dialog(r.cur) }
+
+// inject processes an event the step built (err: it could not be built).
+func (r *runner) inject(ev event.Event, err error) (*Report, error) {
+	if err != nil {
+		return nil, err
 	}
-	return rep
+	rep := r.w.Inject(ev)
+	if len(rep.Events) > 0 && rep.Events[0].Dialog != 0 {
+		r.cur = rep.Events[0].Dialog
+	}
+	return rep, rep.Err
 }
 
 func (r *runner) issue(given string) (string, error) {
 	if given != "" {
 		return given, nil
 	}
-	if r.cur != nil {
-		if id := r.cur.Issue(); id != "" {
-			return id, nil
-		}
+	if id := issueOf(r.dialog()); id != "" {
+		return id, nil
 	}
 	return "", errors.New("no issue given and the dialog is bound to no okdesk:issue key yet; write `issue: \"1542\"`")
 }
@@ -49,7 +55,7 @@ type waText struct {
 }
 
 func (s *waText) apply(r *runner) (*Report, error) {
-	return r.inject(r.w.WhatsAppText(s.from, s.text)), nil
+	return r.inject(r.w.WhatsAppText(s.from, s.text))
 }
 
 type waChoice struct {
@@ -79,9 +85,9 @@ func (s *waChoice) apply(r *runner) (*Report, error) {
 		title = id
 	}
 	if s.list {
-		return r.inject(r.w.WhatsAppList(s.from, id, title, desc)), nil
+		return r.inject(r.w.WhatsAppList(s.from, id, title, desc))
 	}
-	return r.inject(r.w.WhatsAppButton(s.from, id, title)), nil
+	return r.inject(r.w.WhatsAppButton(s.from, id, title))
 }
 
 type waMedia struct {
@@ -90,7 +96,7 @@ type waMedia struct {
 }
 
 func (s *waMedia) apply(r *runner) (*Report, error) {
-	return r.inject(r.w.WhatsAppMedia(s.from, s.kind, s.caption, s.filename)), nil
+	return r.inject(r.w.WhatsAppMedia(s.from, s.kind, s.caption, s.filename))
 }
 
 type waLocation struct {
@@ -100,7 +106,7 @@ type waLocation struct {
 }
 
 func (s *waLocation) apply(r *runner) (*Report, error) {
-	return r.inject(r.w.WhatsAppLocation(s.from, s.lat, s.lon, s.name, s.address)), nil
+	return r.inject(r.w.WhatsAppLocation(s.from, s.lat, s.lon, s.name, s.address))
 }
 
 type tgText struct {
@@ -109,7 +115,7 @@ type tgText struct {
 }
 
 func (s *tgText) apply(r *runner) (*Report, error) {
-	return r.inject(r.w.TelegramText(s.chat, s.text)), nil
+	return r.inject(r.w.TelegramText(s.chat, s.text))
 }
 
 type tgCallback struct {
@@ -118,7 +124,7 @@ type tgCallback struct {
 }
 
 func (s *tgCallback) apply(r *runner) (*Report, error) {
-	return r.inject(r.w.TelegramCallback(s.chat, s.data)), nil
+	return r.inject(r.w.TelegramCallback(s.chat, s.data))
 }
 
 type okStatus struct {
@@ -130,7 +136,7 @@ func (s *okStatus) apply(r *runner) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	return r.inject(r.w.OkdeskStatus(OkdeskIssue{ID: id, Phone: s.phone}, s.status, s.old)), nil
+	return r.inject(r.w.OkdeskStatus(OkdeskIssue{ID: id, Phone: s.phone}, s.status, s.old))
 }
 
 type okComment struct {
@@ -143,7 +149,7 @@ func (s *okComment) apply(r *runner) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	return r.inject(r.w.OkdeskComment(OkdeskIssue{ID: id, Phone: s.phone}, s.text, s.public, s.author)), nil
+	return r.inject(r.w.OkdeskComment(OkdeskIssue{ID: id, Phone: s.phone}, s.text, s.public, s.author))
 }
 
 type onecPayment struct {
@@ -154,12 +160,10 @@ type onecPayment struct {
 func (s *onecPayment) apply(r *runner) (*Report, error) {
 	p := s.p
 	if s.auto {
-		if r.cur != nil {
-			p.OkdeskIssueID = r.cur.Issue()
-		}
+		p.OkdeskIssueID = issueOf(r.dialog())
 		p.Phone = r.sc.Contact.Phone
 	}
-	return r.inject(r.w.OneCPayment(p)), nil
+	return r.inject(r.w.OneCPayment(p))
 }
 
 type raw struct {
@@ -174,12 +178,15 @@ func (s *raw) apply(r *runner) (*Report, error) {
 	for k, v := range s.data {
 		data[k] = v
 	}
-	return r.inject(r.w.Raw(s.typ, s.keys, s.contact, s.text, data)), nil
+	return r.inject(r.w.Raw(s.typ, s.keys, s.contact, s.text, data), nil)
 }
 
 type advance struct{ d time.Duration }
 
-func (s *advance) apply(r *runner) (*Report, error) { return r.w.Advance(s.d), nil }
+func (s *advance) apply(r *runner) (*Report, error) {
+	rep := r.w.Advance(s.d)
+	return rep, rep.Err
+}
 
 type mockEntry struct {
 	kind  string
@@ -227,8 +234,8 @@ func (s *complete) apply(r *runner) (*Report, error) {
 type handback struct{}
 
 func (s *handback) apply(r *runner) (*Report, error) {
-	if r.cur == nil {
+	if r.cur == 0 {
 		return nil, errors.New("handback: no dialog yet")
 	}
-	return &Report{}, r.w.Handback(r.cur.ID)
+	return r.w.Handback(r.cur)
 }

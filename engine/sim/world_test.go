@@ -1,21 +1,42 @@
 package sim
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/fixit-exchange/fixit/engine"
+	"github.com/fixit-exchange/fixit/engine/dialog"
+
 	"github.com/fixit-exchange/fixit/engine/event"
 )
 
 var anna = WhatsAppContact{Phone: "+79161234567", Name: "Анна"}
 
+// newWorld is a world of the demo flows, closed with the test.
+func newWorld(t *testing.T) *World {
+	t.Helper()
+	w, err := NewWorld(demoFlows(t), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Close)
+	return w
+}
+
+// must is the event a constructor built; it panics when it could not (a bug in the test).
+func must(ev event.Event, err error) event.Event {
+	if err != nil {
+		panic(err)
+	}
+	return ev
+}
+
 func TestActionResultEvents(t *testing.T) {
-	w := NewWorld(demoFlows(t), Options{})
-	w.Inject(w.WhatsAppText(anna, "hi"))
+	w := newWorld(t)
+	w.Inject(must(w.WhatsAppText(anna, "hi")))
 	w.Mocks().Once("okdesk.create_issue", Mock{Fail: &Failure{Code: "bad_request", Message: "no", Status: 422}})
-	rep := w.Inject(w.WhatsAppText(anna, "issue"))
+	rep := w.Inject(must(w.WhatsAppText(anna, "issue")))
 	if len(rep.Events) != 2 {
 		t.Fatalf("events: %d", len(rep.Events))
 	}
@@ -25,42 +46,50 @@ func TestActionResultEvents(t *testing.T) {
 		got.Data["action_id"] != "2" || got.Data["dialog_id"] != "1" || e["code"] != "bad_request" || e["status"] != 422.0 || e["message"] != "no" {
 		t.Errorf("action.failed = %+v", got)
 	}
-	rep = w.Inject(w.WhatsAppText(anna, "issue"))
+	rep = w.Inject(must(w.WhatsAppText(anna, "issue")))
 	done := rep.Events[1].Event
 	if done.Type != event.TypeActionDone || done.Data["id"] != "1001" || done.Data["contact_id"] != "1" || done.Data["action_id"] != "3" {
 		t.Errorf("action.done = %+v", done)
 	}
-	if d := w.DialogByKey("okdesk:issue:1001"); d == nil || d.ID != "1" {
+	if d := w.DialogByKey("okdesk:issue:1001"); d == nil || d.ID != 1 {
 		t.Errorf("issue key not bound: %v", d)
 	}
 }
 
-func TestWindowAndFallback(t *testing.T) {
+// TestWindow: a free-form message goes out inside WhatsApp's 24-hour window only
+// (the real client decides); a template goes out always.
+func TestWindow(t *testing.T) {
 	tests := []struct {
 		name     string
 		wait     time.Duration
-		params   map[string]any
+		control  event.Control
 		via      string
 		failCode string
 	}{
-		{"inside", 23*time.Hour + 59*time.Minute, map[string]any{"text": "x"}, "text", ""},
-		{"exactly 24h is closed", 24 * time.Hour, map[string]any{"text": "x"}, "", CodeWindowClosed},
-		{"fallback", 25 * time.Hour, map[string]any{"text": "x", "fallback": map[string]any{"name": "t", "language": "ru", "params": []any{"1"}}}, "fallback_template", ""},
-		{"template ignores the window", 25 * time.Hour, map[string]any{"template": map[string]any{"name": "t"}}, "template", ""},
+		{"inside", 23*time.Hour + 59*time.Minute, event.Control{Text: "x"}, "text", ""},
+		{"exactly 24h is closed", 24 * time.Hour, event.Control{Text: "x"}, "", "window_closed"},
+		{"a template ignores the window", 25 * time.Hour, event.Control{Template: map[string]any{"name": "t", "language": "ru"}}, "template", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			w := NewWorld(demoFlows(t), Options{})
-			w.Inject(w.WhatsAppText(anna, "hi"))
-			w.now = w.now.Add(tc.wait)
-			a, ev := w.perform(w.Dialog("1"), engine.Effect{Kind: "send", Params: tc.params})
+			w := newWorld(t)
+			w.Inject(must(w.WhatsAppText(anna, "hi")))
+			w.now = w.now.Add(tc.wait) // no timer fires
+			c := tc.control
+			c.Kind, c.DialogID, c.Operator = event.ControlMessage, 1, "anna"
+			rep := w.Control(c)
+			acts := rep.Actions()
+			if len(acts) != 1 {
+				t.Fatalf("actions: %+v", rep.Events)
+			}
+			a := acts[0]
 			if tc.failCode != "" {
-				if a.Failure == nil || a.Failure.Code != tc.failCode || ev.Type != event.TypeActionFailed {
-					t.Fatalf("failure = %+v, event %s", a.Failure, ev.Type)
+				if a.Failure == nil || a.Failure.Code != tc.failCode || rep.Events[1].Event.Type != event.TypeActionFailed {
+					t.Fatalf("failure = %+v", a.Failure)
 				}
 				return
 			}
-			if a.Failure != nil || a.Message.Via != tc.via || ev.Data["via"] != tc.via {
+			if a.Failure != nil || a.Message.Via != tc.via || a.Result["via"] != tc.via {
 				t.Fatalf("via = %q (%+v), want %q", a.Message.Via, a.Failure, tc.via)
 			}
 		})
@@ -68,38 +97,38 @@ func TestWindowAndFallback(t *testing.T) {
 }
 
 func TestTimersFireInDueOrderAtTheirTime(t *testing.T) {
-	w := NewWorld(demoFlows(t), Options{})
-	w.Inject(w.WhatsAppText(anna, "hi"))
+	w := newWorld(t)
+	w.Inject(must(w.WhatsAppText(anna, "hi")))
 	w.Advance(30 * time.Minute)
-	w.Inject(w.WhatsAppText(WhatsAppContact{Phone: "+79160000001"}, "hi")) // dialog 2, its timer 30m later
-	if got := w.PendingTimers("1"); len(got) != 1 {
+	w.Inject(must(w.WhatsAppText(WhatsAppContact{Phone: "+79160000001"}, "hi"))) // dialog 2, its timer 30m later
+	if got := w.PendingTimers(1); len(got) != 1 {
 		t.Fatalf("timers of dialog 1: %v", got)
 	}
 	rep := w.Advance(3 * time.Hour)
 	var fired []string
 	for _, p := range rep.Events {
 		if p.Event.Type == event.TypeTimer {
-			fired = append(fired, p.Dialog+"@"+p.Event.At.Format("15:04"))
+			fired = append(fired, fmt.Sprintf("%d@%s", p.Dialog, p.Event.At.In(w.Now().Location()).Format("15:04")))
 		}
 	}
 	if len(fired) != 2 || fired[0] != "1@11:00" || fired[1] != "2@11:30" {
 		t.Errorf("fired = %v", fired)
 	}
-	if w.Now().Format("15:04") != "13:30" || w.Dialog("1").Status != engine.StatusAbandoned {
-		t.Errorf("now %s, dialog 1 %s", w.Now(), w.Dialog("1").Status)
+	if w.Now().Format("15:04") != "13:30" || w.Dialog(1).Status != dialog.Abandoned {
+		t.Errorf("now %s, dialog 1 %s", w.Now(), w.Dialog(1).Status)
 	}
 	// An ended dialog released its keys: the contact starts a new dialog.
-	rep = w.Inject(w.WhatsAppText(anna, "again"))
-	if !rep.Events[0].Started || rep.Events[0].Dialog != "3" {
+	rep = w.Inject(must(w.WhatsAppText(anna, "again")))
+	if !rep.Events[0].Started || rep.Events[0].Dialog != 3 {
 		t.Errorf("after the end: %+v", rep.Events[0])
 	}
 }
 
 func TestLeavingAStateCancelsItsTimers(t *testing.T) {
-	w := NewWorld(demoFlows(t), Options{})
-	w.Inject(w.WhatsAppText(anna, "hi"))
-	w.Inject(w.WhatsAppButton(anna, "a", "Альфа"))
-	if got := w.PendingTimers("1"); len(got) != 0 {
+	w := newWorld(t)
+	w.Inject(must(w.WhatsAppText(anna, "hi")))
+	w.Inject(must(w.WhatsAppButton(anna, "a", "Альфа")))
+	if got := w.PendingTimers(1); len(got) != 0 {
 		t.Errorf("timers after leaving menu: %v", got)
 	}
 	if rep := w.Advance(2 * time.Hour); len(rep.Events) != 0 {
@@ -108,26 +137,26 @@ func TestLeavingAStateCancelsItsTimers(t *testing.T) {
 }
 
 func TestDuplicatesAndUnrouted(t *testing.T) {
-	w := NewWorld(demoFlows(t), Options{})
-	ev := w.WhatsAppText(anna, "hi")
+	w := newWorld(t)
+	ev := must(w.WhatsAppText(anna, "hi"))
 	w.Inject(ev)
 	if rep := w.Inject(ev); rep.Events[0].Outcome != OutcomeDuplicate || len(rep.Events) != 1 {
 		t.Errorf("duplicate: %+v", rep.Events[0])
 	}
-	if rep := w.Inject(w.OkdeskStatus(OkdeskIssue{ID: "5"}, "completed", "")); rep.Events[0].Outcome != OutcomeUnrouted {
+	if rep := w.Inject(must(w.OkdeskStatus(OkdeskIssue{ID: "5"}, "completed", ""))); rep.Events[0].Outcome != OutcomeUnrouted {
 		t.Errorf("unrouted: %+v", rep.Events[0])
 	}
 }
 
 func TestKeyBoundElsewhereIsNotStolen(t *testing.T) {
-	w := NewWorld(demoFlows(t), Options{})
+	w := newWorld(t)
 	w.Mocks().Set("okdesk.create_issue", Mock{Result: map[string]any{"id": "9"}})
 	other := WhatsAppContact{Phone: "+79160000001"}
-	w.Inject(w.WhatsAppText(anna, "hi"))
-	w.Inject(w.WhatsAppText(other, "hi"))
-	w.Inject(w.WhatsAppText(anna, "issue"))
-	rep := w.Inject(w.WhatsAppText(other, "issue"))
-	if d := w.DialogByKey("okdesk:issue:9"); d == nil || d.ID != "1" {
+	w.Inject(must(w.WhatsAppText(anna, "hi")))
+	w.Inject(must(w.WhatsAppText(other, "hi")))
+	w.Inject(must(w.WhatsAppText(anna, "issue")))
+	rep := w.Inject(must(w.WhatsAppText(other, "issue")))
+	if d := w.DialogByKey("okdesk:issue:9"); d == nil || d.ID != 1 {
 		t.Fatalf("okdesk:issue:9 bound to %v", d)
 	}
 	if notes := rep.Events[1].Notes; len(notes) != 1 {
@@ -136,20 +165,20 @@ func TestKeyBoundElsewhereIsNotStolen(t *testing.T) {
 }
 
 func TestEventShapes(t *testing.T) {
-	w := NewWorld(demoFlows(t), Options{})
-	pay := w.OneCPayment(Payment{Status: "paid", OkdeskIssueID: "1542", Phone: "+7 916 123-45-67"})
+	w := newWorld(t)
+	pay := must(w.OneCPayment(Payment{Status: "paid", OkdeskIssueID: "1542", Phone: "+7 916 123-45-67"}))
 	if len(pay.Keys) != 3 || pay.Keys[1] != "okdesk:issue:1542" || pay.Keys[2] != "phone:79161234567" || pay.Data["okdesk_issue_id"] != "1542" {
 		t.Errorf("payment = %+v", pay)
 	}
-	img := w.WhatsAppMedia(anna, "image", "cap", "")
+	img := must(w.WhatsAppMedia(anna, "image", "cap", ""))
 	if img.Text != "cap" || img.Data["kind"] != "image" || img.Data["caption"] != "cap" || img.Data["media_id"] == nil {
 		t.Errorf("image = %+v", img)
 	}
-	c := w.OkdeskComment(OkdeskIssue{ID: "7"}, "t", false, "employee")
+	c := must(w.OkdeskComment(OkdeskIssue{ID: "7"}, "t", false, "employee"))
 	if c.Type != "okdesk.new_comment" || c.Data["comment_public"] != false || c.Data["issue_id"] != "7" || c.Text != "t" {
 		t.Errorf("comment = %+v", c)
 	}
-	cb := w.TelegramCallback(TelegramChat{ChatID: "42"}, "yes")
+	cb := must(w.TelegramCallback(TelegramChat{ChatID: "42"}, "yes"))
 	if cb.Type != event.TypeTelegramCallback || cb.Keys[0] != "telegram:42" || cb.Data["data"] != "yes" || cb.Text != "yes" {
 		t.Errorf("callback = %+v", cb)
 	}
@@ -158,14 +187,14 @@ func TestEventShapes(t *testing.T) {
 // TestHandoffLetsTimersAndResultsThrough: the interpreter runs action results and
 // the state's timers while a human has the dialog; only other events are held.
 func TestHandoffLetsTimersAndResultsThrough(t *testing.T) {
-	w := NewWorld(demoFlows(t), Options{})
-	w.Inject(w.WhatsAppText(anna, "hi"))
+	w := newWorld(t)
+	w.Inject(must(w.WhatsAppText(anna, "hi")))
 	w.Mocks().Once("okdesk.create_issue", Mock{Pending: true})
-	w.Inject(w.WhatsAppText(anna, "issue"))
-	if rep := w.Inject(w.WhatsAppText(anna, "help")); w.Dialog("1").Status != engine.StatusHandoff || rep.Events[0].Outcome != OutcomeHandled {
-		t.Fatalf("help: %s, %s", w.Dialog("1").Status, rep.Events[0].Outcome)
+	w.Inject(must(w.WhatsAppText(anna, "issue")))
+	if rep := w.Inject(must(w.WhatsAppText(anna, "help"))); w.Dialog(1).Status != dialog.Handoff || rep.Events[0].Outcome != OutcomeHandled {
+		t.Fatalf("help: %s, %s", w.Dialog(1).Status, rep.Events[0].Outcome)
 	}
-	if rep := w.Inject(w.WhatsAppText(anna, "again")); rep.Events[0].Outcome != OutcomeHeld {
+	if rep := w.Inject(must(w.WhatsAppText(anna, "again"))); rep.Events[0].Outcome != OutcomeHeld {
 		t.Errorf("a message during the handoff: %s, want held", rep.Events[0].Outcome)
 	}
 	rep, err := w.Complete("okdesk.create_issue", Mock{Result: map[string]any{"id": "5"}})
@@ -185,15 +214,15 @@ func TestHandoffLetsTimersAndResultsThrough(t *testing.T) {
 }
 
 func TestPendingAndComplete(t *testing.T) {
-	w := NewWorld(demoFlows(t), Options{})
-	w.Inject(w.WhatsAppText(anna, "hi"))
+	w := newWorld(t)
+	w.Inject(must(w.WhatsAppText(anna, "hi")))
 	if _, err := w.Complete("okdesk.create_issue", Mock{}); err == nil || err.Error() != "complete okdesk.create_issue: no okdesk.create_issue action is pending" {
 		t.Errorf("nothing pending: %v", err)
 	}
 	w.Mocks().Once("okdesk.create_issue", Mock{Pending: true})
 	w.Mocks().Once("okdesk.create_issue", Mock{Pending: true})
 	w.Mocks().Once("send", Mock{Pending: true})
-	first := w.Inject(w.WhatsAppText(anna, "issue"))
+	first := w.Inject(must(w.WhatsAppText(anna, "issue")))
 	if len(first.Events) != 1 || len(first.Actions()) != 1 || !first.Actions()[0].Pending || first.Actions()[0].answered() {
 		t.Fatalf("a pending action answered at once: %+v", first.Events)
 	}
@@ -202,12 +231,12 @@ func TestPendingAndComplete(t *testing.T) {
 	if !strings.Contains(b.String(), "okdesk.create_issue #2 {phone: \"+79161234567\", title: \"T issue\"} → pending") {
 		t.Errorf("transcript: %s", b.String())
 	}
-	w.Inject(w.WhatsAppText(anna, "issue"))
-	sendRep := w.Inject(w.WhatsAppText(anna, "zzz")) // sends "?"
+	w.Inject(must(w.WhatsAppText(anna, "issue")))
+	sendRep := w.Inject(must(w.WhatsAppText(anna, "zzz"))) // sends "?"
 	if len(sendRep.Sent()) != 0 || len(sendRep.Actions()) != 1 {
 		t.Errorf("a pending send was delivered at once: %v", sendRep.Sent())
 	}
-	if got := w.Pending(); len(got) != 3 || got[0].ID != "2" || got[1].ID != "3" || got[2].Kind != "send" {
+	if got := w.Pending(); len(got) != 3 || got[0].ID != 2 || got[1].ID != 3 || got[2].Kind != "send" {
 		t.Fatalf("pending = %+v", got)
 	}
 	if _, err := w.Complete("okdesk.comment", Mock{}); err == nil || !strings.Contains(err.Error(), "(pending: okdesk.create_issue #2, okdesk.create_issue #3, send #4)") {
@@ -219,7 +248,7 @@ func TestPendingAndComplete(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := rep.Events[0]
-	if p.Completed == nil || p.Completed.ID != "2" || p.Event.Type != event.TypeActionFailed || p.Event.Data["action_id"] != "2" ||
+	if p.Completed == nil || p.Completed.ID != 2 || p.Event.Type != event.TypeActionFailed || p.Event.Data["action_id"] != "2" ||
 		len(rep.Failed()) != 1 || len(rep.Actions()) != 0 {
 		t.Errorf("failed completion: %+v, failed %v", p, rep.Failed())
 	}
@@ -238,7 +267,7 @@ func TestPendingAndComplete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sent := rep.Sent(); len(sent) != 1 || sent[0].Text != "?" || rep.Events[0].Event.At != w.Now() || len(sendRep.Sent()) != 0 {
+	if sent := rep.Sent(); len(sent) != 1 || sent[0].Text != "?" || !rep.Events[0].Event.At.Equal(w.Now()) || len(sendRep.Sent()) != 0 {
 		t.Errorf("completed send: sent %v at %s; the earlier report now sends %v", sent, rep.Events[0].Event.At, sendRep.Sent())
 	}
 	if len(w.Pending()) != 0 {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/fixit-exchange/fixit/engine/dialog"
 )
 
 // Admin lists page newest first by id: a cursor is the last id of the previous page,
@@ -122,7 +124,7 @@ func (s *GormStore) DialogHistory(ctx context.Context, dialogID int64) ([]Histor
 	out := make([]HistoryEntry, len(rows))
 	for i, r := range rows {
 		out[i] = HistoryEntry{
-			ID: r.ID, DialogID: r.DialogID, At: r.At.UTC(), Kind: HistoryKind(r.Kind), EventSeq: r.EventID,
+			ID: r.ID, DialogID: r.DialogID, At: r.At.UTC(), Kind: dialog.HistoryKind(r.Kind), EventSeq: r.EventID,
 			FromState: r.FromState, ToState: r.ToState, Detail: toRaw(r.Detail),
 		}
 	}
@@ -156,7 +158,7 @@ func (s *GormStore) Counts(ctx context.Context) ([]DialogCount, error) {
 	}
 	out := make([]DialogCount, len(rows))
 	for i, r := range rows {
-		out[i] = DialogCount{Flow: r.Flow, State: r.State, Status: DialogStatus(r.Status), Count: r.N}
+		out[i] = DialogCount{Flow: r.Flow, State: r.State, Status: dialog.Status(r.Status), Count: r.N}
 	}
 	return out, nil
 }

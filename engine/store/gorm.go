@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fixit-exchange/fixit/engine/dialog"
+
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	gormlogger "gorm.io/gorm/logger"
@@ -80,10 +82,16 @@ func WithClock(now func() time.Time) Option {
 	return func(s *GormStore) { s.now = now }
 }
 
+// Memory is the dsn of a SQLite database held in memory, gone when it is closed:
+// the test world's store (`fixit test`, `fixit chat`, replay). Everything goes
+// through its one connection.
+const Memory = ":memory:"
+
 // Open connects to the database named by dsn and migrates its schema. A dsn starting
-// with postgres:// or postgresql:// is a PostgreSQL URL; anything else is the path of a
-// SQLite file, whose directory is created when missing (query parameters after a '?'
-// are passed to the driver after fixit's own).
+// with postgres:// or postgresql:// is a PostgreSQL URL; Memory is a database in
+// memory; anything else is the path of a SQLite file, whose directory is created
+// when missing (query parameters after a '?' are passed to the driver after fixit's
+// own).
 func Open(ctx context.Context, dsn string, logger *slog.Logger, opts ...Option) (*GormStore, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -97,6 +105,8 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger, opts ...Option) 
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
 		s.dialect = dialectPostgres
 		dialector = postgres.Open(dsn)
+	} else if dsn == Memory {
+		dialector = sqliteDialector{dsn: sqliteURI(Memory, "")}
 	} else {
 		full, err := sqliteDSN(dsn)
 		if err != nil {
@@ -609,15 +619,17 @@ type dialogRow struct {
 
 func (r *dialogRow) toDialog() (Dialog, error) {
 	d := Dialog{
-		ID:          r.ID,
-		Flow:        r.Flow,
-		FlowHash:    r.FlowHash,
-		State:       r.State,
-		Status:      DialogStatus(r.Status),
-		Channel:     r.Channel,
-		ContactID:   r.ContactID,
-		Phone:       r.Phone,
-		CreatedAt:   r.CreatedAt.UTC(),
+		Dialog: dialog.Dialog{
+			ID:        r.ID,
+			Flow:      r.Flow,
+			FlowHash:  r.FlowHash,
+			State:     r.State,
+			Status:    dialog.Status(r.Status),
+			Channel:   r.Channel,
+			ContactID: r.ContactID,
+			Phone:     r.Phone,
+			CreatedAt: r.CreatedAt.UTC(),
+		},
 		UpdatedAt:   r.UpdatedAt.UTC(),
 		LastEventID: r.LastEventID,
 		Revision:    r.Revision,
@@ -655,6 +667,31 @@ func getDialog(db *gorm.DB, id int64, suffix string) (*Dialog, error) {
 // GetDialog returns a dialog, or ErrNotFound.
 func (s *GormStore) GetDialog(ctx context.Context, id int64) (*Dialog, error) {
 	return getDialog(s.read(ctx), id, "")
+}
+
+// LoadDialog returns a dialog with its active keys (in Keys), or ErrNotFound.
+func (s *GormStore) LoadDialog(ctx context.Context, id int64) (*Dialog, error) {
+	d, err := s.GetDialog(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := s.DialogKeys(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	d.Keys = ActiveKeys(keys)
+	return d, nil
+}
+
+// ActiveKeys returns the active keys of a dialog's key list, in order.
+func ActiveKeys(keys []DialogKey) []string {
+	var out []string
+	for _, k := range keys {
+		if k.Active {
+			out = append(out, k.Key)
+		}
+	}
+	return out
 }
 
 // FindDialogByKeys returns the live dialog of the first bound key; see Store.FindDialogByKeys.
@@ -977,7 +1014,11 @@ func (s *GormStore) completeOutbox(db *gorm.DB, id int64, result json.RawMessage
 
 // RetryOutbox schedules another attempt of a running item; ErrConflict when it is not running.
 func (s *GormStore) RetryOutbox(ctx context.Context, id int64, nextAt time.Time, errCode, errText string) error {
-	return s.finishOutbox(s.conn(ctx), "retry", id, `status = 'pending', next_at = ?, error_code = ?, last_error = ?`,
+	return s.retryOutbox(s.conn(ctx), id, nextAt, errCode, errText)
+}
+
+func (s *GormStore) retryOutbox(db *gorm.DB, id int64, nextAt time.Time, errCode, errText string) error {
+	return s.finishOutbox(db, "retry", id, `status = 'pending', next_at = ?, error_code = ?, last_error = ?`,
 		dbTime(nextAt), cleanText(errCode), cleanText(errText))
 }
 

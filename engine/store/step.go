@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fixit-exchange/fixit/engine/dialog"
+
 	"gorm.io/gorm"
 
 	"github.com/fixit-exchange/fixit/engine/event"
@@ -73,7 +75,7 @@ func (t *stepTx) CreateDialog(d *Dialog) error {
 		return errors.New("create dialog: flow and state are required")
 	}
 	if d.Status == "" {
-		d.Status = DialogActive
+		d.Status = dialog.Active
 	}
 	if !d.Status.Valid() {
 		return fmt.Errorf("create dialog of flow %s: unknown status %q", d.Flow, d.Status)
@@ -250,7 +252,7 @@ func (t *stepTx) BindKey(dialogID int64, key string) error {
 			continue
 		case owners[0].DialogID == dialogID:
 			return nil
-		case DialogStatus(owners[0].Status).Ended():
+		case dialog.Status(owners[0].Status).Ended():
 			// Ended dialogs release their keys; one that did not must not hold them.
 			if err := t.tx.Exec(`UPDATE dialog_keys SET active = FALSE WHERE key = ? AND active AND dialog_id = ?`,
 				key, owners[0].DialogID).Error; err != nil {
@@ -287,8 +289,8 @@ func (t *stepTx) AppendHistory(entries ...HistoryEntry) error {
 			if err != nil {
 				return fmt.Errorf("append %s history of dialog %d: %w", h.Kind, h.DialogID, err)
 			}
-			if h.Kind == "" {
-				return fmt.Errorf("append history of dialog %d: empty kind", h.DialogID)
+			if !h.Kind.Valid() {
+				return fmt.Errorf("append history of dialog %d: unknown kind %q", h.DialogID, h.Kind)
 			}
 			at := now
 			if !h.At.IsZero() {
@@ -410,6 +412,11 @@ func (t *stepTx) AppendEvents(events []event.Event) ([]AppendResult, error) {
 // CompleteOutbox marks a running item done as part of the step.
 func (t *stepTx) CompleteOutbox(id int64, result json.RawMessage) error {
 	return t.s.completeOutbox(t.tx, id, result)
+}
+
+// RetryOutbox schedules another attempt of a running item as part of the step.
+func (t *stepTx) RetryOutbox(id int64, nextAt time.Time, errCode, errText string) error {
+	return t.s.retryOutbox(t.tx, id, nextAt, errCode, errText)
 }
 
 // FailOutbox ends a running item as failed or dead as part of the step.

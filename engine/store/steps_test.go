@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fixit-exchange/fixit/engine/dialog"
+
 	"github.com/fixit-exchange/fixit/engine/event"
 )
 
@@ -29,7 +31,7 @@ func TestStepsIsolated(t *testing.T) {
 				if err := tx.UpdateDialog(cur); err != nil {
 					return err
 				}
-				return tx.AppendHistory(HistoryEntry{DialogID: d.ID, Kind: HistoryTransition, FromState: "a", ToState: to})
+				return tx.AppendHistory(HistoryEntry{DialogID: d.ID, Kind: dialog.HistTransition, FromState: "a", ToState: to})
 			}
 		}
 		failing := func(tx StepTx) error {
@@ -73,7 +75,7 @@ func TestStepsRunAgainAfterAFailure(t *testing.T) {
 		insert := func(i int, fail bool) func(StepTx) error {
 			return func(tx StepTx) error {
 				calls[i]++
-				if err := tx.CreateDialog(&Dialog{Flow: fmt.Sprintf("step%d", i), State: "a"}); err != nil {
+				if err := tx.CreateDialog(&Dialog{Dialog: dialog.Dialog{Flow: fmt.Sprintf("step%d", i), State: "a"}}); err != nil {
 					return err
 				}
 				if fail {
@@ -108,7 +110,7 @@ func TestStepsOne(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *env) {
 		errBoom := errors.New("boom")
 		errs := e.s.Steps(ctxT(t), []func(StepTx) error{func(tx StepTx) error {
-			if err := tx.CreateDialog(&Dialog{Flow: "f", State: "a"}); err != nil {
+			if err := tx.CreateDialog(&Dialog{Dialog: dialog.Dialog{Flow: "f", State: "a"}}); err != nil {
 				return err
 			}
 			return errBoom
@@ -296,8 +298,7 @@ func TestUpdateDialogWritesWhatChanged(t *testing.T) {
 		if err := e.s.Step(ctxT(t), func(tx StepTx) error { return tx.UpdateDialog(got) }); err != nil {
 			t.Fatal(err)
 		}
-		blind := Dialog{ID: d.ID, Flow: "f", State: "c", Status: DialogHandoff, Vars: map[string]any{}, Revision: got.Revision,
-			Channel: "waba", ContactID: "1", HandoffUntil: []string{"waba.message"}}
+		blind := Dialog{Dialog: dialog.Dialog{ID: d.ID, Flow: "f", State: "c", Status: dialog.Handoff, Vars: map[string]any{}, Channel: "waba", ContactID: "1", HandoffUntil: []string{"waba.message"}}, Revision: got.Revision}
 		if err := e.s.Step(ctxT(t), func(tx StepTx) error { return tx.UpdateDialog(&blind) }); err != nil {
 			t.Fatal(err)
 		}
@@ -305,7 +306,7 @@ func TestUpdateDialogWritesWhatChanged(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if back.State != "c" || back.Status != DialogHandoff || len(back.Vars) != 0 || back.Revision != d.Revision+3 ||
+		if back.State != "c" || back.Status != dialog.Handoff || len(back.Vars) != 0 || back.Revision != d.Revision+3 ||
 			back.ContactID != "1" || len(back.HandoffUntil) != 1 || !back.EnteredAt.IsZero() {
 			t.Errorf("read back %+v", back)
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/fixit-exchange/fixit/engine/dialog"
 	"github.com/fixit-exchange/fixit/engine/event"
 )
 
@@ -26,34 +27,7 @@ var (
 	ErrBadCursor = errors.New("invalid cursor")
 )
 
-// DialogStatus is the lifecycle status of a dialog (DESIGN A5).
-type DialogStatus string
-
-// Dialog statuses. Finished, abandoned and failed dialogs have ended: their keys are
-// released and their pending timers cancelled.
-const (
-	DialogActive    DialogStatus = "active"
-	DialogHandoff   DialogStatus = "handoff"
-	DialogFinished  DialogStatus = "finished"
-	DialogAbandoned DialogStatus = "abandoned"
-	DialogFailed    DialogStatus = "failed"
-)
-
-// Valid reports whether s is one of the dialog statuses.
-func (s DialogStatus) Valid() bool {
-	switch s {
-	case DialogActive, DialogHandoff, DialogFinished, DialogAbandoned, DialogFailed:
-		return true
-	}
-	return false
-}
-
-// Ended reports whether a dialog in status s is over.
-func (s DialogStatus) Ended() bool {
-	return s == DialogFinished || s == DialogAbandoned || s == DialogFailed
-}
-
-// EventStatus is the processing status of an inbound event (DESIGN A5).
+// EventStatus is the processing status of an inbound event.
 type EventStatus string
 
 // Event statuses.
@@ -105,24 +79,6 @@ func (s OutboxStatus) Valid() bool {
 	return false
 }
 
-// HistoryKind says what a history entry records.
-type HistoryKind string
-
-// History kinds.
-const (
-	HistoryEvent      HistoryKind = "event"
-	HistoryTransition HistoryKind = "transition"
-	HistoryGuard      HistoryKind = "guard"
-	HistoryAction     HistoryKind = "action"
-	HistoryTimer      HistoryKind = "timer"
-	HistoryError      HistoryKind = "error"
-	HistoryUnhandled  HistoryKind = "unhandled"
-	HistorySet        HistoryKind = "set"
-	HistoryBind       HistoryKind = "bind"
-	HistoryLog        HistoryKind = "log"
-	HistoryHandoff    HistoryKind = "handoff"
-)
-
 // Event is a stored inbound event: the normalized event plus its place in the inbox.
 // Event.ID is the decimal form of Seq.
 type Event struct {
@@ -144,24 +100,11 @@ type AppendResult struct {
 	Duplicate bool
 }
 
-// Dialog is one running or ended conversation of a flow.
+// Dialog is one running or ended conversation of a flow, as stored: the dialog
+// with the store's bookkeeping around it. Keys is filled by LoadDialog only.
 type Dialog struct {
-	ID       int64
-	Flow     string
-	FlowHash string
-	State    string
-	Status   DialogStatus
-	// Vars are the flow variables; numbers come back as float64 (JSON).
-	Vars      map[string]any
-	Channel   string
-	ContactID string
-	Phone     string
-	CreatedAt time.Time
+	dialog.Dialog
 	UpdatedAt time.Time
-	// HandoffUntil lists the event types that hand a dialog in handoff back to the bot.
-	HandoffUntil []string
-	// EnteredAt is when the dialog entered its current state (zero when unknown).
-	EnteredAt time.Time
 	// LastEventID is the Seq of the last event the dialog processed (0 = none).
 	LastEventID int64
 	// Revision counts committed updates; UpdateDialog succeeds only on the revision it read.
@@ -187,7 +130,7 @@ type HistoryEntry struct {
 	ID       int64
 	DialogID int64
 	At       time.Time
-	Kind     HistoryKind
+	Kind     dialog.HistoryKind
 	// EventSeq is the Seq of the stored event that caused the entry, if any.
 	EventSeq  *int64
 	FromState string
@@ -242,7 +185,7 @@ type FlowVersion struct {
 type DialogCount struct {
 	Flow   string
 	State  string
-	Status DialogStatus
+	Status dialog.Status
 	Count  int64
 }
 
@@ -254,7 +197,7 @@ type Page struct {
 	Cursor string
 }
 
-// Page size bounds of the admin lists (DESIGN A5).
+// Page size bounds of the admin lists.
 const (
 	DefaultLimit = 100
 	MaxLimit     = 10000
@@ -265,7 +208,7 @@ const (
 type DialogFilter struct {
 	Flow   string
 	State  string
-	Status DialogStatus
+	Status dialog.Status
 	Key    string
 }
 
@@ -300,6 +243,8 @@ type Store interface {
 	FindDialogByKeys(ctx context.Context, keys []string) (*Dialog, error)
 	// GetDialog returns a dialog, or ErrNotFound.
 	GetDialog(ctx context.Context, id int64) (*Dialog, error)
+	// LoadDialog returns a dialog with its active keys in Keys, or ErrNotFound.
+	LoadDialog(ctx context.Context, id int64) (*Dialog, error)
 	// DialogKeys returns every key ever bound to a dialog, oldest first.
 	DialogKeys(ctx context.Context, dialogID int64) ([]DialogKey, error)
 	// Step runs fn in one transaction: everything fn does through tx commits together
@@ -416,6 +361,8 @@ type StepTx interface {
 	// FailOutbox ends a running outbox item as OutboxFailed or OutboxDead;
 	// ErrConflict when it is no longer running.
 	FailOutbox(id int64, status OutboxStatus, errCode, errText string) error
+	// RetryOutbox puts a running item back to pending, due at nextAt, in this transaction.
+	RetryOutbox(id int64, nextAt time.Time, errCode, errText string) error
 	// ClaimOutbox claims due items as Store.ClaimOutbox does, in this transaction.
 	ClaimOutbox(now time.Time, limit int, lease time.Duration) ([]OutboxItem, error)
 }

@@ -18,6 +18,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/fixit-exchange/fixit/engine/dialog"
+
 	"github.com/fixit-exchange/fixit/engine/event"
 
 	"github.com/fixit-exchange/fixit/engine/store/storetest"
@@ -115,7 +117,7 @@ func (e *env) step(t *testing.T, fn func(tx StepTx) error) {
 // newDialog creates an active dialog of flow in state.
 func (e *env) newDialog(t *testing.T, flow, state string) *Dialog {
 	t.Helper()
-	d := &Dialog{Flow: flow, FlowHash: "h-" + flow, State: state, Vars: map[string]any{"n": 1.0}}
+	d := &Dialog{Dialog: dialog.Dialog{Flow: flow, FlowHash: "h-" + flow, State: state, Vars: map[string]any{"n": 1.0}}}
 	e.step(t, func(tx StepTx) error { return tx.CreateDialog(d) })
 	return d
 }
@@ -414,7 +416,7 @@ func TestKeyBinding(t *testing.T) {
 			}
 			return d.ID
 		}
-		end := func(d *Dialog, status DialogStatus) {
+		end := func(d *Dialog, status dialog.Status) {
 			t.Helper()
 			e.step(t, func(tx StepTx) error {
 				cur, err := tx.LockDialog(d.ID)
@@ -436,9 +438,9 @@ func TestKeyBinding(t *testing.T) {
 			{"bind k to d1", func() error { return bind(d1, "k") }, nil, []string{"k"}, d1.ID},
 			{"bind again is a no-op", func() error { return bind(d1, "k") }, nil, []string{"k"}, d1.ID},
 			{"d2 cannot take k", func() error { return bind(d2, "k") }, ErrKeyTaken, []string{"k"}, d1.ID},
-			{"handoff keeps keys", func() error { end(d1, DialogHandoff); return nil }, nil, []string{"k"}, d1.ID},
+			{"handoff keeps keys", func() error { end(d1, dialog.Handoff); return nil }, nil, []string{"k"}, d1.ID},
 			{"empty key refused", func() error { return bind(d1, "") }, errAny, nil, 0},
-			{"ending d1 releases k", func() error { end(d1, DialogFinished); return nil }, nil, []string{"k"}, 0},
+			{"ending d1 releases k", func() error { end(d1, dialog.Finished); return nil }, nil, []string{"k"}, 0},
 			{"d2 takes k", func() error { return bind(d2, "k") }, nil, []string{"k"}, d2.ID},
 			{"d3 binds m", func() error { return bind(d3, "m") }, nil, []string{"m"}, d3.ID},
 			{"first listed key wins", nil, nil, []string{"m", "k"}, d3.ID},
@@ -528,14 +530,14 @@ func TestStepRollback(t *testing.T) {
 		seq := append1(t, e, msg("m1", "1", "", t0))[0].Seq
 		boom := errors.New("boom")
 		err := e.s.Step(ctxT(t), func(tx StepTx) error {
-			d := &Dialog{Flow: "f", State: "a"}
+			d := &Dialog{Dialog: dialog.Dialog{Flow: "f", State: "a"}}
 			if err := tx.CreateDialog(d); err != nil {
 				return err
 			}
 			if err := tx.BindKey(d.ID, "k"); err != nil {
 				return err
 			}
-			if err := tx.AppendHistory(HistoryEntry{DialogID: d.ID, Kind: HistoryEvent, EventSeq: &seq}); err != nil {
+			if err := tx.AppendHistory(HistoryEntry{DialogID: d.ID, Kind: dialog.HistEvent, EventSeq: &seq}); err != nil {
 				return err
 			}
 			if err := tx.ScheduleTimer(&Timer{DialogID: d.ID, State: "a", DueAt: t0.Add(time.Hour)}); err != nil {
@@ -575,9 +577,9 @@ func TestStepCommitsHistory(t *testing.T) {
 		seq := append1(t, e, msg("m1", "1", "", t0))[0].Seq
 		d := e.newDialog(t, "f", "a")
 		entries := []HistoryEntry{
-			{DialogID: d.ID, Kind: HistoryEvent, EventSeq: &seq, Detail: json.RawMessage(`{"type":"waba.message"}`)},
-			{DialogID: d.ID, Kind: HistoryGuard, Detail: json.RawMessage(`{"when":"true","result":true}`)},
-			{DialogID: d.ID, Kind: HistoryTransition, FromState: "a", ToState: "b", At: t0.Add(time.Second)},
+			{DialogID: d.ID, Kind: dialog.HistEvent, EventSeq: &seq, Detail: json.RawMessage(`{"type":"waba.message"}`)},
+			{DialogID: d.ID, Kind: dialog.HistGuard, Detail: json.RawMessage(`{"when":"true","result":true}`)},
+			{DialogID: d.ID, Kind: dialog.HistTransition, FromState: "a", ToState: "b", At: t0.Add(time.Second)},
 		}
 		e.step(t, func(tx StepTx) error { return tx.AppendHistory(entries...) })
 		got, err := e.s.DialogHistory(ctxT(t), d.ID)
@@ -601,7 +603,7 @@ func TestStepCommitsHistory(t *testing.T) {
 			}
 		}
 		bad := e.s.Step(ctxT(t), func(tx StepTx) error {
-			return tx.AppendHistory(HistoryEntry{DialogID: d.ID, Kind: HistoryLog, Detail: json.RawMessage(`{not json`)})
+			return tx.AppendHistory(HistoryEntry{DialogID: d.ID, Kind: dialog.HistLog, Detail: json.RawMessage(`{not json`)})
 		})
 		if bad == nil {
 			t.Error("AppendHistory accepted invalid JSON detail")
@@ -685,7 +687,7 @@ func TestTimers(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			cur.Status = DialogAbandoned
+			cur.Status = dialog.Abandoned
 			return tx.UpdateDialog(cur)
 		})
 		if got := due(time.Hour); got != nil {
@@ -880,8 +882,8 @@ func TestPagination(t *testing.T) {
 			{"exact multiple", DialogFilter{}, 5, all, 5},
 			{"default limit", DialogFilter{}, 0, all, 1},
 			{"flow filter", DialogFilter{Flow: "a"}, 4, flowA, 4},
-			{"status filter", DialogFilter{Status: DialogActive, State: "s"}, 100, all, 1},
-			{"no match", DialogFilter{Status: DialogFailed}, 10, nil, 1},
+			{"status filter", DialogFilter{Status: dialog.Active, State: "s"}, 100, all, 1},
+			{"no match", DialogFilter{Status: dialog.Failed}, 10, nil, 1},
 		}
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
@@ -972,7 +974,7 @@ func TestNULAndInvalidUTF8(t *testing.T) {
 			t.Errorf("re-appending a NUL-keyed event: %+v", again[0])
 		}
 
-		d := &Dialog{Flow: "f\x00", State: dirty, Vars: map[string]any{"v": dirty}}
+		d := &Dialog{Dialog: dialog.Dialog{Flow: "f\x00", State: dirty, Vars: map[string]any{"v": dirty}}}
 		e.step(t, func(tx StepTx) error {
 			if err := tx.CreateDialog(d); err != nil {
 				return err
@@ -980,7 +982,7 @@ func TestNULAndInvalidUTF8(t *testing.T) {
 			if err := tx.BindKey(d.ID, "phone:\x00"); err != nil {
 				return err
 			}
-			if err := tx.AppendHistory(HistoryEntry{DialogID: d.ID, Kind: HistoryLog, FromState: dirty}); err != nil {
+			if err := tx.AppendHistory(HistoryEntry{DialogID: d.ID, Kind: dialog.HistLog, FromState: dirty}); err != nil {
 				return err
 			}
 			return tx.MarkEvent(res[0].Seq, EventFailed, &d.ID, dirty)
@@ -1068,7 +1070,7 @@ func TestFlowVersionsAndCounts(t *testing.T) {
 		e.newDialog(t, "lead", "ask_name")
 		e.newDialog(t, "lead", "ask_name")
 		d := e.newDialog(t, "lead", "done")
-		d.Status = DialogFinished
+		d.Status = dialog.Finished
 		e.step(t, func(tx StepTx) error { return tx.UpdateDialog(d) })
 		e.newDialog(t, "pay", "wait")
 		counts, err := e.s.Counts(ctxT(t))
@@ -1076,9 +1078,9 @@ func TestFlowVersionsAndCounts(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := []DialogCount{
-			{"lead", "ask_name", DialogActive, 2},
-			{"lead", "done", DialogFinished, 1},
-			{"pay", "wait", DialogActive, 1},
+			{"lead", "ask_name", dialog.Active, 2},
+			{"lead", "done", dialog.Finished, 1},
+			{"pay", "wait", dialog.Active, 1},
 		}
 		if !slices.Equal(counts, want) {
 			t.Errorf("Counts = %+v, want %+v", counts, want)
@@ -1277,7 +1279,7 @@ func BenchmarkStep(b *testing.B) {
 				}
 				dialogs := make([]int64, batch)
 				for i := range dialogs {
-					d := &Dialog{Flow: "lead", State: "a", Vars: map[string]any{"name": "Иван"}}
+					d := &Dialog{Dialog: dialog.Dialog{Flow: "lead", State: "a", Vars: map[string]any{"name": "Иван"}}}
 					if err := s.Step(ctx, func(tx StepTx) error { return tx.CreateDialog(d) }); err != nil {
 						b.Fatal(err)
 					}
@@ -1325,8 +1327,8 @@ func benchStep(id, seq int64) func(tx StepTx) error {
 			return err
 		}
 		if err := tx.AppendHistory(
-			HistoryEntry{DialogID: cur.ID, Kind: HistoryEvent, EventSeq: &seq},
-			HistoryEntry{DialogID: cur.ID, Kind: HistoryTransition, FromState: from, ToState: cur.State},
+			HistoryEntry{DialogID: cur.ID, Kind: dialog.HistEvent, EventSeq: &seq},
+			HistoryEntry{DialogID: cur.ID, Kind: dialog.HistTransition, FromState: from, ToState: cur.State},
 		); err != nil {
 			return err
 		}
@@ -1340,9 +1342,9 @@ func TestStatusValid(t *testing.T) {
 		valid bool
 		got   bool
 	}{
-		{"dialog active", true, DialogActive.Valid()},
-		{"dialog failed", true, DialogFailed.Valid()},
-		{"dialog bogus", false, DialogStatus("done").Valid()},
+		{"dialog active", true, dialog.Active.Valid()},
+		{"dialog failed", true, dialog.Failed.Valid()},
+		{"dialog bogus", false, dialog.Status("done").Valid()},
 		{"event unrouted", true, EventUnrouted.Valid()},
 		{"event bogus", false, EventStatus("").Valid()},
 		{"outbox dead", true, OutboxDead.Valid()},
@@ -1353,7 +1355,7 @@ func TestStatusValid(t *testing.T) {
 			t.Errorf("%s: Valid() = %v, want %v", c.name, c.got, c.valid)
 		}
 	}
-	ended := map[DialogStatus]bool{DialogActive: false, DialogHandoff: false, DialogFinished: true, DialogAbandoned: true, DialogFailed: true}
+	ended := map[dialog.Status]bool{dialog.Active: false, dialog.Handoff: false, dialog.Finished: true, dialog.Abandoned: true, dialog.Failed: true}
 	for s, want := range ended {
 		if s.Ended() != want {
 			t.Errorf("%s.Ended() = %v, want %v", s, s.Ended(), want)
@@ -1388,17 +1390,17 @@ func TestMarkEventSettlesOnce(t *testing.T) {
 
 func TestWaitingAndAdoptDialogs(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *env) {
-		mk := func(hash, state string, status DialogStatus) *Dialog {
-			d := &Dialog{Flow: "lead", FlowHash: hash, State: state, Status: status, Vars: map[string]any{}}
+		mk := func(hash, state string, status dialog.Status) *Dialog {
+			d := &Dialog{Dialog: dialog.Dialog{Flow: "lead", FlowHash: hash, State: state, Status: status, Vars: map[string]any{}}}
 			e.step(t, func(tx StepTx) error { return tx.CreateDialog(d) })
 			return d
 		}
-		a := mk("v1", "ask_phone", DialogActive)
-		b := mk("v1", "ask_phone", DialogHandoff)
-		c := mk("v1", "ask_name", DialogActive)
-		mk("v1", "ask_phone", DialogFinished) // ended: not waiting
-		mk("v2", "ask_phone", DialogActive)   // already on the new version
-		other := &Dialog{Flow: "other", FlowHash: "x", State: "ask_phone", Status: DialogActive, Vars: map[string]any{}}
+		a := mk("v1", "ask_phone", dialog.Active)
+		b := mk("v1", "ask_phone", dialog.Handoff)
+		c := mk("v1", "ask_name", dialog.Active)
+		mk("v1", "ask_phone", dialog.Finished) // ended: not waiting
+		mk("v2", "ask_phone", dialog.Active)   // already on the new version
+		other := &Dialog{Dialog: dialog.Dialog{Flow: "other", FlowHash: "x", State: "ask_phone", Status: dialog.Active, Vars: map[string]any{}}}
 		e.step(t, func(tx StepTx) error {
 			if err := tx.CreateDialog(other); err != nil {
 				return err

@@ -1,0 +1,122 @@
+package core
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/fixit-exchange/fixit/connectors"
+	"github.com/fixit-exchange/fixit/engine/dialog"
+	"github.com/fixit-exchange/fixit/engine/event"
+	"github.com/fixit-exchange/fixit/engine/store"
+)
+
+// Perform makes one attempt at a claimed outbox item through the registry. d is the
+// item's dialog (nil for an item without one) and lastInbound the time of that
+// dialog contact's last inbound message, which WhatsApp's 24-hour window starts
+// from. The error, if any, is typed (*connectors.Error) or treated as a network
+// failure.
+func (c *Core) Perform(ctx context.Context, it store.OutboxItem, d *dialog.Dialog, lastInbound time.Time) (connectors.Result, error) {
+	req := connectors.Request{ID: strconv.FormatInt(it.ID, 10), Kind: it.Kind, Now: c.cfg.Now(), Attempt: it.Attempts,
+		LastInboundAt: lastInbound}
+	if d != nil {
+		req.Dialog = *d
+	}
+	if err := json.Unmarshal(it.Params, &req.Params); err != nil {
+		return connectors.Result{}, &connectors.Error{Code: connectors.CodeBadParams, Message: "stored parameters are not JSON: " + err.Error()}
+	}
+	return c.cfg.Registry.Execute(ctx, req)
+}
+
+// Settlement is the outcome of one attempt at an outbox item, decided by the rules:
+// done; tried again later (a retryable failure with attempts left, after a backoff
+// that honours Retry-After); failed for good (the remote side refused it); or dead
+// (the retries ran out). Done, failed and dead go back to the item's dialog as an
+// action.done or action.failed event.
+type Settlement struct {
+	Item      store.OutboxItem
+	Status    store.OutboxStatus // done, pending (tried again at NextAt), failed or dead
+	NextAt    time.Time
+	Result    json.RawMessage   // with done: the result's data
+	Error     *connectors.Error // otherwise
+	DryRun    bool              // with done: credentials were unset, nothing was sent
+	Connector string            // who performed it, for logs and metrics
+	// Event is the result event for the item's dialog; nil for a retry and for an
+	// item without a dialog.
+	Event *event.Event
+}
+
+// Settle decides what an attempt at it came to. channel is its dialog's channel
+// (a send is performed by the channel's connector).
+func (c *Core) Settle(it store.OutboxItem, channel string, res connectors.Result, err error) Settlement {
+	conn := connectors.ConnectorOf(it.Kind, channel)
+	s := Settlement{Item: it, Connector: conn}
+	var data map[string]any
+	if err == nil {
+		data = make(map[string]any, len(res.Data)+1)
+		for k, v := range res.Data {
+			data[k] = v
+		}
+		if res.DryRun {
+			data["dry_run"] = true
+		}
+		s.Status, s.Result, s.DryRun = store.OutboxDone, mustJSON(data), res.DryRun
+	} else {
+		ce := connectors.AsError(conn, err)
+		s.Error = ce
+		switch {
+		case ce.Retryable && it.Attempts < c.cfg.MaxAttempts:
+			s.Status, s.NextAt = store.OutboxPending, c.cfg.Now().Add(c.Backoff(it.Attempts, ce.RetryAfter))
+			return s
+		case ce.Retryable:
+			s.Status = store.OutboxDead
+		default:
+			s.Status = store.OutboxFailed
+		}
+		data = map[string]any{event.FieldError: map[string]any{"code": ce.Code, "message": ce.Message, "status": ce.Status,
+			"api_code": ce.APICode, "connector": ce.Connector, "attempts": it.Attempts, "dead": s.Status == store.OutboxDead}}
+	}
+	if it.DialogID != nil {
+		ev := event.ActionResult{ActionID: it.ID, DialogID: *it.DialogID, Kind: it.Kind, Failed: err != nil,
+			Data: data}.Event(c.cfg.Now())
+		s.Event = &ev
+	}
+	return s
+}
+
+// Record writes a settlement in tx: the item's new status and, when there is one,
+// the result event (deduplicated by action id), so an item is never done without
+// its event. It returns the result event's inbox sequence number (0 when none).
+// store.ErrConflict means the item is no longer running: its lease ran out and
+// another worker took it over, which records the outcome instead.
+func (s Settlement) Record(tx store.StepTx) (int64, error) {
+	var seq int64
+	if s.Event != nil {
+		res, err := tx.AppendEvents([]event.Event{*s.Event})
+		if err != nil {
+			return 0, fmt.Errorf("store result event: %w", err)
+		}
+		seq = res[0].Seq
+	}
+	var err error
+	switch s.Status {
+	case store.OutboxDone:
+		err = tx.CompleteOutbox(s.Item.ID, s.Result)
+	case store.OutboxPending:
+		err = tx.RetryOutbox(s.Item.ID, s.NextAt, s.Error.Code, s.Error.Error())
+	default:
+		err = tx.FailOutbox(s.Item.ID, s.Status, s.Error.Code, s.Error.Error())
+	}
+	return seq, err
+}
+
+// TimerEvents returns the events of timers that fell due, in order.
+func TimerEvents(due []store.Timer) []event.Event {
+	out := make([]event.Event, len(due))
+	for i, t := range due {
+		out[i] = event.TimerFired(event.Timer{ID: t.ID, DialogID: t.DialogID, State: t.State, Name: t.Name}, t.DueAt)
+	}
+	return out
+}

@@ -1,0 +1,160 @@
+package processor
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/fixit-exchange/fixit/engine"
+	"github.com/fixit-exchange/fixit/engine/store"
+)
+
+// Reload loads the flow files again and, when they are valid and differ from the
+// set in service, puts the new set in service as one operation: everything that
+// can fail is done before the swap — the files are loaded and checked, the set is
+// checked against the live dialogs (a flow that declares `migrate` must not move
+// dialogs into states it lacks), every version is stored, and the live dialogs of
+// those flows are moved to their new version — and then one pointer is swapped. On
+// any error the old set keeps serving and the report says why.
+//
+// With dryRun nothing is stored, moved or swapped: the report says what a reload
+// would do (its diagnostics, the flows added, changed and removed, the dialogs
+// that would be stranded or moved).
+func (p *Processor) Reload(ctx context.Context, dryRun bool) engine.ReloadReport {
+	p.reloadMu.Lock()
+	defer p.reloadMu.Unlock()
+	holder := p.cfg.Flows
+	next, rep := holder.Prepare()
+	rep.DryRun = dryRun
+	if next != nil {
+		if err := p.checkMigrations(ctx, next, &rep); err != nil {
+			refuse(&rep, next, engine.CodeStrandedDialogs, "cannot check the live dialogs: "+err.Error(), "the database must answer before dialogs can move to a new version")
+		}
+	}
+	if rep.Diagnostics.HasErrors() {
+		rep.Result, next = engine.ReloadError, nil
+	}
+	if dryRun {
+		return rep
+	}
+	if next != nil {
+		if err := p.install(ctx, next); err != nil {
+			refuse(&rep, next, engine.CodeReloadFailed, err.Error(), "the old flows keep serving; check the database, then reload again")
+			rep.Result, next = engine.ReloadError, nil
+		}
+	}
+	holder.Commit(next, rep)
+	p.report(rep)
+	return rep
+}
+
+// install stores the versions of a set about to go into service and moves the
+// live dialogs of its flows that declare `migrate`.
+func (p *Processor) install(ctx context.Context, fs *engine.FlowSet) error {
+	for _, f := range fs.Flows() {
+		if err := p.st.SaveFlowVersion(ctx, store.FlowVersion{Hash: f.Hash, Flow: f.Name, File: f.File, Source: string(f.Source)}); err != nil {
+			return fmt.Errorf("store flow version %s: %w", f.Name, err)
+		}
+	}
+	moved := int64(0)
+	for _, f := range fs.Flows() {
+		if f.Migrate == nil {
+			continue
+		}
+		n, err := p.st.AdoptDialogs(ctx, f.Name, f.Hash, f.Migrate)
+		if err != nil {
+			return fmt.Errorf("move live dialogs of %s to its new version: %w", f.Name, err)
+		}
+		if n > 0 {
+			p.log.Info("live dialogs moved to the new flow version", "flow", f.Name, "version", f.Hash[:12], "dialogs", n)
+		}
+		moved += n
+	}
+	if moved > 0 {
+		// The moves bypassed the steps: a step that writes a moved dialog would fail
+		// its revision check, but one that does not (an event the old state ignores)
+		// would go on from the old version.
+		p.dialogs.clear()
+	}
+	return nil
+}
+
+// checkMigrations counts the live dialogs each flow of next that declares `migrate`
+// would move, and refuses the set when any would land in a state the new version
+// lacks. Flows without `migrate` keep their dialogs on the version they started on,
+// which is never stranded.
+func (p *Processor) checkMigrations(ctx context.Context, next *engine.FlowSet, rep *engine.ReloadReport) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for _, f := range next.Flows() {
+		if f.Migrate == nil {
+			continue
+		}
+		waiting, err := p.st.WaitingDialogs(ctx, f.Name, f.Hash)
+		if err != nil {
+			return fmt.Errorf("flow %s: %w", f.Name, err)
+		}
+		stranded, moved := map[string]int64{}, map[string]int64{}
+		for _, w := range waiting {
+			if _, ok := f.MigrateTarget(w.State); ok {
+				moved[w.State] += w.Count
+			} else {
+				stranded[w.State] += w.Count
+			}
+		}
+		for _, state := range sortedKeys(stranded) {
+			rep.Stranded = append(rep.Stranded, engine.StateCount{Flow: f.Name, State: state, Dialogs: stranded[state]})
+			rep.Diagnostics = append(rep.Diagnostics, engine.Diagnostic{File: f.File, Line: f.Pos.Line, Col: f.Pos.Col,
+				Severity: engine.SevError, Code: engine.CodeStrandedDialogs,
+				Message: fmt.Sprintf("%d live dialog(s) of %s wait in state %q, which this version does not have", stranded[state], f.Name, state),
+				Hint:    fmt.Sprintf("map it under `migrate: { %s: <state> }`, keep the state, or remove `migrate` to leave them on their version", state)})
+		}
+		for _, state := range sortedKeys(moved) {
+			rep.Migrated = append(rep.Migrated, engine.StateCount{Flow: f.Name, State: state, Dialogs: moved[state]})
+		}
+	}
+	rep.Diagnostics.Sort()
+	return nil
+}
+
+// refuse adds an error diagnostic about the whole set (at its first flow).
+func refuse(rep *engine.ReloadReport, fs *engine.FlowSet, code, msg, hint string) {
+	d := engine.Diagnostic{Line: 1, Col: 1, Severity: engine.SevError, Code: code, Message: msg, Hint: hint}
+	if flows := fs.Flows(); len(flows) > 0 {
+		d.File, d.Line, d.Col = flows[0].File, flows[0].Pos.Line, flows[0].Pos.Col
+	}
+	rep.Diagnostics = append(rep.Diagnostics, d)
+}
+
+// report counts and logs a reload.
+func (p *Processor) report(rep engine.ReloadReport) {
+	if p.met != nil {
+		p.met.Reloads.WithLabelValues(rep.Result).Inc()
+	}
+	switch rep.Result {
+	case engine.ReloadError:
+		for _, d := range rep.Diagnostics {
+			if d.Severity == engine.SevError {
+				p.log.Error("flows refused", "file", d.File, "line", d.Line, "col", d.Col, "code", d.Code, "message", d.Message)
+			}
+		}
+	case engine.ReloadOK:
+		for _, d := range rep.Diagnostics {
+			p.log.Warn("flow diagnostic", "file", d.File, "line", d.Line, "col", d.Col, "severity", string(d.Severity),
+				"code", d.Code, "message", d.Message)
+		}
+		p.log.Info("flows loaded", "added", rep.Added, "changed", rep.Changed, "removed", rep.Removed)
+	default:
+		p.log.Info("flows unchanged")
+	}
+}
+
+func sortedKeys(m map[string]int64) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,235 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/fixit-exchange/fixit/engine"
+	"github.com/fixit-exchange/fixit/engine/core"
+	"github.com/fixit-exchange/fixit/engine/dialog"
+	"github.com/fixit-exchange/fixit/engine/event"
+	"github.com/fixit-exchange/fixit/engine/store"
+)
+
+// stepper processes one event of a lane: it plans the step with the core outside
+// the transaction (so that on SQLite the writer's one connection only writes),
+// applies it through the writer and keeps the dialog cache up to date.
+type stepper struct{ p *Processor }
+
+// Retry bounds of one event.
+const (
+	maxFailures = 5               // failed attempts before the event is marked failed
+	maxWaitElse = 2 * time.Minute // how long to wait for another worker's claim of the event
+)
+
+// process applies one event, retrying lost revision races and transient failures,
+// and waiting for another worker that has claimed it. lane is the dialog's id, or
+// a start lane's (negative) when no dialog held the event's keys when it was routed.
+func (s *stepper) process(lane int64, ev store.Event) {
+	p := s.p
+	ctx := context.Background()
+	log := p.log.With("event_id", ev.ID, "event_type", ev.Type)
+	target := lane // negative: find the dialog by the event's keys (an earlier event may have started it)
+	wait, deadline := 5*time.Millisecond, time.Now().Add(maxWaitElse)
+	failures := 0
+	for {
+		applied, err := s.once(ctx, target, ev)
+
+		switch {
+		case err == nil:
+			s.observe(log, applied)
+			return
+		case errors.Is(err, core.ErrEnded):
+			// Its dialog ended meanwhile: the event may start a new one.
+			p.dialogs.forgetKeys(ev.Keys)
+			target = -1
+		case errors.Is(err, store.ErrSettled):
+			// Another worker (a rescan, another replica) claimed or processed it; this
+			// attempt was rolled back whole. The lane waits until that event is settled,
+			// so the dialog's next event cannot overtake it. If the other worker dies,
+			// its claim goes with it and a retry here wins.
+			e, gerr := p.st.GetEvent(ctx, ev.Seq)
+			if gerr != nil || e.Status != store.EventPending || time.Now().After(deadline) {
+				return
+			}
+			log.Debug("event claimed elsewhere; waiting for it", "lane", lane)
+			time.Sleep(wait)
+			wait = min(2*wait, 200*time.Millisecond)
+		case failures+1 < maxFailures:
+			failures++
+			if !errors.Is(err, store.ErrConflict) {
+				// A lost revision race is tried again at once, from a fresh read; other
+				// failures (the database busy or away) back off.
+				time.Sleep(time.Duration(failures*failures) * 20 * time.Millisecond)
+			}
+		default:
+			dialogID := max(target, 0)
+			log.Error("process event: giving up", "dialog_id", dialogID, "attempts", failures+1, "err", err)
+			if merr := p.step(ctx, func(tx store.StepTx) error { return p.core.Failed(tx, ev, dialogID, err) }); merr != nil {
+				log.Error("process event: record the failure", "err", merr)
+			}
+			s.observe(log, &core.Applied{Event: ev, Outcome: engine.Failed, Err: err})
+			return
+		}
+	}
+}
+
+// once makes one attempt at an event for the dialog target (0: none holds it;
+// negative: find it by the event's keys).
+func (s *stepper) once(ctx context.Context, target int64, ev store.Event) (*core.Applied, error) {
+	p := s.p
+	if target < 0 {
+		var err error
+		if target, err = p.core.Route(ctx, p.core.Reader(), &ev); err != nil {
+			return nil, err
+		}
+	}
+	var d *store.Dialog
+	var gen uint64
+	if target != 0 {
+		var err error
+		if d, gen, err = p.loadDialog(ctx, target); err != nil {
+			return nil, err
+		}
+	} else {
+		gen = p.dialogs.generation()
+	}
+	plan, err := p.core.Plan(ctx, ev, d)
+	if err != nil {
+		return nil, err
+	}
+	var applied *core.Applied
+	err = p.step(ctx, func(tx store.StepTx) error {
+		if err := p.claim(tx, ev.Seq); err != nil {
+			return err
+		}
+		var err error
+		applied, err = p.core.Apply(tx, plan)
+		return err
+	})
+	if t, ok := event.TimerOf(&ev.Event); ok && err == nil {
+		p.timers.unqueue(t.ID)
+	}
+	if err != nil {
+		if target != 0 {
+			p.dialogs.drop(target)
+		}
+		return nil, err
+	}
+	if applied.Dialog != nil {
+		p.dialogs.put(applied.Dialog, gen)
+	}
+	if len(applied.Actions) > 0 {
+		p.outbox.wake()
+	}
+	return applied, nil
+}
+
+// observe counts an event's outcome and tells its story in the log: one line per
+// event (at info; a failure at warn), and the flow's own `log` actions at their
+// level. Customer text is left out unless Config.LogContent is set.
+func (s *stepper) observe(log *slog.Logger, a *core.Applied) {
+	p := s.p
+	ev := a.Event
+	if p.met != nil {
+		p.met.Processed.WithLabelValues(ev.Source, metricOutcome(a.Outcome)).Inc()
+		if !ev.ReceivedAt.IsZero() {
+			p.met.ProcessingSeconds.WithLabelValues(ev.Source).Observe(time.Since(ev.ReceivedAt).Seconds())
+		}
+	}
+	if a.Outcome == engine.Unrouted {
+		reason := "no live dialog holds its keys and no flow starts on " + ev.Type
+		if event.Addressed(&ev.Event) {
+			reason = "the dialog it is addressed to does not exist"
+		}
+		log.Info("event unrouted", append([]any{"source", ev.Source, "reason", reason}, notes(a.Notes)...)...)
+		return
+	}
+	if a.Dialog == nil { // given up before a dialog was known
+		log.Warn("event failed", "err", a.Err)
+		return
+	}
+	log = log.With("dialog_id", a.Dialog.ID, "flow", a.Flow)
+	for _, h := range a.Result.History {
+		if h.Kind == dialog.HistLog {
+			level := slog.LevelInfo
+			if lv, ok := h.Detail["level"].(string); ok {
+				_ = level.UnmarshalText([]byte(lv))
+			}
+			log.Log(context.Background(), level, fmt.Sprint(h.Detail["message"]), "by", "flow", "state", a.Dialog.State)
+		}
+	}
+	if a.Outcome == engine.Failed {
+		log.Warn("event failed", "state", a.From, "err", a.Err)
+		return
+	}
+	attrs := []any{"source", ev.Source, "from", a.From, "to", a.Dialog.State, "status", string(a.Dialog.Status),
+		"outcome", string(a.Outcome)}
+	if a.Started {
+		attrs = append(attrs, "started", true)
+	}
+	if len(a.Actions) > 0 {
+		kinds := make([]string, len(a.Actions))
+		for i, it := range a.Actions {
+			kinds[i] = it.Kind
+		}
+		attrs = append(attrs, "actions", kinds)
+	}
+	if p.cfg.LogContent && ev.Text != "" {
+		attrs = append(attrs, "text", ev.Text)
+	}
+	log.Info("event processed", append(attrs, notes(a.Notes)...)...)
+}
+
+func notes(ns []string) []any {
+	if len(ns) == 0 {
+		return nil
+	}
+	return []any{"notes", ns}
+}
+
+// metricOutcome is the outcome label of fixit_events_processed_total: processed,
+// unrouted or failed.
+func metricOutcome(o engine.Outcome) string {
+	switch o {
+	case engine.Unrouted, engine.Failed:
+		return string(o)
+	}
+	return "processed"
+}
+
+// claim claims the event for this step (FOR UPDATE SKIP LOCKED on PostgreSQL): an
+// event another replica is processing, or has processed, is skipped at once. With a
+// single writer (SQLite) no one else can be processing it, and an event settled
+// meanwhile (a rescan's second try) is caught by MarkEvent at the end of the step,
+// which rolls it back: the read is saved.
+func (p *Processor) claim(tx store.StepTx, seq int64) error {
+	if p.st.SingleWriter() {
+		return nil
+	}
+	ok, err := tx.ClaimEvent(seq)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return store.ErrSettled
+	}
+	return nil
+}
+
+// loadDialog returns a dialog with its active keys, from the cache when it has it,
+// else from the store, and the cache's generation before the read (for put).
+func (p *Processor) loadDialog(ctx context.Context, id int64) (*store.Dialog, uint64, error) {
+	row, gen, ok := p.dialogs.lookup(id)
+	if ok {
+		return row, gen, nil
+	}
+	row, err := p.st.LoadDialog(ctx, id)
+	if err != nil {
+		return nil, 0, fmt.Errorf("read dialog %d: %w", id, err)
+	}
+	return row, gen, nil
+}
