@@ -145,20 +145,40 @@ func gcDefaults() {
 	}
 }
 
-func serve(c config, log *slog.Logger) error {
-	gcDefaults()
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
+// app is a fixit server's parts, wired: the store, the flows, the processor and the
+// HTTP server.
+type app struct {
+	st    *store.GormStore
+	flows *engine.Holder
+	met   *metrics.Metrics
+	proc  *processor.Processor
+	srv   *server.Server
+}
 
-	st, err := store.Open(ctx, c.DB, log)
-	if err != nil {
-		return fmt.Errorf("open store: %w", err)
+// appOptions put other parts in place of the environment's: tests run the real
+// server on a fake clock, with fake connectors, and listen to what it does.
+type appOptions struct {
+	now      func() time.Time     // default time.Now
+	registry *connectors.Registry // default: the connectors the configuration names
+	observer processor.Observer
+	flowEnv  map[string]any // default: the FLOW_* variables of the environment
+}
+
+// newApp opens the store, loads the flows (they must be valid and fit the live
+// dialogs; their versions are stored and dialogs that migrate are moved before
+// anything is served) and wires the processor and the HTTP server. Close it with
+// close.
+func newApp(ctx context.Context, c config, log *slog.Logger, opt appOptions) (*app, error) {
+	var storeOpts []store.Option
+	if opt.now != nil {
+		storeOpts = append(storeOpts, store.WithClock(opt.now))
 	}
-	defer st.Close()
-
-	flows := engine.NewHolder(nil, c.Flows)
-
-	met := metrics.New(func(ctx context.Context) ([]metrics.DialogCount, error) {
+	st, err := store.Open(ctx, c.DB, log, storeOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	a := &app{st: st, flows: engine.NewHolder(opt.now, c.Flows)}
+	a.met = metrics.New(func(ctx context.Context) ([]metrics.DialogCount, error) {
 		rows, err := st.Counts(ctx)
 		out := make([]metrics.DialogCount, len(rows))
 		for i, r := range rows {
@@ -166,35 +186,64 @@ func serve(c config, log *slog.Logger) error {
 		}
 		return out, err
 	})
-	reg, err := registry(c, log)
-	if err != nil {
-		return err
+	reg := opt.registry
+	if reg == nil {
+		if reg, err = registry(c, log); err != nil {
+			st.Close()
+			return nil, err
+		}
 	}
-	proc := processor.New(processor.Config{Store: st, Flows: flows, Registry: reg, Metrics: met, Logger: log,
-		FlowEnv: engine.FlowEnv(os.Environ()), LogContent: c.LogContent})
-	// The first load: the flows must be valid and fit the live dialogs, their
-	// versions stored and dialogs that migrate moved, before anything is served.
-	if rep := proc.Reload(ctx, false); rep.Result != engine.ReloadOK {
-		return fmt.Errorf("flows in %s have errors (run `fixit validate %s`)", c.Flows, c.Flows)
+	env := opt.flowEnv
+	if env == nil {
+		env = engine.FlowEnv(os.Environ())
+	}
+	a.proc = processor.New(processor.Config{Store: st, Flows: a.flows, Registry: reg, Metrics: a.met, Logger: log,
+		Now: opt.now, FlowEnv: env, LogContent: c.LogContent, Observer: opt.observer})
+	if rep := a.proc.Reload(ctx, false); rep.Result != engine.ReloadOK {
+		a.close()
+		return nil, fmt.Errorf("flows in %s have errors (run `fixit validate %s`)", c.Flows, c.Flows)
 	}
 	if soleUser(c.DB) {
 		// A SQLite file has one server: actions left running were cut off by the death
 		// of the previous process and are retried now rather than after their lease.
-		n, err := proc.RecoverClaims(ctx)
+		n, err := a.proc.RecoverClaims(ctx)
 		if err != nil {
-			return err
+			a.close()
+			return nil, err
 		}
 		if n > 0 {
 			log.Warn("retrying actions interrupted by the previous stop", "actions", n)
 		}
 	}
-	reload := func(dryRun bool) engine.ReloadReport { return proc.Reload(context.Background(), dryRun) }
-
-	srv := server.New(server.Config{
+	a.srv = server.New(server.Config{
 		AppSecret: c.AppSecret, VerifyToken: c.VerifyToken, OkdeskUser: c.OkdeskUser, OkdeskPass: c.OkdeskPass,
 		OneCToken: c.OneCToken, TelegramSecret: c.TelegramSecret, AdminToken: c.AdminToken,
-		Inbox: proc.Inbox(), Store: st, Flows: flows, Reload: reload, Metrics: met, Logger: log, Version: version,
+		Inbox: a.proc.Inbox(), Store: st, Flows: a.flows, Metrics: a.met, Logger: log, Version: version,
+		Reload: func(dryRun bool) engine.ReloadReport { return a.proc.Reload(context.Background(), dryRun) },
 	})
+	return a, nil
+}
+
+// close commits what the inbox holds and releases the store; the processor must
+// have stopped.
+func (a *app) close() {
+	a.proc.Inbox().Close()
+	a.st.Close()
+}
+
+func serve(c config, log *slog.Logger) error {
+	gcDefaults()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	a, err := newApp(ctx, c, log, appOptions{})
+	if err != nil {
+		return err
+	}
+	defer a.st.Close()
+	proc, srv, flows := a.proc, a.srv, a.flows
+	reload := func() { proc.Reload(context.Background(), false) }
+
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", c.Addr, err)
@@ -219,7 +268,7 @@ func serve(c config, log *slog.Logger) error {
 		for {
 			select {
 			case <-hup:
-				reload(false)
+				reload()
 			case <-ctx.Done():
 				return
 			}

@@ -223,6 +223,9 @@ func (o *outbox) record(ctx context.Context, s core.Settlement) {
 		log.Error("outbox: record outcome", "err", err)
 		return
 	}
+	if p.cfg.Observer != nil {
+		p.cfg.Observer.Settled(s)
+	}
 	result := string(s.Status)
 	switch s.Status {
 	case store.OutboxDone:

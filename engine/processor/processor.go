@@ -53,6 +53,19 @@ type Config struct {
 	// LogContent puts customers' text in the info log line of each processed event
 	// (FIXIT_LOG_CONTENT); off, the log tells what happened without what was said.
 	LogContent bool
+	// Observer, when set, hears of every step and every settled action after its
+	// commit (the admin API's live stream; tests).
+	Observer Observer
+}
+
+// Observer hears what the processor did, after the commit. Calls come from many
+// goroutines at once and must return quickly.
+type Observer interface {
+	// Stepped is called once an event's step is committed (also when it was unrouted
+	// or failed).
+	Stepped(*core.Applied)
+	// Settled is called once an action's attempt is recorded.
+	Settled(core.Settlement)
 }
 
 // Processor routes and processes events, performs actions and fires timers: the

@@ -133,6 +133,9 @@ func (s *stepper) once(ctx context.Context, target int64, ev store.Event) (*core
 // level. Customer text is left out unless Config.LogContent is set.
 func (s *stepper) observe(log *slog.Logger, a *core.Applied) {
 	p := s.p
+	if p.cfg.Observer != nil {
+		p.cfg.Observer.Stepped(a)
+	}
 	ev := a.Event
 	if p.met != nil {
 		p.met.Processed.WithLabelValues(ev.Source, metricOutcome(a.Outcome)).Inc()

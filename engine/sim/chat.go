@@ -186,13 +186,13 @@ func (c *chat) line(line string) bool {
 			status = "paid"
 		}
 		p := Payment{Status: status, Phone: c.opt.Contact.Phone, OkdeskIssueID: issueOf(c.dialog())}
-		c.show(c.inject(c.w.OneCPayment(p)))
+		c.show(c.inject(c.w.Builder.OneCPayment(p)))
 	case "/photo":
 		if c.opt.Channel != "waba" {
 			fmt.Fprintln(c.out, "  /photo is a WhatsApp message; this chat is on Telegram")
 			return false
 		}
-		c.show(c.inject(c.w.WhatsAppMedia(c.opt.Contact, "image", rest, "")))
+		c.show(c.inject(c.w.Builder.WhatsAppMedia(c.opt.Contact, "image", rest, "")))
 	case "/mock":
 		c.mock(rest)
 	case "/complete":
@@ -214,30 +214,30 @@ func (c *chat) line(line string) bool {
 	return false
 }
 
-func (c *chat) text(s string) (event.Event, error) {
+func (c *chat) text(s string) (Delivery, error) {
 	if c.opt.Channel == "telegram" {
-		return c.w.TelegramText(c.opt.Chat, s)
+		return c.w.Builder.TelegramText(c.opt.Chat, s)
 	}
-	return c.w.WhatsAppText(c.opt.Contact, s)
+	return c.w.Builder.WhatsAppText(c.opt.Contact, s)
 }
 
-func (c *chat) tap(ch Choice) (event.Event, error) {
+func (c *chat) tap(ch Choice) (Delivery, error) {
 	fmt.Fprintf(c.out, "  (you tap %q)\n", ch.Title)
 	switch {
 	case c.opt.Channel == "telegram":
-		return c.w.TelegramCallback(c.opt.Chat, ch.ID)
+		return c.w.Builder.TelegramCallback(c.opt.Chat, ch.ID)
 	case c.list:
-		return c.w.WhatsAppList(c.opt.Contact, ch.ID, ch.Title, ch.Description)
+		return c.w.Builder.WhatsAppList(c.opt.Contact, ch.ID, ch.Title, ch.Description)
 	}
-	return c.w.WhatsAppButton(c.opt.Contact, ch.ID, ch.Title)
+	return c.w.Builder.WhatsAppButton(c.opt.Contact, ch.ID, ch.Title)
 }
 
-// inject processes an event the input built (err: it could not be built).
-func (c *chat) inject(ev event.Event, err error) *Report {
+// inject delivers a notification the input built (err: it could not be built).
+func (c *chat) inject(d Delivery, err error) *Report {
 	if err != nil {
 		return &Report{Err: err}
 	}
-	rep := c.w.Inject(ev)
+	rep := c.w.Deliver(d)
 	if len(rep.Events) > 0 && rep.Events[0].Dialog != 0 {
 		c.cur = rep.Events[0].Dialog
 	}
@@ -259,13 +259,13 @@ func (c *chat) okdesk(rest string) {
 			fmt.Fprintln(c.out, "  usage: /okdesk status CODE (e.g. completed)")
 			return
 		}
-		c.show(c.inject(c.w.OkdeskStatus(is, arg, "")))
+		c.show(c.inject(c.w.Builder.OkdeskStatus(is, arg, "")))
 	case "comment", "private":
 		if arg == "" {
 			fmt.Fprintf(c.out, "  usage: /okdesk %s TEXT\n", sub)
 			return
 		}
-		c.show(c.inject(c.w.OkdeskComment(is, arg, sub == "comment", "employee")))
+		c.show(c.inject(c.w.Builder.OkdeskComment(is, arg, sub == "comment", "employee")))
 	default:
 		fmt.Fprintln(c.out, "  usage: /okdesk status CODE | /okdesk comment TEXT | /okdesk private TEXT")
 	}
@@ -368,7 +368,7 @@ func (c *chat) event(rest string) {
 	if d := c.dialog(); d != nil {
 		keys = d.Keys
 	}
-	c.show(c.inject(c.w.Raw(typ, keys, event.Contact{}, "", data), nil))
+	c.show(c.inject(c.w.Builder.Raw(typ, keys, event.Contact{}, "", data), nil))
 }
 
 // show prints what a step did, as the customer and the operator see it.

@@ -14,11 +14,27 @@ import (
 	"github.com/fixit-exchange/fixit/engine/event"
 )
 
-// The constructors below write each inbound notification as its system sends it
-// (a WhatsApp Cloud API webhook, a Telegram update, an Okdesk webhook, fixit's 1C
-// notification) and turn it into an event with that connector's own parser, so a
-// scenario's events are exactly the server's. They date it by the world's clock
-// and give it fresh ids; they do not process it: pass it to World.Inject.
+// Builder writes each inbound notification as its system sends it (a WhatsApp
+// Cloud API webhook, a Telegram update, an Okdesk webhook, fixit's 1C notification)
+// and turns it into an event with that connector's own parser, so a scenario's
+// events are exactly the server's. It dates them by its clock and gives them fresh
+// ids; it does not deliver them: pass them to a Driver.
+type Builder struct {
+	now func() time.Time
+	n   int // notifications built so far (unique ids and dedupe keys)
+}
+
+// NewBuilder returns a Builder dating notifications by now.
+func NewBuilder(now func() time.Time) *Builder { return &Builder{now: now} }
+
+// Delivery is one inbound notification: the body its system posts to fixit's
+// webhook, and the event the connector's parser made of it. A raw event (Webhook
+// "") has no body; the admin API's POST /api/v1/events takes it as it is.
+type Delivery struct {
+	Webhook string // "waba", "telegram", "okdesk", "onec"; "" for a raw event
+	Body    []byte
+	Event   event.Event
+}
 
 // WhatsAppContact is a WhatsApp customer.
 type WhatsAppContact struct {
@@ -50,62 +66,62 @@ const (
 	simDisplayPhone  = "74950000000"
 )
 
-// parsed runs a connector's parser over a body the world wrote; it makes one event.
-func parsed(body any, parse func([]byte) ([]event.Event, error)) (event.Event, error) {
+// parsed runs a connector's parser over a body the builder wrote; it makes one event.
+func parsed(webhook string, body any, parse func([]byte) ([]event.Event, error)) (Delivery, error) {
 	b, err := json.Marshal(body)
 	if err != nil {
-		return event.Event{}, err
+		return Delivery{}, err
 	}
 	evs, err := parse(b)
 	if err != nil {
-		return event.Event{}, err
+		return Delivery{}, err
 	}
 	if len(evs) != 1 {
-		return event.Event{}, fmt.Errorf("the notification made %d events, want 1", len(evs))
+		return Delivery{}, fmt.Errorf("the notification made %d events, want 1", len(evs))
 	}
-	return evs[0], nil
+	return Delivery{Webhook: webhook, Body: b, Event: evs[0]}, nil
 }
 
 // waMessage is a webhook delivering one message of type typ from c; body is the
 // message's type-specific object.
-func (w *World) waMessage(c WhatsAppContact, typ string, body map[string]any) (event.Event, error) {
-	w.nIn++
-	msg := map[string]any{"from": c.WAID(), "id": "wamid.sim.in." + strconv.Itoa(w.nIn),
-		"timestamp": strconv.FormatInt(w.now.Unix(), 10), "type": typ, typ: body}
+func (b *Builder) waMessage(c WhatsAppContact, typ string, body map[string]any) (Delivery, error) {
+	b.n++
+	msg := map[string]any{"from": c.WAID(), "id": "wamid.sim.in." + strconv.Itoa(b.n),
+		"timestamp": strconv.FormatInt(b.now().Unix(), 10), "type": typ, typ: body}
 	value := map[string]any{"messaging_product": "whatsapp",
 		"metadata": map[string]any{"display_phone_number": simDisplayPhone, "phone_number_id": simPhoneNumberID},
 		"contacts": []any{map[string]any{"profile": map[string]any{"name": c.Name}, "wa_id": c.WAID()}},
 		"messages": []any{msg}}
-	return parsed(map[string]any{"object": "whatsapp_business_account", "entry": []any{map[string]any{
+	return parsed("waba", map[string]any{"object": "whatsapp_business_account", "entry": []any{map[string]any{
 		"id": simWABAID, "changes": []any{map[string]any{"field": "messages", "value": value}}}}}, waba.Parse)
 }
 
 // WhatsAppText is a text message from c.
-func (w *World) WhatsAppText(c WhatsAppContact, text string) (event.Event, error) {
-	return w.waMessage(c, "text", map[string]any{"body": text})
+func (b *Builder) WhatsAppText(c WhatsAppContact, text string) (Delivery, error) {
+	return b.waMessage(c, "text", map[string]any{"body": text})
 }
 
 // WhatsAppButton is a tap on a reply button (interactive button_reply).
-func (w *World) WhatsAppButton(c WhatsAppContact, id, title string) (event.Event, error) {
-	return w.waMessage(c, "interactive", map[string]any{"type": "button_reply",
+func (b *Builder) WhatsAppButton(c WhatsAppContact, id, title string) (Delivery, error) {
+	return b.waMessage(c, "interactive", map[string]any{"type": "button_reply",
 		"button_reply": map[string]any{"id": id, "title": title}})
 }
 
 // WhatsAppList is a choice from a list message (interactive list_reply).
-func (w *World) WhatsAppList(c WhatsAppContact, id, title, description string) (event.Event, error) {
+func (b *Builder) WhatsAppList(c WhatsAppContact, id, title, description string) (Delivery, error) {
 	row := map[string]any{"id": id, "title": title}
 	if description != "" {
 		row["description"] = description
 	}
-	return w.waMessage(c, "interactive", map[string]any{"type": "list_reply", "list_reply": row})
+	return b.waMessage(c, "interactive", map[string]any{"type": "list_reply", "list_reply": row})
 }
 
 // WhatsAppMedia is a media message (kind: image, document, video, audio, voice,
 // sticker) with an optional caption, which is also the event's text.
-func (w *World) WhatsAppMedia(c WhatsAppContact, kind, caption, filename string) (event.Event, error) {
+func (b *Builder) WhatsAppMedia(c WhatsAppContact, kind, caption, filename string) (Delivery, error) {
 	typ, mime := kind, map[string]string{"image": "image/jpeg", "document": "application/pdf", "video": "video/mp4",
 		"audio": "audio/mpeg", "voice": "audio/ogg; codecs=opus", "sticker": "image/webp"}[kind]
-	media := map[string]any{"id": "media.sim." + strconv.Itoa(w.nIn+1), "mime_type": mime,
+	media := map[string]any{"id": "media.sim." + strconv.Itoa(b.n+1), "mime_type": mime,
 		"sha256": "c2ltdWxhdGVkIG1lZGlhIGZpbGUgY29udGVudA=="}
 	if kind == "voice" {
 		typ, media["voice"] = "audio", true
@@ -116,11 +132,11 @@ func (w *World) WhatsAppMedia(c WhatsAppContact, kind, caption, filename string)
 	if filename != "" {
 		media["filename"] = filename
 	}
-	return w.waMessage(c, typ, media)
+	return b.waMessage(c, typ, media)
 }
 
 // WhatsAppLocation is a shared location; its text is "name, address".
-func (w *World) WhatsAppLocation(c WhatsAppContact, lat, lon float64, name, address string) (event.Event, error) {
+func (b *Builder) WhatsAppLocation(c WhatsAppContact, lat, lon float64, name, address string) (Delivery, error) {
 	loc := map[string]any{"latitude": lat, "longitude": lon}
 	if name != "" {
 		loc["name"] = name
@@ -128,13 +144,13 @@ func (w *World) WhatsAppLocation(c WhatsAppContact, lat, lon float64, name, addr
 	if address != "" {
 		loc["address"] = address
 	}
-	return w.waMessage(c, "location", loc)
+	return b.waMessage(c, "location", loc)
 }
 
 // tgUpdate is a Telegram update of kind field ("message", "callback_query").
-func (w *World) tgUpdate(field string, inner map[string]any) (event.Event, error) {
-	w.nIn++
-	return parsed(map[string]any{"update_id": 900000 + w.nIn, field: inner}, telegram.Parse)
+func (b *Builder) tgUpdate(field string, inner map[string]any) (Delivery, error) {
+	b.n++
+	return parsed("telegram", map[string]any{"update_id": 900000 + b.n, field: inner}, telegram.Parse)
 }
 
 // tgChat is the chat (and sender) object of a private chat.
@@ -148,17 +164,17 @@ func tgChat(c TelegramChat) (chat, from map[string]any) {
 }
 
 // TelegramText is a text message in the chat.
-func (w *World) TelegramText(c TelegramChat, text string) (event.Event, error) {
+func (b *Builder) TelegramText(c TelegramChat, text string) (Delivery, error) {
 	chat, from := tgChat(c)
-	return w.tgUpdate("message", map[string]any{"message_id": w.nIn + 1, "from": from, "chat": chat,
-		"date": w.now.Unix(), "text": text})
+	return b.tgUpdate("message", map[string]any{"message_id": b.n + 1, "from": from, "chat": chat,
+		"date": b.now().Unix(), "text": text})
 }
 
 // TelegramCallback is a tap on an inline button whose callback data is data.
-func (w *World) TelegramCallback(c TelegramChat, data string) (event.Event, error) {
+func (b *Builder) TelegramCallback(c TelegramChat, data string) (Delivery, error) {
 	chat, from := tgChat(c)
-	return w.tgUpdate("callback_query", map[string]any{"id": "cb.sim." + strconv.Itoa(w.nIn+1), "from": from,
-		"message":       map[string]any{"message_id": w.nIn, "chat": chat, "date": w.now.Unix(), "text": "…"},
+	return b.tgUpdate("callback_query", map[string]any{"id": "cb.sim." + strconv.Itoa(b.n+1), "from": from,
+		"message":       map[string]any{"message_id": b.n, "chat": chat, "date": b.now().Unix(), "text": "…"},
 		"chat_instance": "sim", "data": data})
 }
 
@@ -170,33 +186,33 @@ type OkdeskIssue struct {
 }
 
 // okdesk is an Okdesk webhook about issue is, whose event object is ev.
-func (w *World) okdesk(is OkdeskIssue, ev map[string]any) (event.Event, error) {
-	w.nIn++
+func (b *Builder) okdesk(is OkdeskIssue, ev map[string]any) (Delivery, error) {
+	b.n++
 	// Each notification is a new change of the issue, seen by its updated_at.
-	updated := w.now.Add(time.Duration(w.nIn) * time.Millisecond)
+	updated := b.now().Add(time.Duration(b.n) * time.Millisecond)
 	issue := map[string]any{"id": is.ID, "updated_at": updated.Format(time.RFC3339Nano)}
 	if is.Name != "" || is.Phone != "" {
 		issue["client"] = map[string]any{"contact": map[string]any{"id": "1", "first_name": is.Name, "phone": is.Phone}}
 	}
-	return parsed(map[string]any{"event": ev, "issue": issue}, okdesk.Parse)
+	return parsed("okdesk", map[string]any{"event": ev, "issue": issue}, okdesk.Parse)
 }
 
 // OkdeskStatus is okdesk.new_ticket_status: an engineer moved the issue from old
 // to status (status codes, e.g. opened → completed).
-func (w *World) OkdeskStatus(is OkdeskIssue, status, old string) (event.Event, error) {
+func (b *Builder) OkdeskStatus(is OkdeskIssue, status, old string) (Delivery, error) {
 	ev := map[string]any{"event_type": "new_ticket_status", "new_status": map[string]any{"code": status},
 		"author": map[string]any{"id": "2", "type": "employee"}}
 	if old != "" {
 		ev["old_status"] = map[string]any{"code": old}
 	}
-	return w.okdesk(is, ev)
+	return b.okdesk(is, ev)
 }
 
 // OkdeskComment is okdesk.new_comment: a public or private comment by an author of
 // authorType ("employee" or "contact").
-func (w *World) OkdeskComment(is OkdeskIssue, text string, public bool, authorType string) (event.Event, error) {
-	return w.okdesk(is, map[string]any{"event_type": "new_comment",
-		"comment": map[string]any{"id": strconv.Itoa(5001 + w.nIn), "content": text, "is_public": public},
+func (b *Builder) OkdeskComment(is OkdeskIssue, text string, public bool, authorType string) (Delivery, error) {
+	return b.okdesk(is, map[string]any{"event_type": "new_comment",
+		"comment": map[string]any{"id": strconv.Itoa(5001 + b.n), "content": text, "is_public": public},
 		"author":  map[string]any{"id": "2", "type": authorType}})
 }
 
@@ -211,13 +227,13 @@ type Payment struct {
 }
 
 // OneCPayment is onec.payment, as 1C posts it to /webhooks/onec.
-func (w *World) OneCPayment(p Payment) (event.Event, error) {
-	w.nIn++
+func (b *Builder) OneCPayment(p Payment) (Delivery, error) {
+	b.n++
 	if p.ID == "" {
-		p.ID = "pay.sim." + strconv.Itoa(w.nIn)
+		p.ID = "pay.sim." + strconv.Itoa(b.n)
 	}
 	if p.InvoiceID == "" {
-		p.InvoiceID = "inv.sim." + strconv.Itoa(w.nIn)
+		p.InvoiceID = "inv.sim." + strconv.Itoa(b.n)
 	}
 	body := map[string]any{"id": p.ID, "event": "payment", "status": p.Status, "currency": "RUB",
 		"invoice": map[string]any{"id": p.InvoiceID}}
@@ -230,20 +246,21 @@ func (w *World) OneCPayment(p Payment) (event.Event, error) {
 	if p.Phone != "" {
 		body["phone"] = p.Phone
 	}
-	ev, err := parsed(body, onec.Parse)
+	d, err := parsed("onec", body, onec.Parse)
 	if err != nil {
-		return ev, fmt.Errorf("1C would be refused: %w", err)
+		return d, fmt.Errorf("1C would be refused: %w", err)
 	}
-	return ev, nil
+	return d, nil
 }
 
-// Raw is any event: its source is the type's prefix ("okdesk" for okdesk.new_ticket).
-func (w *World) Raw(typ string, keys []string, contact event.Contact, text string, data map[string]any) event.Event {
-	w.nIn++
+// Raw is any event, delivered as it is: its source is the type's prefix ("okdesk"
+// for okdesk.new_ticket).
+func (b *Builder) Raw(typ string, keys []string, contact event.Contact, text string, data map[string]any) Delivery {
+	b.n++
 	src, _, _ := strings.Cut(typ, ".")
 	if data == nil {
 		data = map[string]any{}
 	}
-	return event.Event{Source: src, Type: typ, At: w.now, DedupeKey: "sim:" + strconv.Itoa(w.nIn), Keys: keys,
-		Contact: contact, Text: text, Data: data}
+	return Delivery{Event: event.Event{Source: src, Type: typ, At: b.now(), DedupeKey: "sim:" + strconv.Itoa(b.n), Keys: keys,
+		Contact: contact, Text: text, Data: data}}
 }

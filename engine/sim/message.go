@@ -46,6 +46,10 @@ type Template struct {
 func messageOf(channel string, params, data map[string]any) *Message {
 	p := obj(data["payload"])
 	m := &Message{Channel: channel, Via: str(data["via"])}
+	if p == nil { // the client refused it: what the flow asked for
+		m.Text = str(params["text"])
+		return m
+	}
 	if channel == "telegram" {
 		m.To, m.Text = str(p["chat_id"]), str(p["text"])
 		for _, row := range list(obj(p["reply_markup"])["inline_keyboard"]) {

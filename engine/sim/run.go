@@ -199,7 +199,13 @@ func RunScenario(fs *engine.FlowSet, sc *Scenario, cov *Coverage) *ScenarioFailu
 		return &ScenarioFailure{Scenario: sc, StepIndex: 1, Step: sc.Steps[0], Mismatches: []Mismatch{{What: "the world could not start", Got: err.Error()}}}
 	}
 	defer w.Close()
-	r := &runner{w: w, sc: sc, last: map[string]*Message{}}
+	return RunScenarioOn(w, sc)
+}
+
+// RunScenarioOn runs one scenario on a driver (a fresh one: the scenario starts
+// with no dialogs); it returns nil when every step met its expectations.
+func RunScenarioOn(w Driver, sc *Scenario) *ScenarioFailure {
+	r := &runner{w: w, b: w.Build(), sc: sc, last: map[string]*Message{}}
 	for i, st := range sc.Steps {
 		rep, err := st.in.apply(r)
 		if err != nil {

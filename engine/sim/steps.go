@@ -16,7 +16,8 @@ type input interface {
 
 // runner runs one scenario.
 type runner struct {
-	w   *World
+	w   Driver
+	b   *Builder
 	sc  *Scenario
 	cur int64 // the dialog the last inbound step reached
 	// last holds the last message with choices each contact got, so a step may tap
@@ -27,12 +28,12 @@ type runner struct {
 // dialog is the current dialog as stored now, or nil.
 func (r *runner) dialog() *store.Dialog { return r.w.Dialog(r.cur) }
 
-// inject processes an event the step built (err: it could not be built).
-func (r *runner) inject(ev event.Event, err error) (*Report, error) {
+// inject delivers a notification the step built (err: it could not be built).
+func (r *runner) inject(d Delivery, err error) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep := r.w.Inject(ev)
+	rep := r.w.Deliver(d)
 	if len(rep.Events) > 0 && rep.Events[0].Dialog != 0 {
 		r.cur = rep.Events[0].Dialog
 	}
@@ -55,7 +56,7 @@ type waText struct {
 }
 
 func (s *waText) apply(r *runner) (*Report, error) {
-	return r.inject(r.w.WhatsAppText(s.from, s.text))
+	return r.inject(r.b.WhatsAppText(s.from, s.text))
 }
 
 type waChoice struct {
@@ -85,9 +86,9 @@ func (s *waChoice) apply(r *runner) (*Report, error) {
 		title = id
 	}
 	if s.list {
-		return r.inject(r.w.WhatsAppList(s.from, id, title, desc))
+		return r.inject(r.b.WhatsAppList(s.from, id, title, desc))
 	}
-	return r.inject(r.w.WhatsAppButton(s.from, id, title))
+	return r.inject(r.b.WhatsAppButton(s.from, id, title))
 }
 
 type waMedia struct {
@@ -96,7 +97,7 @@ type waMedia struct {
 }
 
 func (s *waMedia) apply(r *runner) (*Report, error) {
-	return r.inject(r.w.WhatsAppMedia(s.from, s.kind, s.caption, s.filename))
+	return r.inject(r.b.WhatsAppMedia(s.from, s.kind, s.caption, s.filename))
 }
 
 type waLocation struct {
@@ -106,7 +107,7 @@ type waLocation struct {
 }
 
 func (s *waLocation) apply(r *runner) (*Report, error) {
-	return r.inject(r.w.WhatsAppLocation(s.from, s.lat, s.lon, s.name, s.address))
+	return r.inject(r.b.WhatsAppLocation(s.from, s.lat, s.lon, s.name, s.address))
 }
 
 type tgText struct {
@@ -115,7 +116,7 @@ type tgText struct {
 }
 
 func (s *tgText) apply(r *runner) (*Report, error) {
-	return r.inject(r.w.TelegramText(s.chat, s.text))
+	return r.inject(r.b.TelegramText(s.chat, s.text))
 }
 
 type tgCallback struct {
@@ -124,7 +125,7 @@ type tgCallback struct {
 }
 
 func (s *tgCallback) apply(r *runner) (*Report, error) {
-	return r.inject(r.w.TelegramCallback(s.chat, s.data))
+	return r.inject(r.b.TelegramCallback(s.chat, s.data))
 }
 
 type okStatus struct {
@@ -136,7 +137,7 @@ func (s *okStatus) apply(r *runner) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	return r.inject(r.w.OkdeskStatus(OkdeskIssue{ID: id, Phone: s.phone}, s.status, s.old))
+	return r.inject(r.b.OkdeskStatus(OkdeskIssue{ID: id, Phone: s.phone}, s.status, s.old))
 }
 
 type okComment struct {
@@ -149,7 +150,7 @@ func (s *okComment) apply(r *runner) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	return r.inject(r.w.OkdeskComment(OkdeskIssue{ID: id, Phone: s.phone}, s.text, s.public, s.author))
+	return r.inject(r.b.OkdeskComment(OkdeskIssue{ID: id, Phone: s.phone}, s.text, s.public, s.author))
 }
 
 type onecPayment struct {
@@ -163,7 +164,7 @@ func (s *onecPayment) apply(r *runner) (*Report, error) {
 		p.OkdeskIssueID = issueOf(r.dialog())
 		p.Phone = r.sc.Contact.Phone
 	}
-	return r.inject(r.w.OneCPayment(p))
+	return r.inject(r.b.OneCPayment(p))
 }
 
 type raw struct {
@@ -178,7 +179,7 @@ func (s *raw) apply(r *runner) (*Report, error) {
 	for k, v := range s.data {
 		data[k] = v
 	}
-	return r.inject(r.w.Raw(s.typ, s.keys, s.contact, s.text, data), nil)
+	return r.inject(r.b.Raw(s.typ, s.keys, s.contact, s.text, data), nil)
 }
 
 type advance struct{ d time.Duration }
@@ -237,5 +238,5 @@ func (s *handback) apply(r *runner) (*Report, error) {
 	if r.cur == 0 {
 		return nil, errors.New("handback: no dialog yet")
 	}
-	return r.w.Handback(r.cur)
+	return r.w.Control(event.Control{Kind: event.ControlHandback, DialogID: r.cur, Operator: "scenario"})
 }

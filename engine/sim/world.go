@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fixit-exchange/fixit/connectors"
 	"github.com/fixit-exchange/fixit/engine"
 	"github.com/fixit-exchange/fixit/engine/core"
 	"github.com/fixit-exchange/fixit/engine/dialog"
@@ -193,32 +192,96 @@ func (r *Report) Errors() []error {
 // any scenario, so that a result held back by a pending mock is never claimed twice.
 const simLease = 100 * 365 * 24 * time.Hour
 
+// Driver is what a scenario runs on: the test world, or the server's own pipeline
+// (the agreement test builds one around the real processor and webhooks).
+type Driver interface {
+	// Build writes the inbound notifications the scenario's steps send.
+	Build() *Builder
+	// Deliver processes a notification and everything it leads to.
+	Deliver(d Delivery) *Report
+	// Advance moves the clock, firing the timers that fall due on the way.
+	Advance(d time.Duration) *Report
+	// Complete delivers the result a pending mock held back (see World.Complete).
+	Complete(kind string, m Mock) (*Report, error)
+	// Control applies an operator's control.
+	Control(c event.Control) (*Report, error)
+	// Mocks is the table that answers outbound actions.
+	Mocks() *Mocks
+	// Dialog returns a dialog with its active keys, or nil.
+	Dialog(id int64) *store.Dialog
+	// DialogByKey returns the live dialog bound to key, or nil.
+	DialogByKey(key string) *store.Dialog
+}
+
+// ProcessedOf words what the core did with one event for a report.
+func ProcessedOf(a *core.Applied) *Processed {
+	p := &Processed{Event: a.Event.Event, Flow: a.Flow, Started: a.Started, Outcome: outcomeOf(a), From: a.From, Err: a.Err,
+		Notes: a.Notes, History: a.Result.History}
+	p.Event.ID = a.Event.ID
+	if a.Dialog != nil {
+		p.Dialog, p.To, p.Status = a.Dialog.ID, a.Dialog.State, string(a.Dialog.Status)
+	}
+	for _, h := range a.Result.History {
+		if h.Kind == dialog.HistLog {
+			p.Logs = append(p.Logs, fmt.Sprint(h.Detail["message"]))
+		}
+	}
+	return p
+}
+
+// NewAction is an outbound action of a report, before its outcome.
+func NewAction(it store.OutboxItem) *Action {
+	a := &Action{ID: it.ID, Kind: it.Kind, item: it}
+	if it.DialogID != nil {
+		a.Dialog = *it.DialogID
+	}
+	_ = json.Unmarshal(it.Params, &a.Params)
+	return a
+}
+
+// Settled gives an action its outcome: its result or failure, and the message a
+// send built.
+func (a *Action) Settled(s core.Settlement, msg *Message) {
+	a.Message = msg
+	if s.Error != nil {
+		a.Failure = &Failure{Code: s.Error.Code, Message: s.Error.Message, Status: s.Error.Status}
+		return
+	}
+	_ = json.Unmarshal(s.Result, &a.Result)
+	if a.Result == nil {
+		a.Result = map[string]any{}
+	}
+}
+
 // World runs flows through the processing core (engine/core) on a store in memory,
 // a fake clock and mocked connectors: what the server does, one event at a time and
 // deterministically. An inbound event is processed with everything it leads to:
 // its step's actions are performed at once, in order, and their results are
 // processed after the events already waiting. It is not safe for concurrent use.
 type World struct {
+	*Builder
 	ctx   context.Context
 	st    *store.GormStore
 	core  *core.Core
 	flows *engine.Holder
 	now   time.Time
 	mocks *Mocks
-	reg   *registry
+	conn  *Connectors
 	cov   *Coverage
 
 	pending []*Action // actions whose results a pending mock holds back, oldest first
-	nIn     int       // inbound events built so far (unique ids and dedupe keys)
 }
 
-// NewWorld returns an empty world running the flows of fs.
+var _ Driver = (*World)(nil)
+
+// NewWorld returns an empty world running the flows of fs. Close it when done.
 func NewWorld(fs *engine.FlowSet, opt Options) (*World, error) {
 	start := opt.Start
 	if start.IsZero() {
 		start = DefaultStart()
 	}
 	w := &World{ctx: context.Background(), now: start, mocks: NewMocks(), cov: opt.Coverage}
+	w.Builder = NewBuilder(w.Now)
 	st, err := store.Open(w.ctx, store.Memory, nil, store.WithClock(w.Now))
 	if err != nil {
 		return nil, fmt.Errorf("open the world's store: %w", err)
@@ -232,14 +295,17 @@ func NewWorld(fs *engine.FlowSet, opt Options) (*World, error) {
 			return nil, fmt.Errorf("store flow %s: %w", f.Name, err)
 		}
 	}
-	w.reg = newRegistry(w.mocks)
-	w.core = core.New(core.Config{Flows: w.flows, Reader: st, Registry: w.reg.Registry, Now: w.Now, Env: opt.Env,
+	w.conn = NewConnectors(w.mocks, false)
+	w.core = core.New(core.Config{Flows: w.flows, Reader: st, Registry: w.conn.Registry(), Now: w.Now, Env: opt.Env,
 		Logger: slog.New(slog.DiscardHandler)})
 	return w, nil
 }
 
 // Close releases the world's store.
 func (w *World) Close() { w.st.Close() }
+
+// Build writes the inbound notifications of the world, dated by its clock.
+func (w *World) Build() *Builder { return w.Builder }
 
 // Now is the fake clock's time.
 func (w *World) Now() time.Time { return w.now }
@@ -296,6 +362,10 @@ func (w *World) PendingTimers(id int64) []string {
 	return out
 }
 
+// Deliver processes a notification and everything it leads to (action results),
+// and reports it.
+func (w *World) Deliver(d Delivery) *Report { return w.Inject(d.Event) }
+
 // Inject processes ev and everything it leads to (action results), and reports it.
 func (w *World) Inject(ev event.Event) *Report {
 	rep := &Report{}
@@ -304,9 +374,18 @@ func (w *World) Inject(ev event.Event) *Report {
 	return rep
 }
 
-// Control applies an operator's control to a dialog, as the admin API does.
-func (w *World) Control(c event.Control) *Report {
-	return w.Inject(c.Event(w.now))
+// Control applies an operator's control to a dialog, as the admin API does: a
+// control that does not fit the dialog's status is refused.
+func (w *World) Control(c event.Control) (*Report, error) {
+	d := w.Dialog(c.DialogID)
+	if d == nil {
+		return nil, fmt.Errorf("%s: no dialog %d", c.Kind, c.DialogID)
+	}
+	if err := engine.ControlFits(c.Kind, d.Status); err != nil {
+		return nil, fmt.Errorf("%s dialog %d: %w", c.Kind, c.DialogID, err)
+	}
+	rep := w.Inject(c.Event(w.now))
+	return rep, rep.Err
 }
 
 // Advance moves the clock forward by d, firing every timer that falls due on the
@@ -344,23 +423,15 @@ func (w *World) Pending() []*Action { return slices.Clone(w.pending) }
 // everything it leads to are processed now, at the clock's time. It is an error
 // when no action of kind is pending.
 func (w *World) Complete(kind string, m Mock) (*Report, error) {
-	i := slices.IndexFunc(w.pending, func(a *Action) bool { return a.Kind == kind })
-	if i < 0 {
-		msg := "no " + kind + " action is pending"
-		if len(w.pending) > 0 {
-			var others []string
-			for _, a := range w.pending {
-				others = append(others, fmt.Sprintf("%s #%d", a.Kind, a.ID))
-			}
-			msg += " (pending: " + strings.Join(others, ", ") + ")"
-		}
-		return nil, fmt.Errorf("complete %s: %s", kind, msg)
+	id, ok := w.conn.Release(kind, m)
+	if !ok {
+		return nil, notPending(kind, w.conn)
 	}
+	i := slices.IndexFunc(w.pending, func(a *Action) bool { return a.ID == id })
 	a := w.pending[i]
 	w.pending = slices.Delete(w.pending, i, i+1)
-	m.Pending = false
 	rep := &Report{}
-	w.settle(rep, a, &m)
+	w.perform(rep, a)
 	w.drain(rep)
 	if rep.Err != nil {
 		return nil, rep.Err
@@ -371,16 +442,22 @@ func (w *World) Complete(kind string, m Mock) (*Report, error) {
 	return rep, nil
 }
 
+// notPending is Complete's error when nothing of kind is held back.
+func notPending(kind string, c *Connectors) error {
+	msg := "no " + kind + " action is pending"
+	if ids, kinds := c.Held(); len(ids) > 0 {
+		var others []string
+		for i, id := range ids {
+			others = append(others, fmt.Sprintf("%s #%d", kinds[i], id))
+		}
+		msg += " (pending: " + strings.Join(others, ", ") + ")"
+	}
+	return fmt.Errorf("complete %s: %s", kind, msg)
+}
+
 // Handback hands a dialog that is with a human back to the bot, as an operator does.
 func (w *World) Handback(id int64) (*Report, error) {
-	d := w.Dialog(id)
-	if d == nil {
-		return nil, fmt.Errorf("hand back dialog %d: no such dialog", id)
-	}
-	if err := engine.ControlFits(event.ControlHandback, d.Status); err != nil {
-		return nil, fmt.Errorf("hand back dialog %d: %w", id, err)
-	}
-	return w.Control(event.Control{Kind: event.ControlHandback, DialogID: id, Operator: "scenario"}), nil
+	return w.Control(event.Control{Kind: event.ControlHandback, DialogID: id, Operator: "scenario"})
 }
 
 // append stores events in the world's inbox; a duplicate is reported as dropped.
@@ -441,20 +518,10 @@ func (w *World) process(rep *Report, ev store.Event) error {
 	}); err != nil {
 		return err
 	}
-	p := &Processed{Event: ev.Event, Flow: a.Flow, Started: a.Started, Outcome: outcomeOf(a), From: a.From, Err: a.Err,
-		Notes: a.Notes, History: a.Result.History}
-	p.Event.ID = ev.ID
-	if a.Dialog != nil {
-		p.Dialog, p.To, p.Status = a.Dialog.ID, a.Dialog.State, string(a.Dialog.Status)
-	}
-	for _, h := range a.Result.History {
-		if h.Kind == dialog.HistLog {
-			p.Logs = append(p.Logs, fmt.Sprint(h.Detail["message"]))
-		}
-	}
 	if w.cov != nil && a.Outcome != engine.Failed && plan.Flow != nil {
 		w.cov.record(plan.Flow, a.Result)
 	}
+	p := ProcessedOf(a)
 	rep.Events = append(rep.Events, p)
 	if len(a.Actions) == 0 {
 		return nil
@@ -469,32 +536,19 @@ func (w *World) process(rep *Report, ev store.Event) error {
 		return err
 	}
 	for _, it := range items {
-		act := &Action{ID: it.ID, Kind: it.Kind, item: it}
-		if it.DialogID != nil {
-			act.Dialog = *it.DialogID
-		}
-		_ = json.Unmarshal(it.Params, &act.Params)
+		act := NewAction(it)
 		p.Actions = append(p.Actions, act)
-		mock := w.mocks.take(it.Kind)
-		if mock != nil && mock.Pending {
-			// Its result comes when World.Complete delivers it (an ended dialog's
-			// pending results still arrive, as the outbox's do).
-			act.Pending = true
-			w.pending = append(w.pending, act)
-			continue
-		}
-		w.settle(rep, act, mock)
-		if rep.Err != nil {
+		if w.perform(rep, act); rep.Err != nil {
 			return nil
 		}
 	}
 	return nil
 }
 
-// settle performs an action with the mocked connectors (mock, when not nil,
-// overrides their answer), and records its outcome with the core: the item's
-// status and its result event.
-func (w *World) settle(rep *Report, a *Action, mock *Mock) {
+// perform makes the attempt at an action and records its outcome with the core:
+// the item's status and its result event. An action a pending mock holds back gets
+// no outcome yet.
+func (w *World) perform(rep *Report, a *Action) {
 	d := w.Dialog(a.Dialog)
 	var dd *dialog.Dialog
 	var last time.Time
@@ -505,36 +559,14 @@ func (w *World) settle(rep *Report, a *Action, mock *Mock) {
 			last, _ = w.st.LastInbound(w.ctx, d.Channel, d.ContactID)
 		}
 	}
-	var res connectors.Result
-	var err error
-	if mock != nil && mock.Fail != nil && a.Kind != "send" {
-		err = mock.Fail.err(connectors.ConnectorOf(a.Kind, channel)) // a failed call creates nothing: no issue number is used up
-	} else {
-		// A send is built and checked against the window even when mocked.
-		res, err = w.core.Perform(w.ctx, a.item, dd, last)
-		if err == nil && a.Kind == "send" {
-			a.Message = messageOf(channel, a.Params, res.Data)
-			res = w.reg.sent(channel, d.ContactID, res)
-		}
-		switch {
-		case err != nil || mock == nil:
-		case mock.Fail != nil:
-			err = mock.Fail.err(connectors.ConnectorOf(a.Kind, channel))
-		default:
-			for k, v := range mock.Result {
-				res.Data[k] = v
-			}
-		}
+	res, err := w.core.Perform(w.ctx, a.item, dd, last)
+	if errors.Is(err, errHeld) {
+		a.Pending = true
+		w.pending = append(w.pending, a)
+		return
 	}
 	s := w.core.Settle(a.item, channel, res, err)
-	if s.Error != nil {
-		a.Failure = &Failure{Code: s.Error.Code, Message: s.Error.Message, Status: s.Error.Status}
-	} else {
-		_ = json.Unmarshal(s.Result, &a.Result)
-		if a.Result == nil {
-			a.Result = map[string]any{}
-		}
-	}
+	a.Settled(s, w.conn.Message(a.ID))
 	if err := w.st.Step(w.ctx, func(tx store.StepTx) error {
 		_, err := s.Record(tx)
 		return err
@@ -556,3 +588,6 @@ func issueOf(d *store.Dialog) string {
 	}
 	return ""
 }
+
+// Store is the world's store, for inspection.
+func (w *World) Store() store.Store { return w.st }

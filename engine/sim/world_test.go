@@ -24,19 +24,19 @@ func newWorld(t *testing.T) *World {
 	return w
 }
 
-// must is the event a constructor built; it panics when it could not (a bug in the test).
-func must(ev event.Event, err error) event.Event {
+// built is the notification a builder made; it panics when it could not (a bug in the test).
+func built(d Delivery, err error) Delivery {
 	if err != nil {
 		panic(err)
 	}
-	return ev
+	return d
 }
 
 func TestActionResultEvents(t *testing.T) {
 	w := newWorld(t)
-	w.Inject(must(w.WhatsAppText(anna, "hi")))
+	w.Deliver(built(w.WhatsAppText(anna, "hi")))
 	w.Mocks().Once("okdesk.create_issue", Mock{Fail: &Failure{Code: "bad_request", Message: "no", Status: 422}})
-	rep := w.Inject(must(w.WhatsAppText(anna, "issue")))
+	rep := w.Deliver(built(w.WhatsAppText(anna, "issue")))
 	if len(rep.Events) != 2 {
 		t.Fatalf("events: %d", len(rep.Events))
 	}
@@ -46,7 +46,7 @@ func TestActionResultEvents(t *testing.T) {
 		got.Data["action_id"] != "2" || got.Data["dialog_id"] != "1" || e["code"] != "bad_request" || e["status"] != 422.0 || e["message"] != "no" {
 		t.Errorf("action.failed = %+v", got)
 	}
-	rep = w.Inject(must(w.WhatsAppText(anna, "issue")))
+	rep = w.Deliver(built(w.WhatsAppText(anna, "issue")))
 	done := rep.Events[1].Event
 	if done.Type != event.TypeActionDone || done.Data["id"] != "1001" || done.Data["contact_id"] != "1" || done.Data["action_id"] != "3" {
 		t.Errorf("action.done = %+v", done)
@@ -73,11 +73,14 @@ func TestWindow(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newWorld(t)
-			w.Inject(must(w.WhatsAppText(anna, "hi")))
+			w.Deliver(built(w.WhatsAppText(anna, "hi")))
 			w.now = w.now.Add(tc.wait) // no timer fires
 			c := tc.control
 			c.Kind, c.DialogID, c.Operator = event.ControlMessage, 1, "anna"
-			rep := w.Control(c)
+			rep, err := w.Control(c)
+			if err != nil {
+				t.Fatal(err)
+			}
 			acts := rep.Actions()
 			if len(acts) != 1 {
 				t.Fatalf("actions: %+v", rep.Events)
@@ -98,9 +101,9 @@ func TestWindow(t *testing.T) {
 
 func TestTimersFireInDueOrderAtTheirTime(t *testing.T) {
 	w := newWorld(t)
-	w.Inject(must(w.WhatsAppText(anna, "hi")))
+	w.Deliver(built(w.WhatsAppText(anna, "hi")))
 	w.Advance(30 * time.Minute)
-	w.Inject(must(w.WhatsAppText(WhatsAppContact{Phone: "+79160000001"}, "hi"))) // dialog 2, its timer 30m later
+	w.Deliver(built(w.WhatsAppText(WhatsAppContact{Phone: "+79160000001"}, "hi"))) // dialog 2, its timer 30m later
 	if got := w.PendingTimers(1); len(got) != 1 {
 		t.Fatalf("timers of dialog 1: %v", got)
 	}
@@ -118,7 +121,7 @@ func TestTimersFireInDueOrderAtTheirTime(t *testing.T) {
 		t.Errorf("now %s, dialog 1 %s", w.Now(), w.Dialog(1).Status)
 	}
 	// An ended dialog released its keys: the contact starts a new dialog.
-	rep = w.Inject(must(w.WhatsAppText(anna, "again")))
+	rep = w.Deliver(built(w.WhatsAppText(anna, "again")))
 	if !rep.Events[0].Started || rep.Events[0].Dialog != 3 {
 		t.Errorf("after the end: %+v", rep.Events[0])
 	}
@@ -126,8 +129,8 @@ func TestTimersFireInDueOrderAtTheirTime(t *testing.T) {
 
 func TestLeavingAStateCancelsItsTimers(t *testing.T) {
 	w := newWorld(t)
-	w.Inject(must(w.WhatsAppText(anna, "hi")))
-	w.Inject(must(w.WhatsAppButton(anna, "a", "Альфа")))
+	w.Deliver(built(w.WhatsAppText(anna, "hi")))
+	w.Deliver(built(w.WhatsAppButton(anna, "a", "Альфа")))
 	if got := w.PendingTimers(1); len(got) != 0 {
 		t.Errorf("timers after leaving menu: %v", got)
 	}
@@ -138,12 +141,12 @@ func TestLeavingAStateCancelsItsTimers(t *testing.T) {
 
 func TestDuplicatesAndUnrouted(t *testing.T) {
 	w := newWorld(t)
-	ev := must(w.WhatsAppText(anna, "hi"))
-	w.Inject(ev)
-	if rep := w.Inject(ev); rep.Events[0].Outcome != OutcomeDuplicate || len(rep.Events) != 1 {
+	ev := built(w.WhatsAppText(anna, "hi"))
+	w.Deliver(ev)
+	if rep := w.Deliver(ev); rep.Events[0].Outcome != OutcomeDuplicate || len(rep.Events) != 1 {
 		t.Errorf("duplicate: %+v", rep.Events[0])
 	}
-	if rep := w.Inject(must(w.OkdeskStatus(OkdeskIssue{ID: "5"}, "completed", ""))); rep.Events[0].Outcome != OutcomeUnrouted {
+	if rep := w.Deliver(built(w.OkdeskStatus(OkdeskIssue{ID: "5"}, "completed", ""))); rep.Events[0].Outcome != OutcomeUnrouted {
 		t.Errorf("unrouted: %+v", rep.Events[0])
 	}
 }
@@ -152,10 +155,10 @@ func TestKeyBoundElsewhereIsNotStolen(t *testing.T) {
 	w := newWorld(t)
 	w.Mocks().Set("okdesk.create_issue", Mock{Result: map[string]any{"id": "9"}})
 	other := WhatsAppContact{Phone: "+79160000001"}
-	w.Inject(must(w.WhatsAppText(anna, "hi")))
-	w.Inject(must(w.WhatsAppText(other, "hi")))
-	w.Inject(must(w.WhatsAppText(anna, "issue")))
-	rep := w.Inject(must(w.WhatsAppText(other, "issue")))
+	w.Deliver(built(w.WhatsAppText(anna, "hi")))
+	w.Deliver(built(w.WhatsAppText(other, "hi")))
+	w.Deliver(built(w.WhatsAppText(anna, "issue")))
+	rep := w.Deliver(built(w.WhatsAppText(other, "issue")))
 	if d := w.DialogByKey("okdesk:issue:9"); d == nil || d.ID != 1 {
 		t.Fatalf("okdesk:issue:9 bound to %v", d)
 	}
@@ -166,20 +169,20 @@ func TestKeyBoundElsewhereIsNotStolen(t *testing.T) {
 
 func TestEventShapes(t *testing.T) {
 	w := newWorld(t)
-	pay := must(w.OneCPayment(Payment{Status: "paid", OkdeskIssueID: "1542", Phone: "+7 916 123-45-67"}))
-	if len(pay.Keys) != 3 || pay.Keys[1] != "okdesk:issue:1542" || pay.Keys[2] != "phone:79161234567" || pay.Data["okdesk_issue_id"] != "1542" {
+	pay := built(w.OneCPayment(Payment{Status: "paid", OkdeskIssueID: "1542", Phone: "+7 916 123-45-67"}))
+	if len(pay.Event.Keys) != 3 || pay.Event.Keys[1] != "okdesk:issue:1542" || pay.Event.Keys[2] != "phone:79161234567" || pay.Event.Data["okdesk_issue_id"] != "1542" {
 		t.Errorf("payment = %+v", pay)
 	}
-	img := must(w.WhatsAppMedia(anna, "image", "cap", ""))
-	if img.Text != "cap" || img.Data["kind"] != "image" || img.Data["caption"] != "cap" || img.Data["media_id"] == nil {
+	img := built(w.WhatsAppMedia(anna, "image", "cap", ""))
+	if img.Event.Text != "cap" || img.Event.Data["kind"] != "image" || img.Event.Data["caption"] != "cap" || img.Event.Data["media_id"] == nil {
 		t.Errorf("image = %+v", img)
 	}
-	c := must(w.OkdeskComment(OkdeskIssue{ID: "7"}, "t", false, "employee"))
-	if c.Type != "okdesk.new_comment" || c.Data["comment_public"] != false || c.Data["issue_id"] != "7" || c.Text != "t" {
+	c := built(w.OkdeskComment(OkdeskIssue{ID: "7"}, "t", false, "employee"))
+	if c.Event.Type != "okdesk.new_comment" || c.Event.Data["comment_public"] != false || c.Event.Data["issue_id"] != "7" || c.Event.Text != "t" {
 		t.Errorf("comment = %+v", c)
 	}
-	cb := must(w.TelegramCallback(TelegramChat{ChatID: "42"}, "yes"))
-	if cb.Type != event.TypeTelegramCallback || cb.Keys[0] != "telegram:42" || cb.Data["data"] != "yes" || cb.Text != "yes" {
+	cb := built(w.TelegramCallback(TelegramChat{ChatID: "42"}, "yes"))
+	if cb.Event.Type != event.TypeTelegramCallback || cb.Event.Keys[0] != "telegram:42" || cb.Event.Data["data"] != "yes" || cb.Event.Text != "yes" {
 		t.Errorf("callback = %+v", cb)
 	}
 }
@@ -188,13 +191,13 @@ func TestEventShapes(t *testing.T) {
 // the state's timers while a human has the dialog; only other events are held.
 func TestHandoffLetsTimersAndResultsThrough(t *testing.T) {
 	w := newWorld(t)
-	w.Inject(must(w.WhatsAppText(anna, "hi")))
+	w.Deliver(built(w.WhatsAppText(anna, "hi")))
 	w.Mocks().Once("okdesk.create_issue", Mock{Pending: true})
-	w.Inject(must(w.WhatsAppText(anna, "issue")))
-	if rep := w.Inject(must(w.WhatsAppText(anna, "help"))); w.Dialog(1).Status != dialog.Handoff || rep.Events[0].Outcome != OutcomeHandled {
+	w.Deliver(built(w.WhatsAppText(anna, "issue")))
+	if rep := w.Deliver(built(w.WhatsAppText(anna, "help"))); w.Dialog(1).Status != dialog.Handoff || rep.Events[0].Outcome != OutcomeHandled {
 		t.Fatalf("help: %s, %s", w.Dialog(1).Status, rep.Events[0].Outcome)
 	}
-	if rep := w.Inject(must(w.WhatsAppText(anna, "again"))); rep.Events[0].Outcome != OutcomeHeld {
+	if rep := w.Deliver(built(w.WhatsAppText(anna, "again"))); rep.Events[0].Outcome != OutcomeHeld {
 		t.Errorf("a message during the handoff: %s, want held", rep.Events[0].Outcome)
 	}
 	rep, err := w.Complete("okdesk.create_issue", Mock{Result: map[string]any{"id": "5"}})
@@ -215,14 +218,14 @@ func TestHandoffLetsTimersAndResultsThrough(t *testing.T) {
 
 func TestPendingAndComplete(t *testing.T) {
 	w := newWorld(t)
-	w.Inject(must(w.WhatsAppText(anna, "hi")))
+	w.Deliver(built(w.WhatsAppText(anna, "hi")))
 	if _, err := w.Complete("okdesk.create_issue", Mock{}); err == nil || err.Error() != "complete okdesk.create_issue: no okdesk.create_issue action is pending" {
 		t.Errorf("nothing pending: %v", err)
 	}
 	w.Mocks().Once("okdesk.create_issue", Mock{Pending: true})
 	w.Mocks().Once("okdesk.create_issue", Mock{Pending: true})
 	w.Mocks().Once("send", Mock{Pending: true})
-	first := w.Inject(must(w.WhatsAppText(anna, "issue")))
+	first := w.Deliver(built(w.WhatsAppText(anna, "issue")))
 	if len(first.Events) != 1 || len(first.Actions()) != 1 || !first.Actions()[0].Pending || first.Actions()[0].answered() {
 		t.Fatalf("a pending action answered at once: %+v", first.Events)
 	}
@@ -231,8 +234,8 @@ func TestPendingAndComplete(t *testing.T) {
 	if !strings.Contains(b.String(), "okdesk.create_issue #2 {phone: \"+79161234567\", title: \"T issue\"} → pending") {
 		t.Errorf("transcript: %s", b.String())
 	}
-	w.Inject(must(w.WhatsAppText(anna, "issue")))
-	sendRep := w.Inject(must(w.WhatsAppText(anna, "zzz"))) // sends "?"
+	w.Deliver(built(w.WhatsAppText(anna, "issue")))
+	sendRep := w.Deliver(built(w.WhatsAppText(anna, "zzz"))) // sends "?"
 	if len(sendRep.Sent()) != 0 || len(sendRep.Actions()) != 1 {
 		t.Errorf("a pending send was delivered at once: %v", sendRep.Sent())
 	}

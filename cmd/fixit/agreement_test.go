@@ -1,0 +1,567 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fixit-exchange/fixit/engine"
+	"github.com/fixit-exchange/fixit/engine/core"
+	"github.com/fixit-exchange/fixit/engine/event"
+	"github.com/fixit-exchange/fixit/engine/sim"
+	"github.com/fixit-exchange/fixit/engine/store"
+)
+
+// The agreement test: every shipped scenario, and a generated set of random
+// conversations over the shipped flows, runs twice — through `fixit test`'s world
+// (the core, one event at a time, on a store in memory) and through the server's
+// own pipeline (signed webhooks into the HTTP server, the inbox, the router, the
+// lanes, the writer, the outbox workers and the timer scheduler, on a fake clock,
+// with the same mocked connectors) — and the dialogs must come out the same: their
+// states, statuses, variables, keys, histories, actions and timers. The scenarios'
+// own expectations are checked on both.
+
+// fakeClock is a clock the test moves by hand.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) Set(t time.Time) {
+	c.mu.Lock()
+	c.t = t
+	c.mu.Unlock()
+}
+
+// serverDriver runs a scenario through the real server: a sim.Driver.
+type serverDriver struct {
+	t     *testing.T
+	ctx   context.Context
+	cfg   config
+	app   *app
+	hs    *httptest.Server
+	clk   *fakeClock
+	b     *sim.Builder
+	mocks *sim.Mocks
+	conn  *sim.Connectors
+	stop  func()
+
+	mu      sync.Mutex
+	stepped []*core.Applied
+	settled []core.Settlement
+	actions map[int64]*sim.Action // every action seen, by id
+}
+
+var _ sim.Driver = (*serverDriver)(nil)
+
+func (d *serverDriver) Stepped(a *core.Applied) {
+	d.mu.Lock()
+	d.stepped = append(d.stepped, a)
+	d.mu.Unlock()
+}
+
+func (d *serverDriver) Settled(s core.Settlement) {
+	d.mu.Lock()
+	d.settled = append(d.settled, s)
+	d.mu.Unlock()
+}
+
+const agreeAdmin = "agreement-admin-token"
+
+// newServerDriver starts the server's pipeline on flowsDir, a fresh SQLite file and
+// a fake clock at start.
+func newServerDriver(t *testing.T, flowsDir string, start time.Time, env map[string]any) *serverDriver {
+	t.Helper()
+	d := &serverDriver{t: t, ctx: context.Background(), clk: &fakeClock{t: start}, mocks: sim.NewMocks(),
+		actions: map[int64]*sim.Action{}}
+	d.conn = sim.NewConnectors(d.mocks, true)
+	d.b = sim.NewBuilder(d.clk.Now)
+	d.cfg = config{DB: filepath.Join(t.TempDir(), "fixit.db"), Flows: flowsDir, AdminToken: agreeAdmin,
+		AppSecret: appSecret, OkdeskUser: okdeskUser, OkdeskPass: okdeskPass, OneCToken: onecToken, TelegramSecret: "tg-secret"}
+	if env == nil {
+		env = map[string]any{}
+	}
+	a, err := newApp(d.ctx, d.cfg, slog.New(slog.DiscardHandler), appOptions{now: d.clk.Now, registry: d.conn.Registry(),
+		observer: d, flowEnv: env})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.app = a
+	d.hs = httptest.NewServer(a.srv.Handler())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = a.proc.Run(ctx); close(done) }()
+	d.stop = func() {
+		d.conn.ReleaseAll()
+		cancel()
+		<-done
+		d.hs.Close()
+		a.close()
+	}
+	t.Cleanup(d.stop)
+	return d
+}
+
+func (d *serverDriver) Build() *sim.Builder { return d.b }
+func (d *serverDriver) Mocks() *sim.Mocks   { return d.mocks }
+
+func (d *serverDriver) Dialog(id int64) *store.Dialog {
+	if id == 0 {
+		return nil
+	}
+	row, err := d.app.st.LoadDialog(d.ctx, id)
+	if err != nil {
+		return nil
+	}
+	return row
+}
+
+func (d *serverDriver) DialogByKey(key string) *store.Dialog {
+	row, err := d.app.st.FindDialogByKeys(d.ctx, []string{key})
+	if err != nil || row == nil {
+		return nil
+	}
+	return d.Dialog(row.ID)
+}
+
+// Deliver posts a notification to its webhook as its system does (signed), or a
+// raw event to the admin API, and waits until everything it leads to is done.
+func (d *serverDriver) Deliver(n sim.Delivery) *sim.Report {
+	mark := d.mark()
+	var req *http.Request
+	var err error
+	if n.Webhook == "" {
+		body, _ := json.Marshal(n.Event)
+		req, err = http.NewRequest("POST", d.hs.URL+"/api/v1/events", bytes.NewReader(body))
+		if err == nil {
+			req.Header.Set("Authorization", "Bearer "+agreeAdmin)
+		}
+	} else {
+		req, err = http.NewRequest("POST", d.hs.URL+"/webhooks/"+n.Webhook, bytes.NewReader(n.Body))
+	}
+	if err != nil {
+		return &sim.Report{Err: err}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	switch n.Webhook {
+	case "waba":
+		mac := hmac.New(sha256.New, []byte(appSecret))
+		mac.Write(n.Body)
+		req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+	case "telegram":
+		req.Header.Set("X-Telegram-Bot-Api-Secret-Token", "tg-secret")
+	case "okdesk":
+		req.SetBasicAuth(okdeskUser, okdeskPass)
+	case "onec":
+		req.Header.Set("Authorization", "Bearer "+onecToken)
+	}
+	resp, err := testClient.Do(req)
+	if err != nil {
+		return &sim.Report{Err: err}
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return &sim.Report{Err: fmt.Errorf("POST %s: %s", req.URL.Path, resp.Status)}
+	}
+	return d.settle(mark)
+}
+
+// Advance moves the clock as the world does: to each timer's due time in turn,
+// firing it there.
+func (d *serverDriver) Advance(dur time.Duration) *sim.Report {
+	mark := d.mark()
+	target := d.clk.Now().Add(dur)
+	for {
+		due, err := d.app.st.DueTimers(d.ctx, target, 1)
+		if err != nil {
+			return &sim.Report{Err: err}
+		}
+		if len(due) == 0 {
+			break
+		}
+		if due[0].DueAt.After(d.clk.Now()) {
+			d.clk.Set(due[0].DueAt)
+		}
+		if _, err := d.app.proc.FireTimers(d.ctx); err != nil {
+			return &sim.Report{Err: err}
+		}
+		if err := d.quiet(); err != nil {
+			return &sim.Report{Err: err}
+		}
+	}
+	if target.After(d.clk.Now()) {
+		d.clk.Set(target)
+	}
+	return d.settle(mark)
+}
+
+func (d *serverDriver) Complete(kind string, m sim.Mock) (*sim.Report, error) {
+	mark := d.mark()
+	id, ok := d.conn.Release(kind, m)
+	if !ok {
+		return nil, fmt.Errorf("complete %s: no %s action is pending", kind, kind)
+	}
+	rep := d.settle(mark)
+	d.mu.Lock()
+	a := d.actions[id]
+	d.mu.Unlock()
+	if len(rep.Events) > 0 {
+		rep.Events[0].Completed = a
+	}
+	return rep, rep.Err
+}
+
+func (d *serverDriver) Control(c event.Control) (*sim.Report, error) {
+	row := d.Dialog(c.DialogID)
+	if row == nil {
+		return nil, fmt.Errorf("%s: no dialog %d", c.Kind, c.DialogID)
+	}
+	if err := engine.ControlFits(c.Kind, row.Status); err != nil {
+		return nil, err
+	}
+	mark := d.mark()
+	if _, err := d.app.proc.Inbox().Append(d.ctx, []event.Event{c.Event(d.clk.Now())}); err != nil {
+		return nil, err
+	}
+	rep := d.settle(mark)
+	return rep, rep.Err
+}
+
+type mark struct{ stepped, settled int }
+
+func (d *serverDriver) mark() mark {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return mark{len(d.stepped), len(d.settled)}
+}
+
+// settle waits until the pipeline is quiet and reports what happened since m, in
+// the order of the events (as the world processes them).
+func (d *serverDriver) settle(m mark) *sim.Report {
+	if err := d.quiet(); err != nil {
+		return &sim.Report{Err: err}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	rep := &sim.Report{}
+	applied := slices.Clone(d.stepped[m.stepped:])
+	sort.SliceStable(applied, func(i, j int) bool { return applied[i].Event.Seq < applied[j].Event.Seq })
+	for _, a := range applied {
+		p := sim.ProcessedOf(a)
+		for _, it := range a.Actions {
+			act := sim.NewAction(it)
+			d.actions[it.ID] = act
+			p.Actions = append(p.Actions, act)
+		}
+		rep.Events = append(rep.Events, p)
+	}
+	for _, s := range d.settled[m.settled:] {
+		if act := d.actions[s.Item.ID]; act != nil {
+			act.Settled(s, d.conn.Message(s.Item.ID))
+		}
+	}
+	held, _ := d.conn.Held()
+	for _, id := range held {
+		if act := d.actions[id]; act != nil {
+			act.Pending = true
+		}
+	}
+	return rep
+}
+
+// quiet waits until no event is pending, every event's step and every recorded
+// outcome has been heard, and no action is due or running but those held back.
+func (d *serverDriver) quiet() error {
+	deadline := time.Now().Add(30 * time.Second)
+	calm := 0
+	for time.Now().Before(deadline) {
+		if d.isQuiet() {
+			if calm++; calm == 3 {
+				return nil
+			}
+		} else {
+			calm = 0
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return fmt.Errorf("the pipeline did not come to rest")
+}
+
+func (d *serverDriver) isQuiet() bool {
+	evs, _, err := d.app.st.ListEvents(d.ctx, store.EventFilter{}, store.Page{Limit: store.MaxLimit})
+	if err != nil {
+		return false
+	}
+	items, _, err := d.app.st.ListOutbox(d.ctx, store.OutboxFilter{}, store.Page{Limit: store.MaxLimit})
+	if err != nil {
+		return false
+	}
+	held, _ := d.conn.Held()
+	ended, running := 0, 0
+	now := d.clk.Now()
+	for _, it := range items {
+		switch it.Status {
+		case store.OutboxPending:
+			if !it.NextAt.After(now) {
+				return false
+			}
+		case store.OutboxRunning:
+			running++
+		default:
+			ended++
+		}
+	}
+	for _, e := range evs {
+		if e.Status == store.EventPending {
+			return false
+		}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return running == len(held) && len(d.stepped) == len(evs) && len(d.settled) == ended
+}
+
+// snapshot writes down everything a store knows about its dialogs, in a form two
+// runs can be compared in: ids of events and messages, and the store's own
+// timestamps of rows, are left out.
+func snapshot(t *testing.T, st store.Store) string {
+	t.Helper()
+	ctx := context.Background()
+	ds, _, err := st.ListDialogs(ctx, store.DialogFilter{}, store.Page{Limit: store.MaxLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.SortFunc(ds, func(a, b store.Dialog) int { return int(a.ID - b.ID) })
+	var b strings.Builder
+	for _, row := range ds {
+		keys, err := st.DialogKeys(ctx, row.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&b, "dialog %d %s %s %s/%s vars=%s keys=%v handoff_until=%v entered=%s\n", row.ID, row.Flow, row.FlowHash[:8],
+			row.State, row.Status, canon(row.Vars), store.ActiveKeys(keys), row.HandoffUntil, row.EnteredAt.UTC().Format(time.RFC3339))
+		hist, err := st.DialogHistory(ctx, row.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range hist {
+			var detail map[string]any
+			_ = json.Unmarshal(h.Detail, &detail)
+			delete(detail, "event_id")
+			fmt.Fprintf(&b, "  %s %s %s→%s %s\n", h.At.UTC().Format(time.RFC3339), h.Kind, h.FromState, h.ToState, canon(detail))
+		}
+		items, _, err := st.ListOutbox(ctx, store.OutboxFilter{DialogID: row.ID}, store.Page{Limit: store.MaxLimit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.SortFunc(items, func(a, b store.OutboxItem) int { return int(a.ID - b.ID) })
+		for _, it := range items {
+			var params, result map[string]any
+			_ = json.Unmarshal(it.Params, &params)
+			_ = json.Unmarshal(it.Result, &result)
+			delete(result, "message_id")
+			fmt.Fprintf(&b, "  action %s %s %s attempts=%d code=%s result=%s\n", it.Kind, canon(params), it.Status, it.Attempts,
+				it.ErrorCode, canon(result))
+		}
+		timers, err := st.DialogTimers(ctx, row.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tm := range timers {
+			fmt.Fprintf(&b, "  timer %s/%s %s %s\n", tm.State, tm.Name, tm.DueAt.UTC().Format(time.RFC3339), tm.Status)
+		}
+	}
+	return b.String()
+}
+
+func canon(v any) string {
+	b, _ := json.Marshal(v) // maps are written with sorted keys
+	return string(b)
+}
+
+// agree runs sc on the world and on the server and compares what both did. It
+// reports the scenario's failures on either side too.
+func agree(t *testing.T, flowsDir string, sc *sim.Scenario, checkExpectations bool) {
+	t.Helper()
+	fs, diags := engine.Load(flowsDir)
+	if fs == nil {
+		t.Fatalf("load %s: %v", flowsDir, diags)
+	}
+	w, err := sim.NewWorld(fs, sim.Options{Start: sc.Start, Env: sc.Env})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	srv := newServerDriver(t, flowsDir, sc.Start, sc.Env)
+	for _, side := range []struct {
+		name string
+		d    sim.Driver
+	}{{"fixit test", w}, {"fixit serve", srv}} {
+		if f := sim.RunScenarioOn(side.d, sc); f != nil && checkExpectations {
+			var out bytes.Buffer
+			f.Write(&out)
+			t.Errorf("through %s:\n%s", side.name, out.String())
+		}
+	}
+	want, got := snapshot(t, w.Store()), snapshot(t, srv.app.st)
+	if want != got {
+		t.Errorf("fixit test and fixit serve disagree on %q:\n%s", sc.Name, diffLines(want, got))
+	}
+}
+
+// diffLines shows the lines that differ, marked - (fixit test) and + (fixit serve).
+func diffLines(a, b string) string {
+	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
+	var out strings.Builder
+	for i := 0; i < max(len(al), len(bl)); i++ {
+		var x, y string
+		if i < len(al) {
+			x = al[i]
+		}
+		if i < len(bl) {
+			y = bl[i]
+		}
+		if x != y {
+			fmt.Fprintf(&out, "line %d\n  - %s\n  + %s\n", i+1, x, y)
+		}
+	}
+	return out.String()
+}
+
+// shippedScenarios are the scenario files of the shipped flows, by folder.
+func shippedScenarios(t *testing.T) map[string][]*sim.Scenario {
+	t.Helper()
+	out := map[string][]*sim.Scenario{}
+	for _, dir := range []string{"../../flows.d", "../../examples"} {
+		files, err := filepath.Glob(filepath.Join(dir, "*_test.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sf, diags := sim.ParseScenarios(f, data)
+			if sf == nil {
+				t.Fatalf("%s: %v", f, diags)
+			}
+			out[dir] = append(out[dir], sf.Scenarios...)
+		}
+	}
+	return out
+}
+
+func TestAgreementShippedScenarios(t *testing.T) {
+	n := 0
+	for dir, scs := range shippedScenarios(t) {
+		for _, sc := range scs {
+			n++
+			t.Run(filepath.Base(dir)+"/"+sc.Name, func(t *testing.T) { agree(t, dir, sc, true) })
+		}
+	}
+	if n < 27 {
+		t.Fatalf("only %d shipped scenarios found", n)
+	}
+}
+
+// TestAgreementRandomConversations: conversations made of random steps over the
+// shipped flows (texts, taps, photos, Okdesk changes and comments, payments, time
+// passing, failing actions) end the same on both.
+func TestAgreementRandomConversations(t *testing.T) {
+	rounds := 40
+	if testing.Short() {
+		rounds = 8
+	}
+	rng := rand.New(rand.NewPCG(2026, 12))
+	for i := range rounds {
+		dir, src := randomConversation(rng, i)
+		sf, diags := sim.ParseScenarios(fmt.Sprintf("random_%d_test.yaml", i), []byte(src))
+		if sf == nil {
+			t.Fatalf("a generated conversation does not parse: %v\n%s", diags, src)
+		}
+		t.Run(strconv.Itoa(i), func(t *testing.T) {
+			agree(t, dir, sf.Scenarios[0], false)
+			if t.Failed() {
+				t.Logf("the conversation:\n%s", src)
+			}
+		})
+	}
+}
+
+// randomConversation writes a scenario of random steps over one shipped flow.
+func randomConversation(rng *rand.Rand, i int) (dir, src string) {
+	pick := func(xs ...string) string { return xs[rng.IntN(len(xs))] }
+	var steps []string
+	dir = "../../flows.d"
+	switch i % 4 {
+	case 0, 1, 2: // simple_lead, the customer's flow
+		for range 6 + rng.IntN(14) {
+			switch rng.IntN(12) {
+			case 0, 1, 2, 3:
+				steps = append(steps, fmt.Sprintf("whatsapp: %q", pick("Здравствуйте", "Анна", "1", "2", "3", "Да",
+					"Течёт кондиционер", "Когда придёт мастер?", "?", "Anna Smirnova", "не работает котёл, ошибка E5")))
+			case 4:
+				steps = append(steps, fmt.Sprintf("photo: %q", pick("", "Ошибка на табло")))
+			case 5:
+				steps = append(steps, fmt.Sprintf("button: { id: %q }", pick("yes", "no", "1", "2")))
+			case 6:
+				steps = append(steps, fmt.Sprintf("okdesk.status: { status: %s, issue: %q }", pick("in_progress", "completed", "closed", "opened"),
+					pick("1001", "1002", "1542")))
+			case 7:
+				steps = append(steps, fmt.Sprintf("okdesk.comment: { text: %q, public: %v, issue: %q }", pick("Инженер будет завтра", "Ок"),
+					rng.IntN(2) == 0, pick("1001", "1542")))
+			case 8:
+				steps = append(steps, fmt.Sprintf("onec.payment: { status: %s, okdesk_issue_id: %q }", pick("paid", "partially_paid", "unpaid"),
+					pick("1001", "1542")))
+			case 9:
+				steps = append(steps, fmt.Sprintf("advance: %s", pick("5m", "1h", "25h", "49h", "3d")))
+			case 10:
+				steps = append(steps, fmt.Sprintf("mock: { okdesk.create_issue: { fail: { code: %s, status: %d } } }",
+					pick("bad_request", "server_error"), 400+rng.IntN(2)*103))
+			case 11:
+				steps = append(steps, "mock: { okdesk.create_issue: { id: \"1542\" } }")
+			}
+		}
+	default: // the Telegram example and the system-to-system invoice
+		dir = "../../examples"
+		for range 5 + rng.IntN(10) {
+			switch rng.IntN(7) {
+			case 0, 1:
+				steps = append(steps, fmt.Sprintf("telegram: %q", pick("/visit 1542", "1542", "да", "а можно вечером?")))
+			case 2, 3:
+				steps = append(steps, fmt.Sprintf("callback: %q", pick("yes", "move", "cancel", "day2_am", "old")))
+			case 4:
+				steps = append(steps, fmt.Sprintf("okdesk.status: { status: %s, issue: %q }", pick("completed", "in_progress"), pick("1542", "1600")))
+			case 5:
+				steps = append(steps, fmt.Sprintf("advance: %s", pick("1h", "25h")))
+			case 6:
+				steps = append(steps, "mock: { http: { status: 200, body: { number: \"00БП-1\", amount: 100 } } }")
+			}
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "scenarios:\n  - name: random %d\n    steps:\n", i)
+	for _, s := range steps {
+		fmt.Fprintf(&b, "      - %s\n", s)
+	}
+	return dir, b.String()
+}
