@@ -88,17 +88,21 @@ func (c *Core) Settle(it store.OutboxItem, channel string, res connectors.Result
 
 // Record writes a settlement in tx: the item's new status and, when there is one,
 // the result event (deduplicated by action id), so an item is never done without
-// its event. It returns the result event's inbox sequence number (0 when none).
-// store.ErrConflict means the item is no longer running: its lease ran out and
-// another worker took it over, which records the outcome instead.
-func (s Settlement) Record(tx store.StepTx) (int64, error) {
-	var seq int64
+// its event. It returns the result event as stored (its Seq set; zero when there
+// is none, or when it was stored before: a duplicate). store.ErrConflict means the
+// item is no longer running: its lease ran out and another worker took it over,
+// which records the outcome instead.
+func (s Settlement) Record(tx store.StepTx) (store.Event, error) {
+	var stored store.Event
 	if s.Event != nil {
 		res, err := tx.AppendEvents([]event.Event{*s.Event})
 		if err != nil {
-			return 0, fmt.Errorf("store result event: %w", err)
+			return stored, fmt.Errorf("store result event: %w", err)
 		}
-		seq = res[0].Seq
+		if !res[0].Duplicate {
+			stored = store.Event{Event: *s.Event, Seq: res[0].Seq, Status: store.EventPending}
+			stored.ID = strconv.FormatInt(res[0].Seq, 10)
+		}
 	}
 	var err error
 	switch s.Status {
@@ -109,7 +113,7 @@ func (s Settlement) Record(tx store.StepTx) (int64, error) {
 	default:
 		err = tx.FailOutbox(s.Item.ID, s.Status, s.Error.Code, s.Error.Error())
 	}
-	return seq, err
+	return stored, err
 }
 
 // TimerEvents returns the events of timers that fell due, in order.

@@ -35,6 +35,7 @@ type lanes struct {
 	seqs     map[int64]bool // events handed to a lane and not yet done
 	inflight sync.WaitGroup // events handed to lanes and not yet done
 	starts   sync.WaitGroup // events handed to start lanes and not yet done
+	startsN  atomic.Int64   // the same, counted
 	n        atomic.Int64   // events handed to lanes and not yet done (the WaitGroup's count)
 	sem      chan struct{}  // lanes at work
 	gate     chan struct{}  // the one lane that may work while the intake is under pressure
@@ -42,8 +43,9 @@ type lanes struct {
 
 // lane is the queue of one dialog's events.
 type lane struct {
-	id    int64
-	queue []store.Event
+	id       int64
+	queue    []store.Event
+	occupied bool // taken by occupy: its events wait for release
 }
 
 func newLanes(n int, process func(int64, store.Event), wakeUp func()) *lanes {
@@ -68,12 +70,53 @@ func (l *lanes) queued(seq int64) bool {
 	return l.seqs[seq]
 }
 
+// occupy takes dialog id's lane for work done outside the lanes (an action's
+// result applied where it is recorded) when no event of the dialog is queued or
+// being processed; events handed to the lane meanwhile wait until release. It
+// reports whether it took the lane.
+func (l *lanes) occupy(id int64) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, busy := l.m[id]; busy {
+		return false
+	}
+	l.m[id] = &lane{id: id, occupied: true}
+	return true
+}
+
+// release gives back a lane taken by occupy, starting it when events wait in it.
+func (l *lanes) release(id int64) {
+	l.mu.Lock()
+	ln := l.m[id]
+	ln.occupied = false
+	if len(ln.queue) == 0 {
+		delete(l.m, id)
+		l.mu.Unlock()
+		return
+	}
+	l.mu.Unlock()
+	go l.run(ln)
+}
+
+// waiting reports whether events wait in lane id.
+func (l *lanes) waiting(id int64) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ln := l.m[id]
+	return ln != nil && len(ln.queue) > 0
+}
+
+// quiet reports whether no start lane has events: an event no dialog claimed when
+// it was routed may yet belong to any dialog.
+func (l *lanes) quiet() bool { return l.startsN.Load() == 0 }
+
 // submit queues ev in lane id and starts the lane's goroutine when it is not running.
 func (l *lanes) submit(id int64, ev store.Event) {
 	l.inflight.Add(1)
 	l.n.Add(1)
 	if id < 0 {
 		l.starts.Add(1)
+		l.startsN.Add(1)
 	}
 	l.mu.Lock()
 	ln, running := l.m[id]
@@ -85,7 +128,7 @@ func (l *lanes) submit(id int64, ev store.Event) {
 	l.seqs[ev.Seq] = true
 	l.mu.Unlock()
 	if !running {
-		go l.run(ln)
+		go l.run(ln) // an occupied lane is started by release
 	}
 }
 
@@ -111,6 +154,7 @@ func (l *lanes) run(ln *lane) {
 		delete(l.seqs, ev.Seq)
 		l.mu.Unlock()
 		if ln.id < 0 {
+			l.startsN.Add(-1)
 			l.starts.Done()
 		}
 		if l.n.Add(-1) == maxInflight/2 {

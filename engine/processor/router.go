@@ -2,6 +2,7 @@ package processor
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/fixit-exchange/fixit/engine/store"
@@ -18,6 +19,11 @@ type router struct {
 	rescanned time.Time        // when the inbox was last rescanned from the start
 	run       map[string]int64 // keys of the current run of unclaimed events → start lane
 	nextStart int64            // the last start lane id given out (negative)
+
+	// seen is the highest seq the router has read: every event up to it has been
+	// handed to a lane or found settled (a rescan reads from the start again, but
+	// never lowers it).
+	seen atomic.Int64
 }
 
 // wake tells the router that new events were stored.
@@ -69,6 +75,9 @@ func (r *router) once(ctx context.Context) error {
 		for i := range evs {
 			r.route(ctx, evs[i])
 			r.cursor = evs[i].Seq
+			if r.cursor > r.seen.Load() {
+				r.seen.Store(r.cursor)
+			}
 		}
 	}
 	return ctx.Err()
