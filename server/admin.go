@@ -22,7 +22,7 @@ import (
 	"github.com/fixit-exchange/fixit/engine/store"
 )
 
-// Allowed values of the admin filters (DESIGN A5).
+// Allowed values of the admin filters.
 var (
 	eventSources   = []string{event.SourceWABA, event.SourceTelegram, event.SourceOkdesk, event.SourceOneC, event.SourceTimer, event.SourceAction}
 	eventStatuses  = []string{string(store.EventPending), string(store.EventProcessed), string(store.EventUnrouted), string(store.EventFailed)}

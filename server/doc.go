@@ -1,4 +1,4 @@
-// Package server is fixit's HTTP layer (DESIGN A5): the gin router with its own
+// Package server is fixit's HTTP layer: the gin router with its own
 // middleware (request id, access log, recovery), the four webhook endpoints, the admin
 // API under /api/v1, health and readiness probes, the Prometheus endpoint and the
 // OpenAPI document with its HTML rendering.

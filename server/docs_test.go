@@ -62,7 +62,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 
 // TestOpenAPIIsComplete checks what a hand-written document gets wrong: dangling
 // $refs, operations without responses or error schemas, admin operations without
-// security, and the 1C contract of DESIGN B6.
+// security, and the 1C notification contract.
 func TestOpenAPIIsComplete(t *testing.T) {
 	var doc map[string]any
 	if err := json.Unmarshal(openAPISource, &doc); err != nil {

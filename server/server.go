@@ -24,7 +24,8 @@ import (
 	"github.com/fixit-exchange/fixit/metrics"
 )
 
-// DefaultMaxBody is the default limit of a request body: 3 MiB (DESIGN A5).
+// DefaultMaxBody is the default limit of a request body: 3 MiB, above what any of
+// the systems sends.
 const DefaultMaxBody int64 = 3 << 20
 
 // DefaultShutdownTimeout bounds how long Serve waits for in-flight requests on shutdown.
@@ -151,7 +152,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// Paths of the endpoints (DESIGN A5).
+// Paths of the endpoints.
 const (
 	pathWABA     = "/webhooks/waba"
 	pathOkdesk   = "/webhooks/okdesk"

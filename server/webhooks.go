@@ -101,7 +101,7 @@ func (s *Server) okdeskWebhook(c *gin.Context) {
 	s.storeEvents(c, src, events)
 }
 
-// onecWebhook takes a 1C notification (DESIGN B6) authenticated with a bearer token.
+// onecWebhook takes a 1C notification (see connectors/onec) authenticated with a bearer token.
 func (s *Server) onecWebhook(c *gin.Context) {
 	const src = event.SourceOneC
 	if s.cfg.OneCToken == "" {

@@ -1,6 +1,6 @@
 // Command seed fills a fresh fixit SQLite database with N dialogs, for the scale
-// part of `make bench` (issue 6: a store of 1,000,000 dialogs must keep processing
-// speed flat and resident memory under 200 MB).
+// part of `make bench`: a store of 1,000,000 dialogs must keep processing speed
+// flat and resident memory under 200 MB.
 //
 //	seed -db PATH -dialogs N [-flow simple_lead] [-hash HASH] [-flows flows.d]
 //

@@ -1,8 +1,7 @@
 package main
 
 // The durability suite: the guarantees of README "How it works, and what it
-// guarantees" proven against the real binary and the real database (DESIGN B3, B4,
-// B8). Every test drives `fixit serve` over HTTP with signed WhatsApp deliveries,
+// guarantees" proven against the real binary and the real database. Every test drives `fixit serve` over HTTP with signed WhatsApp deliveries,
 // a fake Graph API that records what it is asked to send, and the admin API; no
 // part of the store is mocked. Assertions are on invariants only; time appears only
 // as generous deadlines and as the due times of the timers under test.

@@ -1,6 +1,6 @@
 // Package onec connects fixit to 1C:Enterprise.
 //
-// 1C has no standard webhook, so fixit defines one (DESIGN B6): the 1C side POSTs
+// 1C has no standard webhook, so fixit defines one: the 1C side POSTs
 // a JSON notification with an `Authorization: Bearer <ONEC_TOKEN>` header, checked
 // with VerifyBearer. Parse validates it and produces one normalized event.Event of
 // type "onec.<event>" ("onec.payment" for payments):

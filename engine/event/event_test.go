@@ -60,6 +60,6 @@ func TestKeys(t *testing.T) {
 		t.Errorf("AddKey kept duplicates or empties: %v", keys)
 	}
 	if OkdeskIssueKey("1542") != "okdesk:issue:1542" || WABAKey("7") != "waba:7" || TelegramKey("5") != "telegram:5" || OneCInvoiceKey("i") != "onec:invoice:i" {
-		t.Error("key builders disagree with DESIGN A6")
+		t.Error("key builders disagree with the documented key formats")
 	}
 }
