@@ -24,11 +24,23 @@ import (
 
 // Allowed values of the admin filters.
 var (
-	eventSources   = []string{event.SourceWABA, event.SourceTelegram, event.SourceOkdesk, event.SourceOneC, event.SourceTimer, event.SourceAction}
-	eventStatuses  = []string{string(store.EventPending), string(store.EventProcessed), string(store.EventUnrouted), string(store.EventFailed)}
-	dialogStatuses = []string{string(dialog.Active), string(dialog.Handoff), string(dialog.Finished), string(dialog.Abandoned), string(dialog.Failed)}
-	outboxStatuses = []string{string(store.OutboxPending), string(store.OutboxRunning), string(store.OutboxDone), string(store.OutboxFailed), string(store.OutboxDead)}
+	eventSources   = event.Sources
+	eventStatuses  = names(store.EventStatuses)
+	dialogStatuses = names(dialog.Statuses)
+	outboxStatuses = names(store.OutboxStatuses)
+	// injectSources are the sources POST /api/v1/events takes: an operator's control
+	// goes through the dialog's control endpoints instead.
+	injectSources = slices.DeleteFunc(slices.Clone(event.Sources), func(s string) bool { return s == event.SourceOperator })
 )
+
+// names spells a list of words of the store's vocabulary as strings.
+func names[T ~string](xs []T) []string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = string(x)
+	}
+	return out
+}
 
 // ---- flows and reload ----
 
@@ -358,8 +370,8 @@ func (s *Server) normalizeInjected(ev *event.Event) string {
 	switch {
 	case ev.Source == "":
 		return `missing required field "source"`
-	case !slices.Contains(eventSources, ev.Source):
-		return fmt.Sprintf(`invalid field "source": %q is not one of %s`, ev.Source, strings.Join(eventSources, ", "))
+	case !slices.Contains(injectSources, ev.Source):
+		return fmt.Sprintf(`invalid field "source": %q is not one of %s`, ev.Source, strings.Join(injectSources, ", "))
 	case ev.Type == "":
 		return `missing required field "type"`
 	case ev.Type != ev.Source && !strings.HasPrefix(ev.Type, ev.Source+"."):

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/fixit-exchange/fixit/engine/dialog"
@@ -39,13 +40,10 @@ const (
 )
 
 // Valid reports whether s is one of the event statuses.
-func (s EventStatus) Valid() bool {
-	switch s {
-	case EventPending, EventProcessed, EventUnrouted, EventFailed:
-		return true
-	}
-	return false
-}
+func (s EventStatus) Valid() bool { return slices.Contains(EventStatuses, s) }
+
+// EventStatuses lists every event status.
+var EventStatuses = []EventStatus{EventPending, EventProcessed, EventUnrouted, EventFailed}
 
 // TimerStatus is the status of a durable timer.
 type TimerStatus string
@@ -71,13 +69,10 @@ const (
 )
 
 // Valid reports whether s is one of the outbox statuses.
-func (s OutboxStatus) Valid() bool {
-	switch s {
-	case OutboxPending, OutboxRunning, OutboxDone, OutboxFailed, OutboxDead:
-		return true
-	}
-	return false
-}
+func (s OutboxStatus) Valid() bool { return slices.Contains(OutboxStatuses, s) }
+
+// OutboxStatuses lists every outbox status.
+var OutboxStatuses = []OutboxStatus{OutboxPending, OutboxRunning, OutboxDone, OutboxFailed, OutboxDead}
 
 // Event is a stored inbound event: the normalized event plus its place in the inbox.
 // Event.ID is the decimal form of Seq.
