@@ -8,9 +8,14 @@ import (
 	"github.com/fixit-exchange/fixit/engine/event"
 )
 
-// ErrControl marks a control that does not fit the dialog (a takeover of a dialog
-// that is already with a human, a goto of an ended one): the API answers 409.
-type ErrControl struct{ Msg string }
+// ErrControl is a control refused: one that does not fit the dialog's status (a
+// takeover of a dialog already with a human, a goto of an ended one; the API
+// answers 409), or, with Invalid, one that cannot be done at all (a state the flow
+// does not have, a status a dialog cannot be closed with; 422).
+type ErrControl struct {
+	Msg     string
+	Invalid bool
+}
 
 func (e *ErrControl) Error() string { return e.Msg }
 
@@ -26,7 +31,7 @@ func ControlFits(kind string, s dialog.Status) error {
 	case event.ControlMessage, event.ControlClose:
 		want = []dialog.Status{dialog.Active, dialog.Handoff}
 	default:
-		return &ErrControl{Msg: fmt.Sprintf("unknown control %q", kind)}
+		return &ErrControl{Msg: fmt.Sprintf("unknown control %q", kind), Invalid: true}
 	}
 	if slices.Contains(want, s) {
 		return nil
@@ -38,6 +43,40 @@ func ControlFits(kind string, s dialog.Status) error {
 		return &ErrControl{Msg: fmt.Sprintf("the dialog has ended (%s): %s needs a live dialog", s, kind)}
 	}
 	return &ErrControl{Msg: fmt.Sprintf("the dialog is %s: %s needs an active dialog", s, kind)}
+}
+
+// CheckControl says whether control c can be applied to a dialog of flow f: the
+// state it names exists, its status and text are usable. (ControlFits says whether
+// it fits the dialog's status.)
+func CheckControl(f *Flow, c event.Control) error {
+	invalid := func(format string, args ...any) error {
+		return &ErrControl{Msg: fmt.Sprintf(format, args...), Invalid: true}
+	}
+	switch c.Kind {
+	case event.ControlGoto:
+		if c.State == "" {
+			return invalid("goto needs a state")
+		}
+	case event.ControlClose:
+		if s := dialog.Status(c.Status); s != dialog.Finished && s != dialog.Abandoned {
+			return invalid("close: status %q is not finished or abandoned", c.Status)
+		}
+	case event.ControlMessage:
+		if c.Template == nil && c.Text == "" {
+			return invalid("message needs a text or a template")
+		}
+	case event.ControlTakeover, event.ControlHandback:
+	default:
+		return invalid("unknown control %q", c.Kind)
+	}
+	if c.State != "" && f.States[c.State] == nil {
+		hint := ""
+		if s := didYouMean(c.State, f.StateNames); s != "" {
+			hint = fmt.Sprintf("; did you mean %q?", s)
+		}
+		return invalid("flow %s has no state %q%s", f.Name, c.State, hint)
+	}
+	return nil
 }
 
 // control applies an operator's control to the dialog. Every control is recorded
@@ -54,6 +93,10 @@ func ControlFits(kind string, s dialog.Status) error {
 //   - close: the dialog ends as finished or abandoned; its timers are cancelled and
 //     its keys released.
 func (r *run) control(c event.Control) {
+	if err := CheckControl(r.f, c); err != nil {
+		r.fail(err)
+		return
+	}
 	if err := ControlFits(c.Kind, r.d.Status); err != nil {
 		r.fail(err)
 		return
@@ -95,10 +138,6 @@ func (r *run) control(c event.Control) {
 		r.gotoState(c.State)
 	case event.ControlClose:
 		status := dialog.Status(c.Status)
-		if status != dialog.Finished && status != dialog.Abandoned {
-			r.fail(&ErrControl{Msg: fmt.Sprintf("close: status %q is not finished or abandoned", c.Status)})
-			return
-		}
 		detail["status"] = c.Status
 		r.hist(dialog.HistOperator, "", "", detail)
 		r.d.Status, r.d.HandoffUntil = status, nil
@@ -108,12 +147,8 @@ func (r *run) control(c event.Control) {
 	}
 }
 
-// gotoState enters a state an operator named.
+// gotoState enters a state an operator named (CheckControl made sure it exists).
 func (r *run) gotoState(state string) {
-	if r.f.States[state] == nil {
-		r.fail(&ErrControl{Msg: fmt.Sprintf("flow %s has no state %q", r.f.Name, state)})
-		return
-	}
 	r.enter(state, r.d.State)
 	r.res.Outcome = Transitioned
 }

@@ -207,7 +207,7 @@ var Actions = []ActionSpec{
 	}},
 	{Name: "handoff", Shorthand: "reason", Local: true, Doc: "Hand the dialog to a human: the bot falls silent until one of the `until` events arrives.", Params: []Field{
 		{Name: "reason", Type: TTemplate, Doc: "Why; recorded in the history."},
-		{Name: "until", Type: TEventTypes, Doc: "Event type(s) that hand the dialog back to the bot. Absent: only an operator (admin API) can."},
+		{Name: "until", Type: TEventTypes, Doc: "Event type(s) that hand the dialog back to the bot. Absent: only an operator can (`POST /api/v1/dialogs/{id}/handback`)."},
 	}},
 }
 

@@ -299,6 +299,18 @@ type eventJSON struct {
 	Attempts   int            `json:"attempts"`
 }
 
+func toEventJSON(e store.Event) eventJSON {
+	data := e.Data
+	if data == nil {
+		data = map[string]any{}
+	}
+	return eventJSON{
+		ID: strconv.FormatInt(e.Seq, 10), Source: e.Source, Type: e.Type, At: e.At.UTC(), ReceivedAt: e.ReceivedAt.UTC(),
+		DedupeKey: e.DedupeKey, Keys: nonNil(e.Keys), Contact: e.Contact, Text: e.Text, Data: data,
+		Status: string(e.Status), DialogID: e.DialogID, Error: e.Error, Attempts: e.Attempts,
+	}
+}
+
 func (s *Server) listEvents(c *gin.Context) {
 	page, ok := s.pageOf(c)
 	if !ok {
@@ -318,15 +330,7 @@ func (s *Server) listEvents(c *gin.Context) {
 	}
 	items := make([]eventJSON, len(rows))
 	for i, e := range rows {
-		data := e.Data
-		if data == nil {
-			data = map[string]any{}
-		}
-		items[i] = eventJSON{
-			ID: strconv.FormatInt(e.Seq, 10), Source: e.Source, Type: e.Type, At: e.At.UTC(), ReceivedAt: e.ReceivedAt.UTC(),
-			DedupeKey: e.DedupeKey, Keys: nonNil(e.Keys), Contact: e.Contact, Text: e.Text, Data: data,
-			Status: string(e.Status), DialogID: e.DialogID, Error: e.Error, Attempts: e.Attempts,
-		}
+		items[i] = toEventJSON(e)
 	}
 	answerList(c, items, next)
 }
@@ -431,6 +435,8 @@ type outboxJSON struct {
 	Result    json.RawMessage `json:"result"`
 	CreatedAt time.Time       `json:"created_at"`
 	UpdatedAt time.Time       `json:"updated_at"`
+	// Requeues counts the times an operator queued the item again.
+	Requeues int `json:"requeues"`
 }
 
 func (s *Server) listOutbox(c *gin.Context) {
@@ -466,7 +472,7 @@ func toOutboxJSON(o *store.OutboxItem) outboxJSON {
 	return outboxJSON{
 		ID: o.ID, DialogID: o.DialogID, Kind: o.Kind, Params: rawOrNull(o.Params), Status: string(o.Status),
 		Attempts: o.Attempts, NextAt: o.NextAt.UTC(), LastError: o.LastError, ErrorCode: o.ErrorCode,
-		Result: rawOrNull(o.Result), CreatedAt: o.CreatedAt.UTC(), UpdatedAt: o.UpdatedAt.UTC(),
+		Result: rawOrNull(o.Result), CreatedAt: o.CreatedAt.UTC(), UpdatedAt: o.UpdatedAt.UTC(), Requeues: o.Requeues,
 	}
 }
 

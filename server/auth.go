@@ -23,8 +23,54 @@ func (s *Server) adminOff(path string) bool {
 	return s.cfg.AdminToken == "" && (path == adminPrefix || strings.HasPrefix(path, adminPrefix+"/"))
 }
 
+// Roles of the admin API's callers.
+const (
+	roleViewer   = 1 // reads
+	roleOperator = 2 // reads and uses the dialog controls
+	roleAdmin    = 3 // everything, reloads too
+)
+
+// principal is who called: a name for the history and a role.
+type principal struct {
+	name string
+	role int
+}
+
+// ctxKeyWho holds the caller's principal in a request's context.
+const ctxKeyWho = "fixit.who"
+
+// who returns the caller of an authenticated request.
+func who(c *gin.Context) principal {
+	p, _ := c.Get(ctxKeyWho)
+	w, _ := p.(principal)
+	return w
+}
+
+// lookup finds the principal whose token is token. Every token is compared, in
+// constant time, whatever matches: a timing never tells how many tokens there are
+// or which one came close.
+func (s *Server) lookup(token string) (principal, bool) {
+	found, ok := principal{}, false
+	if equalSecret(token, s.cfg.AdminToken) {
+		found, ok = principal{name: "admin", role: roleAdmin}, true
+	}
+	for _, g := range []struct {
+		tokens map[string]string
+		role   int
+	}{{s.cfg.Operators, roleOperator}, {s.cfg.Viewers, roleViewer}} {
+		for name, t := range g.tokens {
+			if equalSecret(token, t) && !ok {
+				found, ok = principal{name: name, role: g.role}, true
+			}
+		}
+	}
+	return found, ok
+}
+
 // adminAuth guards /api/v1: 404 while FIXIT_ADMIN_TOKEN is unset (the API does not
-// exist), 401 with a Bearer challenge for a missing or wrong token.
+// exist), 401 with a Bearer challenge for a missing or unknown token. The token
+// names the caller: the administrator, an operator (FIXIT_OPERATORS) or a viewer
+// (FIXIT_VIEWERS).
 func (s *Server) adminAuth(c *gin.Context) {
 	if s.cfg.AdminToken == "" {
 		fail(c, http.StatusNotFound, adminOffMsg)
@@ -32,14 +78,31 @@ func (s *Server) adminAuth(c *gin.Context) {
 	}
 	token, ok := bearerToken(c.GetHeader("Authorization"))
 	if !ok {
-		unauthorized(c, challengeAdmin, "missing bearer token: send Authorization: Bearer <FIXIT_ADMIN_TOKEN>")
+		unauthorized(c, challengeAdmin, "missing bearer token: send Authorization: Bearer <your token>")
 		return
 	}
-	if !equalSecret(token, s.cfg.AdminToken) {
+	p, ok := s.lookup(token)
+	if !ok {
 		unauthorized(c, challengeAdmin, "invalid bearer token")
 		return
 	}
+	c.Set(ctxKeyWho, p)
 	c.Next()
+}
+
+// need lets through callers of at least role; others get 403.
+func need(role int) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if who(c).role < role {
+			what := "an operator's or the administrator's"
+			if role == roleAdmin {
+				what = "the administrator's"
+			}
+			fail(c, http.StatusForbidden, "forbidden: this needs "+what+" token")
+			return
+		}
+		c.Next()
+	}
 }
 
 // unauthorized answers 401 with a WWW-Authenticate challenge ("" = none).

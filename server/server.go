@@ -49,6 +49,15 @@ func (f InboxFunc) Append(ctx context.Context, events []event.Event) ([]store.Ap
 // 503 (a webhook) or 404 (the admin API) and never accepts unauthenticated input.
 type Config struct {
 	AppSecret, VerifyToken, OkdeskUser, OkdeskPass, OneCToken, TelegramSecret, AdminToken string
+	// Operators and Viewers map a person's name to their bearer token of the admin
+	// API: operators read and use the dialog controls (not reload); viewers only
+	// read. Neither works while AdminToken is unset.
+	Operators, Viewers map[string]string
+	// Controls performs the operators' controls (the processor); nil: the control
+	// endpoints answer 501.
+	Controls Controls
+	// Stream is the live feed of GET /api/v1/stream; nil: a feed that never changes.
+	Stream *Stream
 
 	// Inbox stores webhook and injected events. Required.
 	Inbox Inbox
@@ -85,6 +94,9 @@ type Server struct {
 func New(cfg Config) *Server {
 	if cfg.Inbox == nil || cfg.Store == nil || cfg.Flows == nil || cfg.Metrics == nil {
 		panic("server.New: Inbox, Store, Flows and Metrics are required")
+	}
+	if cfg.Stream == nil {
+		cfg.Stream = NewStream()
 	}
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = DefaultMaxBody
@@ -201,12 +213,23 @@ func (s *Server) routes() *gin.Engine {
 
 	api := r.Group(adminPrefix, s.adminAuth)
 	api.GET("/flows", s.listFlows)
-	api.POST("/reload", s.reload)
+	api.POST("/reload", need(roleAdmin), s.reload)
 	api.GET("/dialogs", s.listDialogs)
 	api.GET("/dialogs/:id", s.getDialog)
 	api.GET("/events", s.listEvents)
-	api.POST("/events", s.injectEvent)
+	api.POST("/events", need(roleAdmin), s.injectEvent)
 	api.GET("/outbox", s.listOutbox)
+	api.GET("/stream", s.stream)
+	ops := api.Group("", need(roleOperator))
+	for _, kind := range event.Controls {
+		path := "/dialogs/:id/" + kind
+		if kind == event.ControlMessage {
+			path = "/dialogs/:id/messages"
+		}
+		ops.POST(path, s.control(kind))
+	}
+	ops.POST("/outbox/:id/retry", s.retryAction)
+	ops.POST("/events/:id/redrive", s.redrive)
 	return r
 }
 

@@ -51,73 +51,189 @@ func (c *fakeClock) Set(t time.Time) {
 	c.mu.Unlock()
 }
 
-// serverDriver runs a scenario through the real server: a sim.Driver.
-type serverDriver struct {
+// inproc is the server's parts, wired by newApp, running in this process on a
+// fake clock and the test world's connectors, behind an httptest server. It hears
+// every step and settled action.
+type inproc struct {
 	t     *testing.T
 	ctx   context.Context
 	cfg   config
 	app   *app
 	hs    *httptest.Server
 	clk   *fakeClock
-	b     *sim.Builder
 	mocks *sim.Mocks
 	conn  *sim.Connectors
-	stop  func()
 
 	mu      sync.Mutex
 	stepped []*core.Applied
 	settled []core.Settlement
+}
+
+func (in *inproc) Stepped(a *core.Applied) {
+	in.mu.Lock()
+	in.stepped = append(in.stepped, a)
+	in.mu.Unlock()
+}
+
+func (in *inproc) Settled(s core.Settlement) {
+	in.mu.Lock()
+	in.settled = append(in.settled, s)
+	in.mu.Unlock()
+}
+
+func (in *inproc) Reloaded(engine.ReloadReport) {}
+
+const agreeAdmin = "agreement-admin-token"
+
+// newInproc starts the server's parts on flowsDir and the database dsn ("" for a
+// fresh SQLite file), the fake clock at start; cfg, when given, adjusts the
+// configuration.
+func newInproc(t *testing.T, flowsDir, dsn string, start time.Time, env map[string]any, adjust ...func(*config)) *inproc {
+	t.Helper()
+	in := &inproc{t: t, ctx: context.Background(), clk: &fakeClock{t: start}, mocks: sim.NewMocks()}
+	in.conn = sim.NewConnectors(in.mocks, true)
+	if dsn == "" {
+		dsn = filepath.Join(t.TempDir(), "fixit.db")
+	}
+	in.cfg = config{DB: dsn, Flows: flowsDir, AdminToken: agreeAdmin,
+		AppSecret: appSecret, OkdeskUser: okdeskUser, OkdeskPass: okdeskPass, OneCToken: onecToken, TelegramSecret: "tg-secret"}
+	for _, f := range adjust {
+		f(&in.cfg)
+	}
+	if env == nil {
+		env = map[string]any{}
+	}
+	a, err := newApp(in.ctx, in.cfg, slog.New(slog.DiscardHandler), appOptions{now: in.clk.Now, registry: in.conn.Registry(),
+		observer: in, flowEnv: env})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.app = a
+	in.hs = httptest.NewServer(a.srv.Handler())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = a.proc.Run(ctx); close(done) }()
+	t.Cleanup(func() {
+		in.conn.ReleaseAll()
+		cancel()
+		<-done
+		in.hs.Close()
+		a.close()
+	})
+	return in
+}
+
+// deliver posts a notification to its webhook as its system does (signed), or a
+// raw event to the admin API.
+func (in *inproc) deliver(n sim.Delivery) error {
+	var req *http.Request
+	var err error
+	if n.Webhook == "" {
+		body, _ := json.Marshal(n.Event)
+		req, err = http.NewRequest("POST", in.hs.URL+"/api/v1/events", bytes.NewReader(body))
+		if err == nil {
+			req.Header.Set("Authorization", "Bearer "+agreeAdmin)
+		}
+	} else {
+		req, err = http.NewRequest("POST", in.hs.URL+"/webhooks/"+n.Webhook, bytes.NewReader(n.Body))
+	}
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	switch n.Webhook {
+	case "waba":
+		mac := hmac.New(sha256.New, []byte(appSecret))
+		mac.Write(n.Body)
+		req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+	case "telegram":
+		req.Header.Set("X-Telegram-Bot-Api-Secret-Token", "tg-secret")
+	case "okdesk":
+		req.SetBasicAuth(okdeskUser, okdeskPass)
+	case "onec":
+		req.Header.Set("Authorization", "Bearer "+onecToken)
+	}
+	resp, err := testClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("POST %s: %s", req.URL.Path, resp.Status)
+	}
+	return nil
+}
+
+// quiet waits until no event is pending, every event's step and every recorded
+// outcome has been heard, and no action is due or running but those held back.
+func (in *inproc) quiet() error {
+	deadline := time.Now().Add(30 * time.Second)
+	calm := 0
+	for time.Now().Before(deadline) {
+		if in.isQuiet() {
+			if calm++; calm == 3 {
+				return nil
+			}
+		} else {
+			calm = 0
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return fmt.Errorf("the pipeline did not come to rest")
+}
+
+func (in *inproc) isQuiet() bool {
+	evs, _, err := in.app.st.ListEvents(in.ctx, store.EventFilter{}, store.Page{Limit: store.MaxLimit})
+	if err != nil {
+		return false
+	}
+	items, _, err := in.app.st.ListOutbox(in.ctx, store.OutboxFilter{}, store.Page{Limit: store.MaxLimit})
+	if err != nil {
+		return false
+	}
+	held, _ := in.conn.Held()
+	ended, running := 0, 0
+	now := in.clk.Now()
+	for _, it := range items {
+		switch it.Status {
+		case store.OutboxPending:
+			if !it.NextAt.After(now) {
+				return false
+			}
+		case store.OutboxRunning:
+			running++
+		default:
+			ended += 1 + it.Requeues
+		}
+	}
+	processed := 0
+	for _, e := range evs {
+		switch e.Status {
+		case store.EventPending:
+			return false
+		}
+		processed++
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return running == len(held) && len(in.stepped) >= processed && len(in.settled) >= ended
+}
+
+// serverDriver runs a scenario through the real server: a sim.Driver.
+type serverDriver struct {
+	*inproc
+	b       *sim.Builder
 	actions map[int64]*sim.Action // every action seen, by id
 }
 
 var _ sim.Driver = (*serverDriver)(nil)
 
-func (d *serverDriver) Stepped(a *core.Applied) {
-	d.mu.Lock()
-	d.stepped = append(d.stepped, a)
-	d.mu.Unlock()
-}
-
-func (d *serverDriver) Settled(s core.Settlement) {
-	d.mu.Lock()
-	d.settled = append(d.settled, s)
-	d.mu.Unlock()
-}
-
-const agreeAdmin = "agreement-admin-token"
-
 // newServerDriver starts the server's pipeline on flowsDir, a fresh SQLite file and
 // a fake clock at start.
 func newServerDriver(t *testing.T, flowsDir string, start time.Time, env map[string]any) *serverDriver {
 	t.Helper()
-	d := &serverDriver{t: t, ctx: context.Background(), clk: &fakeClock{t: start}, mocks: sim.NewMocks(),
-		actions: map[int64]*sim.Action{}}
-	d.conn = sim.NewConnectors(d.mocks, true)
-	d.b = sim.NewBuilder(d.clk.Now)
-	d.cfg = config{DB: filepath.Join(t.TempDir(), "fixit.db"), Flows: flowsDir, AdminToken: agreeAdmin,
-		AppSecret: appSecret, OkdeskUser: okdeskUser, OkdeskPass: okdeskPass, OneCToken: onecToken, TelegramSecret: "tg-secret"}
-	if env == nil {
-		env = map[string]any{}
-	}
-	a, err := newApp(d.ctx, d.cfg, slog.New(slog.DiscardHandler), appOptions{now: d.clk.Now, registry: d.conn.Registry(),
-		observer: d, flowEnv: env})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.app = a
-	d.hs = httptest.NewServer(a.srv.Handler())
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = a.proc.Run(ctx); close(done) }()
-	d.stop = func() {
-		d.conn.ReleaseAll()
-		cancel()
-		<-done
-		d.hs.Close()
-		a.close()
-	}
-	t.Cleanup(d.stop)
-	return d
+	in := newInproc(t, flowsDir, "", start, env)
+	return &serverDriver{inproc: in, b: sim.NewBuilder(in.clk.Now), actions: map[int64]*sim.Action{}}
 }
 
 func (d *serverDriver) Build() *sim.Builder { return d.b }
@@ -142,44 +258,11 @@ func (d *serverDriver) DialogByKey(key string) *store.Dialog {
 	return d.Dialog(row.ID)
 }
 
-// Deliver posts a notification to its webhook as its system does (signed), or a
-// raw event to the admin API, and waits until everything it leads to is done.
+// Deliver posts a notification and waits until everything it leads to is done.
 func (d *serverDriver) Deliver(n sim.Delivery) *sim.Report {
 	mark := d.mark()
-	var req *http.Request
-	var err error
-	if n.Webhook == "" {
-		body, _ := json.Marshal(n.Event)
-		req, err = http.NewRequest("POST", d.hs.URL+"/api/v1/events", bytes.NewReader(body))
-		if err == nil {
-			req.Header.Set("Authorization", "Bearer "+agreeAdmin)
-		}
-	} else {
-		req, err = http.NewRequest("POST", d.hs.URL+"/webhooks/"+n.Webhook, bytes.NewReader(n.Body))
-	}
-	if err != nil {
+	if err := d.deliver(n); err != nil {
 		return &sim.Report{Err: err}
-	}
-	req.Header.Set("Content-Type", "application/json")
-	switch n.Webhook {
-	case "waba":
-		mac := hmac.New(sha256.New, []byte(appSecret))
-		mac.Write(n.Body)
-		req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
-	case "telegram":
-		req.Header.Set("X-Telegram-Bot-Api-Secret-Token", "tg-secret")
-	case "okdesk":
-		req.SetBasicAuth(okdeskUser, okdeskPass)
-	case "onec":
-		req.Header.Set("Authorization", "Bearer "+onecToken)
-	}
-	resp, err := testClient.Do(req)
-	if err != nil {
-		return &sim.Report{Err: err}
-	}
-	resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return &sim.Report{Err: fmt.Errorf("POST %s: %s", req.URL.Path, resp.Status)}
 	}
 	return d.settle(mark)
 }
@@ -238,7 +321,7 @@ func (d *serverDriver) Control(c event.Control) (*sim.Report, error) {
 		return nil, err
 	}
 	mark := d.mark()
-	if _, err := d.app.proc.Inbox().Append(d.ctx, []event.Event{c.Event(d.clk.Now())}); err != nil {
+	if _, err := d.app.proc.Control(d.ctx, c); err != nil {
 		return nil, err
 	}
 	rep := d.settle(mark)
@@ -285,58 +368,6 @@ func (d *serverDriver) settle(m mark) *sim.Report {
 		}
 	}
 	return rep
-}
-
-// quiet waits until no event is pending, every event's step and every recorded
-// outcome has been heard, and no action is due or running but those held back.
-func (d *serverDriver) quiet() error {
-	deadline := time.Now().Add(30 * time.Second)
-	calm := 0
-	for time.Now().Before(deadline) {
-		if d.isQuiet() {
-			if calm++; calm == 3 {
-				return nil
-			}
-		} else {
-			calm = 0
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-	return fmt.Errorf("the pipeline did not come to rest")
-}
-
-func (d *serverDriver) isQuiet() bool {
-	evs, _, err := d.app.st.ListEvents(d.ctx, store.EventFilter{}, store.Page{Limit: store.MaxLimit})
-	if err != nil {
-		return false
-	}
-	items, _, err := d.app.st.ListOutbox(d.ctx, store.OutboxFilter{}, store.Page{Limit: store.MaxLimit})
-	if err != nil {
-		return false
-	}
-	held, _ := d.conn.Held()
-	ended, running := 0, 0
-	now := d.clk.Now()
-	for _, it := range items {
-		switch it.Status {
-		case store.OutboxPending:
-			if !it.NextAt.After(now) {
-				return false
-			}
-		case store.OutboxRunning:
-			running++
-		default:
-			ended++
-		}
-	}
-	for _, e := range evs {
-		if e.Status == store.EventPending {
-			return false
-		}
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return running == len(held) && len(d.stepped) == len(evs) && len(d.settled) == ended
 }
 
 // snapshot writes down everything a store knows about its dialogs, in a form two

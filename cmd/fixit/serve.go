@@ -38,10 +38,26 @@ type config struct {
 	OkdeskToken, OneCToken, OneCURL, OneCUser, OneCPass string
 	TelegramToken, TelegramSecret, TelegramURL          string
 	LogContent                                          bool
+	// Operators and Viewers map people's names to their admin API tokens.
+	Operators, Viewers map[string]string
 }
 
-func loadConfig() config {
+func loadConfig() (config, error) {
+	ops, err := parsePeople("FIXIT_OPERATORS", os.Getenv("FIXIT_OPERATORS"))
+	if err != nil {
+		return config{}, err
+	}
+	viewers, err := parsePeople("FIXIT_VIEWERS", os.Getenv("FIXIT_VIEWERS"))
+	if err != nil {
+		return config{}, err
+	}
+	for name := range viewers {
+		if _, dup := ops[name]; dup {
+			return config{}, fmt.Errorf("FIXIT_VIEWERS: %s is an operator too (FIXIT_OPERATORS)", name)
+		}
+	}
 	return config{
+		Operators: ops, Viewers: viewers,
 		Addr: envOr("FIXIT_ADDR", ":8000"), DB: envOr("FIXIT_DB", "data/fixit.db"), Flows: envOr("FIXIT_FLOWS", "flows.d"),
 		PprofAddr:  os.Getenv("FIXIT_PPROF_ADDR"),
 		AdminToken: os.Getenv("FIXIT_ADMIN_TOKEN"), LogLevel: envOr("FIXIT_LOG_LEVEL", "info"), LogFormat: envOr("FIXIT_LOG_FORMAT", "json"),
@@ -54,7 +70,7 @@ func loadConfig() config {
 		TelegramToken: os.Getenv("TELEGRAM_BOT_TOKEN"), TelegramSecret: os.Getenv("TELEGRAM_SECRET_TOKEN"),
 		TelegramURL: envOr("TELEGRAM_API_URL", telegram.DefaultBaseURL),
 		LogContent:  os.Getenv("FIXIT_LOG_CONTENT") == "true",
-	}
+	}, nil
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
@@ -119,7 +135,11 @@ func runServe(args []string, _, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: fixit serve (settings come from the environment; see .env.example)")
 		return 2
 	}
-	c := loadConfig()
+	c, err := loadConfig()
+	if err != nil {
+		fmt.Fprintf(stderr, "fixit serve: %v\n", err)
+		return 2
+	}
 	log, err := newLogger(stderr, c.LogLevel, c.LogFormat)
 	if err != nil {
 		fmt.Fprintf(stderr, "fixit serve: %v\n", err)
@@ -197,8 +217,9 @@ func newApp(ctx context.Context, c config, log *slog.Logger, opt appOptions) (*a
 	if env == nil {
 		env = engine.FlowEnv(os.Environ())
 	}
+	stream := server.NewStream()
 	a.proc = processor.New(processor.Config{Store: st, Flows: a.flows, Registry: reg, Metrics: a.met, Logger: log,
-		Now: opt.now, FlowEnv: env, LogContent: c.LogContent, Observer: opt.observer})
+		Now: opt.now, FlowEnv: env, LogContent: c.LogContent, Observer: feed{stream: stream, next: opt.observer}})
 	if rep := a.proc.Reload(ctx, false); rep.Result != engine.ReloadOK {
 		a.close()
 		return nil, fmt.Errorf("flows in %s have errors (run `fixit validate %s`)", c.Flows, c.Flows)
@@ -218,6 +239,7 @@ func newApp(ctx context.Context, c config, log *slog.Logger, opt appOptions) (*a
 	a.srv = server.New(server.Config{
 		AppSecret: c.AppSecret, VerifyToken: c.VerifyToken, OkdeskUser: c.OkdeskUser, OkdeskPass: c.OkdeskPass,
 		OneCToken: c.OneCToken, TelegramSecret: c.TelegramSecret, AdminToken: c.AdminToken,
+		Operators: c.Operators, Viewers: c.Viewers, Controls: controls{a.proc}, Stream: stream,
 		Inbox: a.proc.Inbox(), Store: st, Flows: a.flows, Metrics: a.met, Logger: log, Version: version,
 		Reload: func(dryRun bool) engine.ReloadReport { return a.proc.Reload(context.Background(), dryRun) },
 	})
@@ -249,7 +271,7 @@ func serve(c config, log *slog.Logger) error {
 		return fmt.Errorf("listen on %s: %w", c.Addr, err)
 	}
 	log.Info("fixit serving", "addr", ln.Addr().String(), "db", store.Describe(c.DB), "flows", flows.Current().Len(),
-		"admin_api", c.AdminToken != "", "version", version)
+		"admin_api", c.AdminToken != "", "operators", names(c.Operators), "viewers", names(c.Viewers), "version", version)
 	warnUnset(log, c)
 
 	if c.PprofAddr != "" {

@@ -245,7 +245,7 @@ func TestSettle(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := w.c.Settle(tc.item, "waba", tc.res, tc.err)
+			s := w.c.Settle(tc.item, &dialog.Dialog{ID: 3, Flow: "core", Channel: "waba"}, tc.res, tc.err)
 			if s.Status != tc.status || s.DryRun != tc.dryRun {
 				t.Fatalf("status %s dry run %v, want %s %v", s.Status, s.DryRun, tc.status, tc.dryRun)
 			}

@@ -43,16 +43,22 @@ type Settlement struct {
 	Error     *connectors.Error // otherwise
 	DryRun    bool              // with done: credentials were unset, nothing was sent
 	Connector string            // who performed it, for logs and metrics
+	Flow      string            // the flow of the item's dialog ("" without one)
 	// Event is the result event for the item's dialog; nil for a retry and for an
 	// item without a dialog.
 	Event *event.Event
 }
 
-// Settle decides what an attempt at it came to. channel is its dialog's channel
-// (a send is performed by the channel's connector).
-func (c *Core) Settle(it store.OutboxItem, channel string, res connectors.Result, err error) Settlement {
+// Settle decides what an attempt at it came to. d is the item's dialog (nil for an
+// item without one, or when it could not be read): a send is performed by the
+// connector of its channel.
+func (c *Core) Settle(it store.OutboxItem, d *dialog.Dialog, res connectors.Result, err error) Settlement {
+	var channel, flow string
+	if d != nil {
+		channel, flow = d.Channel, d.Flow
+	}
 	conn := connectors.ConnectorOf(it.Kind, channel)
-	s := Settlement{Item: it, Connector: conn}
+	s := Settlement{Item: it, Connector: conn, Flow: flow}
 	var data map[string]any
 	if err == nil {
 		data = make(map[string]any, len(res.Data)+1)
@@ -80,7 +86,7 @@ func (c *Core) Settle(it store.OutboxItem, channel string, res connectors.Result
 	}
 	if it.DialogID != nil {
 		ev := event.ActionResult{ActionID: it.ID, DialogID: *it.DialogID, Kind: it.Kind, Failed: err != nil,
-			Data: data}.Event(c.cfg.Now())
+			Data: data, Round: it.Requeues}.Event(c.cfg.Now())
 		s.Event = &ev
 	}
 	return s

@@ -57,10 +57,13 @@ type ActionResult struct {
 	Kind     string         // the action kind, e.g. "okdesk.create_issue"
 	Failed   bool           // action.failed rather than action.done
 	Data     map[string]any // the result's fields, or {"error": {…}} when failed
+	// Round counts the times an operator queued the action again: each round's
+	// result is an event of its own.
+	Round int
 }
 
-// Event returns the result event, dated at. Its dedupe key names the action and
-// the outcome, so a result recorded twice is stored once.
+// Event returns the result event, dated at. Its dedupe key names the action, the
+// outcome and the round, so a result recorded twice is stored once.
 func (r ActionResult) Event(at time.Time) Event {
 	typ := TypeActionDone
 	if r.Failed {
@@ -71,8 +74,11 @@ func (r ActionResult) Event(at time.Time) Event {
 		data[k] = v
 	}
 	data[FieldAction], data[FieldActionID], data[FieldDialogID] = r.Kind, itoa(r.ActionID), itoa(r.DialogID)
-	return Event{Source: SourceAction, Type: typ, At: at, Data: data,
-		DedupeKey: "action:" + itoa(r.ActionID) + ":" + strings.TrimPrefix(typ, "action.")}
+	key := "action:" + itoa(r.ActionID) + ":" + strings.TrimPrefix(typ, "action.")
+	if r.Round > 0 {
+		key += ":r" + strconv.Itoa(r.Round)
+	}
+	return Event{Source: SourceAction, Type: typ, At: at, Data: data, DedupeKey: key}
 }
 
 // ActionOf reads the action a result event answers: its outbox id and kind.

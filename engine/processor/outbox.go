@@ -166,16 +166,12 @@ func (o *outbox) perform(it store.OutboxItem) {
 	var s core.Settlement
 	if err != nil {
 		// The dialog or the contact's window could not be read: try again later.
-		s = p.core.Settle(it, "", connectors.Result{}, &connectors.Error{Code: connectors.CodeNetwork, Message: err.Error(), Retryable: true})
+		s = p.core.Settle(it, nil, connectors.Result{}, &connectors.Error{Code: connectors.CodeNetwork, Message: err.Error(), Retryable: true})
 	} else {
 		callCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
 		res, err := p.core.Perform(callCtx, it, d, last)
 		cancel()
-		channel := ""
-		if d != nil {
-			channel = d.Channel
-		}
-		s = p.core.Settle(it, channel, res, err)
+		s = p.core.Settle(it, d, res, err)
 	}
 	o.record(ctx, s)
 }

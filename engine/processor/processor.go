@@ -66,6 +66,8 @@ type Observer interface {
 	Stepped(*core.Applied)
 	// Settled is called once an action's attempt is recorded.
 	Settled(core.Settlement)
+	// Reloaded is called after each reload (not after a dry run).
+	Reloaded(engine.ReloadReport)
 }
 
 // Processor routes and processes events, performs actions and fires timers: the
@@ -88,6 +90,7 @@ type Processor struct {
 	timers  *timers
 
 	reloadMu sync.Mutex // one reload at a time
+	waits    sync.Map   // an operator's control event's dedupe key → chan *core.Applied (Control)
 }
 
 // New returns a Processor; Run starts it. Its Inbox is ready at once.

@@ -3,7 +3,8 @@ package processor
 import (
 	"context"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/fixit-exchange/fixit/engine"
@@ -46,6 +47,9 @@ func (p *Processor) Reload(ctx context.Context, dryRun bool) engine.ReloadReport
 	}
 	holder.Commit(next, rep)
 	p.report(rep)
+	if p.cfg.Observer != nil {
+		p.cfg.Observer.Reloaded(rep)
+	}
 	return rep
 }
 
@@ -103,14 +107,14 @@ func (p *Processor) checkMigrations(ctx context.Context, next *engine.FlowSet, r
 				stranded[w.State] += w.Count
 			}
 		}
-		for _, state := range sortedKeys(stranded) {
+		for _, state := range slices.Sorted(maps.Keys(stranded)) {
 			rep.Stranded = append(rep.Stranded, engine.StateCount{Flow: f.Name, State: state, Dialogs: stranded[state]})
 			rep.Diagnostics = append(rep.Diagnostics, engine.Diagnostic{File: f.File, Line: f.Pos.Line, Col: f.Pos.Col,
 				Severity: engine.SevError, Code: engine.CodeStrandedDialogs,
 				Message: fmt.Sprintf("%d live dialog(s) of %s wait in state %q, which this version does not have", stranded[state], f.Name, state),
 				Hint:    fmt.Sprintf("map it under `migrate: { %s: <state> }`, keep the state, or remove `migrate` to leave them on their version", state)})
 		}
-		for _, state := range sortedKeys(moved) {
+		for _, state := range slices.Sorted(maps.Keys(moved)) {
 			rep.Migrated = append(rep.Migrated, engine.StateCount{Flow: f.Name, State: state, Dialogs: moved[state]})
 		}
 	}
@@ -148,13 +152,4 @@ func (p *Processor) report(rep engine.ReloadReport) {
 	default:
 		p.log.Info("flows unchanged")
 	}
-}
-
-func sortedKeys(m map[string]int64) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -24,7 +24,13 @@ type router struct {
 	// handed to a lane or found settled (a rescan reads from the start again, but
 	// never lowers it).
 	seen atomic.Int64
+	// rescan asks the router to read the inbox from its start at the next look (an
+	// event was made pending again).
+	rescan atomic.Bool
 }
+
+// rescanSoon makes the next look read the inbox from its start.
+func (r *router) rescanSoon() { r.rescan.Store(true) }
 
 // wake tells the router that new events were stored.
 func (r *router) wake() {
@@ -54,6 +60,9 @@ func (r *router) loop(ctx context.Context) {
 // once hands out the pending events after the cursor; see Processor.RouteOnce.
 func (r *router) once(ctx context.Context) error {
 	lanes := r.p.lanes
+	if r.rescan.Swap(false) {
+		r.cursor = 0
+	}
 	for ctx.Err() == nil {
 		if lanes.full() {
 			return nil // woken again when the lanes are half way through

@@ -136,6 +136,9 @@ func (s *stepper) observe(log *slog.Logger, a *core.Applied) {
 	if p.cfg.Observer != nil {
 		p.cfg.Observer.Stepped(a)
 	}
+	if ch, ok := p.waits.LoadAndDelete(a.Event.DedupeKey); ok {
+		ch.(chan *core.Applied) <- a
+	}
 	ev := a.Event
 	if p.met != nil {
 		p.met.Processed.WithLabelValues(ev.Source, metricOutcome(a.Outcome)).Inc()

@@ -552,9 +552,8 @@ func (w *World) perform(rep *Report, a *Action) {
 	d := w.Dialog(a.Dialog)
 	var dd *dialog.Dialog
 	var last time.Time
-	channel := ""
 	if d != nil {
-		dd, channel = &d.Dialog, d.Channel
+		dd = &d.Dialog
 		if d.Channel != "" && d.ContactID != "" {
 			last, _ = w.st.LastInbound(w.ctx, d.Channel, d.ContactID)
 		}
@@ -565,7 +564,7 @@ func (w *World) perform(rep *Report, a *Action) {
 		w.pending = append(w.pending, a)
 		return
 	}
-	s := w.core.Settle(a.item, channel, res, err)
+	s := w.core.Settle(a.item, dd, res, err)
 	a.Settled(s, w.conn.Message(a.ID))
 	if err := w.st.Step(w.ctx, func(tx store.StepTx) error {
 		_, err := s.Record(tx)

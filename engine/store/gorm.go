@@ -901,7 +901,7 @@ func (s *GormStore) DueTimers(ctx context.Context, now time.Time, limit int) ([]
 // Outbox
 
 const outboxColumns = `id, dialog_id, kind, params, status, attempts, next_at, last_error, error_code,
-	result, created_at, updated_at, locked_until`
+	result, created_at, updated_at, locked_until, requeues`
 
 type outboxRow struct {
 	ID          int64      `gorm:"column:id"`
@@ -917,6 +917,7 @@ type outboxRow struct {
 	CreatedAt   time.Time  `gorm:"column:created_at"`
 	UpdatedAt   time.Time  `gorm:"column:updated_at"`
 	LockedUntil *time.Time `gorm:"column:locked_until"`
+	Requeues    int        `gorm:"column:requeues"`
 }
 
 func toOutbox(rows []outboxRow) []OutboxItem {
@@ -927,6 +928,7 @@ func toOutbox(rows []outboxRow) []OutboxItem {
 			Status: OutboxStatus(r.Status), Attempts: r.Attempts, NextAt: r.NextAt.UTC(),
 			LastError: r.LastError, ErrorCode: r.ErrorCode, Result: toRaw(r.Result),
 			CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(), LockedUntil: fromNullTime(r.LockedUntil),
+			Requeues: r.Requeues,
 		}
 	}
 	return out

@@ -156,6 +156,15 @@ var migrations = []migration{
 			`ALTER TABLE dialogs ADD COLUMN entered_at {{TIME}}`,
 		},
 	},
+	{
+		version: 3,
+		name:    "outbox requeues",
+		stmts: []string{
+			// How many times an operator queued a dead or failed item again: each round
+			// feeds its own result back to the dialog.
+			`ALTER TABLE outbox ADD COLUMN requeues INTEGER NOT NULL DEFAULT 0`,
+		},
+	},
 }
 
 // expand replaces the dialect tokens of a migration statement.

@@ -164,6 +164,9 @@ type OutboxItem struct {
 	UpdatedAt time.Time
 	// LockedUntil is the end of the current claim's lease; zero when not running.
 	LockedUntil time.Time
+	// Requeues counts the times an operator queued the item again after it failed
+	// or died (RequeueOutbox).
+	Requeues int
 }
 
 // FlowVersion is the source of a flow file, stored by its content hash so that a
@@ -286,6 +289,16 @@ type Store interface {
 	AdoptDialogs(ctx context.Context, flow, toHash string, moves map[string]string) (int64, error)
 	// SaveFlowVersion stores a flow version unless its hash is already stored.
 	SaveFlowVersion(ctx context.Context, v FlowVersion) error
+
+	// RequeueOutbox queues a dead or failed item again, due at now, with a fresh
+	// budget of attempts and the same id (a connector's idempotency key); it counts
+	// the requeue. ErrNotFound, or ErrConflict when the item is not dead or failed.
+	RequeueOutbox(ctx context.Context, id int64, now time.Time) (*OutboxItem, error)
+	// RequeueEvent makes an unrouted or failed event pending again, to be routed
+	// anew. ErrNotFound, or ErrConflict when it is pending or processed.
+	RequeueEvent(ctx context.Context, seq int64) (*Event, error)
+	// GetOutbox returns one outbox item, or ErrNotFound.
+	GetOutbox(ctx context.Context, id int64) (*OutboxItem, error)
 
 	// ListDialogs returns one page of dialogs, newest first, and the next cursor ("" at the end).
 	ListDialogs(ctx context.Context, f DialogFilter, p Page) ([]Dialog, string, error)

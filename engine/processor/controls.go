@@ -1,0 +1,153 @@
+package processor
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/fixit-exchange/fixit/connectors/waba"
+	"github.com/fixit-exchange/fixit/engine"
+	"github.com/fixit-exchange/fixit/engine/core"
+	"github.com/fixit-exchange/fixit/engine/dialog"
+	"github.com/fixit-exchange/fixit/engine/event"
+	"github.com/fixit-exchange/fixit/engine/store"
+)
+
+// ErrQueued means a control was stored and will be applied in its dialog's turn,
+// but was not applied yet when the caller stopped waiting.
+var ErrQueued = errors.New("queued: the dialog is busy; the control is applied in its turn")
+
+// controlWait bounds how long Control waits for its step.
+const controlWait = 30 * time.Second
+
+// Control applies an operator's control to a dialog. It is checked first — the
+// dialog exists (store.ErrNotFound), the control is possible for its flow and fits
+// its status (*engine.ErrControl), a free-form message to a WhatsApp customer is
+// inside the 24-hour window — then stored as an event of the dialog, so that it
+// takes its turn after the dialog's earlier events, and waited for (ErrQueued when
+// it has not been applied in time). A control that no longer fits when its turn
+// comes fails with *engine.ErrControl. It returns the step.
+func (p *Processor) Control(ctx context.Context, c event.Control) (*core.Applied, error) {
+	d, err := p.st.LoadDialog(ctx, c.DialogID)
+	if err != nil {
+		return nil, err
+	}
+	f, err := p.core.Version(ctx, d.Flow, d.FlowHash)
+	if err != nil {
+		return nil, err
+	}
+	if err := engine.CheckControl(f, c); err != nil {
+		return nil, err
+	}
+	if err := engine.ControlFits(c.Kind, d.Status); err != nil {
+		return nil, err
+	}
+	if c.Kind == event.ControlMessage {
+		if err := p.canWrite(ctx, &d.Dialog, c); err != nil {
+			return nil, err
+		}
+	}
+	ev := c.Event(p.cfg.Now())
+	var b [12]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	ev.DedupeKey = "operator:" + hex.EncodeToString(b[:])
+	done := make(chan *core.Applied, 1)
+	p.waits.Store(ev.DedupeKey, done)
+	defer p.waits.Delete(ev.DedupeKey)
+	if _, err := p.inbox.Append(ctx, []event.Event{ev}); err != nil {
+		return nil, fmt.Errorf("store the %s control: %w", c.Kind, err)
+	}
+	wait := time.NewTimer(controlWait)
+	defer wait.Stop()
+	select {
+	case a := <-done:
+		if a.Outcome == engine.Failed {
+			return a, a.Err
+		}
+		return a, nil
+	case <-wait.C:
+		return nil, ErrQueued
+	case <-ctx.Done():
+		return nil, ErrQueued
+	}
+}
+
+// canWrite says whether an operator may write to the customer of d: on a channel,
+// and on WhatsApp inside the 24-hour window unless with a template.
+func (p *Processor) canWrite(ctx context.Context, d *dialog.Dialog, c event.Control) error {
+	if d.Channel == "" || d.ContactID == "" {
+		return &engine.ErrControl{Msg: "the dialog has no customer channel to write on", Invalid: true}
+	}
+	if d.Channel != event.SourceWABA || c.Template != nil {
+		return nil
+	}
+	now := p.cfg.Now()
+	last, err := p.lastInbound(ctx, d.Channel, d.ContactID, now, waba.Window)
+	if err != nil {
+		return err
+	}
+	if last.IsZero() || now.Sub(last) >= waba.Window {
+		why := "no message from the customer is known"
+		if !last.IsZero() {
+			why = "the customer last wrote at " + last.UTC().Format(time.RFC3339)
+		}
+		return &engine.ErrControl{Invalid: true, Msg: "outside WhatsApp's 24-hour customer service window (" + why +
+			"): only a template may be sent; give template {name, language, params}"}
+	}
+	return nil
+}
+
+// RetryAction queues a dead or failed action again, with the same id (a
+// connector's idempotency key) and a fresh budget of attempts; its dialog's history
+// says who did it. store.ErrNotFound, or store.ErrConflict when it is not dead or
+// failed.
+func (p *Processor) RetryAction(ctx context.Context, id int64, by string) (*store.OutboxItem, error) {
+	it, err := p.st.RequeueOutbox(ctx, id, p.cfg.Now())
+	if err != nil {
+		return it, err
+	}
+	if it.DialogID != nil {
+		p.note(ctx, *it.DialogID, nil, map[string]any{"control": "retry", "operator": by, "action_id": strconv.FormatInt(id, 10),
+			"kind": it.Kind})
+	}
+	p.outbox.wake()
+	return it, nil
+}
+
+// Redrive routes an unrouted or failed event again, under the flows in service;
+// its dialog's history (when it had one) says who did it. store.ErrNotFound, or
+// store.ErrConflict when it is pending or processed.
+func (p *Processor) Redrive(ctx context.Context, seq int64, by string) (*store.Event, error) {
+	ev, err := p.st.RequeueEvent(ctx, seq)
+	if err != nil {
+		return ev, err
+	}
+	if ev.DialogID != nil {
+		p.note(ctx, *ev.DialogID, &seq, map[string]any{"control": "redrive", "operator": by})
+	}
+	p.router.rescanSoon()
+	p.Wake()
+	return ev, nil
+}
+
+// note writes an operator's line to a dialog's history.
+func (p *Processor) note(ctx context.Context, dialogID int64, seq *int64, detail map[string]any) {
+	err := p.step(ctx, func(tx store.StepTx) error {
+		return tx.AppendHistory(store.HistoryEntry{DialogID: dialogID, At: p.cfg.Now(), Kind: dialog.HistOperator,
+			EventSeq: seq, Detail: detailJSON(detail)})
+	})
+	if err != nil {
+		p.log.Error("record an operator's control in the history", "dialog_id", dialogID, "err", err)
+	}
+}
+
+// detailJSON encodes a history line's detail (strings only: it cannot fail).
+func detailJSON(detail map[string]any) json.RawMessage {
+	b, _ := json.Marshal(detail)
+	return b
+}

@@ -1,0 +1,204 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/fixit-exchange/fixit/engine"
+	"github.com/fixit-exchange/fixit/engine/event"
+	"github.com/fixit-exchange/fixit/engine/store"
+)
+
+// Controls performs the operators' controls: the processor does, in the
+// dialog's order (see processor.Processor.Control).
+type Controls interface {
+	// Control applies a control to a dialog and returns the dialog after it.
+	// Errors: store.ErrNotFound, *engine.ErrControl (409, or 422 when Invalid),
+	// ErrQueued.
+	Control(ctx context.Context, c event.Control) (*store.Dialog, error)
+	// RetryAction queues a dead or failed action again (store.ErrNotFound,
+	// store.ErrConflict when it is neither).
+	RetryAction(ctx context.Context, id int64, by string) (*store.OutboxItem, error)
+	// Redrive routes an unrouted or failed event again (store.ErrNotFound,
+	// store.ErrConflict when it is neither).
+	Redrive(ctx context.Context, seq int64, by string) (*store.Event, error)
+}
+
+// ErrQueued means a control was stored and will be applied in its dialog's turn;
+// the API answers 202.
+var ErrQueued = errors.New("the dialog is busy: the control is queued and applied in its turn")
+
+// controlBody is the body of every dialog control; each uses its own fields.
+type controlBody struct {
+	Reason   string        `json:"reason"`
+	State    string        `json:"state"`
+	Status   string        `json:"status"`
+	Text     string        `json:"text"`
+	Template *templateBody `json:"template"`
+}
+
+type templateBody struct {
+	Name     string   `json:"name"`
+	Language string   `json:"language"`
+	Params   []string `json:"params"`
+}
+
+// control handles POST /api/v1/dialogs/{id}/<control>.
+func (s *Server) control(kind string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if s.cfg.Controls == nil {
+			fail(c, http.StatusNotImplemented, "the dialog controls are not available in this server")
+			return
+		}
+		id, ok := s.idParam(c, "dialog")
+		if !ok {
+			return
+		}
+		var b controlBody
+		if !s.bindControl(c, &b) {
+			return
+		}
+		ctl := event.Control{Kind: kind, DialogID: id, Operator: who(c).name, Reason: strings.TrimSpace(b.Reason),
+			State: strings.TrimSpace(b.State), Status: b.Status, Text: b.Text}
+		if msg := checkBody(kind, &b, &ctl); msg != "" {
+			s.failInput(c, http.StatusUnprocessableEntity, msg)
+			return
+		}
+		d, err := s.cfg.Controls.Control(c.Request.Context(), ctl)
+		if err != nil {
+			s.controlError(c, "dialog", id, err)
+			return
+		}
+		c.JSON(http.StatusOK, toDialogJSON(d))
+	}
+}
+
+// checkBody checks the fields a control needs and copies the template; it
+// returns what is wrong, or "".
+func checkBody(kind string, b *controlBody, ctl *event.Control) string {
+	switch kind {
+	case event.ControlTakeover, event.ControlGoto, event.ControlClose:
+		if ctl.Reason == "" {
+			return `missing field "reason": say why, for the dialog's history`
+		}
+	}
+	switch kind {
+	case event.ControlGoto:
+		if ctl.State == "" {
+			return `missing field "state": the state to move the dialog to`
+		}
+	case event.ControlClose:
+		if b.Status != "finished" && b.Status != "abandoned" {
+			return fmt.Sprintf(`invalid field "status": %q is not finished or abandoned`, b.Status)
+		}
+	case event.ControlMessage:
+		switch {
+		case b.Template == nil && strings.TrimSpace(b.Text) == "":
+			return `missing field "text" (or "template"): what to write to the customer`
+		case b.Template != nil && b.Text != "":
+			return `give either "text" or "template", not both`
+		case b.Template != nil && (b.Template.Name == "" || b.Template.Language == ""):
+			return `invalid field "template": it needs "name" and "language" (and "params", a list of strings, when the template has any)`
+		case b.Template != nil:
+			params := make([]any, len(b.Template.Params))
+			for i, p := range b.Template.Params {
+				params[i] = p
+			}
+			ctl.Template = map[string]any{"name": b.Template.Name, "language": b.Template.Language, "params": params}
+		}
+	}
+	return ""
+}
+
+// bindControl reads a control's JSON body (it may be empty); an unreadable one is
+// answered 422 and false returned.
+func (s *Server) bindControl(c *gin.Context, b *controlBody) bool {
+	raw, ok := s.readAdminBody(c)
+	if !ok {
+		return false
+	}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return true
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(b); err != nil {
+		s.failInput(c, http.StatusUnprocessableEntity, "the body is not a JSON object of the control's fields: "+err.Error())
+		return false
+	}
+	return true
+}
+
+// idParam reads the path's {id}; a bad one is answered 404 (no such thing).
+func (s *Server) idParam(c *gin.Context, what string) (int64, bool) {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id <= 0 {
+		fail(c, http.StatusNotFound, fmt.Sprintf("no %s %q", what, c.Param("id")))
+		return 0, false
+	}
+	return id, true
+}
+
+// controlError answers a control's error: 404, 409, 422 or 202.
+func (s *Server) controlError(c *gin.Context, what string, id int64, err error) {
+	var ce *engine.ErrControl
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		fail(c, http.StatusNotFound, fmt.Sprintf("no %s %d", what, id))
+	case errors.As(err, &ce) && ce.Invalid:
+		fail(c, http.StatusUnprocessableEntity, ce.Msg)
+	case errors.As(err, &ce):
+		fail(c, http.StatusConflict, ce.Msg)
+	case errors.Is(err, store.ErrConflict):
+		fail(c, http.StatusConflict, err.Error())
+	case errors.Is(err, ErrQueued):
+		c.JSON(http.StatusAccepted, gin.H{"status": "queued", "message": ErrQueued.Error()})
+	default:
+		s.logger(c).Error("operator control", "what", what, "id", id, "err", err)
+		fail(c, http.StatusInternalServerError, "the control failed: "+err.Error())
+	}
+}
+
+// retryAction handles POST /api/v1/outbox/{id}/retry.
+func (s *Server) retryAction(c *gin.Context) {
+	if s.cfg.Controls == nil {
+		fail(c, http.StatusNotImplemented, "the controls are not available in this server")
+		return
+	}
+	id, ok := s.idParam(c, "outbox item")
+	if !ok {
+		return
+	}
+	it, err := s.cfg.Controls.RetryAction(c.Request.Context(), id, who(c).name)
+	if err != nil {
+		s.controlError(c, "outbox item", id, err)
+		return
+	}
+	c.JSON(http.StatusOK, toOutboxJSON(it))
+}
+
+// redrive handles POST /api/v1/events/{id}/redrive.
+func (s *Server) redrive(c *gin.Context) {
+	if s.cfg.Controls == nil {
+		fail(c, http.StatusNotImplemented, "the controls are not available in this server")
+		return
+	}
+	seq, ok := s.idParam(c, "event")
+	if !ok {
+		return
+	}
+	ev, err := s.cfg.Controls.Redrive(c.Request.Context(), seq, who(c).name)
+	if err != nil {
+		s.controlError(c, "event", seq, err)
+		return
+	}
+	c.JSON(http.StatusOK, toEventJSON(*ev))
+}
