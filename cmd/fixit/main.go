@@ -23,6 +23,7 @@ func commands() []command {
 		{"schema", "fixit schema", "print the JSON Schema of a flow file (for editors)", runSchema},
 		{"test", "fixit test [--flows DIR] [--coverage] [-v] [--run TEXT] [PATH...]", "run flow scenario files (*_test.yaml) with a fake clock and mocked connectors", runTest},
 		{"chat", "fixit chat [--flows DIR] [--channel waba|telegram] FLOW", "interactive terminal simulator: type as the customer", runChat},
+		{"replay", "fixit replay [export|scenario] [--db DSN] [--flows DIR] …", "re-run recorded dialogs against a candidate flow set; export them; turn one into a scenario", runReplay},
 		{"version", "fixit version", "print version, commit and Go version", runVersion},
 	}
 }

@@ -153,3 +153,21 @@ func envOr(name, def string) string {
 	}
 	return def
 }
+
+// parseArgs parses flags wherever they stand among the positional arguments
+// (`fixit replay scenario 12 --keep-pii` as well as `fixit replay scenario
+// --keep-pii 12`); fs.Args() then holds the positional ones, in order.
+func parseArgs(fs *flag.FlagSet, args []string) error {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	return fs.Parse(append([]string{"--"}, pos...))
+}

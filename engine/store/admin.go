@@ -45,6 +45,9 @@ func (s *GormStore) ListDialogs(ctx context.Context, f DialogFilter, p Page) ([]
 	if f.Key != "" {
 		w.add("id IN (SELECT dialog_id FROM dialog_keys WHERE key = ?)", cleanText(f.Key))
 	}
+	if !f.Since.IsZero() {
+		w.add("created_at >= ?", dbTime(f.Since))
+	}
 	tail, limit, err := pageQuery("dialogs", &w, p)
 	if err != nil {
 		return nil, "", fmt.Errorf("list dialogs: %w", err)
@@ -70,6 +73,9 @@ func (s *GormStore) ListEvents(ctx context.Context, f EventFilter, p Page) ([]Ev
 	var w where
 	w.addEq("source", f.Source)
 	w.addEq("status", string(f.Status))
+	if f.DialogID != 0 {
+		w.add("dialog_id = ?", f.DialogID)
+	}
 	tail, limit, err := pageQuery("events", &w, p)
 	if err != nil {
 		return nil, "", fmt.Errorf("list events: %w", err)

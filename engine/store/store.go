@@ -208,12 +208,16 @@ type DialogFilter struct {
 	State  string
 	Status dialog.Status
 	Key    string
+	// Since, when set, keeps the dialogs started at or after it.
+	Since time.Time
 }
 
 // EventFilter narrows ListEvents; empty fields match everything.
 type EventFilter struct {
 	Source string
 	Status EventStatus
+	// DialogID, when not 0, keeps the events processed for that dialog.
+	DialogID int64
 }
 
 // OutboxFilter narrows ListOutbox; empty fields match everything.
