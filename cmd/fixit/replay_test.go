@@ -83,10 +83,10 @@ func editFlow(t *testing.T, dir, old, new string) string {
 
 type replayJSON struct {
 	Dialogs []struct {
-		Dialog    int64  `json:"dialog"`
-		Result    string `json:"result"`
-		Reason    string `json:"reason"`
-		Step      int    `json:"step"`
+		Dialog    int64                   `json:"dialog"`
+		Result    string                  `json:"result"`
+		Reason    string                  `json:"reason"`
+		Step      int                     `json:"step"`
 		Recorded  *struct{ Event string } `json:"recorded"`
 		Candidate *struct {
 			Event   string
