@@ -657,3 +657,19 @@ func TestPinnedWithoutMigrate(t *testing.T) {
 		}
 	})
 }
+
+// TestAddressedToNoDialog: an event addressed to a dialog that does not exist (an
+// action's result after the dialog was purged) is unrouted at once, as in the test
+// world, not retried until it fails.
+func TestAddressedToNoDialog(t *testing.T) {
+	h := newHarness(t, "../../flows.d")
+	res := h.append(event.ActionResult{ActionID: 5, DialogID: 999, Kind: "send", Data: map[string]any{}}.Event(h.clk.Now()))
+	h.settle()
+	e, err := h.st.GetEvent(context.Background(), res[0].Seq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Status != store.EventUnrouted || e.Attempts != 1 {
+		t.Errorf("status %s after %d attempts, want unrouted after 1", e.Status, e.Attempts)
+	}
+}

@@ -91,7 +91,9 @@ func (s *stepper) once(ctx context.Context, target int64, ev store.Event) (*core
 	var gen uint64
 	if target != 0 {
 		var err error
-		if d, gen, err = p.loadDialog(ctx, target); err != nil {
+		if d, gen, err = p.loadDialog(ctx, target); errors.Is(err, store.ErrNotFound) {
+			d, gen = nil, p.dialogs.generation() // an event addressed to a dialog that is gone: unrouted
+		} else if err != nil {
 			return nil, err
 		}
 	} else {
