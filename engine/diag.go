@@ -111,6 +111,7 @@ const (
 	CodeExprSyntax        = "expr-syntax"
 	CodeExprType          = "expr-type"
 	CodeUnknownVar        = "unknown-var"
+	CodeUnknownName       = "unknown-name"
 	CodeBadTemplate       = "bad-template"
 	CodeWhatsAppLimit     = "whatsapp-limit"
 	CodeUnreachableBranch = "unreachable-branch"
@@ -141,7 +142,8 @@ var Codes = []Code{
 	{CodeMissingParam, SevError, "A required action parameter is absent.", "add the parameter"},
 	{CodeBadDuration, SevError, "A duration that cannot be parsed or is not positive.", "write durations like 90s, 15m, 24h or 1h30m"},
 	{CodeExprSyntax, SevError, "An expression does not parse.", "check the expression syntax (expr-lang)"},
-	{CodeExprType, SevError, "An expression does not type-check (unknown field or function, wrong argument, guard not bool).", "check the names and types against the expression environment"},
+	{CodeExprType, SevError, "An expression does not type-check (wrong argument, mismatched types, guard not bool).", "check the names and types against the expression environment"},
+	{CodeUnknownName, SevError, "An expression names a field, function or name that does not exist (e.g. event.txt, sqush(…), text).", "check the spelling against the expression environment and the helpers"},
 	{CodeUnknownVar, SevError, "An expression or `set` names a variable not declared under `vars`.", "declare it under `vars` with a default value"},
 	{CodeBadTemplate, SevError, "A `${…}` template is not closed.", "close the template with `}` or write `$${` for a literal `${`"},
 	{CodeWhatsAppLimit, SevError, "A literal message exceeds a WhatsApp limit (3 buttons, 20-char titles, 4096-char text, 10 list rows).", "shorten the text or use fewer buttons/rows"},

@@ -158,7 +158,7 @@ func diagAt(file string, p Pos, code, msg string) Diagnostic {
 type loader struct {
 	src   *source
 	diags Diagnostics
-	vars  *varCheck
+	vars  *exprScope
 	flow  *Flow
 	// badFinal marks states whose `final` is malformed (already reported): the
 	// graph checks must not guess whether they were meant to be final.
@@ -467,7 +467,7 @@ func (l *loader) declareVars(n *yaml.Node) {
 }
 
 func (l *loader) vars0() {
-	l.vars = &varCheck{declared: map[string]bool{}}
+	l.vars = &exprScope{declared: map[string]bool{}}
 }
 
 func (l *loader) start(n *yaml.Node) {
