@@ -3,7 +3,6 @@ package engine
 import (
 	"fmt"
 	"sort"
-	"strings"
 )
 
 // Severity of a diagnostic.
@@ -17,9 +16,13 @@ const (
 
 // Diagnostic is one problem found in a flow file, with its exact place.
 type Diagnostic struct {
-	File     string   `json:"file"`
-	Line     int      `json:"line"`
-	Col      int      `json:"col"`
+	File string `json:"file"`
+	Line int    `json:"line"`
+	Col  int    `json:"col"`
+	// EndLine and EndCol end the range the problem covers (the column just after
+	// it), so an editor can underline it.
+	EndLine  int      `json:"end_line"`
+	EndCol   int      `json:"end_col"`
 	Severity Severity `json:"severity"`
 	Code     string   `json:"code"`
 	Message  string   `json:"message"`
@@ -90,6 +93,9 @@ type Code struct {
 // and a test checks that the two agree.
 const (
 	CodeYAMLSyntax        = "yaml-syntax"
+	CodeNotUTF8           = "not-utf8"
+	CodeInvisibleChar     = "invisible-char"
+	CodeSplitValue        = "split-value"
 	CodeReadError         = "read-error"
 	CodeNoFlows           = "no-flows"
 	CodeDuplicateKey      = "duplicate-key"
@@ -123,6 +129,9 @@ const (
 // Codes is the documented list of every diagnostic code.
 var Codes = []Code{
 	{CodeYAMLSyntax, SevError, "The file is not valid YAML.", "fix the YAML syntax at this position (indentation, quotes, colons)"},
+	{CodeNotUTF8, SevError, "The file is not UTF-8 (e.g. saved as Windows-1251 or UTF-16).", "save the file as UTF-8"},
+	{CodeInvisibleChar, SevError, "An invisible character (no-break space, zero-width space, …) stands in a line's indentation or in a key, where YAML reads it as text.", "replace it with an ordinary space, or delete it"},
+	{CodeSplitValue, SevError, "Inside `{ … }` or `[ … ]` a comma ends a value, so an unquoted expression such as `truncate(event.text, 20)` was cut in two.", "quote the expression"},
 	{CodeReadError, SevError, "The file or folder could not be read.", "check the path and its permissions"},
 	{CodeNoFlows, SevWarning, "A folder holds no flow files (*.yaml, *.yml).", "add a flow file or point FIXIT_FLOWS at the right folder"},
 	{CodeDuplicateKey, SevError, "A mapping has the same key twice; YAML would silently keep only one.", "remove or rename one of the two keys"},
@@ -161,24 +170,12 @@ var codeIndex = func() map[string]Code {
 	return m
 }()
 
-// didYouMean returns the candidate closest to s, or "" when nothing is close.
-func didYouMean(s string, candidates []string) string {
-	best, bestD := "", len(s)/2+2
-	for _, c := range candidates {
-		d := EditDistance(strings.ToLower(s), strings.ToLower(c))
-		if d < bestD || (d == bestD && best != "" && c < best) {
-			best, bestD = c, d
-		}
-	}
-	if bestD > 3 || bestD > len(s)/2+1 {
-		return ""
-	}
-	return best
-}
-
-// EditDistance is the Levenshtein distance between a and b, in characters.
+// EditDistance is the number of edits — inserting, deleting or changing a
+// character, or swapping two neighbours — that turn a into b.
 func EditDistance(a, b string) int {
 	ra, rb := []rune(a), []rune(b)
+	// Three rows of the optimal-string-alignment matrix.
+	prev2 := make([]int, len(rb)+1)
 	prev := make([]int, len(rb)+1)
 	cur := make([]int, len(rb)+1)
 	for j := range prev {
@@ -192,8 +189,11 @@ func EditDistance(a, b string) int {
 				cost = 0
 			}
 			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
 		}
-		prev, cur = cur, prev
+		prev2, prev, cur = prev, cur, prev2
 	}
 	return prev[len(rb)]
 }

@@ -265,7 +265,7 @@ func (nc *nameCheck) identifier(id *ast.IdentifierNode, call bool) {
 		}
 	}
 	if hint == "" {
-		if s := didYouMean(name, cands); s != "" {
+		if s := DidYouMean(name, cands); s != "" {
 			hint = fmt.Sprintf("did you mean %s?", s)
 		} else {
 			hint = "an expression starts from event, vars, dialog, now or env"
@@ -318,7 +318,7 @@ func (nc *nameCheck) variable(prop *ast.StringNode) {
 		return
 	}
 	hint := "declare it under `vars` with a default value"
-	if s := didYouMean(prop.Value, nc.scope.names); s != "" {
+	if s := DidYouMean(prop.Value, nc.scope.names); s != "" {
 		hint = fmt.Sprintf("did you mean vars.%s?", s)
 	}
 	nc.add(prop, CodeUnknownVar, fmt.Sprintf("unknown variable vars.%s", prop.Value), hint)

@@ -100,6 +100,9 @@ func checkDiagnostics(t *testing.T, data []byte, name string, diags Diagnostics)
 		if n := utf8.RuneCountInString(text); d.Col > n+1 {
 			t.Fatalf("%v: column %d, line %d has %d characters: %q", d, d.Col, d.Line, n, text)
 		}
+		if utf8.Valid(data) {
+			checkRanges(t, data, Diagnostics{d})
+		}
 	}
 }
 

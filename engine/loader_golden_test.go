@@ -56,6 +56,7 @@ func TestBrokenFlows(t *testing.T) {
 				t.Errorf("flow set returned together with errors")
 			}
 			checkSorted(t, diags)
+			checkRanges(t, data, diags)
 			got := formatDiags(diags)
 			golden := strings.TrimSuffix(path, ".yaml") + ".golden"
 			if *update {
@@ -96,6 +97,24 @@ func checkSorted(t *testing.T, ds Diagnostics) {
 		if ds[i] != sorted[i] {
 			t.Errorf("diagnostics are not sorted by position: got %v where %v belongs", ds[i], sorted[i])
 			return
+		}
+	}
+}
+
+// checkRanges checks that every diagnostic underlines something inside the file:
+// its end is after its start (or at it, for a place at a line's end where
+// something is missing) and within the line it ends on.
+func checkRanges(t *testing.T, data []byte, ds Diagnostics) {
+	t.Helper()
+	src := newSource("", data)
+	for _, d := range ds {
+		atEOL := d.Col == len([]rune(src.lineText(d.Line)))+1
+		if d.EndLine < d.Line || d.EndLine == d.Line && (d.EndCol < d.Col || d.EndCol == d.Col && !atEOL) {
+			t.Errorf("%v: range ends at %d:%d, not after its start", d, d.EndLine, d.EndCol)
+			continue
+		}
+		if n := len([]rune(src.lineText(d.EndLine))); d.EndCol > n+1 {
+			t.Errorf("%v: range ends at column %d, line %d has %d characters", d, d.EndCol, d.EndLine, n)
 		}
 	}
 }

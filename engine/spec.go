@@ -63,7 +63,7 @@ func (o Object) names() []string {
 var finalStatuses = []string{"finished", "abandoned", "failed"}
 
 // FlowSpec is the top level of a flow file.
-var FlowSpec = Object{Name: "flow", Doc: "A flow file: one state machine.", Fields: []Field{
+var FlowSpec = Object{Name: "flow", Doc: "A flow file: one state machine. Top-level keys starting with `x-` are ignored: a place for what YAML anchors name (`x-common: &common …`, then `<<: *common` in a state).", Fields: []Field{
 	{Name: "flow", Type: TString, Required: true, Doc: "Unique flow name (letters, digits, underscores)."},
 	{Name: "description", Type: TString, Doc: "What the flow is for; shown by the admin API and `fixit graph`."},
 	{Name: "priority", Type: TInt, Doc: "When several flows may start on the same event, the highest priority wins, then the file name. Default 0."},
