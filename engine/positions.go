@@ -304,7 +304,7 @@ func (s *source) yamlErrorPos(err error, msg string, parse func([]byte) error) P
 				i++
 			}
 		}
-	case strings.HasPrefix(msg, "did not find expected ',' or '"):
+	case strings.HasPrefix(msg, "did not find expected ',' or '") || strings.HasPrefix(msg, "did not find expected node content"):
 		// An unclosed [ or {: point at the bracket that opens it.
 		if p, ok := s.unclosedBracket(line); ok {
 			return p

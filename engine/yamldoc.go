@@ -137,6 +137,17 @@ func (d *YAMLDoc) Diagnostics() Diagnostics {
 	return d.diags
 }
 
+// Errors counts the errors reported so far.
+func (d *YAMLDoc) Errors() int {
+	n := 0
+	for _, x := range d.diags {
+		if x.Severity == SevError {
+			n++
+		}
+	}
+	return n
+}
+
 // Name is the file's name as diagnostics show it.
 func (d *YAMLDoc) Name() string { return d.src.name }
 

@@ -151,7 +151,7 @@ func (c *chat) line(line string) bool {
 			}
 		}
 	case "/wait":
-		d, err := parseDuration(rest)
+		d, err := engine.ParseDuration(rest)
 		if err != nil {
 			fmt.Fprintf(c.out, "  /wait: %v (e.g. /wait 25h)\n", err)
 			return false
