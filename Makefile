@@ -54,9 +54,10 @@ fuzz:
 bench:
 	GO=$(GO) bash bench/run.sh
 
-## schema: regenerate docs/flow.schema.json and docs/flows.md from the spec
+## schema: regenerate docs/flow.schema.json, docs/flows.md and docs/scenarios.md from the specs
 schema:
 	$(GO) test ./engine -run 'TestSchemaFile|TestReferenceDoc' -update
+	$(GO) test ./engine/sim -run 'TestScenarioDoc' -update
 
 clean:
 	rm -rf bin coverage.out

@@ -117,9 +117,14 @@ const (
 	CodeExprSyntax        = "expr-syntax"
 	CodeExprType          = "expr-type"
 	CodeUnknownVar        = "unknown-var"
+	CodeBadRegex          = "bad-regex"
+	CodeUnknownTimezone   = "unknown-timezone"
 	CodeUnknownName       = "unknown-name"
 	CodeBadTemplate       = "bad-template"
 	CodeWhatsAppLimit     = "whatsapp-limit"
+	CodeTelegramLimit     = "telegram-limit"
+	CodeTemplateOverLimit = "template-over-limit"
+	CodeDuplicateID       = "duplicate-id"
 	CodeUnreachableBranch = "unreachable-branch"
 	CodeFinalWithExits    = "final-with-exits"
 	CodeBadValue          = "bad-value"
@@ -153,9 +158,14 @@ var Codes = []Code{
 	{CodeExprSyntax, SevError, "An expression does not parse.", "check the expression syntax (expr-lang)"},
 	{CodeExprType, SevError, "An expression does not type-check (wrong argument, mismatched types, guard not bool).", "check the names and types against the expression environment"},
 	{CodeUnknownName, SevError, "An expression names a field, function or name that does not exist (e.g. event.txt, sqush(…), text).", "check the spelling against the expression environment and the helpers"},
+	{CodeBadRegex, SevError, "A regular expression written in a flow (match, find, matches) does not compile.", "regular expressions use RE2 syntax"},
+	{CodeUnknownTimezone, SevError, "A time zone that does not exist (in in_zone, parse_time or the flow's timezone).", "use an IANA zone name such as Europe/Moscow or UTC"},
 	{CodeUnknownVar, SevError, "An expression or `set` names a variable not declared under `vars`.", "declare it under `vars` with a default value"},
 	{CodeBadTemplate, SevError, "A `${…}` template is not closed.", "close the template with `}` or write `$${` for a literal `${`"},
-	{CodeWhatsAppLimit, SevError, "A literal message exceeds a WhatsApp limit (3 buttons, 20-char titles, 4096-char text, 10 list rows).", "shorten the text or use fewer buttons/rows"},
+	{CodeWhatsAppLimit, SevError, "A literal value exceeds what WhatsApp accepts in one message (see Channel limits: 1,024 characters of text with buttons, 3 buttons, 20-character titles, 10 rows, …).", "shorten the value, or use fewer buttons or rows"},
+	{CodeTelegramLimit, SevError, "A literal value exceeds what Telegram accepts (4,096 characters of text, 64 bytes of a button's id, 200 characters of a callback answer).", "shorten the value"},
+	{CodeTemplateOverLimit, SevWarning, "The fixed part of a template alone is longer than the channel accepts; what is sent is cut to the limit (ending with …) and a warning logged.", "shorten the fixed text"},
+	{CodeDuplicateID, SevError, "Two buttons or rows of one message have the same id, so a reply cannot tell them apart.", "give each button or row its own id"},
 	{CodeUnreachableBranch, SevWarning, "A branch follows an unguarded branch of the same handler and can never run.", "move the unguarded (catch-all) branch last"},
 	{CodeFinalWithExits, SevWarning, "A final state has handlers, timers or gotos that will never run.", "remove them or make the state non-final"},
 	{CodeBadValue, SevError, "A value is outside the allowed set (e.g. a final status).", "use one of the values the flow reference lists"},

@@ -168,9 +168,9 @@ var Helpers = []Helper{
 		}), new(func(string) time.Time))},
 	{Name: "in_zone", Signature: "in_zone(time.Time, string) time.Time", Doc: "The time in an IANA zone, e.g. in_zone(now, \"Europe/Moscow\").Hour().",
 		option: expr.Function("in_zone", func(p ...any) (any, error) {
-			loc, err := time.LoadLocation(p[1].(string))
+			loc, err := loadZone(p[1].(string))
 			if err != nil {
-				return nil, fmt.Errorf("unknown time zone %q", p[1])
+				return nil, err
 			}
 			return p[0].(time.Time).In(loc), nil
 		}, new(func(time.Time, string) time.Time))},
@@ -311,7 +311,7 @@ func typeError(src string, err error, asBool bool) exprError {
 // name pass reports better.
 func isNameMessage(err error) bool {
 	m := err.Error()
-	for _, s := range []string{"unknown name", "has no field", "has no method", "cannot fetch", "is not callable"} {
+	for _, s := range []string{"unknown name", "has no field", "has no method", "cannot fetch", "is not callable", "error parsing regexp"} {
 		if strings.Contains(m, s) {
 			return true
 		}

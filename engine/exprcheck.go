@@ -191,6 +191,42 @@ func (nc *nameCheck) Visit(n *ast.Node) {
 		nc.identifier(x, nc.callees[x])
 	case *ast.MemberNode:
 		nc.member(x)
+	case *ast.CallNode:
+		if id, ok := x.Callee.(*ast.IdentifierNode); ok && !nc.lets[id.Value] {
+			nc.literals(id.Value, x.Arguments)
+		}
+	case *ast.BinaryNode:
+		if x.Operator == "matches" {
+			nc.regex(x.Right)
+		}
+	}
+}
+
+// literals checks the literal arguments a helper would fail on at run time: a
+// regular expression that does not compile, a time zone that does not exist.
+func (nc *nameCheck) literals(fn string, args []ast.Node) {
+	switch {
+	case (fn == "match" || fn == "find") && len(args) == 2:
+		nc.regex(args[1])
+	case (fn == "in_zone" || fn == "parse_time") && len(args) == 2:
+		if s, ok := args[1].(*ast.StringNode); ok {
+			if _, err := loadZone(s.Value); err != nil {
+				nc.add(s, CodeUnknownTimezone, err.Error(), zoneHint(s.Value))
+			}
+		}
+	}
+}
+
+// regex checks a literal regular expression.
+func (nc *nameCheck) regex(n ast.Node) {
+	s, ok := n.(*ast.StringNode)
+	if !ok {
+		return
+	}
+	if _, err := regexp.Compile(s.Value); err != nil {
+		msg := strings.TrimPrefix(err.Error(), "error parsing regexp: ")
+		nc.add(s, CodeBadRegex, fmt.Sprintf("the regular expression %q does not compile: %s", s.Value, msg),
+			"regular expressions use RE2 syntax; in YAML and expr strings a backslash is written twice: \\\\d")
 	}
 }
 

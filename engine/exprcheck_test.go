@@ -56,7 +56,7 @@ func TestHelperArgumentsAreChecked(t *testing.T) {
 		for _, p := range places {
 			t.Run(name+"/"+p.name, func(t *testing.T) {
 				src := p.flow(call)
-				fs, diags := Compile([]File{{Name: "h.yaml", Data: []byte(src)}})
+				fs, diags := testLoader.Compile([]File{{Name: "h.yaml", Data: []byte(src)}})
 				if fs != nil {
 					t.Fatalf("flow with %s compiled:\n%s", call, src)
 				}

@@ -50,7 +50,7 @@ func FuzzLoad(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		const name = "fuzz.yaml"
-		fs, diags := Compile([]File{{Name: name, Data: data}})
+		fs, diags := testLoader.Compile([]File{{Name: name, Data: data}})
 		checkDiagnostics(t, data, name, diags)
 		if fs == nil && !diags.HasErrors() {
 			t.Fatalf("nil flow set without an error:\n%s", formatDiags(diags))
@@ -66,7 +66,7 @@ func FuzzLoad(f *testing.F) {
 			}
 		}
 		// The same input gives the same diagnostics (no map-order leaks).
-		if _, again := Compile([]File{{Name: name, Data: data}}); formatDiags(again) != formatDiags(diags) {
+		if _, again := testLoader.Compile([]File{{Name: name, Data: data}}); formatDiags(again) != formatDiags(diags) {
 			t.Fatalf("diagnostics differ between two runs:\n%s---\n%s", formatDiags(diags), formatDiags(again))
 		}
 	})
@@ -173,7 +173,7 @@ func FuzzTemplate(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		s = strings.ToValidUTF8(s, "\uFFFD")
 		src, sendLine, whenLine := templateFlow(s)
-		_, diags := Compile([]File{{Name: "t.yaml", Data: []byte(src)}})
+		_, diags := testLoader.Compile([]File{{Name: "t.yaml", Data: []byte(src)}})
 		checkDiagnostics(t, []byte(src), "t.yaml", diags)
 		lines := strings.Split(src, "\n")
 		for _, d := range diags {

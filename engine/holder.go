@@ -27,11 +27,12 @@ type ReloadReport struct {
 // Holder serves the current FlowSet and replaces it atomically on reload: the new
 // set is built and validated completely first; on any error the old set stays.
 type Holder struct {
-	paths []string
-	now   func() time.Time
-	cur   atomic.Pointer[FlowSet]
-	last  atomic.Pointer[ReloadReport]
-	mu    sync.Mutex // one reload at a time
+	loader *Loader
+	paths  []string
+	now    func() time.Time
+	cur    atomic.Pointer[FlowSet]
+	last   atomic.Pointer[ReloadReport]
+	mu     sync.Mutex // one reload at a time
 	// Check, when set, may refuse a new set that loaded cleanly (e.g. it would strand
 	// waiting dialogs); its diagnostics are reported like load errors.
 	Check func(old, next *FlowSet) Diagnostics
@@ -39,13 +40,18 @@ type Holder struct {
 	OnSwap func(*FlowSet)
 }
 
-// NewHolder returns a Holder for the flow files at paths; call Reload to load them.
-func NewHolder(now func() time.Time, paths ...string) *Holder {
+// NewHolder returns a Holder for the flow files at paths, compiled by loader;
+// call Reload to load them.
+func NewHolder(now func() time.Time, loader *Loader, paths ...string) *Holder {
 	if now == nil {
 		now = time.Now
 	}
-	return &Holder{paths: paths, now: now}
+	return &Holder{loader: loader, paths: paths, now: now}
 }
+
+// Loader returns the loader the holder compiles flows with (also the older
+// versions running dialogs keep).
+func (h *Holder) Loader() *Loader { return h.loader }
 
 // Current returns the flow set in service (nil before the first successful load).
 func (h *Holder) Current() *FlowSet { return h.cur.Load() }
@@ -63,7 +69,7 @@ func (h *Holder) Last() ReloadReport {
 func (h *Holder) Reload() ReloadReport {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	next, diags := Load(h.paths...)
+	next, diags := h.loader.Load(h.paths...)
 	rep := ReloadReport{At: h.now().UTC(), Diagnostics: diags}
 	old := h.cur.Load()
 	if next != nil && h.Check != nil {

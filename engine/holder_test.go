@@ -17,7 +17,7 @@ func TestHolderReload(t *testing.T) {
 	}
 	good := "flow: a\nstart: waba.message\ninitial: s\nstates: { s: { final: true } }\n"
 	write("a.yaml", good)
-	h := NewHolder(func() time.Time { return t0 }, dir)
+	h := NewHolder(func() time.Time { return t0 }, testLoader, dir)
 	swaps := 0
 	h.OnSwap = func(*FlowSet) { swaps++ }
 	if r := h.Reload(); r.Result != ReloadOK || h.Current().Flow("a") == nil || swaps != 1 || len(r.Added) != 1 {

@@ -13,7 +13,7 @@ var t0 = time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
 
 func mustFlow(t testing.TB, src string) *Flow {
 	t.Helper()
-	fs, diags := Compile([]File{{Name: "test.yaml", Data: []byte(src)}})
+	fs, diags := testLoader.Compile([]File{{Name: "test.yaml", Data: []byte(src)}})
 	if fs == nil {
 		t.Fatalf("flow does not compile:\n%s", diagText(diags))
 	}
@@ -444,7 +444,7 @@ func TestStartFlowSelection(t *testing.T) {
 		{Name: "c.yaml", Data: []byte("flow: c\npriority: 10\nstart: { on: waba.message, when: event.data.vip == true }\ninitial: s\nstates: { s: { final: true } }\n")},
 		{Name: "d.yaml", Data: []byte("flow: d\nstart: telegram.message\ninitial: s\nstates: { s: { final: true } }\n")},
 	}
-	fs, diags := Compile(files)
+	fs, diags := testLoader.Compile(files)
 	if fs == nil {
 		t.Fatal(diagText(diags))
 	}

@@ -14,10 +14,11 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"unicode/utf8"
 
 	"github.com/expr-lang/expr/vm"
 	"gopkg.in/yaml.v3"
+
+	"github.com/fixit-exchange/fixit/connectors"
 )
 
 // File is one flow file's name (as shown in diagnostics) and bytes.
@@ -83,11 +84,31 @@ func ReadPaths(paths ...string) ([]File, Diagnostics) {
 	return files, diags
 }
 
+// Loader compiles flow files against a Catalog: the same for `fixit validate`,
+// the server's start and every reload. It is immutable and safe for concurrent
+// use.
+type Loader struct {
+	catalog *Catalog
+}
+
+// NewLoader returns a Loader that checks flows against the actions and channels
+// of reg (see NewCatalog).
+func NewLoader(reg *connectors.Registry) (*Loader, error) {
+	c, err := NewCatalog(reg)
+	if err != nil {
+		return nil, err
+	}
+	return &Loader{catalog: c}, nil
+}
+
+// Catalog returns what the loader checks flows against.
+func (ld *Loader) Catalog() *Catalog { return ld.catalog }
+
 // Load reads and compiles the flows at paths (files or folders) into one FlowSet.
 // On any error it returns a nil set and every diagnostic; warnings come back either way.
-func Load(paths ...string) (*FlowSet, Diagnostics) {
+func (ld *Loader) Load(paths ...string) (*FlowSet, Diagnostics) {
 	files, diags := ReadPaths(paths...)
-	fs, more := Compile(files)
+	fs, more := ld.Compile(files)
 	diags = append(diags, more...)
 	diags.Sort()
 	if diags.HasErrors() {
@@ -98,9 +119,9 @@ func Load(paths ...string) (*FlowSet, Diagnostics) {
 
 // Compile builds a FlowSet from files. It never returns half a set: with any error
 // the set is nil.
-func Compile(files []File) (*FlowSet, Diagnostics) {
+func (ld *Loader) Compile(files []File) (*FlowSet, Diagnostics) {
 	var diags Diagnostics
-	fs := &FlowSet{byName: map[string]*Flow{}, byHash: map[string]*Flow{}}
+	fs := &FlowSet{byName: map[string]*Flow{}, byHash: map[string]*Flow{}, loader: ld}
 	// Files compile independently, on every core; they are merged in their order.
 	type compiled struct {
 		flow  *Flow
@@ -112,7 +133,7 @@ func Compile(files []File) (*FlowSet, Diagnostics) {
 	for range min(runtime.GOMAXPROCS(0), len(files)) {
 		wg.Go(func() {
 			for i := int(next.Add(1) - 1); i < len(files); i = int(next.Add(1) - 1) {
-				out[i].flow, out[i].diags = compileFile(files[i])
+				out[i].flow, out[i].diags = ld.compileFile(files[i])
 			}
 		})
 	}
@@ -153,11 +174,12 @@ func diagAt(file string, p Pos, code, msg string) Diagnostic {
 	return Diagnostic{File: file, Line: p.Line, Col: p.Col, Severity: c.Severity, Code: code, Message: msg, Hint: c.Hint}
 }
 
-// loader compiles one file, collecting diagnostics.
-type loader struct {
-	doc  *YAMLDoc
-	vars *exprScope
-	flow *Flow
+// fileLoader compiles one file, collecting diagnostics.
+type fileLoader struct {
+	catalog *Catalog
+	doc     *YAMLDoc
+	vars    *exprScope
+	flow    *Flow
 	// anyRoot is the free-form value being compiled (http bodies, …): a value
 	// that expands too far through aliases is reported there.
 	anyRoot *yaml.Node
@@ -173,19 +195,19 @@ type loader struct {
 	firstStateErr int // line of the first error inside a state, 0 when none
 }
 
-func (l *loader) add(p Pos, code, msg, hint string) {
+func (l *fileLoader) add(p Pos, code, msg, hint string) {
 	l.doc.ErrorAt(p, code, msg, hint)
 }
 
 // warn reports a warning at p.
-func (l *loader) warn(p Pos, code, msg, hint string) {
+func (l *fileLoader) warn(p Pos, code, msg, hint string) {
 	p = l.doc.src.clamp(p)
 	l.doc.AddRange(p, l.doc.src.tokenEnd(p), SevWarning, code, msg, hint)
 }
 
-func compileFile(f File) (*Flow, Diagnostics) {
+func (ld *Loader) compileFile(f File) (*Flow, Diagnostics) {
 	doc, root := ParseYAML(f.Name, f.Data)
-	l := &loader{doc: doc, badFinal: map[string]bool{}, exitKey: map[string]Pos{}, stateErr: map[string]bool{}}
+	l := &fileLoader{catalog: ld.catalog, doc: doc, badFinal: map[string]bool{}, exitKey: map[string]Pos{}, stateErr: map[string]bool{}}
 	if root == nil {
 		if !doc.diags.HasErrors() {
 			l.add(Pos{1, 1}, CodeMissingKey, "the file is empty; a flow needs `flow`, `start`, `initial` and `states`", "start the file with `flow: <name>`")
@@ -235,7 +257,7 @@ func elsewhere(m map[string][]string) Elsewhere {
 
 var identRe = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
 
-func (l *loader) name(n *yaml.Node, what string) (string, bool) {
+func (l *fileLoader) name(n *yaml.Node, what string) (string, bool) {
 	if !l.doc.Expect(n, yaml.ScalarNode, what) {
 		return "", false
 	}
@@ -246,7 +268,7 @@ func (l *loader) name(n *yaml.Node, what string) (string, bool) {
 	return n.Value, true
 }
 
-func (l *loader) flowFile(root *yaml.Node) *Flow {
+func (l *fileLoader) flowFile(root *yaml.Node) *Flow {
 	if !l.doc.Expect(root, yaml.MappingNode, "a flow file") {
 		return nil
 	}
@@ -326,7 +348,7 @@ func (l *loader) flowFile(root *yaml.Node) *Flow {
 }
 
 // migrate reads the old state → new state mapping; targets must exist.
-func (l *loader) migrate(n *yaml.Node) {
+func (l *fileLoader) migrate(n *yaml.Node) {
 	l.flow.Migrate = map[string]string{}
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		return
@@ -353,7 +375,7 @@ func first(s []string) string {
 	return s[0]
 }
 
-func (l *loader) declareVars(n *yaml.Node) {
+func (l *fileLoader) declareVars(n *yaml.Node) {
 	l.vars0()
 	if n == nil {
 		return
@@ -381,13 +403,13 @@ func (l *loader) declareVars(n *yaml.Node) {
 	}
 }
 
-func (l *loader) vars0() {
+func (l *fileLoader) vars0() {
 	l.vars = &exprScope{declared: map[string]bool{}}
 }
 
-func (l *loader) start(n *yaml.Node) {
+func (l *fileLoader) start(n *yaml.Node) {
 	if n.Kind == yaml.ScalarNode || n.Kind == yaml.SequenceNode {
-		l.flow.StartOn = l.eventTypes(n, true)
+		l.flow.StartOn = l.eventTypes(n, etStart)
 		return
 	}
 	if !l.doc.Expect(n, yaml.MappingNode, "start") {
@@ -395,16 +417,25 @@ func (l *loader) start(n *yaml.Node) {
 	}
 	f, _ := l.doc.Fields(n, StartSpec, nil, nil, nil)
 	if on := f["on"]; on != nil {
-		l.flow.StartOn = l.eventTypes(on, true)
+		l.flow.StartOn = l.eventTypes(on, etStart)
 	}
 	if w := f["when"]; w != nil {
 		l.flow.startWhen, _ = l.guard(w)
 	}
 }
 
-// eventTypes reads one event type or a list of them; start rejects the types
-// that only exist inside a dialog (timer, action.*).
-func (l *loader) eventTypes(n *yaml.Node, start bool) []string {
+// etWhere is where a list of event types stands.
+type etWhere int
+
+const (
+	etStart  etWhere = iota // start.on: the types of a dialog's own events cannot start one
+	etIgnore                // a state's ignore
+	etUntil                 // handoff.until: an unknown type would hold the dialog for ever
+)
+
+// eventTypes reads one event type or a list of them.
+func (l *fileLoader) eventTypes(n *yaml.Node, where etWhere) []string {
+	start := where == etStart
 	var nodes []*yaml.Node
 	switch n.Kind {
 	case yaml.ScalarNode:
@@ -426,15 +457,17 @@ func (l *loader) eventTypes(n *yaml.Node, start bool) []string {
 			l.doc.Error(c, CodeUnknownEvent, fmt.Sprintf("%s cannot start a dialog: it belongs to an existing one", c.Value), "start on an inbound event such as waba.message")
 			continue
 		}
-		if l.eventType(c.Value, nodePos(c), false) {
+		if l.eventType(c.Value, nodePos(c), false, where == etUntil) {
 			out = append(out, c.Value)
 		}
 	}
 	return out
 }
 
-// eventType checks one event type; handler is set for the key of an `on` handler.
-func (l *loader) eventType(t string, p Pos, handler bool) bool {
+// eventType checks one event type; handler is set for the key of an `on`
+// handler. strict makes a type fixit does not know an error even where it is
+// otherwise let through with a warning.
+func (l *fileLoader) eventType(t string, p Pos, handler, strict bool) bool {
 	for _, e := range EventTypes {
 		if e.Name == t {
 			if t == "timer" {
@@ -452,6 +485,10 @@ func (l *loader) eventType(t string, p Pos, handler bool) bool {
 		if strings.HasPrefix(t, prefix) && identRe.MatchString(strings.TrimPrefix(t, prefix)) {
 			if prefix == "onec." {
 				return true // 1C events are the integrator's own
+			}
+			if strict {
+				l.add(p, CodeUnknownEvent, fmt.Sprintf("event type %q is not one fixit knows: a handoff waiting for it would never end", t), didYouMeanHint(t, eventTypeNames()))
+				return false
 			}
 			l.warn(p, CodeUnknownEvent, fmt.Sprintf("event type %q is not one fixit knows; it is accepted because %s* passes every type through", t, prefix), didYouMeanHint(t, eventTypeNames()))
 			return true
@@ -473,7 +510,7 @@ func didYouMeanHint(s string, cands []string) string {
 }
 
 // stateRefs collects state references to check once all states are known.
-func (l *loader) stateRef(name string, p Pos, what string) {
+func (l *fileLoader) stateRef(name string, p Pos, what string) {
 	if _, ok := l.flow.States[name]; ok {
 		return
 	}
@@ -486,7 +523,7 @@ func (l *loader) stateRef(name string, p Pos, what string) {
 	l.add(p, CodeUnknownState, fmt.Sprintf("%s names unknown state %q", what, name), hint)
 }
 
-func (l *loader) state(n *yaml.Node, name string, p Pos) *State {
+func (l *fileLoader) state(n *yaml.Node, name string, p Pos) *State {
 	st := &State{Name: name, Pos: p, On: map[string][]*Branch{}, Ignore: map[string]bool{}, FinalStatus: "finished"}
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		return st // an empty state: reported by graph checks (no way out)
@@ -509,7 +546,7 @@ func (l *loader) state(n *yaml.Node, name string, p Pos) *State {
 	}
 	if on := f["on"]; on != nil && l.doc.Expect(on, yaml.MappingNode, "on") {
 		for _, pr := range l.doc.Pairs(on) {
-			if !l.eventType(pr.Key.Value, nodePos(pr.Key), true) {
+			if !l.eventType(pr.Key.Value, nodePos(pr.Key), true, false) {
 				continue
 			}
 			st.On[pr.Key.Value] = l.branches(pr.Val, "on "+pr.Key.Value)
@@ -523,7 +560,7 @@ func (l *loader) state(n *yaml.Node, name string, p Pos) *State {
 		st.Timers = l.timers(a)
 	}
 	if ig := f["ignore"]; ig != nil {
-		for _, t := range l.eventTypes(ig, false) {
+		for _, t := range l.eventTypes(ig, etIgnore) {
 			st.Ignore[t] = true
 		}
 	}
@@ -554,7 +591,7 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-func (l *loader) timers(n *yaml.Node) []*Timer {
+func (l *fileLoader) timers(n *yaml.Node) []*Timer {
 	var out []*Timer
 	switch n.Kind {
 	case yaml.MappingNode:
@@ -601,7 +638,7 @@ func (l *loader) timers(n *yaml.Node) []*Timer {
 }
 
 // branches reads a handler: a list of branches, or a single branch mapping.
-func (l *loader) branches(n *yaml.Node, what string) []*Branch {
+func (l *fileLoader) branches(n *yaml.Node, what string) []*Branch {
 	var items []*yaml.Node
 	switch n.Kind {
 	case yaml.SequenceNode:
@@ -635,17 +672,17 @@ func (l *loader) branches(n *yaml.Node, what string) []*Branch {
 }
 
 // branch reads one branch mapping; extra admits keys handled by the caller.
-func (l *loader) branch(n *yaml.Node, what string, extra func(string) bool) *Branch {
+func (l *fileLoader) branch(n *yaml.Node, what string, extra func(string) bool) *Branch {
 	if !l.doc.Expect(n, yaml.MappingNode, what) {
 		return nil
 	}
 	b := &Branch{Pos: nodePos(n)}
-	isAction := func(k string) bool { return actionIndex[k] != nil || (extra != nil && extra(k)) }
+	isAction := func(k string) bool { return l.catalog.Action(k) != nil || (extra != nil && extra(k)) }
 	spec := BranchSpec
 	if what == "timer" {
 		spec = Object{Name: "timer", Fields: BranchSpec.Fields}
 	}
-	f, inline := l.doc.Fields(n, spec, isAction, actionNames(), branchElsewhere)
+	f, inline := l.doc.Fields(n, spec, isAction, l.catalog.actionNames(), branchElsewhere)
 	if w := f["when"]; w != nil {
 		b.when, _ = l.guard(w)
 		b.WhenSrc = w.Value
@@ -687,7 +724,7 @@ func (l *loader) branch(n *yaml.Node, what string, extra func(string) bool) *Bra
 	return b
 }
 
-func (l *loader) actionList(n *yaml.Node, what string) []*Action {
+func (l *fileLoader) actionList(n *yaml.Node, what string) []*Action {
 	if n.Kind == yaml.MappingNode {
 		// A single action written without the list dash.
 		n = &yaml.Node{Kind: yaml.SequenceNode, Content: []*yaml.Node{n}, Line: n.Line, Column: n.Column}
@@ -713,10 +750,10 @@ func (l *loader) actionList(n *yaml.Node, what string) []*Action {
 	return out
 }
 
-func (l *loader) action(k, v *yaml.Node) *Action {
-	spec := actionIndex[k.Value]
+func (l *fileLoader) action(k, v *yaml.Node) *Action {
+	spec := l.catalog.Action(k.Value)
 	if spec == nil {
-		hint := didYouMeanHint(k.Value, actionNames())
+		hint := didYouMeanHint(k.Value, l.catalog.actionNames())
 		if hint == "" {
 			hint = codeIndex[CodeUnknownAction].Hint
 		}
@@ -739,6 +776,7 @@ func (l *loader) action(k, v *yaml.Node) *Action {
 		return nil
 	}
 	have := map[string]bool{}
+	nodes := map[string]*yaml.Node{}
 	for _, p := range params {
 		f, ok := spec.param(p.Key.Value)
 		if !ok {
@@ -754,6 +792,7 @@ func (l *loader) action(k, v *yaml.Node) *Action {
 			continue
 		}
 		have[f.Name] = true
+		nodes[f.Name] = p.Val
 		if val := l.param(spec, f, p.Val); val != nil {
 			a.Params = append(a.Params, Param{Name: f.Name, Value: val})
 		}
@@ -769,36 +808,21 @@ func (l *loader) action(k, v *yaml.Node) *Action {
 	if spec.Name == "send" && have["buttons"] && have["list"] {
 		l.doc.Error(k, CodeWrongType, "send takes either buttons or a list, not both", "")
 	}
+	if spec.Name == "send" {
+		l.checkSend(nodes)
+	}
 	return a
 }
 
-// WhatsApp limits checked where values are literal.
-const (
-	maxTextLen      = 4096
-	maxButtons      = 3
-	maxButtonTitle  = 20
-	maxListRows     = 10
-	maxRowTitle     = 24
-	maxListButton   = 20
-	maxRowDesc      = 72
-	maxHeaderFooter = 60
-)
-
-func (l *loader) param(spec *ActionSpec, f Field, n *yaml.Node) *Value {
+func (l *fileLoader) param(spec *ActionSpec, f Field, n *yaml.Node) *Value {
 	switch f.Type {
 	case TTemplate:
 		if !l.doc.Expect(n, yaml.ScalarNode, fmt.Sprintf("%s.%s", spec.Name, f.Name)) {
 			return nil
 		}
 		v := l.templateValue(n)
-		if spec.Name == "send" && v != nil && v.kind == vLit {
-			limit := maxTextLen
-			if f.Name == "header" || f.Name == "footer" {
-				limit = maxHeaderFooter
-			}
-			if c := utf8.RuneCountInString(n.Value); c > limit {
-				l.doc.Error(n, CodeWhatsAppLimit, fmt.Sprintf("%s is %d characters; WhatsApp allows %d", f.Name, c, limit), "")
-			}
+		if f.MaxLen > 0 && v != nil {
+			l.checkLength(n, []limitOf{{title: connectorTitle(spec.Name), limit: f.MaxLen}}, spec.Name+"."+f.Name, false)
 		}
 		return v
 	case TString:
@@ -838,7 +862,7 @@ func (l *loader) param(spec *ActionSpec, f Field, n *yaml.Node) *Value {
 		}
 		return &Value{kind: vLit, lit: n.Value}
 	case TEventTypes:
-		types := l.eventTypes(n, false)
+		types := l.eventTypes(n, etUntil)
 		list := make([]*Value, len(types))
 		for i, t := range types {
 			list[i] = &Value{kind: vLit, lit: t}
@@ -870,7 +894,7 @@ func (l *loader) param(spec *ActionSpec, f Field, n *yaml.Node) *Value {
 	return l.anyValue(n)
 }
 
-func (l *loader) templateValue(n *yaml.Node) *Value {
+func (l *fileLoader) templateValue(n *yaml.Node) *Value {
 	t, ok := l.template(n)
 	if !ok {
 		return nil
@@ -882,7 +906,7 @@ func (l *loader) templateValue(n *yaml.Node) *Value {
 }
 
 // anyValue compiles any YAML value: strings become templates, other scalars literals.
-func (l *loader) anyValue(n *yaml.Node) *Value {
+func (l *fileLoader) anyValue(n *yaml.Node) *Value {
 	// Aliases of aliases expand exponentially ("billion laughs"): a few lines
 	// could otherwise make the loader build billions of values.
 	if !l.doc.Expand(l.anyRoot) {
@@ -916,12 +940,9 @@ func (l *loader) anyValue(n *yaml.Node) *Value {
 	return nil
 }
 
-func (l *loader) buttons(n *yaml.Node) *Value {
+func (l *fileLoader) buttons(n *yaml.Node) *Value {
 	if !l.doc.Expect(n, yaml.SequenceNode, "send.buttons") {
 		return nil
-	}
-	if len(n.Content) > maxButtons {
-		l.doc.Error(n.Content[maxButtons], CodeWhatsAppLimit, fmt.Sprintf("%d buttons; WhatsApp allows %d reply buttons", len(n.Content), maxButtons), "use a list message for more choices")
 	}
 	v := &Value{kind: vList}
 	for _, c := range n.Content {
@@ -940,7 +961,6 @@ func (l *loader) buttons(n *yaml.Node) *Value {
 		if id == nil || title == nil || !l.doc.Expect(id, yaml.ScalarNode, "button id") || !l.doc.Expect(title, yaml.ScalarNode, "button title") {
 			continue
 		}
-		l.limit(title, maxButtonTitle, "button title")
 		iv, tv := l.templateValue(id), l.templateValue(title)
 		if iv != nil && tv != nil {
 			v.list = append(v.list, &Value{kind: vMap, m: []Param{{"id", iv}, {"title", tv}}})
@@ -949,16 +969,7 @@ func (l *loader) buttons(n *yaml.Node) *Value {
 	return v
 }
 
-func (l *loader) limit(n *yaml.Node, max int, what string) {
-	if HasTemplate(n.Value) {
-		return
-	}
-	if c := utf8.RuneCountInString(n.Value); c > max {
-		l.doc.Error(n, CodeWhatsAppLimit, fmt.Sprintf("%s %q is %d characters; WhatsApp allows %d", what, n.Value, c, max), "")
-	}
-}
-
-func (l *loader) listMsg(n *yaml.Node) *Value {
+func (l *fileLoader) listMsg(n *yaml.Node) *Value {
 	if !l.doc.Expect(n, yaml.MappingNode, "send.list") {
 		return nil
 	}
@@ -967,7 +978,6 @@ func (l *loader) listMsg(n *yaml.Node) *Value {
 	v := &Value{kind: vMap}
 	for _, k := range []string{"button", "section"} {
 		if x := f[k]; x != nil && l.doc.Expect(x, yaml.ScalarNode, "list."+k) {
-			l.limit(x, maxListButton, "list "+k)
 			if tv := l.templateValue(x); tv != nil {
 				v.m = append(v.m, Param{k, tv})
 			}
@@ -977,16 +987,12 @@ func (l *loader) listMsg(n *yaml.Node) *Value {
 	if rows == nil || !l.doc.Expect(rows, yaml.SequenceNode, "list.rows") {
 		return v
 	}
-	if len(rows.Content) > maxListRows {
-		l.doc.Error(rows.Content[maxListRows], CodeWhatsAppLimit, fmt.Sprintf("%d rows; WhatsApp allows %d rows in a list", len(rows.Content), maxListRows), "")
-	}
 	rv := &Value{kind: vList}
 	rowSpec := Object{Name: "row", Fields: []Field{{Name: "id", Type: TTemplate, Required: true}, {Name: "title", Type: TTemplate, Required: true}, {Name: "description", Type: TTemplate}}}
 	for _, c := range rows.Content {
 		c = Resolve(c)
 		var row *Value
 		if c.Kind == yaml.ScalarNode {
-			l.limit(c, maxRowTitle, "row title")
 			t := l.templateValue(c)
 			if t == nil {
 				continue
@@ -997,12 +1003,6 @@ func (l *loader) listMsg(n *yaml.Node) *Value {
 			row = &Value{kind: vMap}
 			for _, k := range []string{"id", "title", "description"} {
 				if x := rf[k]; x != nil && l.doc.Expect(x, yaml.ScalarNode, "row "+k) {
-					switch k {
-					case "title":
-						l.limit(x, maxRowTitle, "row title")
-					case "description":
-						l.limit(x, maxRowDesc, "row description")
-					}
 					if tv := l.templateValue(x); tv != nil {
 						row.m = append(row.m, Param{k, tv})
 					}
@@ -1017,7 +1017,7 @@ func (l *loader) listMsg(n *yaml.Node) *Value {
 	return v
 }
 
-func (l *loader) waTemplate(n *yaml.Node, what string) *Value {
+func (l *fileLoader) waTemplate(n *yaml.Node, what string) *Value {
 	if !l.doc.Expect(n, yaml.MappingNode, what) {
 		return nil
 	}
@@ -1047,7 +1047,7 @@ func (l *loader) waTemplate(n *yaml.Node, what string) *Value {
 }
 
 // guard compiles a `when` expression (must be bool).
-func (l *loader) guard(n *yaml.Node) (*vm.Program, bool) {
+func (l *fileLoader) guard(n *yaml.Node) (*vm.Program, bool) {
 	if n.Kind != yaml.ScalarNode {
 		l.doc.Error(n, CodeWrongType, fmt.Sprintf("when must be an expression, not %s", KindName(n)), "")
 		return nil, false
@@ -1057,7 +1057,7 @@ func (l *loader) guard(n *yaml.Node) (*vm.Program, bool) {
 
 // expr compiles src, found at rune offset base of scalar n, reporting errors at
 // their exact place in the file.
-func (l *loader) expr(n *yaml.Node, src string, base int, asBool bool) (*vm.Program, bool) {
+func (l *fileLoader) expr(n *yaml.Node, src string, base int, asBool bool) (*vm.Program, bool) {
 	prog, errs := compileExpr(src, asBool, l.vars)
 	for _, e := range errs {
 		from, to := l.doc.ScalarRange(n, base+e.offset, base+max(e.end, e.offset))
@@ -1067,7 +1067,7 @@ func (l *loader) expr(n *yaml.Node, src string, base int, asBool bool) (*vm.Prog
 }
 
 // template compiles a scalar that may hold ${expr} pieces.
-func (l *loader) template(n *yaml.Node) (*Template, bool) {
+func (l *fileLoader) template(n *yaml.Node) (*Template, bool) {
 	segs, bad := splitTemplate(n.Value)
 	if bad >= 0 {
 		from, to := l.doc.ScalarRange(n, bad, bad+2)
@@ -1090,7 +1090,7 @@ func (l *loader) template(n *yaml.Node) (*Template, bool) {
 }
 
 // graph runs the whole-flow checks once every state is known.
-func (l *loader) graph() {
+func (l *fileLoader) graph() {
 	f := l.flow
 	check := func(b *Branch, what string) {
 		if b.Goto != "" {
@@ -1175,7 +1175,7 @@ func (st *State) exits() []string {
 }
 
 // eventlessLoops finds cycles made only of unguarded `always` branches.
-func (l *loader) eventlessLoops() {
+func (l *fileLoader) eventlessLoops() {
 	f := l.flow
 	next := map[string]*Branch{}
 	for _, name := range f.StateNames {

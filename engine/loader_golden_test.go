@@ -42,7 +42,7 @@ func TestBrokenFlows(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			fs, diags := Compile([]File{{Name: base, Data: data}})
+			fs, diags := testLoader.Compile([]File{{Name: base, Data: data}})
 			for _, d := range diags {
 				seen[d.Code] = true
 			}
@@ -136,7 +136,7 @@ func TestLoadPathErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fs, diags := Load(tt.path)
+			fs, diags := testLoader.Load(tt.path)
 			if len(diags) != 1 {
 				t.Fatalf("got %d diagnostics, want 1:\n%s", len(diags), formatDiags(diags))
 			}
@@ -160,7 +160,7 @@ states:
   a:
     final: true
 `
-	fs, diags := Compile([]File{{Name: "a.yaml", Data: []byte(src)}, {Name: "b.yaml", Data: []byte("# the same flow again\n" + src)}})
+	fs, diags := testLoader.Compile([]File{{Name: "a.yaml", Data: []byte(src)}, {Name: "b.yaml", Data: []byte("# the same flow again\n" + src)}})
 	want := "b.yaml:2:7: error: duplicate-flow flow \"twin\" is already declared in a.yaml\n" +
 		"    hint: give each flow a unique `flow:` name\n"
 	if got := formatDiags(diags); got != want {
@@ -170,7 +170,7 @@ states:
 		t.Errorf("a flow set with a duplicate flow must be nil")
 	}
 	// The same files under other names: the second one is always reported.
-	_, diags = Compile([]File{{Name: "x.yaml", Data: []byte(src)}, {Name: "y.yaml", Data: []byte(src)}})
+	_, diags = testLoader.Compile([]File{{Name: "x.yaml", Data: []byte(src)}, {Name: "y.yaml", Data: []byte(src)}})
 	if len(diags) != 1 || diags[0].File != "y.yaml" || diags[0].Code != CodeDuplicateFlow {
 		t.Errorf("got %v, want one duplicate-flow in y.yaml", diags)
 	}

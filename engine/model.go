@@ -15,7 +15,12 @@ type FlowSet struct {
 	byName   map[string]*Flow
 	byHash   map[string]*Flow
 	warnings Diagnostics
+	loader   *Loader
 }
+
+// Loader returns the loader that built the set: older versions of its flows
+// (kept by running dialogs) are compiled with it.
+func (fs *FlowSet) Loader() *Loader { return fs.loader }
 
 // Flows returns the flows sorted by name.
 func (fs *FlowSet) Flows() []*Flow {

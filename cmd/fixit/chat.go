@@ -42,7 +42,13 @@ func chatMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if st, err := os.Stat(name); err == nil && !st.IsDir() {
 		src, name = fs.Arg(0), ""
 	}
-	set, diags := engine.Load(src)
+	loader, err := offlineLoader()
+	if err != nil {
+		fmt.Fprintf(stderr, "fixit chat: %v\n", err)
+		return 1
+	}
+	opt.Loader = loader
+	set, diags := loader.Load(src)
 	if set == nil {
 		for _, d := range diags {
 			fmt.Fprintln(stderr, d.String())

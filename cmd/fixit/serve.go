@@ -21,6 +21,7 @@ import (
 	"github.com/fixit-exchange/fixit/connectors/httpcall"
 	"github.com/fixit-exchange/fixit/connectors/okdesk"
 	"github.com/fixit-exchange/fixit/connectors/onec"
+	"github.com/fixit-exchange/fixit/connectors/registry"
 	"github.com/fixit-exchange/fixit/connectors/telegram"
 	"github.com/fixit-exchange/fixit/connectors/waba"
 	"github.com/fixit-exchange/fixit/engine"
@@ -82,35 +83,17 @@ func outboundClient() *http.Client {
 	return &http.Client{Timeout: 30 * time.Second, Transport: t}
 }
 
-// registry builds the outbound connectors; each dry-runs when its credentials are unset.
-func registry(c config, log *slog.Logger) (*connectors.Registry, error) {
+// connectorRegistry builds the outbound connectors; each dry-runs when its
+// credentials are unset.
+func connectorRegistry(c config, log *slog.Logger) (*connectors.Registry, error) {
 	hc := outboundClient()
-	reg := connectors.NewRegistry()
-	wa := waba.New(waba.Config{BaseURL: c.WABAURL, AccessToken: c.WABAToken, PhoneNumberID: c.WABAPhoneID, HTTP: hc, Logger: log})
-	tg, err := telegram.New(telegram.Config{BaseURL: c.TelegramURL, Token: c.TelegramToken, HTTP: hc, Logger: log})
-	if err != nil {
-		return nil, fmt.Errorf("telegram: %w", err)
-	}
-	ok, err := okdesk.New(okdesk.Config{BaseURL: c.OkdeskURL, APIToken: c.OkdeskToken, HTTP: hc, Logger: log})
-	if err != nil {
-		return nil, fmt.Errorf("okdesk: %w", err)
-	}
-	oc, err := onec.New(onec.Config{BaseURL: c.OneCURL, User: c.OneCUser, Pass: c.OneCPass, HTTP: hc, Logger: log})
-	if err != nil {
-		return nil, fmt.Errorf("1c: %w", err)
-	}
-	hcall := httpcall.New(httpcall.Config{HTTP: hc, Logger: log})
-	for _, s := range []connectors.Sender{wa, tg} {
-		if err := reg.RegisterSender(s); err != nil {
-			return nil, err
-		}
-	}
-	for _, e := range []connectors.Executor{wa, tg, ok, oc, hcall} {
-		if err := reg.Register(e); err != nil {
-			return nil, err
-		}
-	}
-	return reg, nil
+	return registry.New(registry.Config{
+		WABA:     waba.Config{BaseURL: c.WABAURL, AccessToken: c.WABAToken, PhoneNumberID: c.WABAPhoneID, HTTP: hc, Logger: log},
+		Telegram: telegram.Config{BaseURL: c.TelegramURL, Token: c.TelegramToken, HTTP: hc, Logger: log},
+		Okdesk:   okdesk.Config{BaseURL: c.OkdeskURL, APIToken: c.OkdeskToken, HTTP: hc, Logger: log},
+		OneC:     onec.Config{BaseURL: c.OneCURL, User: c.OneCUser, Pass: c.OneCPass, HTTP: hc, Logger: log},
+		HTTP:     httpcall.Config{HTTP: hc, Logger: log},
+	})
 }
 
 func runServe(args []string, _, stderr io.Writer) int {
@@ -155,7 +138,15 @@ func serve(c config, log *slog.Logger) error {
 	}
 	defer st.Close()
 
-	flows := engine.NewHolder(nil, c.Flows)
+	reg, err := connectorRegistry(c, log)
+	if err != nil {
+		return err
+	}
+	loader, err := engine.NewLoader(reg)
+	if err != nil {
+		return err
+	}
+	flows := engine.NewHolder(nil, loader, c.Flows)
 
 	met := metrics.New(func(ctx context.Context) ([]metrics.DialogCount, error) {
 		rows, err := st.Counts(ctx)
@@ -165,10 +156,6 @@ func serve(c config, log *slog.Logger) error {
 		}
 		return out, err
 	})
-	reg, err := registry(c, log)
-	if err != nil {
-		return err
-	}
 	proc := processor.New(processor.Config{Store: st, Flows: flows, Registry: reg, Metrics: met, Logger: log,
 		FlowEnv: engine.FlowEnv(os.Environ())})
 	// A flow set that would strand live dialogs is refused, at start-up and on reload.

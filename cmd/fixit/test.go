@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 
 	"github.com/fixit-exchange/fixit/engine/sim"
@@ -21,5 +22,11 @@ func runTest(args []string, stdout, stderr io.Writer) int {
 	if len(paths) == 0 {
 		paths = []string{envOr("FIXIT_FLOWS", "flows.d")}
 	}
+	loader, err := offlineLoader()
+	if err != nil {
+		fmt.Fprintf(stderr, "fixit test: %v\n", err)
+		return 1
+	}
+	opt.Loader = loader
 	return sim.RunTests(paths, opt, stdout, stderr)
 }

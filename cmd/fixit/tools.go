@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"runtime/debug"
 
+	"github.com/fixit-exchange/fixit/connectors/registry"
 	"github.com/fixit-exchange/fixit/engine"
 )
 
@@ -21,6 +22,13 @@ func flagSet(name string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
+// offlineLoader is the loader of the commands that run without a server: flows
+// are checked against the connectors' specs and limits from the registry built
+// in dry-run, exactly as `fixit serve` checks them.
+func offlineLoader() (*engine.Loader, error) {
+	return engine.NewLoader(registry.DryRun())
+}
+
 func runValidate(args []string, stdout, stderr io.Writer) int {
 	fs := flagSet("validate", stderr)
 	format := fs.String("format", "text", "output format: text or json")
@@ -31,7 +39,12 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 	if len(paths) == 0 {
 		paths = []string{envOr("FIXIT_FLOWS", "flows.d")}
 	}
-	set, diags := engine.Load(paths...)
+	loader, err := offlineLoader()
+	if err != nil {
+		fmt.Fprintf(stderr, "fixit validate: %v\n", err)
+		return 1
+	}
+	set, diags := loader.Load(paths...)
 	switch *format {
 	case "json":
 		out := struct {
@@ -85,7 +98,12 @@ func runGraph(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: fixit graph [--format mermaid|dot] [--flows PATH] FLOW")
 		return 2
 	}
-	set, diags := engine.Load(*flows)
+	loader, err := offlineLoader()
+	if err != nil {
+		fmt.Fprintf(stderr, "fixit graph: %v\n", err)
+		return 1
+	}
+	set, diags := loader.Load(*flows)
 	if set == nil {
 		for _, d := range diags {
 			fmt.Fprintln(stderr, d.String())
@@ -97,7 +115,6 @@ func runGraph(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "fixit graph: no flow %q in %s\n", fs.Arg(0), *flows)
 		return 1
 	}
-	var err error
 	switch *format {
 	case "mermaid":
 		err = f.WriteMermaid(stdout)
@@ -119,7 +136,12 @@ func runSchema(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: fixit schema")
 		return 2
 	}
-	b, err := engine.JSONSchema()
+	loader, err := offlineLoader()
+	if err != nil {
+		fmt.Fprintf(stderr, "fixit schema: %v\n", err)
+		return 1
+	}
+	b, err := engine.JSONSchema(loader.Catalog())
 	if err != nil {
 		fmt.Fprintf(stderr, "fixit schema: %v\n", err)
 		return 1

@@ -778,7 +778,7 @@ func (p *Processor) flowVersion(ctx context.Context, name, hash string) (*engine
 	if err != nil {
 		return nil, fmt.Errorf("flow %s version %.12s: %w", name, hash, err)
 	}
-	fs, diags := engine.Compile([]engine.File{{Name: v.File, Data: []byte(v.Source)}})
+	fs, diags := p.cfg.Flows.Loader().Compile([]engine.File{{Name: v.File, Data: []byte(v.Source)}})
 	if fs == nil || fs.Flow(name) == nil {
 		return nil, fmt.Errorf("flow %s version %.12s no longer compiles: %v", name, hash, diags)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fixit-exchange/fixit/connectors"
+	"github.com/fixit-exchange/fixit/connectors/registry"
 	"github.com/fixit-exchange/fixit/engine"
 	"github.com/fixit-exchange/fixit/engine/event"
 	"github.com/fixit-exchange/fixit/engine/store"
@@ -123,7 +124,7 @@ func newHarnessWith(t *testing.T, flowsDir, dsn string, wrap func(store.Store) s
 	if wrap != nil {
 		st = wrap(st)
 	}
-	h := engine.NewHolder(clk.Now, flowsDir)
+	h := engine.NewHolder(clk.Now, engine.MustLoader(registry.DryRun()), flowsDir)
 	if r := h.Reload(); r.Result != engine.ReloadOK {
 		t.Fatalf("flows: %+v", r)
 	}
@@ -472,7 +473,7 @@ func TestOneDialogInArrivalOrder(t *testing.T) {
 
 func TestBackoff(t *testing.T) {
 	jit := 0.0
-	p := New(Config{Store: nil, Flows: engine.NewHolder(nil), BackoffBase: 2 * time.Second, BackoffMax: time.Minute,
+	p := New(Config{Store: nil, Flows: engine.NewHolder(nil, engine.MustLoader(registry.DryRun())), BackoffBase: 2 * time.Second, BackoffMax: time.Minute,
 		Jitter: func() float64 { return jit }})
 	defer p.Inbox().Close()
 	cases := []struct {

@@ -5,10 +5,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/fixit-exchange/fixit/connectors/registry"
 	"github.com/fixit-exchange/fixit/engine"
 	"github.com/fixit-exchange/fixit/engine/event"
 )
@@ -739,13 +741,17 @@ func (p *parser) failure(n *yaml.Node, what string) *Failure {
 	return f
 }
 
+// DefaultLoader checks flows against the connectors fixit ships, in dry-run:
+// what `fixit test` and `fixit chat` use unless given a loader, and what the
+// scenario parser takes the outbound actions from. It is built once and never
+// changes.
+var DefaultLoader = sync.OnceValue(func() *engine.Loader { return engine.MustLoader(registry.DryRun()) })
+
 // actionKinds lists the outbound actions a mock may name.
 func actionKinds() []string {
 	var out []string
-	for _, a := range engine.Actions {
-		switch a.Name {
-		case "bind", "log", "handoff":
-		default:
+	for _, a := range DefaultLoader().Catalog().Actions() {
+		if !a.Local {
 			out = append(out, a.Name)
 		}
 	}

@@ -14,7 +14,7 @@ var update = flag.Bool("update", false, "rewrite golden files")
 
 func demoFlows(t *testing.T) *engine.FlowSet {
 	t.Helper()
-	fs, diags := engine.Load("testdata/flows")
+	fs, diags := DefaultLoader().Load("testdata/flows")
 	if fs == nil {
 		t.Fatalf("load demo flows: %v", diags)
 	}
