@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/checker"
 	"github.com/expr-lang/expr/compiler"
 	"github.com/expr-lang/expr/conf"
@@ -158,14 +159,19 @@ var Helpers = []Helper{
 			}
 			return m[0], nil
 		}, new(func(string, string) string))},
-	{Name: "parse_time", Signature: "parse_time(string) time.Time", Doc: "Parses an RFC 3339 time; the zero time when it does not parse.",
-		option: expr.Function("parse_time", str1(func(s string) any {
-			t, err := time.Parse(time.RFC3339, strings.TrimSpace(s))
-			if err != nil {
-				return time.Time{}
+	{Name: "parse_time", Signature: "parse_time(string[, zone]) time.Time", Doc: "Parses a time: RFC 3339 (2026-05-10T14:30:00+03:00), or without a zone (2026-05-10T14:30:00, 2026-05-10 14:30, 2026-05-10), read in the zone given, else the flow's `timezone`. A text that is not a time is an error of the step (check with is_time first), never the zero time.",
+		option: expr.Function("parse_time", func(p ...any) (any, error) {
+			zone := "UTC"
+			if len(p) > 1 {
+				zone = p[1].(string)
 			}
-			return t
-		}), new(func(string) time.Time))},
+			return parseTime(p[0].(string), zone)
+		}, new(func(string) time.Time), new(func(string, string) time.Time))},
+	{Name: "is_time", Signature: "is_time(string) bool", Doc: "Whether parse_time can read the text.",
+		option: expr.Function("is_time", str1(func(s string) any {
+			_, err := parseTime(s, "UTC")
+			return err == nil
+		}), new(func(string) bool))},
 	{Name: "in_zone", Signature: "in_zone(time.Time, string) time.Time", Doc: "The time in an IANA zone, e.g. in_zone(now, \"Europe/Moscow\").Hour().",
 		option: expr.Function("in_zone", func(p ...any) (any, error) {
 			loc, err := loadZone(p[1].(string))
@@ -223,6 +229,9 @@ type exprError struct {
 type exprScope struct {
 	declared map[string]bool
 	names    []string
+	// zone is where parse_time reads times written without one: a call with one
+	// argument gets it as its second.
+	zone string
 }
 
 // compileExpr compiles src; asBool requires a bool result. It parses, type-checks,
@@ -245,6 +254,9 @@ func compileExpr(src string, asBool bool, scope *exprScope) (*vm.Program, []expr
 	if err != nil {
 		return nil, []exprError{syntaxError(src, err)}
 	}
+	if scope != nil && scope.zone != "" {
+		ast.Walk(&tree.Node, zoneArg(scope.zone))
+	}
 	_, checkErr := checker.Check(tree, c)
 	errs := checkNames(tree, c, scope)
 	if checkErr != nil {
@@ -266,6 +278,17 @@ func compileExpr(src string, asBool bool, scope *exprScope) (*vm.Program, []expr
 		return nil, []exprError{typeError(src, err, asBool)}
 	}
 	return prog, nil
+}
+
+// zoneArg gives parse_time(s) the flow's zone: parse_time(s, "Europe/Moscow").
+type zoneArg string
+
+func (z zoneArg) Visit(n *ast.Node) {
+	if c, ok := (*n).(*ast.CallNode); ok && len(c.Arguments) == 1 {
+		if id, ok := c.Callee.(*ast.IdentifierNode); ok && id.Value == "parse_time" {
+			c.Arguments = append(c.Arguments, &ast.StringNode{Value: string(z)})
+		}
+	}
 }
 
 // syntaxError turns a parse error into an expr-syntax (or, for the rare parse
@@ -326,6 +349,28 @@ func isSyntaxMessage(m string) bool {
 		}
 	}
 	return false
+}
+
+// zonelessLayouts are the forms of a time written without a zone that
+// parse_time reads (1C writes 2026-05-10T00:00:00).
+var zonelessLayouts = []string{"2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999", "2006-01-02T15:04", "2006-01-02 15:04", "2006-01-02"}
+
+// parseTime reads an RFC 3339 time, or a time without a zone in zone.
+func parseTime(s, zone string) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	loc, err := loadZone(zone)
+	if err != nil {
+		return time.Time{}, err
+	}
+	for _, layout := range zonelessLayouts {
+		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("parse_time: %q is not a time (write 2026-05-10T14:30:00+03:00, 2026-05-10T14:30:00 or 2026-05-10)", s)
 }
 
 // Stringify renders a value produced by an expression for a template: integral

@@ -17,6 +17,7 @@ var helperCalls = map[string]string{
 	"match":       `match(event.txt, "^[0-9]+$")`,
 	"find":        `find(event.txt, "[0-9]+")`,
 	"parse_time":  "parse_time(event.txt)",
+	"is_time":     "is_time(event.txt)",
 	"in_zone":     `in_zone(event.txt, "Europe/Moscow")`,
 	"format_time": `format_time(event.txt, "15:04")`,
 	"hours_since": "hours_since(event.txt, now)",

@@ -89,6 +89,7 @@ func ReadPaths(paths ...string) ([]File, Diagnostics) {
 // use.
 type Loader struct {
 	catalog *Catalog
+	zone    string // IANA name: parse_time's zone for flows without `timezone`
 }
 
 // NewLoader returns a Loader that checks flows against the actions and channels
@@ -98,8 +99,25 @@ func NewLoader(reg *connectors.Registry) (*Loader, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Loader{catalog: c}, nil
+	return &Loader{catalog: c, zone: "UTC"}, nil
 }
+
+// WithZone returns a copy of the loader in which flows without a `timezone` read
+// times written without a zone in the IANA zone name (FIXIT_TZ); "" keeps UTC.
+func (ld *Loader) WithZone(name string) (*Loader, error) {
+	if name == "" {
+		return ld, nil
+	}
+	if _, err := loadZone(name); err != nil {
+		return nil, fmt.Errorf("%w: want an IANA zone such as Europe/Moscow", err)
+	}
+	out := *ld
+	out.zone = name
+	return &out, nil
+}
+
+// Zone is the zone of flows without a `timezone`.
+func (ld *Loader) Zone() string { return ld.zone }
 
 // Catalog returns what the loader checks flows against.
 func (ld *Loader) Catalog() *Catalog { return ld.catalog }
@@ -177,6 +195,7 @@ func diagAt(file string, p Pos, code, msg string) Diagnostic {
 // fileLoader compiles one file, collecting diagnostics.
 type fileLoader struct {
 	catalog *Catalog
+	zone    string // the loader's; a flow's `timezone` overrides it
 	doc     *YAMLDoc
 	vars    *exprScope
 	flow    *Flow
@@ -207,7 +226,7 @@ func (l *fileLoader) warn(p Pos, code, msg, hint string) {
 
 func (ld *Loader) compileFile(f File) (*Flow, Diagnostics) {
 	doc, root := ParseYAML(f.Name, f.Data)
-	l := &fileLoader{catalog: ld.catalog, doc: doc, badFinal: map[string]bool{}, exitKey: map[string]Pos{}, stateErr: map[string]bool{}}
+	l := &fileLoader{catalog: ld.catalog, zone: ld.zone, doc: doc, badFinal: map[string]bool{}, exitKey: map[string]Pos{}, stateErr: map[string]bool{}}
 	if root == nil {
 		if !doc.diags.HasErrors() {
 			l.add(Pos{1, 1}, CodeMissingKey, "the file is empty; a flow needs `flow`, `start`, `initial` and `states`", "start the file with `flow: <name>`")
@@ -289,7 +308,16 @@ func (l *fileLoader) flowFile(root *yaml.Node) *Flow {
 		}
 		flow.Priority = p
 	}
+	flow.Timezone = l.zone
+	if n := f["timezone"]; n != nil && l.doc.Expect(n, yaml.ScalarNode, "timezone") {
+		if _, err := loadZone(n.Value); err != nil {
+			l.doc.Error(n, CodeUnknownTimezone, err.Error(), zoneHint(n.Value))
+		} else {
+			flow.Timezone = n.Value
+		}
+	}
 	l.declareVars(f["vars"])
+	l.vars.zone = flow.Timezone
 	// State names are needed before branches are compiled (goto checks come later,
 	// but `set` and guards only need vars).
 	if n := f["start"]; n != nil {

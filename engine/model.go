@@ -53,6 +53,9 @@ type Flow struct {
 	Source      []byte
 	Priority    int
 	Pos         Pos
+	// Timezone is where parse_time reads times written without a zone: the
+	// flow's `timezone`, else its loader's.
+	Timezone string
 
 	StartOn   []string
 	startWhen *vm.Program

@@ -68,6 +68,7 @@ var finalStatuses = []string{"finished", "abandoned", "failed"}
 var FlowSpec = Object{Name: "flow", Doc: "A flow file: one state machine. Top-level keys starting with `x-` are ignored: a place for what YAML anchors name (`x-common: &common …`, then `<<: *common` in a state).", Fields: []Field{
 	{Name: "flow", Type: TString, Required: true, Doc: "Unique flow name (letters, digits, underscores)."},
 	{Name: "description", Type: TString, Doc: "What the flow is for; shown by the admin API and `fixit graph`."},
+	{Name: "timezone", Type: TString, Doc: "IANA zone (e.g. Europe/Moscow) in which parse_time reads times written without a zone, such as 1C's 2026-05-10T00:00:00. Default: the server's FIXIT_TZ, else UTC."},
 	{Name: "priority", Type: TInt, Doc: "When several flows may start on the same event, the highest priority wins, then the file name. Default 0."},
 	{Name: "start", Type: TObject, Required: true, Doc: "Which events start a new dialog of this flow (see start)."},
 	{Name: "initial", Type: TState, Required: true, Doc: "The state a new dialog enters."},

@@ -146,6 +146,9 @@ func serve(c config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	if loader, err = withZone(loader); err != nil {
+		return err
+	}
 	flows := engine.NewHolder(nil, loader, c.Flows)
 
 	met := metrics.New(func(ctx context.Context) ([]metrics.DialogCount, error) {

@@ -24,9 +24,23 @@ func flagSet(name string, stderr io.Writer) *flag.FlagSet {
 
 // offlineLoader is the loader of the commands that run without a server: flows
 // are checked against the connectors' specs and limits from the registry built
-// in dry-run, exactly as `fixit serve` checks them.
+// in dry-run, and read zone-less times in FIXIT_TZ, exactly as `fixit serve`
+// does.
 func offlineLoader() (*engine.Loader, error) {
-	return engine.NewLoader(registry.DryRun())
+	l, err := engine.NewLoader(registry.DryRun())
+	if err != nil {
+		return nil, err
+	}
+	return withZone(l)
+}
+
+// withZone applies FIXIT_TZ to a loader.
+func withZone(l *engine.Loader) (*engine.Loader, error) {
+	l, err := l.WithZone(os.Getenv("FIXIT_TZ"))
+	if err != nil {
+		return nil, fmt.Errorf("FIXIT_TZ: %w", err)
+	}
+	return l, nil
 }
 
 func runValidate(args []string, stdout, stderr io.Writer) int {
