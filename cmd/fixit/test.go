@@ -15,10 +15,10 @@ func runTest(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&opt.Coverage, "coverage", false, "list the states and branches no scenario reached")
 	fs.BoolVar(&opt.Verbose, "v", false, "print passing scenarios too")
 	fs.StringVar(&opt.Run, "run", "", "run only the scenarios whose name contains this text")
-	if err := fs.Parse(args); err != nil {
+	paths, err := parseArgs(fs, args)
+	if err != nil {
 		return 2
 	}
-	paths := fs.Args()
 	if len(paths) == 0 {
 		paths = []string{envOr("FIXIT_FLOWS", "flows.d")}
 	}
