@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 )
@@ -27,6 +28,26 @@ type Diagnostic struct {
 	Code     string   `json:"code"`
 	Message  string   `json:"message"`
 	Hint     string   `json:"hint,omitempty"`
+}
+
+// Range returns where d starts and ends; a diagnostic made without an end (by
+// code outside the front end) covers one character.
+func (d Diagnostic) Range() (start, end Pos) {
+	start = Pos{Line: d.Line, Col: d.Col}
+	end = Pos{Line: d.EndLine, Col: d.EndCol}
+	if end.Line == 0 {
+		end = Pos{Line: d.Line, Col: d.Col + 1}
+	}
+	return start, end
+}
+
+// MarshalJSON writes d with its range always complete, so an editor can
+// underline every diagnostic.
+func (d Diagnostic) MarshalJSON() ([]byte, error) {
+	type plain Diagnostic
+	_, end := d.Range()
+	d.EndLine, d.EndCol = end.Line, end.Col
+	return json.Marshal(plain(d))
 }
 
 // String formats d as `file:line:col: severity: CODE message`.

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unicode/utf8"
 
 	"github.com/expr-lang/expr/vm"
 	"gopkg.in/yaml.v3"
@@ -163,7 +164,8 @@ func (ld *Loader) Compile(files []File) (*FlowSet, Diagnostics) {
 			continue
 		}
 		if prev, dup := fs.byName[flow.Name]; dup {
-			diags = append(diags, Diagnostic{File: f.Name, Line: flow.Pos.Line, Col: flow.Pos.Col, Severity: SevError,
+			diags = append(diags, Diagnostic{File: f.Name, Line: flow.Pos.Line, Col: flow.Pos.Col,
+				EndLine: flow.Pos.Line, EndCol: flow.Pos.Col + utf8.RuneCountInString(flow.Name), Severity: SevError,
 				Code: CodeDuplicateFlow, Message: fmt.Sprintf("flow %q is already declared in %s", flow.Name, prev.File),
 				Hint: codeIndex[CodeDuplicateFlow].Hint})
 			continue
@@ -189,7 +191,7 @@ func (ld *Loader) Compile(files []File) (*FlowSet, Diagnostics) {
 
 func diagAt(file string, p Pos, code, msg string) Diagnostic {
 	c := codeIndex[code]
-	return Diagnostic{File: file, Line: p.Line, Col: p.Col, Severity: c.Severity, Code: code, Message: msg, Hint: c.Hint}
+	return Diagnostic{File: file, Line: p.Line, Col: p.Col, EndLine: p.Line, EndCol: p.Col + 1, Severity: c.Severity, Code: code, Message: msg, Hint: c.Hint}
 }
 
 // fileLoader compiles one file, collecting diagnostics.

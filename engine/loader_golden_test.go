@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"sort"
@@ -205,5 +206,26 @@ func TestGoldenCodesAreKnown(t *testing.T) {
 	sort.Strings(unknown)
 	if len(unknown) > 0 {
 		t.Errorf("goldens name unknown codes: %s", strings.Join(unknown, "; "))
+	}
+}
+
+// TestDiagnosticJSONRange: in JSON every diagnostic has a range, also one made
+// without an end.
+func TestDiagnosticJSONRange(t *testing.T) {
+	for _, d := range []Diagnostic{
+		{File: "a.yaml", Line: 3, Col: 5, Severity: SevError, Code: CodeStrandedDialogs, Message: "m"},
+		{File: "a.yaml", Line: 3, Col: 5, EndLine: 4, EndCol: 2, Severity: SevError, Code: CodeYAMLSyntax, Message: "m"},
+	} {
+		b, err := json.Marshal(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back Diagnostic
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatal(err)
+		}
+		if _, end := d.Range(); back.EndLine != end.Line || back.EndCol != end.Col || back.EndLine == 0 {
+			t.Errorf("%s: range lost", b)
+		}
 	}
 }

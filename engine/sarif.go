@@ -50,10 +50,8 @@ func SARIF(ds Diagnostics, version string) ([]byte, error) {
 		if d.Hint != "" {
 			msg += "\nhint: " + d.Hint
 		}
-		reg := map[string]int{"startLine": d.Line, "startColumn": d.Col}
-		if d.EndLine > 0 {
-			reg["endLine"], reg["endColumn"] = d.EndLine, d.EndCol
-		}
+		_, end := d.Range()
+		reg := map[string]int{"startLine": d.Line, "startColumn": d.Col, "endLine": end.Line, "endColumn": end.Col}
 		results = append(results, result{RuleID: d.Code, RuleIndex: index[d.Code], Level: string(d.Severity), Message: text{msg},
 			Locations: []location{{PhysicalLocation: physical{ArtifactLocation: artifact{URI: filepath.ToSlash(d.File)}, Region: reg}}}})
 	}
