@@ -47,6 +47,9 @@ FUZZTIME ?= 60s
 fuzz:
 	$(GO) test ./engine -run='^$$' -fuzz='^FuzzLoad$$' -fuzztime=$(FUZZTIME)
 	$(GO) test ./engine -run='^$$' -fuzz='^FuzzTemplate$$' -fuzztime=$(FUZZTIME)
+	$(GO) test ./engine -run='^$$' -fuzz='^FuzzParseTime$$' -fuzztime=$(FUZZTIME)
+	$(GO) test ./engine -run='^$$' -fuzz='^FuzzParseDuration$$' -fuzztime=$(FUZZTIME)
+	$(GO) test ./engine/sim -run='^$$' -fuzz='^FuzzParseScenarios$$' -fuzztime=$(FUZZTIME)
 
 ## bench: bench/run.sh (webhook throughput of fixit against the in-run reference ceiling,
 ## end-to-end dialog steps/s, the same on 1,000,000 stored dialogs with peak memory, the Go

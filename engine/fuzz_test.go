@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -196,6 +197,48 @@ func FuzzTemplate(f *testing.F) {
 			if d.Code == CodeBadTemplate && !strings.HasPrefix(string(text[d.Col-1:]), "${") {
 				t.Fatalf("%v: does not point at the `${` it reports: %q", d, string(text[d.Col-1:]))
 			}
+		}
+	})
+}
+
+// FuzzParseTime feeds parse_time what a webhook may carry (1C's dates): it must
+// not panic, a failure is an error (never the zero time), and a text without a
+// zone is read in the zone given while one with a zone is read the same in any.
+func FuzzParseTime(f *testing.F) {
+	for _, s := range []string{"2026-05-10T00:00:00", "2026-05-10", "2026-05-10 14:30", "2026-11-29T15:42:00+03:00",
+		"2026-11-29T15:42:00.123Z", "завтра", "", "2026-02-30", "9999-12-31T23:59:59.999999999"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		utc, errU := parseTime(s, "UTC")
+		msk, errM := parseTime(s, "Europe/Moscow")
+		if (errU == nil) != (errM == nil) {
+			t.Fatalf("%q: UTC %v, Moscow %v", s, errU, errM)
+		}
+		if errU != nil {
+			if utc != (time.Time{}) || !strings.Contains(errU.Error(), "is not a time") {
+				t.Fatalf("%q: failure gave %v, %v", s, utc, errU)
+			}
+			return
+		}
+		// Read without a zone, the wall clock is the same and the instants
+		// differ by Moscow's offset then; read with one, they are one instant.
+		_, off := msk.Zone()
+		if d := utc.Sub(msk); d != 0 && d != time.Duration(off)*time.Second {
+			t.Fatalf("%q: UTC %v and Moscow %v differ by %v", s, utc, msk, d)
+		}
+	})
+}
+
+// FuzzParseDuration: a duration is read or refused, never out of its bounds.
+func FuzzParseDuration(f *testing.F) {
+	for _, s := range []string{"90s", "15m", "24h", "2d", "1d12h", "1000000d", "-5m", "0s", "9223372036854775807h", "d", "1.5h"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := ParseDuration(s)
+		if err == nil && (d <= 0 || d > MaxDuration) {
+			t.Fatalf("%q = %v, outside (0, %v]", s, d, MaxDuration)
 		}
 	})
 }

@@ -120,6 +120,7 @@ func JSONSchema(c *Catalog) ([]byte, error) {
 		"properties":           top,
 		"required":             required,
 		"additionalProperties": false,
+		"patternProperties":    obj{"^x-": obj{"description": "Ignored by fixit: a place for what YAML anchors name."}},
 		"$defs":                defs,
 	}
 	return json.MarshalIndent(schema, "", "  ")
