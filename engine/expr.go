@@ -309,6 +309,9 @@ func syntaxError(src string, err error) exprError {
 		if !isSyntaxMessage(fe.Message) {
 			e.code, e.hint = CodeExprType, codeIndex[CodeExprType].Hint
 		}
+		if e.message == `unexpected "="` {
+			e.hint = "to compare, write == (a single = is not an operator)"
+		}
 	}
 	return e
 }
@@ -321,11 +324,11 @@ func typeError(src string, err error, asBool bool) exprError {
 	if errors.As(err, &fe) {
 		e.offset, e.end = fe.From, fe.To
 		e.message = operatorWords(strings.TrimSpace(fe.Message))
-		if asBool && strings.HasPrefix(fe.Message, "expected bool, but got ") {
-			e.offset, e.end = 0, utf8.RuneCountInString(src)
-			e.message = fmt.Sprintf("a guard must be true or false, but this expression gives %s", operatorWords(strings.TrimPrefix(fe.Message, "expected bool, but got ")))
-			e.hint = "compare it, e.g. `x != \"\"` or `x > 0`"
-		}
+	}
+	if got, ok := strings.CutPrefix(e.message, "expected bool, but got "); ok && asBool {
+		e.offset, e.end = 0, utf8.RuneCountInString(src)
+		e.message = fmt.Sprintf("a guard must be true or false, but this expression gives %s", got)
+		e.hint = "compare it, e.g. `event.text != \"\"` or `vars.tries > 2`"
 	}
 	return e
 }

@@ -151,6 +151,9 @@ func (d *YAMLDoc) yamlError(err error) {
 	case strings.Contains(msg, "end of stream") && p.Col-1 < len(rs) && (rs[p.Col-1] == '"' || rs[p.Col-1] == '\''):
 		msg = "the string this quote opens is never closed"
 		hint = "close the string with the same quote on the same line"
+	case strings.Contains(msg, "mapping values are not allowed") && len(mappingColons(rs)) >= 2:
+		msg = "a colon followed by a space starts a key, but this value already has one"
+		hint = "quote a text that holds \": \", e.g. send: \"Привет: как дела\""
 	case strings.HasPrefix(msg, "did not find expected ',' or '"):
 		hint = "inside { … } or [ … ], quote an expression that holds quotes, commas or colons: when: 'match(event.text, \"^[0-9]+$\")'"
 	default:
