@@ -12,6 +12,7 @@ import (
 // channel a message can go out on.
 type Catalog struct {
 	actions  []*ActionSpec
+	names    []string
 	index    map[string]*ActionSpec
 	channels []connectors.Channel
 }
@@ -34,6 +35,7 @@ func NewCatalog(reg *connectors.Registry) (*Catalog, error) {
 			}
 		}
 		c.actions = append(c.actions, &a)
+		c.names = append(c.names, a.Name)
 		c.index[a.Name] = &a
 		return nil
 	}
@@ -74,10 +76,4 @@ func (c *Catalog) Action(name string) *ActionSpec { return c.index[name] }
 // Channels lists the channels "send" may go out on, with their limits.
 func (c *Catalog) Channels() []connectors.Channel { return c.channels }
 
-func (c *Catalog) actionNames() []string {
-	out := make([]string, len(c.actions))
-	for i, a := range c.actions {
-		out[i] = a.Name
-	}
-	return out
-}
+func (c *Catalog) actionNames() []string { return c.names }

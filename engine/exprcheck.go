@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/conf"
@@ -37,6 +38,9 @@ func fieldsOf(t reflect.Type) []string {
 	if t == nil || t.Kind() != reflect.Struct {
 		return nil
 	}
+	if f, ok := fieldCache.Load(t); ok {
+		return f.([]string)
+	}
 	var out []string
 	for i := range t.NumField() {
 		if f := t.Field(i); f.IsExported() && f.Tag.Get("expr") != "-" {
@@ -46,8 +50,11 @@ func fieldsOf(t reflect.Type) []string {
 	for i := range t.NumMethod() {
 		out = append(out, t.Method(i).Name)
 	}
+	fieldCache.Store(t, out)
 	return out
 }
+
+var fieldCache sync.Map // reflect.Type → []string: the few types expressions see
 
 // memberType is the type of name on a value of type t: a field's type, a method's
 // function type, a map's element type; nil when unknown or absent.

@@ -59,7 +59,7 @@ func ParseYAML(name string, data []byte) (*YAMLDoc, *yaml.Node) {
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return d, nil
 	}
-	d.rejoinSplit(&doc, map[*yaml.Node]bool{})
+	d.rejoinSplit(&doc)
 	return d, Resolve(doc.Content[0])
 }
 
@@ -67,11 +67,10 @@ func ParseYAML(name string, data []byte) (*YAMLDoc, *yaml.Node) {
 // `{ n: truncate(event.text, 20) }` YAML ends the value at the comma and makes
 // `20)` a key of its own. Each is reported once, and the pieces are joined again
 // so that what follows is not reported as well.
-func (d *YAMLDoc) rejoinSplit(n *yaml.Node, seen map[*yaml.Node]bool) {
-	if n == nil || seen[n] {
+func (d *YAMLDoc) rejoinSplit(n *yaml.Node) {
+	if n == nil {
 		return
 	}
-	seen[n] = true
 	if n.Style&yaml.FlowStyle != 0 && (n.Kind == yaml.MappingNode || n.Kind == yaml.SequenceNode) {
 		// In a mapping a piece is a key with no value; in a list, the next item.
 		step, first := 1, 0
@@ -93,8 +92,10 @@ func (d *YAMLDoc) rejoinSplit(n *yaml.Node, seen map[*yaml.Node]bool) {
 			}
 		}
 	}
+	// The tree has each node once: an alias refers to its anchor without
+	// holding it in Content.
 	for _, c := range n.Content {
-		d.rejoinSplit(c, seen)
+		d.rejoinSplit(c)
 	}
 }
 
@@ -243,10 +244,20 @@ func (d *YAMLDoc) Pairs(n *yaml.Node) []Pair {
 	if n == nil || n.Kind != yaml.MappingNode {
 		return nil
 	}
-	own := map[string]bool{}
+	// own holds the keys written in n itself, needed only when something is
+	// merged into it.
+	var own map[string]bool
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		if k := Resolve(n.Content[i]); k.Kind == yaml.ScalarNode && k.Tag != "!!merge" {
-			own[k.Value] = true
+		if Resolve(n.Content[i]).Tag == "!!merge" {
+			own = map[string]bool{}
+			break
+		}
+	}
+	if own != nil {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if k := Resolve(n.Content[i]); k.Kind == yaml.ScalarNode && k.Tag != "!!merge" {
+				own[k.Value] = true
+			}
 		}
 	}
 	out := make([]Pair, 0, len(n.Content)/2)

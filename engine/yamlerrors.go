@@ -72,60 +72,78 @@ var invisibles = map[rune]string{
 }
 
 // checkInvisible reports invisible characters where YAML's structure is: in a
-// line's indentation, and in a mapping key (before its colon). It returns
-// whether it found any.
+// line's indentation, and in a plain mapping key (before its colon). It returns
+// whether it found any. Lines are scanned as bytes: only a non-ASCII byte in
+// those places needs a closer look.
 func (d *YAMLDoc) checkInvisible() bool {
 	found := false
+	data := d.src.data
 	for l := 1; l <= len(d.src.lines); l++ {
-		rs := []rune(d.src.lineText(l))
-		for i, r := range rs {
-			if l == 1 && i == 0 && r == '\uFEFF' {
-				continue // a byte-order mark opening the file is fine
-			}
-			name, bad := invisibles[r]
-			if bad {
-				where := "indentation"
-				if i > 0 && strings.TrimLeft(string(rs[:i]), " \t-") != "" {
-					where = "key"
-				}
-				d.AddRange(Pos{l, i + 1}, Pos{l, i + 2}, SevError, CodeInvisibleChar,
-					fmt.Sprintf("line %d has a %s (U+%04X) at column %d, in its %s; YAML reads it as text, not as a space", l, name, r, i+1, where), "")
-				found = true
-				break
-			}
-			if r != ' ' && r != '\t' && r != '-' {
-				// Past the indentation: look on in a key only.
-				if keyInvisible(rs[i:]) >= 0 {
-					j := i + keyInvisible(rs[i:])
-					d.AddRange(Pos{l, j + 1}, Pos{l, j + 2}, SevError, CodeInvisibleChar,
-						fmt.Sprintf("line %d has a %s (U+%04X) at column %d, in its key; the key will not match", l, invisibles[rs[j]], rs[j], j+1), "")
-					found = true
-				}
-				break
+		line := data[d.src.lines[l-1]:d.src.lineEnd(l)]
+		i := 0
+		for i < len(line) && (line[i] == ' ' || line[i] == '\t' || line[i] == '-') {
+			i++
+		}
+		if l == 1 && i == 0 && bytes.HasPrefix(line, []byte("\uFEFF")) {
+			i = 3 // a byte-order mark opening the file is fine
+		}
+		where := "indentation"
+		at := -1
+		if i < len(line) && line[i] >= 0x80 {
+			if _, bad := invisibles[decodeRune(line[i:])]; bad {
+				at = i
 			}
 		}
+		if at < 0 {
+			where, at = "key", keyInvisible(line[i:])
+			if at >= 0 {
+				at += i
+			}
+		}
+		if at < 0 {
+			continue
+		}
+		r := decodeRune(line[at:])
+		col := utf8.RuneCount(line[:at]) + 1
+		what := "YAML reads it as text, not as a space"
+		if where == "key" {
+			what = "the key will not match"
+		}
+		d.AddRange(Pos{l, col}, Pos{l, col + 1}, SevError, CodeInvisibleChar,
+			fmt.Sprintf("line %d has a %s (U+%04X) at column %d, in its %s; %s", l, invisibles[r], r, col, where, what), "")
+		found = true
 	}
 	return found
 }
 
-// keyInvisible returns the index of an invisible character in the plain key
-// that starts rs (`key: value`), or -1.
-func keyInvisible(rs []rune) int {
-	if len(rs) == 0 || rs[0] == '"' || rs[0] == '\'' || rs[0] == '#' {
+func decodeRune(b []byte) rune {
+	r, _ := utf8.DecodeRune(b)
+	return r
+}
+
+// keyInvisible returns the byte index of an invisible character in the plain
+// key that starts b (`key: value`), or -1.
+func keyInvisible(b []byte) int {
+	if len(b) == 0 || b[0] == '"' || b[0] == '\'' || b[0] == '#' {
 		return -1
 	}
-	for i, r := range rs {
-		if r == ':' && (i+1 == len(rs) || rs[i+1] == ' ') {
-			for j := range i {
-				if _, bad := invisibles[rs[j]]; bad {
-					return j
-				}
+	first := -1
+	for i := 0; i < len(b); {
+		c := b[i]
+		switch {
+		case c == ':' && (i+1 == len(b) || b[i+1] == ' ' || b[i+1] == '\n' || b[i+1] == '\r'):
+			return first
+		case c == '#' || c == '{' || c == '[' || c == '"' || c == '\'' || c == '\n' || c == '\r':
+			return -1
+		case c >= 0x80:
+			r, w := utf8.DecodeRune(b[i:])
+			if _, bad := invisibles[r]; bad && first < 0 {
+				first = i
 			}
-			return -1
+			i += w
+			continue
 		}
-		if r == '#' || r == '{' || r == '[' || r == '"' || r == '\'' {
-			return -1
-		}
+		i++
 	}
 	return -1
 }
