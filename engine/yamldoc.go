@@ -47,13 +47,14 @@ func ParseYAML(name string, data []byte) (*YAMLDoc, *yaml.Node) {
 	}
 	invisible := d.checkInvisible()
 	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		d.yamlError(err)
+	err := yaml.Unmarshal(data, &doc)
+	switch {
+	case invisible:
+		// What follows from the invisible characters (a syntax error, odd keys,
+		// missing states) would only hide the cause.
 		return d, nil
-	}
-	if invisible {
-		// What follows from the invisible characters (odd keys, missing
-		// states) would only hide the cause.
+	case err != nil:
+		d.yamlError(err)
 		return d, nil
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {

@@ -183,6 +183,11 @@ func TestParseScenariosErrors(t *testing.T) {
 		{"status missing", "scenarios:\n  - name: x\n    steps:\n      - okdesk.status: { old: opened }\n", []string{"4:24 missing-key"}},
 		{"comment author", "scenarios:\n  - name: x\n    steps:\n      - okdesk.comment: { text: a, author: bot }\n", []string{"4:44 bad-value"}},
 		{"step not a mapping", "scenarios:\n  - name: x\n    steps:\n      - hello\n", []string{"4:9 wrong-type"}},
+		{"a tab in the indentation", "scenarios:\n\t- name: x\n", []string{"2:1 yaml-syntax"}},
+		{"not UTF-8", "scenarios:\n  - name: \"\xcf\xf0\xe8\"\n", []string{"2:12 not-utf8"}},
+		{"a no-break space in the indentation", "scenarios:\n  - name: x\n  \u00a0 steps: []\n", []string{"3:3 invisible-char"}},
+		{"an expression cut by a comma", "scenarios:\n  - { name: x, steps: [ { advance: f(1, 2) } ] }\n", []string{"2:36 bad-duration", "2:36 split-value"}},
+		{"a quote left open", "scenarios:\n  - name: \"x\n    steps:\n      - whatsapp: \"hi\"\n", []string{"2:11 yaml-syntax"}},
 		{"several problems at once", "scenarios:\n  - name: x\n    steps:\n      - advance: x\n      - whatsapp: [1]\n      - bogus: 1\n",
 			[]string{"4:18 bad-duration", "5:19 wrong-type", "6:9 unknown-key"}},
 	}
