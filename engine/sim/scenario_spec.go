@@ -54,41 +54,42 @@ func step(name, doc string, inbound bool, short, example string, fields ...engin
 	return StepSpec{Object: engine.Object{Name: name, Doc: doc, Fields: fields}, Short: short, ShortExample: example, Inbound: inbound}
 }
 
-func f(name, doc string, enum ...string) engine.Field {
+// text is a field holding a string.
+func text(name, doc string, enum ...string) engine.Field {
 	return engine.Field{Name: name, Type: engine.TString, Doc: doc, Enum: enum}
 }
 
 // StepSpecs lists every step kind.
 var StepSpecs = []StepSpec{
 	step("whatsapp", "`waba.message` kind `text` from the contact (`from`: another phone)", true, "text", "`whatsapp: \"text\"`",
-		f("text", "the message"), f("from", "another phone"), f("name", "the contact's profile name")),
+		text("text", "the message"), text("from", "another phone"), text("name", "the contact's profile name")),
 	step("button", "`waba.message` kind `button_reply`; a title or id is completed from the buttons the contact last got", true, "id", "`button: \"Да\"` (id or title)",
-		f("id", "the button's id"), f("title", "its title"), f("from", "another phone"), f("name", "the contact's profile name")),
+		text("id", "the button's id"), text("title", "its title"), text("from", "another phone"), text("name", "the contact's profile name")),
 	step("list", "`waba.message` kind `list_reply`", true, "id", "`list: \"slot_am\"` (id or title)",
-		f("id", "the row's id"), f("title", "its title"), f("description", "its description"), f("from", "another phone"), f("name", "the contact's profile name")),
+		text("id", "the row's id"), text("title", "its title"), text("description", "its description"), text("from", "another phone"), text("name", "the contact's profile name")),
 	step("photo", "`waba.message` kind `image`; the caption is the event's text", true, "caption", "`photo: \"caption\"` (`\"\"`: none)",
-		f("caption", "the caption"), f("from", "another phone"), f("name", "the contact's profile name")),
+		text("caption", "the caption"), text("from", "another phone"), text("name", "the contact's profile name")),
 	step("document", "`waba.message` kind `document`", true, "caption", "`document: \"caption\"`",
-		f("caption", "the caption"), f("filename", "the file's name"), f("from", "another phone"), f("name", "the contact's profile name")),
+		text("caption", "the caption"), text("filename", "the file's name"), text("from", "another phone"), text("name", "the contact's profile name")),
 	step("media", "`waba.message` of kind `image`, `document`, `video`, `audio`, `voice`, `sticker`", true, "", "",
-		f("kind", "the media kind", mediaKinds...), f("caption", "the caption"), f("filename", "the file's name"), f("from", "another phone"), f("name", "the contact's profile name")),
+		text("kind", "the media kind", mediaKinds...), text("caption", "the caption"), text("filename", "the file's name"), text("from", "another phone"), text("name", "the contact's profile name")),
 	step("location", "`waba.message` kind `location`; text is `name, address`", true, "", "",
-		f("latitude", "degrees"), f("longitude", "degrees"), f("name", "the place's name"), f("address", "its address"), f("from", "another phone")),
+		text("latitude", "degrees"), text("longitude", "degrees"), text("name", "the place's name"), text("address", "its address"), text("from", "another phone")),
 	step("telegram", "`telegram.message`", true, "text", "`telegram: \"text\"`",
-		f("text", "the message"), f("chat", "another chat id"), f("name", "the sender's name")),
+		text("text", "the message"), text("chat", "another chat id"), text("name", "the sender's name")),
 	step("callback", "`telegram.callback` (an inline button tap)", true, "data", "`callback: \"data\"`",
-		f("data", "the button's callback data"), f("chat", "another chat id"), f("name", "the sender's name")),
+		text("data", "the button's callback data"), text("chat", "another chat id"), text("name", "the sender's name")),
 	step("okdesk.status", "`okdesk.new_ticket_status`; `issue` defaults to the dialog's bound `okdesk:issue:<id>`; `phone` adds a `phone:` key", true, "status", "`okdesk.status: completed`",
-		engine.Field{Name: "status", Type: engine.TString, Required: true, Doc: "the new status code"}, f("old", "the previous status code"), f("issue", "the issue id"), f("phone", "a phone the event carries")),
+		engine.Field{Name: "status", Type: engine.TString, Required: true, Doc: "the new status code"}, text("old", "the previous status code"), text("issue", "the issue id"), text("phone", "a phone the event carries")),
 	step("okdesk.comment", "`okdesk.new_comment`", true, "text", "`okdesk.comment: \"text\"` (public, by an employee)",
-		f("text", "the comment"), engine.Field{Name: "public", Type: engine.TBool, Doc: "visible to the customer (default true)"},
-		f("author", "who wrote it (default employee)", "employee", "contact"), f("issue", "the issue id"), f("phone", "a phone the event carries")),
+		text("text", "the comment"), engine.Field{Name: "public", Type: engine.TBool, Doc: "visible to the customer (default true)"},
+		text("author", "who wrote it (default employee)", "employee", "contact"), text("issue", "the issue id"), text("phone", "a phone the event carries")),
 	step("onec.payment", "`onec.payment`; the short form (and a long form without `okdesk_issue_id` and `phone`) uses the dialog's issue and the contact's phone; keys: invoice, issue, phone, in that order", true, "status", "`onec.payment: paid`",
-		f("status", "paid (default), partially_paid, unpaid or cancelled"), f("okdesk_issue_id", "the Okdesk issue"), f("phone", "the payer's phone"),
-		f("invoice_id", "the invoice"), engine.Field{Name: "amount", Type: engine.TString, Doc: "the amount"}, f("id", "the notification's id")),
+		text("status", "paid (default), partially_paid, unpaid or cancelled"), text("okdesk_issue_id", "the Okdesk issue"), text("phone", "the payer's phone"),
+		text("invoice_id", "the invoice"), engine.Field{Name: "amount", Type: engine.TString, Doc: "the amount"}, text("id", "the notification's id")),
 	step("event", "any event; its source is the type's prefix", true, "", "",
 		engine.Field{Name: "type", Type: engine.TString, Required: true, Doc: "the event type"}, engine.Field{Name: "keys", Type: engine.TAny, Doc: "correlation keys"},
-		engine.Field{Name: "contact", Type: engine.TObject, Doc: "`{channel, id, name, phone}`"}, f("text", "the event's text"), engine.Field{Name: "data", Type: engine.TAny, Doc: "the source's own fields"}),
+		engine.Field{Name: "contact", Type: engine.TObject, Doc: "`{channel, id, name, phone}`"}, text("text", "the event's text"), engine.Field{Name: "data", Type: engine.TAny, Doc: "the source's own fields"}),
 	step("advance", "moves the clock (`90s`, `15m`, `25h`, `2d`, `1d12h`); every timer due on the way fires at its due time, in due order, as a `timer` event", false, "duration", "`advance: 25h`"),
 	{Object: engine.Object{Name: "mock", Doc: "sets how outbound actions answer, see below"}, Keyed: true, Form: "`{KIND: ANSWER, …}`"},
 	{Object: engine.Object{Name: "complete", Doc: "delivers the result a `pending` mock held back, see below"}, Keyed: true, Form: "`{KIND: RESULT, …}`"},
@@ -133,7 +134,8 @@ var ExpectSpec = engine.Object{Name: "expect", Doc: "What a step expects; a key 
 	{Name: "error", Type: engine.TString, Doc: "a runtime error (a guard or template failing) happened in the step and its text matches. A runtime error that no `error` expects fails the step."},
 }}
 
-// SentSpec is one expected message of `sent`; FailSpec a mocked failure.
+// SentSpec is one expected message of `sent`; FailSpec a mocked failure;
+// EventContactSpec the contact of an `event` step.
 var (
 	SentSpec = engine.Object{Name: "a sent message", Fields: []engine.Field{
 		{Name: "text"}, {Name: "buttons"}, {Name: "list"}, {Name: "template"}, {Name: "params"},
