@@ -47,6 +47,9 @@ FUZZTIME ?= 60s
 fuzz:
 	$(GO) test ./engine -run='^$$' -fuzz='^FuzzLoad$$' -fuzztime=$(FUZZTIME)
 	$(GO) test ./engine -run='^$$' -fuzz='^FuzzTemplate$$' -fuzztime=$(FUZZTIME)
+	$(GO) test ./engine -run='^$$' -fuzz='^FuzzParseTime$$' -fuzztime=$(FUZZTIME)
+	$(GO) test ./engine -run='^$$' -fuzz='^FuzzParseDuration$$' -fuzztime=$(FUZZTIME)
+	$(GO) test ./engine/sim -run='^$$' -fuzz='^FuzzParseScenarios$$' -fuzztime=$(FUZZTIME)
 
 ## bench: bench/run.sh (webhook throughput of fixit against the in-run reference ceiling,
 ## end-to-end dialog steps/s, the same on 1,000,000 stored dialogs with peak memory, the Go
@@ -54,9 +57,10 @@ fuzz:
 bench:
 	GO=$(GO) bash bench/run.sh
 
-## schema: regenerate docs/flow.schema.json and docs/flows.md from the spec
+## schema: regenerate docs/flow.schema.json, docs/flows.md and docs/scenarios.md from the specs
 schema:
 	$(GO) test ./engine -run 'TestSchemaFile|TestReferenceDoc' -update
+	$(GO) test ./engine/sim -run 'TestScenarioDoc' -update
 
 clean:
 	rm -rf bin coverage.out

@@ -166,10 +166,14 @@ type Sender interface {
 	Execute(ctx context.Context, req Request) (Result, error)
 }
 
-// Registry maps action kinds to executors and channels to senders.
+// Registry maps action kinds to executors and channels to senders, and keeps
+// what the described ones say about themselves, in the order they were
+// registered.
 type Registry struct {
-	kinds   map[string]Executor
-	senders map[string]Sender
+	kinds    map[string]Executor
+	senders  map[string]Sender
+	specs    []ActionSpec
+	channels []Channel
 }
 
 // NewRegistry returns an empty registry.
@@ -180,11 +184,19 @@ func NewRegistry() *Registry {
 // Register adds an executor for each of its kinds; a kind registered twice is a
 // programmer error reported at start-up.
 func (r *Registry) Register(e Executor) error {
+	if err := checkDescribed(e); err != nil {
+		return err
+	}
 	for _, k := range e.Kinds() {
 		if _, dup := r.kinds[k]; dup {
 			return fmt.Errorf("connectors: action kind %q registered twice", k)
 		}
+	}
+	for _, k := range e.Kinds() {
 		r.kinds[k] = e
+	}
+	if d, ok := e.(Describer); ok {
+		r.specs = append(r.specs, d.Actions()...)
 	}
 	return nil
 }
@@ -195,7 +207,25 @@ func (r *Registry) RegisterSender(s Sender) error {
 		return fmt.Errorf("connectors: sender for channel %q registered twice", s.Channel())
 	}
 	r.senders[s.Channel()] = s
+	if l, ok := s.(Limited); ok {
+		r.channels = append(r.channels, l.Describe())
+	}
 	return nil
+}
+
+// Actions returns the specs of the registered actions: "send" first when a
+// sender is registered, then the described executors' in registration order.
+func (r *Registry) Actions() []ActionSpec {
+	var out []ActionSpec
+	if len(r.senders) > 0 {
+		out = append(out, SendSpec)
+	}
+	return append(out, r.specs...)
+}
+
+// Channels returns the described senders' channels in registration order.
+func (r *Registry) Channels() []Channel {
+	return append([]Channel(nil), r.channels...)
 }
 
 // Kinds lists the registered action kinds, sorted.

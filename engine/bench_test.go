@@ -52,7 +52,7 @@ func BenchmarkStep(b *testing.B) {
 
 // BenchmarkStartFlow measures choosing the flow an event starts.
 func BenchmarkStartFlow(b *testing.B) {
-	fs, diags := Load("../flows.d")
+	fs, diags := testLoader.Load("../flows.d")
 	if fs == nil {
 		b.Fatal(diags)
 	}
@@ -85,7 +85,7 @@ func BenchmarkLoad1000(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		fs, diags := Load(dir)
+		fs, diags := testLoader.Load(dir)
 		if fs == nil || fs.Len() != 1000 || diags.HasErrors() {
 			b.Fatalf("loaded %v flows; diagnostics: %v", fs, diags)
 		}

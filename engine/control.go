@@ -71,7 +71,7 @@ func CheckControl(f *Flow, c event.Control) error {
 	}
 	if c.State != "" && f.States[c.State] == nil {
 		hint := ""
-		if s := didYouMean(c.State, f.StateNames); s != "" {
+		if s := DidYouMean(c.State, f.StateNames); s != "" {
 			hint = fmt.Sprintf("; did you mean %q?", s)
 		}
 		return invalid("flow %s has no state %q%s", f.Name, c.State, hint)

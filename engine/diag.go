@@ -1,9 +1,9 @@
 package engine
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
-	"strings"
 )
 
 // Severity of a diagnostic.
@@ -17,13 +17,37 @@ const (
 
 // Diagnostic is one problem found in a flow file, with its exact place.
 type Diagnostic struct {
-	File     string   `json:"file"`
-	Line     int      `json:"line"`
-	Col      int      `json:"col"`
+	File string `json:"file"`
+	Line int    `json:"line"`
+	Col  int    `json:"col"`
+	// EndLine and EndCol end the range the problem covers (the column just after
+	// it), so an editor can underline it.
+	EndLine  int      `json:"end_line"`
+	EndCol   int      `json:"end_col"`
 	Severity Severity `json:"severity"`
 	Code     string   `json:"code"`
 	Message  string   `json:"message"`
 	Hint     string   `json:"hint,omitempty"`
+}
+
+// Range returns where d starts and ends; a diagnostic made without an end (by
+// code outside the front end) covers one character.
+func (d Diagnostic) Range() (start, end Pos) {
+	start = Pos{Line: d.Line, Col: d.Col}
+	end = Pos{Line: d.EndLine, Col: d.EndCol}
+	if end.Line == 0 {
+		end = Pos{Line: d.Line, Col: d.Col + 1}
+	}
+	return start, end
+}
+
+// MarshalJSON writes d with its range always complete, so an editor can
+// underline every diagnostic.
+func (d Diagnostic) MarshalJSON() ([]byte, error) {
+	type plain Diagnostic
+	_, end := d.Range()
+	d.EndLine, d.EndCol = end.Line, end.Col
+	return json.Marshal(plain(d))
 }
 
 // String formats d as `file:line:col: severity: CODE message`.
@@ -90,6 +114,9 @@ type Code struct {
 // and a test checks that the two agree.
 const (
 	CodeYAMLSyntax        = "yaml-syntax"
+	CodeNotUTF8           = "not-utf8"
+	CodeInvisibleChar     = "invisible-char"
+	CodeSplitValue        = "split-value"
 	CodeReadError         = "read-error"
 	CodeNoFlows           = "no-flows"
 	CodeDuplicateKey      = "duplicate-key"
@@ -111,8 +138,14 @@ const (
 	CodeExprSyntax        = "expr-syntax"
 	CodeExprType          = "expr-type"
 	CodeUnknownVar        = "unknown-var"
+	CodeBadRegex          = "bad-regex"
+	CodeUnknownTimezone   = "unknown-timezone"
+	CodeUnknownName       = "unknown-name"
 	CodeBadTemplate       = "bad-template"
 	CodeWhatsAppLimit     = "whatsapp-limit"
+	CodeTelegramLimit     = "telegram-limit"
+	CodeTemplateOverLimit = "template-over-limit"
+	CodeDuplicateID       = "duplicate-id"
 	CodeUnreachableBranch = "unreachable-branch"
 	CodeFinalWithExits    = "final-with-exits"
 	CodeBadValue          = "bad-value"
@@ -123,6 +156,9 @@ const (
 // Codes is the documented list of every diagnostic code.
 var Codes = []Code{
 	{CodeYAMLSyntax, SevError, "The file is not valid YAML.", "fix the YAML syntax at this position (indentation, quotes, colons)"},
+	{CodeNotUTF8, SevError, "The file is not UTF-8 (e.g. saved as Windows-1251 or UTF-16).", "save the file as UTF-8"},
+	{CodeInvisibleChar, SevError, "An invisible character (no-break space, zero-width space, …) stands in a line's indentation or in a key, where YAML reads it as text.", "replace it with an ordinary space, or delete it"},
+	{CodeSplitValue, SevError, "Inside `{ … }` or `[ … ]` a comma ends a value, so an unquoted expression such as `truncate(event.text, 20)` was cut in two.", "quote the expression"},
 	{CodeReadError, SevError, "The file or folder could not be read.", "check the path and its permissions"},
 	{CodeNoFlows, SevWarning, "A folder holds no flow files (*.yaml, *.yml).", "add a flow file or point FIXIT_FLOWS at the right folder"},
 	{CodeDuplicateKey, SevError, "A mapping has the same key twice; YAML would silently keep only one.", "remove or rename one of the two keys"},
@@ -142,10 +178,16 @@ var Codes = []Code{
 	{CodeMissingParam, SevError, "A required action parameter is absent.", "add the parameter"},
 	{CodeBadDuration, SevError, "A duration that cannot be parsed or is not positive.", "write durations like 90s, 15m, 24h or 1h30m"},
 	{CodeExprSyntax, SevError, "An expression does not parse.", "check the expression syntax (expr-lang)"},
-	{CodeExprType, SevError, "An expression does not type-check (unknown field or function, wrong argument, guard not bool).", "check the names and types against the expression environment"},
+	{CodeExprType, SevError, "An expression does not type-check (wrong argument, mismatched types, guard not bool).", "check the names and types against the expression environment"},
+	{CodeUnknownName, SevError, "An expression names a field, function or name that does not exist (e.g. event.txt, sqush(…), text).", "check the spelling against the expression environment and the helpers"},
+	{CodeBadRegex, SevError, "A regular expression written in a flow (match, find, matches) does not compile.", "regular expressions use RE2 syntax"},
+	{CodeUnknownTimezone, SevError, "A time zone that does not exist (in in_zone, parse_time or the flow's timezone).", "use an IANA zone name such as Europe/Moscow or UTC"},
 	{CodeUnknownVar, SevError, "An expression or `set` names a variable not declared under `vars`.", "declare it under `vars` with a default value"},
 	{CodeBadTemplate, SevError, "A `${…}` template is not closed.", "close the template with `}` or write `$${` for a literal `${`"},
-	{CodeWhatsAppLimit, SevError, "A literal message exceeds a WhatsApp limit (3 buttons, 20-char titles, 4096-char text, 10 list rows).", "shorten the text or use fewer buttons/rows"},
+	{CodeWhatsAppLimit, SevError, "A literal value exceeds what WhatsApp accepts in one message (see Channel limits: 1,024 characters of text with buttons, 3 buttons, 20-character titles, 10 rows, …).", "shorten the value, or use fewer buttons or rows"},
+	{CodeTelegramLimit, SevError, "A literal value exceeds what Telegram accepts (4,096 characters of text, 64 bytes of a button's id, 200 characters of a callback answer).", "shorten the value"},
+	{CodeTemplateOverLimit, SevWarning, "The fixed part of a template alone is longer than the channel accepts; what is sent is cut to the limit (ending with …) and a warning logged.", "shorten the fixed text"},
+	{CodeDuplicateID, SevError, "Two buttons or rows of one message have the same id, so a reply cannot tell them apart.", "give each button or row its own id"},
 	{CodeUnreachableBranch, SevWarning, "A branch follows an unguarded branch of the same handler and can never run.", "move the unguarded (catch-all) branch last"},
 	{CodeFinalWithExits, SevWarning, "A final state has handlers, timers or gotos that will never run.", "remove them or make the state non-final"},
 	{CodeBadValue, SevError, "A value is outside the allowed set (e.g. a final status).", "use one of the values the flow reference lists"},
@@ -161,24 +203,12 @@ var codeIndex = func() map[string]Code {
 	return m
 }()
 
-// didYouMean returns the candidate closest to s, or "" when nothing is close.
-func didYouMean(s string, candidates []string) string {
-	best, bestD := "", len(s)/2+2
-	for _, c := range candidates {
-		d := EditDistance(strings.ToLower(s), strings.ToLower(c))
-		if d < bestD || (d == bestD && best != "" && c < best) {
-			best, bestD = c, d
-		}
-	}
-	if bestD > 3 || bestD > len(s)/2+1 {
-		return ""
-	}
-	return best
-}
-
-// EditDistance is the Levenshtein distance between a and b, in characters.
+// EditDistance is the number of edits — inserting, deleting or changing a
+// character, or swapping two neighbours — that turn a into b.
 func EditDistance(a, b string) int {
 	ra, rb := []rune(a), []rune(b)
+	// Three rows of the optimal-string-alignment matrix.
+	prev2 := make([]int, len(rb)+1)
 	prev := make([]int, len(rb)+1)
 	cur := make([]int, len(rb)+1)
 	for j := range prev {
@@ -192,8 +222,11 @@ func EditDistance(a, b string) int {
 				cost = 0
 			}
 			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
 		}
-		prev, cur = cur, prev
+		prev2, prev, cur = prev, cur, prev2
 	}
 	return prev[len(rb)]
 }

@@ -26,7 +26,7 @@ func TestReferenceDoc(t *testing.T) {
 	if i < 0 || j < i {
 		t.Fatalf("%s lacks the generated-section markers", refPath)
 	}
-	want := s[:i+len(beginMark)] + ReferenceMarkdown() + s[j:]
+	want := s[:i+len(beginMark)] + ReferenceMarkdown(testLoader.Catalog()) + s[j:]
 	if *update {
 		if err := os.WriteFile(refPath, []byte(want), 0o644); err != nil {
 			t.Fatal(err)
@@ -45,7 +45,7 @@ func TestReferenceDoc(t *testing.T) {
 
 // TestSchemaFile keeps docs/flow.schema.json equal to `fixit schema`.
 func TestSchemaFile(t *testing.T) {
-	want, err := JSONSchema()
+	want, err := JSONSchema(testLoader.Catalog())
 	if err != nil {
 		t.Fatal(err)
 	}

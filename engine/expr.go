@@ -20,6 +20,7 @@ import (
 	"github.com/expr-lang/expr/conf"
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/optimizer"
+	"github.com/expr-lang/expr/parser"
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/fixit-exchange/fixit/engine/event"
@@ -158,19 +159,24 @@ var Helpers = []Helper{
 			}
 			return m[0], nil
 		}, new(func(string, string) string))},
-	{Name: "parse_time", Signature: "parse_time(string) time.Time", Doc: "Parses an RFC 3339 time; the zero time when it does not parse.",
-		option: expr.Function("parse_time", str1(func(s string) any {
-			t, err := time.Parse(time.RFC3339, strings.TrimSpace(s))
-			if err != nil {
-				return time.Time{}
+	{Name: "parse_time", Signature: "parse_time(string[, zone]) time.Time", Doc: "Parses a time: RFC 3339 (2026-05-10T14:30:00+03:00), or without a zone (2026-05-10T14:30:00, 2026-05-10 14:30, 2026-05-10), read in the zone given, else the flow's `timezone`. A text that is not a time is an error of the step (check with is_time first), never the zero time.",
+		option: expr.Function("parse_time", func(p ...any) (any, error) {
+			zone := "UTC"
+			if len(p) > 1 {
+				zone = p[1].(string)
 			}
-			return t
-		}), new(func(string) time.Time))},
+			return parseTime(p[0].(string), zone)
+		}, new(func(string) time.Time), new(func(string, string) time.Time))},
+	{Name: "is_time", Signature: "is_time(string) bool", Doc: "Whether parse_time can read the text.",
+		option: expr.Function("is_time", str1(func(s string) any {
+			_, err := parseTime(s, "UTC")
+			return err == nil
+		}), new(func(string) bool))},
 	{Name: "in_zone", Signature: "in_zone(time.Time, string) time.Time", Doc: "The time in an IANA zone, e.g. in_zone(now, \"Europe/Moscow\").Hour().",
 		option: expr.Function("in_zone", func(p ...any) (any, error) {
-			loc, err := time.LoadLocation(p[1].(string))
+			loc, err := loadZone(p[1].(string))
 			if err != nil {
-				return nil, fmt.Errorf("unknown time zone %q", p[1])
+				return nil, err
 			}
 			return p[0].(time.Time).In(loc), nil
 		}, new(func(time.Time, string) time.Time))},
@@ -205,115 +211,138 @@ var configs = sync.Pool{New: func() any {
 	for name := range c.Disabled {
 		delete(c.Builtins, name)
 	}
+	c.Check()
 	return c
 }}
-
-// compileWith is expr.Compile with a pooled configuration: src is parsed, checked
-// (as a bool when asBool), patched by visitor (nil: none), optimized and compiled.
-func compileWith(src string, asBool bool, visitor ast.Visitor) (*vm.Program, error) {
-	c := configs.Get().(*conf.Config)
-	defer func() {
-		c.Expect, c.ExpectAny, c.Visitors = reflect.Invalid, false, nil
-		configs.Put(c)
-	}()
-	if asBool {
-		expr.AsBool()(c)
-	}
-	if visitor != nil {
-		expr.Patch(visitor)(c)
-	}
-	c.Check()
-	tree, err := checker.ParseCheck(src, c)
-	if err != nil {
-		return nil, err
-	}
-	if c.Optimize {
-		if err := optimizer.Optimize(&tree.Node, c); err != nil {
-			var fe *file.Error
-			if errors.As(err, &fe) {
-				return nil, fe.Bind(tree.Source)
-			}
-			return nil, err
-		}
-	}
-	return compiler.Compile(tree, c)
-}
 
 // exprError is a compile problem inside one expression, at a rune offset of its source.
 type exprError struct {
 	code    string
 	offset  int // rune offset inside the expression source
+	end     int // rune offset just after the problem (0: unknown)
 	message string
 	hint    string
 }
 
-// varCheck collects references to undeclared variables while compiling.
-type varCheck struct {
+// exprScope is what one flow's expressions may name beyond the environment: its
+// declared variables.
+type exprScope struct {
 	declared map[string]bool
 	names    []string
-	unknown  []exprError
+	// zone is where parse_time reads times written without one: a call with one
+	// argument gets it as its second.
+	zone string
 }
 
-func (v *varCheck) Visit(n *ast.Node) {
-	m, ok := (*n).(*ast.MemberNode)
-	if !ok {
-		return
-	}
-	id, ok := m.Node.(*ast.IdentifierNode)
-	if !ok || id.Value != "vars" {
-		return
-	}
-	prop, ok := m.Property.(*ast.StringNode)
-	if !ok || v.declared[prop.Value] {
-		return
-	}
-	hint := "declare it under `vars` with a default value"
-	if s := didYouMean(prop.Value, v.names); s != "" {
-		hint = fmt.Sprintf("did you mean vars.%s?", s)
-	}
-	v.unknown = append(v.unknown, exprError{code: CodeUnknownVar, offset: prop.Location().From,
-		message: fmt.Sprintf("unknown variable vars.%s", prop.Value), hint: hint})
-}
-
-// compileExpr compiles src; asBool requires a bool result.
-func compileExpr(src string, asBool bool, vars *varCheck) (*vm.Program, []exprError) {
+// compileExpr compiles src; asBool requires a bool result. It parses, type-checks,
+// then checks every name in a pass of its own: expr's checker stops looking inside a
+// typed function's arguments once it has typed the call (and reports only its first
+// problem), so `letters(event.txt)` would otherwise compile and fail on every run.
+func compileExpr(src string, asBool bool, scope *exprScope) (*vm.Program, []exprError) {
 	if strings.TrimSpace(src) == "" {
 		return nil, []exprError{{code: CodeExprSyntax, message: "empty expression", hint: "write an expression, e.g. event.text != \"\""}}
 	}
-	var visitor ast.Visitor
-	if vars != nil {
-		visitor = vars
+	c := configs.Get().(*conf.Config)
+	defer func() {
+		c.Expect, c.ExpectAny = reflect.Invalid, false
+		configs.Put(c)
+	}()
+	if asBool {
+		expr.AsBool()(c)
 	}
-	prog, err := compileWith(src, asBool, visitor)
-	var errs []exprError
-	if vars != nil {
-		errs = append(errs, vars.unknown...)
-		vars.unknown = nil
-	}
+	tree, err := parser.ParseWithConfig(src, c)
 	if err != nil {
-		e := exprError{code: CodeExprType, message: err.Error(), hint: codeIndex[CodeExprType].Hint}
-		if fe, ok := err.(*file.Error); ok {
-			e.offset = fe.From
-			e.message = strings.TrimSpace(fe.Message)
-			if strings.HasPrefix(fe.Message, "unexpected token EOF") {
-				// expr places EOF on the last character; the end is just after
-				// the last token, where more was expected.
-				e.offset = utf8.RuneCountInString(strings.TrimRightFunc(src, unicode.IsSpace))
-			}
-			if isSyntaxMessage(fe.Message) {
-				e.code, e.hint = CodeExprSyntax, codeIndex[CodeExprSyntax].Hint
-			}
+		return nil, []exprError{syntaxError(src, err)}
+	}
+	if scope != nil && scope.zone != "" {
+		ast.Walk(&tree.Node, zoneArg(scope.zone))
+	}
+	_, checkErr := checker.Check(tree, c)
+	errs := checkNames(tree, c, scope)
+	if checkErr != nil {
+		e := typeError(src, checkErr, asBool)
+		if len(errs) == 0 || !isNameMessage(checkErr) {
+			errs = append(errs, e)
 		}
-		if len(errs) > 0 && e.code == CodeExprType {
-			// The unknown-variable diagnostic already explains it.
-			return nil, errs
-		}
-		errs = append(errs, e)
 	}
 	if len(errs) > 0 {
 		return nil, errs
 	}
+	if c.Optimize {
+		if err := optimizer.Optimize(&tree.Node, c); err != nil {
+			return nil, []exprError{typeError(src, err, asBool)}
+		}
+	}
+	prog, err := compiler.Compile(tree, c)
+	if err != nil {
+		return nil, []exprError{typeError(src, err, asBool)}
+	}
 	return prog, nil
+}
+
+// zoneArg gives parse_time(s) the flow's zone: parse_time(s, "Europe/Moscow").
+type zoneArg string
+
+func (z zoneArg) Visit(n *ast.Node) {
+	if c, ok := (*n).(*ast.CallNode); ok && len(c.Arguments) == 1 {
+		if id, ok := c.Callee.(*ast.IdentifierNode); ok && id.Value == "parse_time" {
+			c.Arguments = append(c.Arguments, &ast.StringNode{Value: string(z)})
+		}
+	}
+}
+
+// syntaxError turns a parse error into an expr-syntax (or, for the rare parse
+// error about names, expr-type) problem at its place.
+func syntaxError(src string, err error) exprError {
+	e := exprError{code: CodeExprSyntax, message: operatorWords(err.Error()), hint: codeIndex[CodeExprSyntax].Hint}
+	var fe *file.Error
+	if errors.As(err, &fe) {
+		e.offset, e.end = fe.From, fe.To
+		e.message = operatorWords(strings.TrimSpace(fe.Message))
+		if strings.HasPrefix(fe.Message, "unexpected token EOF") {
+			// expr places EOF on the last character; the end is just after
+			// the last token, where more was expected.
+			e.offset = utf8.RuneCountInString(strings.TrimRightFunc(src, unicode.IsSpace))
+			e.end = e.offset
+			e.message = "the expression ends too early"
+		}
+		if !isSyntaxMessage(fe.Message) {
+			e.code, e.hint = CodeExprType, codeIndex[CodeExprType].Hint
+		}
+		if e.message == `unexpected "="` {
+			e.hint = "to compare, write == (a single = is not an operator)"
+		}
+	}
+	return e
+}
+
+// typeError turns a checker (or compiler) error into an expr-type problem, in the
+// operator's words.
+func typeError(src string, err error, asBool bool) exprError {
+	e := exprError{code: CodeExprType, message: operatorWords(err.Error()), hint: codeIndex[CodeExprType].Hint}
+	var fe *file.Error
+	if errors.As(err, &fe) {
+		e.offset, e.end = fe.From, fe.To
+		e.message = operatorWords(strings.TrimSpace(fe.Message))
+	}
+	if got, ok := strings.CutPrefix(e.message, "expected bool, but got "); ok && asBool {
+		e.offset, e.end = 0, utf8.RuneCountInString(src)
+		e.message = fmt.Sprintf("a guard must be true or false, but this expression gives %s", got)
+		e.hint = "compare it, e.g. `event.text != \"\"` or `vars.tries > 2`"
+	}
+	return e
+}
+
+// isNameMessage reports whether a checker error is about an unknown name, which the
+// name pass reports better.
+func isNameMessage(err error) bool {
+	m := err.Error()
+	for _, s := range []string{"unknown name", "has no field", "has no method", "cannot fetch", "is not callable", "error parsing regexp"} {
+		if strings.Contains(m, s) {
+			return true
+		}
+	}
+	return false
 }
 
 func isSyntaxMessage(m string) bool {
@@ -323,6 +352,28 @@ func isSyntaxMessage(m string) bool {
 		}
 	}
 	return false
+}
+
+// zonelessLayouts are the forms of a time written without a zone that
+// parse_time reads (1C writes 2026-05-10T00:00:00).
+var zonelessLayouts = []string{"2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999", "2006-01-02T15:04", "2006-01-02 15:04", "2006-01-02"}
+
+// parseTime reads an RFC 3339 time, or a time without a zone in zone.
+func parseTime(s, zone string) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	loc, err := loadZone(zone)
+	if err != nil {
+		return time.Time{}, err
+	}
+	for _, layout := range zonelessLayouts {
+		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("parse_time: %q is not a time (write 2026-05-10T14:30:00+03:00, 2026-05-10T14:30:00 or 2026-05-10)", s)
 }
 
 // Stringify renders a value produced by an expression for a template: integral

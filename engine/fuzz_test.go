@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -50,7 +51,7 @@ func FuzzLoad(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		const name = "fuzz.yaml"
-		fs, diags := Compile([]File{{Name: name, Data: data}})
+		fs, diags := testLoader.Compile([]File{{Name: name, Data: data}})
 		checkDiagnostics(t, data, name, diags)
 		if fs == nil && !diags.HasErrors() {
 			t.Fatalf("nil flow set without an error:\n%s", formatDiags(diags))
@@ -66,7 +67,7 @@ func FuzzLoad(f *testing.F) {
 			}
 		}
 		// The same input gives the same diagnostics (no map-order leaks).
-		if _, again := Compile([]File{{Name: name, Data: data}}); formatDiags(again) != formatDiags(diags) {
+		if _, again := testLoader.Compile([]File{{Name: name, Data: data}}); formatDiags(again) != formatDiags(diags) {
 			t.Fatalf("diagnostics differ between two runs:\n%s---\n%s", formatDiags(diags), formatDiags(again))
 		}
 	})
@@ -99,6 +100,9 @@ func checkDiagnostics(t *testing.T, data []byte, name string, diags Diagnostics)
 		text := lines[d.Line-1]
 		if n := utf8.RuneCountInString(text); d.Col > n+1 {
 			t.Fatalf("%v: column %d, line %d has %d characters: %q", d, d.Col, d.Line, n, text)
+		}
+		if utf8.Valid(data) {
+			checkRanges(t, data, Diagnostics{d})
 		}
 	}
 }
@@ -170,7 +174,7 @@ func FuzzTemplate(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		s = strings.ToValidUTF8(s, "\uFFFD")
 		src, sendLine, whenLine := templateFlow(s)
-		_, diags := Compile([]File{{Name: "t.yaml", Data: []byte(src)}})
+		_, diags := testLoader.Compile([]File{{Name: "t.yaml", Data: []byte(src)}})
 		checkDiagnostics(t, []byte(src), "t.yaml", diags)
 		lines := strings.Split(src, "\n")
 		for _, d := range diags {
@@ -193,6 +197,48 @@ func FuzzTemplate(f *testing.F) {
 			if d.Code == CodeBadTemplate && !strings.HasPrefix(string(text[d.Col-1:]), "${") {
 				t.Fatalf("%v: does not point at the `${` it reports: %q", d, string(text[d.Col-1:]))
 			}
+		}
+	})
+}
+
+// FuzzParseTime feeds parse_time what a webhook may carry (1C's dates): it must
+// not panic, a failure is an error (never the zero time), and a text without a
+// zone is read in the zone given while one with a zone is read the same in any.
+func FuzzParseTime(f *testing.F) {
+	for _, s := range []string{"2026-05-10T00:00:00", "2026-05-10", "2026-05-10 14:30", "2026-11-29T15:42:00+03:00",
+		"2026-11-29T15:42:00.123Z", "завтра", "", "2026-02-30", "9999-12-31T23:59:59.999999999"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		utc, errU := parseTime(s, "UTC")
+		msk, errM := parseTime(s, "Europe/Moscow")
+		if (errU == nil) != (errM == nil) {
+			t.Fatalf("%q: UTC %v, Moscow %v", s, errU, errM)
+		}
+		if errU != nil {
+			if utc != (time.Time{}) || !strings.Contains(errU.Error(), "is not a time") {
+				t.Fatalf("%q: failure gave %v, %v", s, utc, errU)
+			}
+			return
+		}
+		// Read without a zone, the wall clock is the same and the instants
+		// differ by Moscow's offset then; read with one, they are one instant.
+		_, off := msk.Zone()
+		if d := utc.Sub(msk); d != 0 && d != time.Duration(off)*time.Second {
+			t.Fatalf("%q: UTC %v and Moscow %v differ by %v", s, utc, msk, d)
+		}
+	})
+}
+
+// FuzzParseDuration: a duration is read or refused, never out of its bounds.
+func FuzzParseDuration(f *testing.F) {
+	for _, s := range []string{"90s", "15m", "24h", "2d", "1d12h", "1000000d", "-5m", "0s", "9223372036854775807h", "d", "1.5h"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := ParseDuration(s)
+		if err == nil && (d <= 0 || d > MaxDuration) {
+			t.Fatalf("%q = %v, outside (0, %v]", s, d, MaxDuration)
 		}
 	})
 }

@@ -78,15 +78,16 @@ func (f *Flow) WriteMermaid(w io.Writer) error {
 
 // WriteDot writes the flow's state diagram in Graphviz dot.
 func (f *Flow) WriteDot(w io.Writer) error {
-	q := func(s string) string {
-		return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(oneLine(s)) + `"`
-	}
+	esc := strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace
+	q := func(s string) string { return `"` + esc(oneLine(s)) + `"` }
 	var b strings.Builder
 	fmt.Fprintf(&b, "digraph %s {\n    rankdir=LR;\n    node [shape=box, style=rounded];\n", q(f.Name))
 	fmt.Fprintf(&b, "    __start [shape=point];\n    __start -> %s [label=%s];\n", q(f.Initial), q(strings.Join(f.StartOn, ", ")))
 	for _, name := range f.StateNames {
 		if st := f.States[name]; st.Final {
-			fmt.Fprintf(&b, "    %s [shape=doublecircle, label=%s];\n", q(name), q(name+"\\n("+string(st.FinalStatus)+")"))
+			// \n in a label is Graphviz's line break: written after escaping.
+			label := `"` + esc(oneLine(name)) + `\n(` + esc(string(st.FinalStatus)) + `)"`
+			fmt.Fprintf(&b, "    %s [shape=doublecircle, label=%s];\n", q(name), label)
 		}
 	}
 	for _, e := range f.edges() {

@@ -10,7 +10,7 @@ import (
 // TestGraphGolden draws every shipped and example flow in both formats and compares
 // with testdata/graph/<flow>.<format>; -update rewrites them.
 func TestGraphGolden(t *testing.T) {
-	fs, diags := Load("../flows.d", "../examples")
+	fs, diags := testLoader.Load("../flows.d", "../examples")
 	if fs == nil {
 		t.Fatal(diags)
 	}

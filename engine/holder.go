@@ -42,20 +42,26 @@ type StateCount struct {
 // built and checked completely first (Prepare), and swapped in as a whole
 // (Commit); on any error the old set stays.
 type Holder struct {
-	paths []string
-	now   func() time.Time
-	cur   atomic.Pointer[FlowSet]
-	last  atomic.Pointer[ReloadReport]
-	mu    sync.Mutex // one reload at a time
+	loader *Loader
+	paths  []string
+	now    func() time.Time
+	cur    atomic.Pointer[FlowSet]
+	last   atomic.Pointer[ReloadReport]
+	mu     sync.Mutex // one reload at a time
 }
 
-// NewHolder returns a Holder for the flow files at paths; call Reload to load them.
-func NewHolder(now func() time.Time, paths ...string) *Holder {
+// NewHolder returns a Holder for the flow files at paths, compiled by loader;
+// call Reload to load them.
+func NewHolder(now func() time.Time, loader *Loader, paths ...string) *Holder {
 	if now == nil {
 		now = time.Now
 	}
-	return &Holder{paths: paths, now: now}
+	return &Holder{loader: loader, paths: paths, now: now}
 }
+
+// Loader returns the loader the holder compiles flows with (also the older
+// versions running dialogs keep).
+func (h *Holder) Loader() *Loader { return h.loader }
 
 // Current returns the flow set in service (nil before the first successful load).
 func (h *Holder) Current() *FlowSet { return h.cur.Load() }
@@ -93,7 +99,7 @@ func (h *Holder) Prepare() (*FlowSet, ReloadReport) {
 }
 
 func (h *Holder) prepare() (*FlowSet, ReloadReport) {
-	next, diags := Load(h.paths...)
+	next, diags := h.loader.Load(h.paths...)
 	rep := ReloadReport{At: h.now().UTC(), Diagnostics: diags}
 	if rep.Diagnostics == nil {
 		rep.Diagnostics = Diagnostics{}

@@ -17,7 +17,7 @@ func TestHolderReload(t *testing.T) {
 	}
 	good := "flow: a\nstart: waba.message\ninitial: s\nstates: { s: { final: true } }\n"
 	write("a.yaml", good)
-	h := NewHolder(func() time.Time { return t0 }, dir)
+	h := NewHolder(func() time.Time { return t0 }, testLoader, dir)
 	swaps := 0
 	prev := h.Current()
 	reload := func() ReloadReport {

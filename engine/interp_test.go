@@ -15,7 +15,7 @@ var t0 = time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
 
 func mustFlow(t testing.TB, src string) *Flow {
 	t.Helper()
-	fs, diags := Compile([]File{{Name: "test.yaml", Data: []byte(src)}})
+	fs, diags := testLoader.Compile([]File{{Name: "test.yaml", Data: []byte(src)}})
 	if fs == nil {
 		t.Fatalf("flow does not compile:\n%s", diagText(diags))
 	}
@@ -449,7 +449,7 @@ func TestStartFlowSelection(t *testing.T) {
 		{Name: "c.yaml", Data: []byte("flow: c\npriority: 10\nstart: { on: waba.message, when: event.data.vip == true }\ninitial: s\nstates: { s: { final: true } }\n")},
 		{Name: "d.yaml", Data: []byte("flow: d\nstart: telegram.message\ninitial: s\nstates: { s: { final: true } }\n")},
 	}
-	fs, diags := Compile(files)
+	fs, diags := testLoader.Compile(files)
 	if fs == nil {
 		t.Fatal(diagText(diags))
 	}
@@ -545,5 +545,69 @@ states:
 	}
 	if got := r.Effects[0].Params["text"]; got != "issue_done_v2|default|x" {
 		t.Errorf("env in templates: %q", got)
+	}
+}
+
+// TestParseTimeZones: a time without a zone (1C writes 2026-05-10T00:00:00) is read
+// in the flow's timezone, else in the loader's (FIXIT_TZ), else UTC; a text that is
+// not a time fails the step, never giving the zero time.
+func TestParseTimeZones(t *testing.T) {
+	flow := func(tz string) string {
+		return "flow: pt\n" + tz + "start: waba.message\ninitial: s\nvars: { at: \"\", ok: false }\nstates:\n  s:\n    on:\n      waba.message:\n" +
+			"        - set: { ok: is_time(event.text), at: 'vars.ok ? format_time(parse_time(event.text), \"2006-01-02T15:04:05Z07:00\") : \"\"' }\n"
+	}
+	moscow, err := testLoader.WithZone("Asia/Yekaterinburg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		loader *Loader
+		tz     string
+		text   string
+		want   string
+	}{
+		{"zone-less in UTC by default", testLoader, "", "2026-05-10T00:00:00", "2026-05-10T00:00:00Z"},
+		{"zone-less in the flow's timezone", testLoader, "timezone: Europe/Moscow\n", "2026-05-10T00:00:00", "2026-05-10T00:00:00+03:00"},
+		{"zone-less in the loader's zone", moscow, "", "2026-05-10T00:00:00", "2026-05-10T00:00:00+05:00"},
+		{"the flow's timezone wins", moscow, "timezone: Europe/Moscow\n", "2026-05-10 09:30", "2026-05-10T09:30:00+03:00"},
+		{"a date alone", testLoader, "timezone: Europe/Moscow\n", "2026-05-10", "2026-05-10T00:00:00+03:00"},
+		{"an explicit zone is kept", moscow, "timezone: Europe/Moscow\n", "2026-05-10T00:00:00+01:00", "2026-05-10T00:00:00+01:00"},
+		{"not a time", testLoader, "", "завтра", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs, diags := tt.loader.Compile([]File{{Name: "pt.yaml", Data: []byte(flow(tt.tz))}})
+			if fs == nil {
+				t.Fatal(diagText(diags))
+			}
+			f := fs.Flows()[0]
+			m := NewMachine()
+			r := start(t, m, f, waText("start"))
+			r = m.Step(f, r.Dialog, waText(tt.text), t0)
+			if r.Err != nil {
+				t.Fatal(r.Err)
+			}
+			if got := r.Dialog.Vars["at"]; got != tt.want {
+				t.Errorf("at = %v, want %q", got, tt.want)
+			}
+			if ok := r.Dialog.Vars["ok"]; ok != (tt.want != "") {
+				t.Errorf("is_time = %v", ok)
+			}
+		})
+	}
+	// Without is_time first, a text that is not a time fails the step.
+	fs, diags := testLoader.Compile([]File{{Name: "pt.yaml", Data: []byte("flow: pt\nstart: waba.message\ninitial: s\nvars: { at: \"\" }\nstates:\n  s:\n    on:\n      waba.message:\n        - set: { at: string(parse_time(event.text)) }\n")}})
+	if fs == nil {
+		t.Fatal(diagText(diags))
+	}
+	f := fs.Flows()[0]
+	m := NewMachine()
+	r := m.Step(f, start(t, m, f, waText("start")).Dialog, waText("завтра"), t0)
+	if r.Err == nil || !strings.Contains(r.Err.Error(), `"завтра" is not a time`) {
+		t.Errorf("err = %v, want a parse_time error", r.Err)
+	}
+	if _, err := testLoader.WithZone("Europe/Moskva"); err == nil {
+		t.Errorf("WithZone accepted a zone that does not exist")
 	}
 }

@@ -14,13 +14,14 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 	"unicode/utf8"
 
 	"github.com/fixit-exchange/fixit/engine/dialog"
 
 	"github.com/expr-lang/expr/vm"
 	"gopkg.in/yaml.v3"
+
+	"github.com/fixit-exchange/fixit/connectors"
 )
 
 // File is one flow file's name (as shown in diagnostics) and bytes.
@@ -86,11 +87,49 @@ func ReadPaths(paths ...string) ([]File, Diagnostics) {
 	return files, diags
 }
 
+// Loader compiles flow files against a Catalog: the same for `fixit validate`,
+// the server's start and every reload. It is immutable and safe for concurrent
+// use.
+type Loader struct {
+	catalog *Catalog
+	zone    string // IANA name: parse_time's zone for flows without `timezone`
+}
+
+// NewLoader returns a Loader that checks flows against the actions and channels
+// of reg (see NewCatalog).
+func NewLoader(reg *connectors.Registry) (*Loader, error) {
+	c, err := NewCatalog(reg)
+	if err != nil {
+		return nil, err
+	}
+	return &Loader{catalog: c, zone: "UTC"}, nil
+}
+
+// WithZone returns a copy of the loader in which flows without a `timezone` read
+// times written without a zone in the IANA zone name (FIXIT_TZ); "" keeps UTC.
+func (ld *Loader) WithZone(name string) (*Loader, error) {
+	if name == "" {
+		return ld, nil
+	}
+	if _, err := loadZone(name); err != nil {
+		return nil, fmt.Errorf("%w: want an IANA zone such as Europe/Moscow", err)
+	}
+	out := *ld
+	out.zone = name
+	return &out, nil
+}
+
+// Zone is the zone of flows without a `timezone`.
+func (ld *Loader) Zone() string { return ld.zone }
+
+// Catalog returns what the loader checks flows against.
+func (ld *Loader) Catalog() *Catalog { return ld.catalog }
+
 // Load reads and compiles the flows at paths (files or folders) into one FlowSet.
 // On any error it returns a nil set and every diagnostic; warnings come back either way.
-func Load(paths ...string) (*FlowSet, Diagnostics) {
+func (ld *Loader) Load(paths ...string) (*FlowSet, Diagnostics) {
 	files, diags := ReadPaths(paths...)
-	fs, more := Compile(files)
+	fs, more := ld.Compile(files)
 	diags = append(diags, more...)
 	diags.Sort()
 	if diags.HasErrors() {
@@ -101,9 +140,9 @@ func Load(paths ...string) (*FlowSet, Diagnostics) {
 
 // Compile builds a FlowSet from files. It never returns half a set: with any error
 // the set is nil.
-func Compile(files []File) (*FlowSet, Diagnostics) {
+func (ld *Loader) Compile(files []File) (*FlowSet, Diagnostics) {
 	var diags Diagnostics
-	fs := &FlowSet{byName: map[string]*Flow{}, byHash: map[string]*Flow{}}
+	fs := &FlowSet{byName: map[string]*Flow{}, byHash: map[string]*Flow{}, loader: ld}
 	// Files compile independently, on every core; they are merged in their order.
 	type compiled struct {
 		flow  *Flow
@@ -115,7 +154,7 @@ func Compile(files []File) (*FlowSet, Diagnostics) {
 	for range min(runtime.GOMAXPROCS(0), len(files)) {
 		wg.Go(func() {
 			for i := int(next.Add(1) - 1); i < len(files); i = int(next.Add(1) - 1) {
-				out[i].flow, out[i].diags = compileFile(files[i])
+				out[i].flow, out[i].diags = ld.compileFile(files[i])
 			}
 		})
 	}
@@ -127,7 +166,8 @@ func Compile(files []File) (*FlowSet, Diagnostics) {
 			continue
 		}
 		if prev, dup := fs.byName[flow.Name]; dup {
-			diags = append(diags, Diagnostic{File: f.Name, Line: flow.Pos.Line, Col: flow.Pos.Col, Severity: SevError,
+			diags = append(diags, Diagnostic{File: f.Name, Line: flow.Pos.Line, Col: flow.Pos.Col,
+				EndLine: flow.Pos.Line, EndCol: flow.Pos.Col + utf8.RuneCountInString(flow.Name), Severity: SevError,
 				Code: CodeDuplicateFlow, Message: fmt.Sprintf("flow %q is already declared in %s", flow.Name, prev.File),
 				Hint: codeIndex[CodeDuplicateFlow].Hint})
 			continue
@@ -153,56 +193,50 @@ func Compile(files []File) (*FlowSet, Diagnostics) {
 
 func diagAt(file string, p Pos, code, msg string) Diagnostic {
 	c := codeIndex[code]
-	return Diagnostic{File: file, Line: p.Line, Col: p.Col, Severity: c.Severity, Code: code, Message: msg, Hint: c.Hint}
+	return Diagnostic{File: file, Line: p.Line, Col: p.Col, EndLine: p.Line, EndCol: p.Col + 1, Severity: c.Severity, Code: code, Message: msg, Hint: c.Hint}
 }
 
-// loader compiles one file, collecting diagnostics.
-type loader struct {
-	src   *source
-	diags Diagnostics
-	vars  *varCheck
-	flow  *Flow
+// fileLoader compiles one file, collecting diagnostics.
+type fileLoader struct {
+	catalog *Catalog
+	zone    string // the loader's; a flow's `timezone` overrides it
+	doc     *YAMLDoc
+	vars    *exprScope
+	flow    *Flow
+	// anyRoot is the free-form value being compiled (http bodies, …): a value
+	// that expands too far through aliases is reported there.
+	anyRoot *yaml.Node
 	// badFinal marks states whose `final` is malformed (already reported): the
 	// graph checks must not guess whether they were meant to be final.
 	badFinal map[string]bool
 	// exitKey is the position of a state's first `on`, `always` or `after` key.
 	exitKey map[string]Pos
-	// anyNodes counts the nodes of free-form values (with aliases expanded).
-	anyNodes  int
-	anyTooBig bool
-	anyRoot   Pos // the free-form value being compiled
+	// stateErr holds the states in which an error was reported: a state whose
+	// handler or timer did not compile is not also reported as stuck, and states
+	// left unreachable are marked as perhaps only following from the error.
+	stateErr      map[string]bool
+	firstStateErr int // line of the first error inside a state, 0 when none
 }
 
-// maxAnyNodes bounds the free-form values of one file (http bodies, …).
-const maxAnyNodes = 100000
-
-func (l *loader) add(p Pos, code, msg, hint string) {
-	d := diagAt(l.src.name, l.src.clamp(p), code, msg)
-	if hint != "" {
-		d.Hint = hint
-	}
-	l.diags = append(l.diags, d)
+func (l *fileLoader) add(p Pos, code, msg, hint string) {
+	l.doc.ErrorAt(p, code, msg, hint)
 }
 
-func (l *loader) warn(p Pos, code, msg, hint string) {
-	l.add(p, code, msg, hint)
-	l.diags[len(l.diags)-1].Severity = SevWarning
+// warn reports a warning at p.
+func (l *fileLoader) warn(p Pos, code, msg, hint string) {
+	p = l.doc.src.clamp(p)
+	l.doc.AddRange(p, l.doc.src.tokenEnd(p), SevWarning, code, msg, hint)
 }
 
-var yamlLineRe = regexp.MustCompile(`line (\d+)(?:, column (\d+))?: (.*)`)
-
-func compileFile(f File) (*Flow, Diagnostics) {
-	l := &loader{src: newSource(f.Name, f.Data), badFinal: map[string]bool{}, exitKey: map[string]Pos{}}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(f.Data, &doc); err != nil {
-		l.yamlError(err)
-		return nil, l.diags
+func (ld *Loader) compileFile(f File) (*Flow, Diagnostics) {
+	doc, root := ParseYAML(f.Name, f.Data)
+	l := &fileLoader{catalog: ld.catalog, zone: ld.zone, doc: doc, badFinal: map[string]bool{}, exitKey: map[string]Pos{}, stateErr: map[string]bool{}}
+	if root == nil {
+		if !doc.diags.HasErrors() {
+			l.add(Pos{1, 1}, CodeMissingKey, "the file is empty; a flow needs `flow`, `start`, `initial` and `states`", "start the file with `flow: <name>`")
+		}
+		return nil, doc.Diagnostics()
 	}
-	if doc.Kind == 0 || len(doc.Content) == 0 {
-		l.add(Pos{1, 1}, CodeMissingKey, "the file is empty; a flow needs `flow`, `start`, `initial` and `states`", "start the file with `flow: <name>`")
-		return nil, l.diags
-	}
-	root := resolve(doc.Content[0])
 	flow := l.flowFile(root)
 	if flow != nil {
 		flow.File = f.Name
@@ -212,169 +246,102 @@ func compileFile(f File) (*Flow, Diagnostics) {
 	}
 	// A node reached through several aliases is checked once per alias: report
 	// each problem once.
-	l.diags.Sort()
-	l.diags = slices.Compact(l.diags)
-	if l.diags.HasErrors() {
-		return nil, l.diags
+	diags := slices.Compact(doc.Diagnostics())
+	if diags.HasErrors() {
+		return nil, diags
 	}
-	return flow, l.diags
+	return flow, diags
 }
 
-func (l *loader) yamlError(err error) {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
-		msg = m[3]
-	}
-	p := l.src.yamlErrorPos(err, msg, func(b []byte) error {
-		var n yaml.Node
-		return yaml.Unmarshal(b, &n)
-	})
-	l.add(p, CodeYAMLSyntax, msg, "")
-}
+// Keys that belong to another part of a flow file, for the hint of a key
+// written at the wrong indentation.
+var (
+	stateKeys       = []string{"enter", "on", "always", "after", "ignore", "final", "status"}
+	branchKeys      = []string{"when", "set", "do", "goto"}
+	topKeys         = []string{"flow", "priority", "start", "initial", "vars", "states", "migrate"}
+	flowElsewhere   = elsewhere(map[string][]string{"a state": stateKeys, "a branch": branchKeys})
+	stateElsewhere  = elsewhere(map[string][]string{"a branch": branchKeys, "the top level of the flow": topKeys})
+	branchElsewhere = elsewhere(map[string][]string{"a state": stateKeys, "the top level of the flow": topKeys})
+)
 
-func resolve(n *yaml.Node) *yaml.Node {
-	for i := 0; n != nil && n.Kind == yaml.AliasNode && n.Alias != nil && i < 16; i++ {
-		n = n.Alias
-	}
-	return n
-}
+// isExtension reports a top-level key that fixit ignores: `x-…` keys hold what
+// YAML anchors name (`x-common: &common …`).
+func isExtension(k string) bool { return strings.HasPrefix(k, "x-") }
 
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		switch n.Tag {
-		case "!!null":
-			return "null"
-		case "!!str":
-			return "a string"
-		case "!!int":
-			return "an integer"
-		case "!!float":
-			return "a number"
-		case "!!bool":
-			return "a boolean"
-		case "!!timestamp":
-			return "a timestamp"
+func elsewhere(m map[string][]string) Elsewhere {
+	out := Elsewhere{}
+	for where, keys := range m {
+		for _, k := range keys {
+			out[k] = where
 		}
-		return "a scalar"
-	}
-	return "an alias"
-}
-
-// pair is one key/value of a mapping.
-type pair struct {
-	key, val *yaml.Node
-}
-
-// pairs returns the entries of a mapping node, reporting duplicate keys.
-func (l *loader) pairs(n *yaml.Node) []pair {
-	out := make([]pair, 0, len(n.Content)/2)
-	seen := map[string]*yaml.Node{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := resolve(n.Content[i]), resolve(n.Content[i+1])
-		if prev, dup := seen[k.Value]; dup {
-			l.add(nodePos(k), CodeDuplicateKey, fmt.Sprintf("duplicate key %q (first at line %d)", k.Value, prev.Line), "")
-			continue
-		}
-		seen[k.Value] = k
-		out = append(out, pair{k, v})
 	}
 	return out
 }
 
-// expect checks n's kind and reports wrong-type.
-func (l *loader) expect(n *yaml.Node, kind yaml.Kind, what string) bool {
-	if n.Kind == kind {
-		return true
-	}
-	want := map[yaml.Kind]string{yaml.MappingNode: "a mapping", yaml.SequenceNode: "a list", yaml.ScalarNode: "a scalar"}[kind]
-	l.add(nodePos(n), CodeWrongType, fmt.Sprintf("%s must be %s, not %s", what, want, kindName(n)), "")
-	return false
-}
-
-// fields checks a mapping against spec, reporting unknown and missing keys, and
-// returns the values by key. allowed reports extra keys (e.g. inline actions).
-func (l *loader) fields(n *yaml.Node, spec Object, allowed func(string) bool) (map[string]*yaml.Node, []pair) {
-	ps := l.pairs(n)
-	got := make(map[string]*yaml.Node, len(ps))
-	var extra []pair
-	for _, p := range ps {
-		if _, ok := spec.field(p.key.Value); ok {
-			got[p.key.Value] = p.val
-			continue
-		}
-		if allowed != nil && allowed(p.key.Value) {
-			extra = append(extra, p)
-			continue
-		}
-		names := spec.names()
-		if allowed != nil {
-			names = append(names, actionNames()...)
-		}
-		hint := fmt.Sprintf("%s keys are: %s", spec.Name, strings.Join(spec.names(), ", "))
-		if s := didYouMean(p.key.Value, names); s != "" {
-			hint = fmt.Sprintf("did you mean %q?", s)
-		}
-		l.add(nodePos(p.key), CodeUnknownKey, fmt.Sprintf("unknown key %q in %s", p.key.Value, spec.Name), hint)
-	}
-	for _, f := range spec.Fields {
-		if f.Required && got[f.Name] == nil {
-			l.add(nodePos(n), CodeMissingKey, fmt.Sprintf("%s has no %q", spec.Name, f.Name), fmt.Sprintf("add `%s:` — %s", f.Name, f.Doc))
-		}
-	}
-	return got, extra
-}
-
 var identRe = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
 
-func (l *loader) name(n *yaml.Node, what string) (string, bool) {
-	if !l.expect(n, yaml.ScalarNode, what) {
+func (l *fileLoader) name(n *yaml.Node, what string) (string, bool) {
+	if !l.doc.Expect(n, yaml.ScalarNode, what) {
 		return "", false
 	}
 	if !identRe.MatchString(n.Value) {
-		l.add(nodePos(n), CodeBadName, fmt.Sprintf("%s %q is not a valid name", what, n.Value), "")
+		l.doc.Error(n, CodeBadName, fmt.Sprintf("%s %q is not a valid name", what, n.Value), "")
 		return n.Value, false
 	}
 	return n.Value, true
 }
 
-func (l *loader) flowFile(root *yaml.Node) *Flow {
-	if !l.expect(root, yaml.MappingNode, "a flow file") {
+func (l *fileLoader) flowFile(root *yaml.Node) *Flow {
+	if !l.doc.Expect(root, yaml.MappingNode, "a flow file") {
 		return nil
 	}
-	f, _ := l.fields(root, FlowSpec, nil)
+	f, _ := l.doc.Fields(root, FlowSpec, isExtension, nil, flowElsewhere)
 	flow := &Flow{Pos: nodePos(root), States: map[string]*State{}, Vars: map[string]any{}}
 	l.flow = flow
 	if n := f["flow"]; n != nil {
 		flow.Name, _ = l.name(n, "flow name")
 		flow.Pos = nodePos(n)
 	}
-	if n := f["description"]; n != nil && l.expect(n, yaml.ScalarNode, "description") {
+	if n := f["description"]; n != nil && l.doc.Expect(n, yaml.ScalarNode, "description") {
 		flow.Description = n.Value
 	}
-	if n := f["priority"]; n != nil && l.expect(n, yaml.ScalarNode, "priority") {
+	if n := f["priority"]; n != nil && l.doc.Expect(n, yaml.ScalarNode, "priority") {
 		p, err := strconv.Atoi(n.Value)
 		if err != nil {
-			l.add(nodePos(n), CodeWrongType, fmt.Sprintf("priority must be an integer, not %q", n.Value), "")
+			l.doc.Error(n, CodeWrongType, fmt.Sprintf("priority must be an integer, not %q", n.Value), "")
 		}
 		flow.Priority = p
 	}
+	flow.Timezone = l.zone
+	if n := f["timezone"]; n != nil && l.doc.Expect(n, yaml.ScalarNode, "timezone") {
+		if _, err := loadZone(n.Value); err != nil {
+			l.doc.Error(n, CodeUnknownTimezone, err.Error(), zoneHint(n.Value))
+		} else {
+			flow.Timezone = n.Value
+		}
+	}
 	l.declareVars(f["vars"])
+	l.vars.zone = flow.Timezone
 	// State names are needed before branches are compiled (goto checks come later,
 	// but `set` and guards only need vars).
 	if n := f["start"]; n != nil {
 		l.start(n)
 	}
 	statesOK := false
-	if n := f["states"]; n != nil && l.expect(n, yaml.MappingNode, "states") {
+	if n := f["states"]; n != nil && l.doc.Expect(n, yaml.MappingNode, "states") {
 		statesOK = true
-		for _, p := range l.pairs(n) {
-			name, _ := l.name(p.key, "state name")
-			st := l.state(p.val, name, nodePos(p.key))
+		for _, p := range l.doc.Pairs(n) {
+			name, _ := l.name(p.Key, "state name")
+			before := len(l.doc.diags)
+			st := l.state(p.Val, name, nodePos(p.Key))
+			for _, d := range l.doc.diags[before:] {
+				if d.Severity == SevError {
+					l.stateErr[name] = true
+					if l.firstStateErr == 0 || d.Line < l.firstStateErr {
+						l.firstStateErr = d.Line
+					}
+				}
+			}
 			if st != nil {
 				flow.States[name] = st
 				flow.StateNames = append(flow.StateNames, name)
@@ -382,14 +349,14 @@ func (l *loader) flowFile(root *yaml.Node) *Flow {
 		}
 		if len(flow.StateNames) == 0 {
 			statesOK = false
-			l.add(nodePos(n), CodeMissingKey, "states is empty", "declare at least one state")
+			l.doc.Error(n, CodeMissingKey, "states is empty", "declare at least one state")
 		}
 	}
 	if n := f["migrate"]; n != nil {
 		l.migrate(n)
 	}
 	if n := f["initial"]; n != nil {
-		if l.expect(n, yaml.ScalarNode, "initial") {
+		if l.doc.Expect(n, yaml.ScalarNode, "initial") {
 			flow.Initial = n.Value
 			if statesOK {
 				// Without a states mapping every name would be unknown: the
@@ -400,36 +367,36 @@ func (l *loader) flowFile(root *yaml.Node) *Flow {
 	} else if f["states"] != nil {
 		// fields reported a generic missing-key; replace it with the specific code.
 		// (It is not the last diagnostic: start and states were compiled since.)
-		for i, d := range l.diags {
+		for i, d := range l.doc.diags {
 			if d.Code == CodeMissingKey && d.Message == `flow has no "initial"` {
-				l.diags = append(l.diags[:i], l.diags[i+1:]...)
+				l.doc.diags = append(l.doc.diags[:i], l.doc.diags[i+1:]...)
 				break
 			}
 		}
-		l.add(nodePos(root), CodeMissingInitial, "the flow has no initial state", fmt.Sprintf("add `initial: %s`", first(flow.StateNames)))
+		l.doc.Error(root, CodeMissingInitial, "the flow has no initial state", fmt.Sprintf("add `initial: %s`", first(flow.StateNames)))
 	}
 	l.graph()
 	return flow
 }
 
 // migrate reads the old state → new state mapping; targets must exist.
-func (l *loader) migrate(n *yaml.Node) {
+func (l *fileLoader) migrate(n *yaml.Node) {
 	l.flow.Migrate = map[string]string{}
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		return
 	}
-	if !l.expect(n, yaml.MappingNode, "migrate") {
+	if !l.doc.Expect(n, yaml.MappingNode, "migrate") {
 		return
 	}
-	for _, p := range l.pairs(n) {
-		if !l.expect(p.val, yaml.ScalarNode, "a migrate target") {
+	for _, p := range l.doc.Pairs(n) {
+		if !l.doc.Expect(p.Val, yaml.ScalarNode, "a migrate target") {
 			continue
 		}
-		if l.flow.States[p.val.Value] == nil && len(l.flow.States) > 0 {
-			l.stateRef(p.val.Value, nodePos(p.val), "migrate")
+		if l.flow.States[p.Val.Value] == nil && len(l.flow.States) > 0 {
+			l.stateRef(p.Val.Value, nodePos(p.Val), "migrate")
 			continue
 		}
-		l.flow.Migrate[p.key.Value] = p.val.Value
+		l.flow.Migrate[p.Key.Value] = p.Val.Value
 	}
 }
 
@@ -440,7 +407,7 @@ func first(s []string) string {
 	return s[0]
 }
 
-func (l *loader) declareVars(n *yaml.Node) {
+func (l *fileLoader) declareVars(n *yaml.Node) {
 	l.vars0()
 	if n == nil {
 		return
@@ -448,17 +415,17 @@ func (l *loader) declareVars(n *yaml.Node) {
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		return
 	}
-	if !l.expect(n, yaml.MappingNode, "vars") {
+	if !l.doc.Expect(n, yaml.MappingNode, "vars") {
 		return
 	}
-	for _, p := range l.pairs(n) {
-		name, ok := l.name(p.key, "variable name")
+	for _, p := range l.doc.Pairs(n) {
+		name, ok := l.name(p.Key, "variable name")
 		if !ok {
 			continue
 		}
 		var v any
-		if err := p.val.Decode(&v); err != nil {
-			l.add(nodePos(p.val), CodeWrongType, fmt.Sprintf("default of %s: %v", name, err), "")
+		if err := p.Val.Decode(&v); err != nil {
+			l.doc.Error(p.Val, CodeWrongType, fmt.Sprintf("default of %s: %v", name, err), "")
 			continue
 		}
 		l.flow.Vars[name] = normalizeValue(v)
@@ -468,60 +435,71 @@ func (l *loader) declareVars(n *yaml.Node) {
 	}
 }
 
-func (l *loader) vars0() {
-	l.vars = &varCheck{declared: map[string]bool{}}
+func (l *fileLoader) vars0() {
+	l.vars = &exprScope{declared: map[string]bool{}}
 }
 
-func (l *loader) start(n *yaml.Node) {
+func (l *fileLoader) start(n *yaml.Node) {
 	if n.Kind == yaml.ScalarNode || n.Kind == yaml.SequenceNode {
-		l.flow.StartOn = l.eventTypes(n, true)
+		l.flow.StartOn = l.eventTypes(n, etStart)
 		return
 	}
-	if !l.expect(n, yaml.MappingNode, "start") {
+	if !l.doc.Expect(n, yaml.MappingNode, "start") {
 		return
 	}
-	f, _ := l.fields(n, StartSpec, nil)
+	f, _ := l.doc.Fields(n, StartSpec, nil, nil, nil)
 	if on := f["on"]; on != nil {
-		l.flow.StartOn = l.eventTypes(on, true)
+		l.flow.StartOn = l.eventTypes(on, etStart)
 	}
 	if w := f["when"]; w != nil {
 		l.flow.startWhen, _ = l.guard(w)
 	}
 }
 
-// eventTypes reads one event type or a list of them; start rejects the types
-// that only exist inside a dialog (timer, action.*).
-func (l *loader) eventTypes(n *yaml.Node, start bool) []string {
+// etWhere is where a list of event types stands.
+type etWhere int
+
+const (
+	etStart  etWhere = iota // start.on: the types of a dialog's own events cannot start one
+	etIgnore                // a state's ignore
+	etUntil                 // handoff.until: an unknown type would hold the dialog for ever
+)
+
+// eventTypes reads one event type or a list of them.
+func (l *fileLoader) eventTypes(n *yaml.Node, where etWhere) []string {
+	start := where == etStart
 	var nodes []*yaml.Node
 	switch n.Kind {
 	case yaml.ScalarNode:
 		nodes = []*yaml.Node{n}
 	case yaml.SequenceNode:
 		for _, c := range n.Content {
-			nodes = append(nodes, resolve(c))
+			nodes = append(nodes, Resolve(c))
 		}
 	default:
-		l.add(nodePos(n), CodeWrongType, fmt.Sprintf("event types must be a string or a list, not %s", kindName(n)), "")
+		l.doc.Error(n, CodeWrongType, fmt.Sprintf("event types must be a string or a list, not %s", KindName(n)), "")
 		return nil
 	}
 	var out []string
 	for _, c := range nodes {
-		if !l.expect(c, yaml.ScalarNode, "an event type") {
+		if !l.doc.Expect(c, yaml.ScalarNode, "an event type") {
 			continue
 		}
 		if start && (c.Value == "timer" || c.Value == "action.done" || c.Value == "action.failed") {
-			l.add(nodePos(c), CodeUnknownEvent, fmt.Sprintf("%s cannot start a dialog: it belongs to an existing one", c.Value), "start on an inbound event such as waba.message")
+			l.doc.Error(c, CodeUnknownEvent, fmt.Sprintf("%s cannot start a dialog: it belongs to an existing one", c.Value), "start on an inbound event such as waba.message")
 			continue
 		}
-		if l.eventType(c.Value, nodePos(c), false) {
+		if l.eventType(c.Value, nodePos(c), false, where == etUntil) {
 			out = append(out, c.Value)
 		}
 	}
 	return out
 }
 
-// eventType checks one event type; handler is set for the key of an `on` handler.
-func (l *loader) eventType(t string, p Pos, handler bool) bool {
+// eventType checks one event type; handler is set for the key of an `on`
+// handler. strict makes a type fixit does not know an error even where it is
+// otherwise let through with a warning.
+func (l *fileLoader) eventType(t string, p Pos, handler, strict bool) bool {
 	for _, e := range EventTypes {
 		if e.Name == t {
 			if t == "timer" {
@@ -540,6 +518,10 @@ func (l *loader) eventType(t string, p Pos, handler bool) bool {
 			if prefix == "onec." {
 				return true // 1C events are the integrator's own
 			}
+			if strict {
+				l.add(p, CodeUnknownEvent, fmt.Sprintf("event type %q is not one fixit knows: a handoff waiting for it would never end", t), didYouMeanHint(t, eventTypeNames()))
+				return false
+			}
 			l.warn(p, CodeUnknownEvent, fmt.Sprintf("event type %q is not one fixit knows; it is accepted because %s* passes every type through", t, prefix), didYouMeanHint(t, eventTypeNames()))
 			return true
 		}
@@ -553,14 +535,14 @@ func (l *loader) eventType(t string, p Pos, handler bool) bool {
 }
 
 func didYouMeanHint(s string, cands []string) string {
-	if m := didYouMean(s, cands); m != "" {
+	if m := DidYouMean(s, cands); m != "" {
 		return fmt.Sprintf("did you mean %q?", m)
 	}
 	return ""
 }
 
 // stateRefs collects state references to check once all states are known.
-func (l *loader) stateRef(name string, p Pos, what string) {
+func (l *fileLoader) stateRef(name string, p Pos, what string) {
 	if _, ok := l.flow.States[name]; ok {
 		return
 	}
@@ -573,34 +555,34 @@ func (l *loader) stateRef(name string, p Pos, what string) {
 	l.add(p, CodeUnknownState, fmt.Sprintf("%s names unknown state %q", what, name), hint)
 }
 
-func (l *loader) state(n *yaml.Node, name string, p Pos) *State {
+func (l *fileLoader) state(n *yaml.Node, name string, p Pos) *State {
 	st := &State{Name: name, Pos: p, On: map[string][]*Branch{}, Ignore: map[string]bool{}, FinalStatus: dialog.Finished}
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		return st // an empty state: reported by graph checks (no way out)
 	}
-	if !l.expect(n, yaml.MappingNode, fmt.Sprintf("state %q", name)) {
+	if !l.doc.Expect(n, yaml.MappingNode, fmt.Sprintf("state %q", name)) {
 		return st
 	}
-	f, _ := l.fields(n, StateSpec, nil)
+	f, _ := l.doc.Fields(n, StateSpec, nil, nil, stateElsewhere)
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		if k := n.Content[i].Value; k == "on" || k == "always" || k == "after" {
 			l.exitKey[name] = nodePos(n.Content[i])
 			break
 		}
 	}
-	if d := f["description"]; d != nil && l.expect(d, yaml.ScalarNode, "description") {
+	if d := f["description"]; d != nil && l.doc.Expect(d, yaml.ScalarNode, "description") {
 		st.Description = d.Value
 	}
 	if e := f["enter"]; e != nil {
 		st.Enter = l.actionList(e, "enter")
 	}
-	if on := f["on"]; on != nil && l.expect(on, yaml.MappingNode, "on") {
-		for _, pr := range l.pairs(on) {
-			if !l.eventType(pr.key.Value, nodePos(pr.key), true) {
+	if on := f["on"]; on != nil && l.doc.Expect(on, yaml.MappingNode, "on") {
+		for _, pr := range l.doc.Pairs(on) {
+			if !l.eventType(pr.Key.Value, nodePos(pr.Key), true, false) {
 				continue
 			}
-			st.On[pr.key.Value] = l.branches(pr.val, "on "+pr.key.Value)
-			st.OnOrder = append(st.OnOrder, pr.key.Value)
+			st.On[pr.Key.Value] = l.branches(pr.Val, "on "+pr.Key.Value)
+			st.OnOrder = append(st.OnOrder, pr.Key.Value)
 		}
 	}
 	if a := f["always"]; a != nil {
@@ -610,23 +592,23 @@ func (l *loader) state(n *yaml.Node, name string, p Pos) *State {
 		st.Timers = l.timers(a)
 	}
 	if ig := f["ignore"]; ig != nil {
-		for _, t := range l.eventTypes(ig, false) {
+		for _, t := range l.eventTypes(ig, etIgnore) {
 			st.Ignore[t] = true
 		}
 	}
 	if fin := f["final"]; fin != nil {
 		var ok bool
-		st.Final, ok = l.boolean(fin, "final")
+		st.Final, ok = l.doc.Bool(fin, "final")
 		l.badFinal[name] = !ok
 	}
-	if s := f["status"]; s != nil && l.expect(s, yaml.ScalarNode, "status") {
+	if s := f["status"]; s != nil && l.doc.Expect(s, yaml.ScalarNode, "status") {
 		if !contains(finalStatuses, s.Value) {
-			l.add(nodePos(s), CodeBadValue, fmt.Sprintf("status %q is not one of %s", s.Value, strings.Join(finalStatuses, ", ")), "")
+			l.doc.Error(s, CodeBadValue, fmt.Sprintf("status %q is not one of %s", s.Value, strings.Join(finalStatuses, ", ")), "")
 		} else {
 			st.FinalStatus = dialog.Status(s.Value)
 		}
 		if !st.Final && !l.badFinal[name] {
-			l.warn(nodePos(s), CodeFinalWithExits, "status only applies to a final state", "add `final: true` or remove `status`")
+			l.doc.Warn(s, CodeFinalWithExits, "status only applies to a final state", "add `final: true` or remove `status`")
 		}
 	}
 	return st
@@ -641,125 +623,70 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// boolean reads a true/false scalar; ok is false (and reported) for anything else.
-func (l *loader) boolean(n *yaml.Node, what string) (v, ok bool) {
-	if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
-		hint := ""
-		switch strings.ToLower(n.Value) {
-		case "yes", "on", "y":
-			hint = fmt.Sprintf("YAML 1.2 reads %s as a string: write true", n.Value)
-		case "no", "off", "n":
-			hint = fmt.Sprintf("YAML 1.2 reads %s as a string: write false", n.Value)
-		}
-		l.add(nodePos(n), CodeWrongType, fmt.Sprintf("%s must be true or false, not %s", what, kindName(n)), hint)
-		return false, false
-	}
-	return n.Value == "true" || n.Value == "True" || n.Value == "TRUE", true
-}
-
-func (l *loader) duration(n *yaml.Node) (time.Duration, bool) {
-	if n.Kind != yaml.ScalarNode {
-		l.add(nodePos(n), CodeBadDuration, fmt.Sprintf("a duration must be a string like 24h, not %s", kindName(n)), "")
-		return 0, false
-	}
-	d, err := parseDuration(n.Value)
-	if err != nil {
-		l.add(nodePos(n), CodeBadDuration, err.Error(), "")
-		return 0, false
-	}
-	return d, true
-}
-
-// parseDuration accepts Go durations plus a day unit ("2d", "1d12h").
-func parseDuration(s string) (time.Duration, error) {
-	s = strings.TrimSpace(s)
-	var days time.Duration
-	if i := strings.Index(s, "d"); i > 0 {
-		n, err := strconv.Atoi(s[:i])
-		if err == nil {
-			days = time.Duration(n) * 24 * time.Hour
-			s = s[i+1:]
-		}
-	}
-	var d time.Duration
-	if s != "" {
-		var err error
-		d, err = time.ParseDuration(s)
-		if err != nil {
-			return 0, fmt.Errorf("bad duration %q: write it like 90s, 15m, 24h, 2d or 1h30m", s)
-		}
-	}
-	d += days
-	if d <= 0 {
-		return 0, fmt.Errorf("duration must be positive, got %q", s)
-	}
-	return d, nil
-}
-
-func (l *loader) timers(n *yaml.Node) []*Timer {
+func (l *fileLoader) timers(n *yaml.Node) []*Timer {
 	var out []*Timer
 	switch n.Kind {
 	case yaml.MappingNode:
-		for i, p := range l.pairs(n) {
-			d, ok := l.duration(p.key)
+		for i, p := range l.doc.Pairs(n) {
+			d, ok := l.doc.Duration(p.Key, "")
 			if !ok {
 				continue
 			}
-			t := &Timer{Name: fmt.Sprintf("%s#%d", p.key.Value, i), After: d}
-			if p.val.Kind == yaml.ScalarNode {
-				t.Branch = Branch{Pos: nodePos(p.val), Goto: p.val.Value, GotoPos: nodePos(p.val)}
-			} else if b := l.branch(p.val, "timer", nil); b != nil {
+			t := &Timer{Name: fmt.Sprintf("%s#%d", p.Key.Value, i), After: d}
+			if p.Val.Kind == yaml.ScalarNode {
+				t.Branch = Branch{Pos: nodePos(p.Val), Goto: p.Val.Value, GotoPos: nodePos(p.Val)}
+			} else if b := l.branch(p.Val, "timer", nil); b != nil {
 				t.Branch = *b
 			}
 			out = append(out, t)
 		}
 	case yaml.SequenceNode:
 		for i, c := range n.Content {
-			c = resolve(c)
-			if !l.expect(c, yaml.MappingNode, "a timer") {
+			c = Resolve(c)
+			if !l.doc.Expect(c, yaml.MappingNode, "a timer") {
 				continue
 			}
 			var inNode *yaml.Node
 			for j := 0; j+1 < len(c.Content); j += 2 {
 				if c.Content[j].Value == "in" {
-					inNode = resolve(c.Content[j+1])
+					inNode = Resolve(c.Content[j+1])
 				}
 			}
 			b := l.branch(c, "timer", func(k string) bool { return k == "in" })
 			if inNode == nil {
-				l.add(nodePos(c), CodeMissingKey, "timer has no \"in\"", "add `in: 24h`")
+				l.doc.Error(c, CodeMissingKey, "timer has no \"in\"", "add `in: 24h`")
 				continue
 			}
-			d, ok := l.duration(inNode)
+			d, ok := l.doc.Duration(inNode, "")
 			if !ok || b == nil {
 				continue
 			}
 			out = append(out, &Timer{Name: fmt.Sprintf("%s#%d", inNode.Value, i), After: d, Branch: *b})
 		}
 	default:
-		l.add(nodePos(n), CodeWrongType, fmt.Sprintf("after must be a mapping (duration: state) or a list of timers, not %s", kindName(n)), "")
+		l.doc.Error(n, CodeWrongType, fmt.Sprintf("after must be a mapping (duration: state) or a list of timers, not %s", KindName(n)), "")
 	}
 	return out
 }
 
 // branches reads a handler: a list of branches, or a single branch mapping.
-func (l *loader) branches(n *yaml.Node, what string) []*Branch {
+func (l *fileLoader) branches(n *yaml.Node, what string) []*Branch {
 	var items []*yaml.Node
 	switch n.Kind {
 	case yaml.SequenceNode:
 		for _, c := range n.Content {
-			items = append(items, resolve(c))
+			items = append(items, Resolve(c))
 		}
 	case yaml.MappingNode:
 		items = []*yaml.Node{n}
 	default:
-		l.add(nodePos(n), CodeWrongType, fmt.Sprintf("%s must be a list of branches, not %s", what, kindName(n)), "")
+		l.doc.Error(n, CodeWrongType, fmt.Sprintf("%s must be a list of branches, not %s", what, KindName(n)), "")
 		return nil
 	}
 	var out []*Branch
 	catchAll := -1
 	for i, c := range items {
-		if !l.expect(c, yaml.MappingNode, "a branch") {
+		if !l.doc.Expect(c, yaml.MappingNode, "a branch") {
 			continue
 		}
 		b := l.branch(c, "branch", nil)
@@ -777,178 +704,165 @@ func (l *loader) branches(n *yaml.Node, what string) []*Branch {
 }
 
 // branch reads one branch mapping; extra admits keys handled by the caller.
-func (l *loader) branch(n *yaml.Node, what string, extra func(string) bool) *Branch {
-	if !l.expect(n, yaml.MappingNode, what) {
+func (l *fileLoader) branch(n *yaml.Node, what string, extra func(string) bool) *Branch {
+	if !l.doc.Expect(n, yaml.MappingNode, what) {
 		return nil
 	}
 	b := &Branch{Pos: nodePos(n)}
-	isAction := func(k string) bool { return actionIndex[k] != nil || (extra != nil && extra(k)) }
+	isAction := func(k string) bool { return l.catalog.Action(k) != nil || (extra != nil && extra(k)) }
 	spec := BranchSpec
 	if what == "timer" {
 		spec = Object{Name: "timer", Fields: BranchSpec.Fields}
 	}
-	f, inline := l.fields(n, spec, isAction)
+	f, inline := l.doc.Fields(n, spec, isAction, l.catalog.actionNames(), branchElsewhere)
 	if w := f["when"]; w != nil {
 		b.when, _ = l.guard(w)
 		b.WhenSrc = w.Value
 	}
-	if s := f["set"]; s != nil && l.expect(s, yaml.MappingNode, "set") {
-		for _, p := range l.pairs(s) {
-			name := p.key.Value
+	if s := f["set"]; s != nil && l.doc.Expect(s, yaml.MappingNode, "set") {
+		for _, p := range l.doc.Pairs(s) {
+			name := p.Key.Value
 			if !l.vars.declared[name] {
 				hint := didYouMeanHint(name, l.vars.names)
 				if hint == "" {
 					hint = fmt.Sprintf("declare it: `vars: { %s: \"\" }`", name)
 				}
-				l.add(nodePos(p.key), CodeUnknownVar, fmt.Sprintf("set names undeclared variable %q", name), hint)
+				l.doc.Error(p.Key, CodeUnknownVar, fmt.Sprintf("set names undeclared variable %q", name), hint)
 				continue
 			}
-			if !l.expect(p.val, yaml.ScalarNode, "a set expression") {
+			if !l.doc.Expect(p.Val, yaml.ScalarNode, "a set expression") {
 				continue
 			}
-			prog, ok := l.expr(p.val, p.val.Value, 0, false)
+			prog, ok := l.expr(p.Val, p.Val.Value, 0, false)
 			if ok {
-				b.Set = append(b.Set, Assign{Var: name, Src: p.val.Value, prog: prog})
+				b.Set = append(b.Set, Assign{Var: name, Src: p.Val.Value, prog: prog})
 			}
 		}
 	}
 	for _, p := range inline {
-		if extra != nil && extra(p.key.Value) {
+		if extra != nil && extra(p.Key.Value) {
 			continue
 		}
-		if a := l.action(p.key, p.val); a != nil {
+		if a := l.action(p.Key, p.Val); a != nil {
 			b.Actions = append(b.Actions, a)
 		}
 	}
 	if d := f["do"]; d != nil {
 		b.Actions = append(b.Actions, l.actionList(d, "do")...)
 	}
-	if g := f["goto"]; g != nil && l.expect(g, yaml.ScalarNode, "goto") {
+	if g := f["goto"]; g != nil && l.doc.Expect(g, yaml.ScalarNode, "goto") {
 		b.Goto, b.GotoPos = g.Value, nodePos(g)
 	}
 	return b
 }
 
-func (l *loader) actionList(n *yaml.Node, what string) []*Action {
+func (l *fileLoader) actionList(n *yaml.Node, what string) []*Action {
 	if n.Kind == yaml.MappingNode {
 		// A single action written without the list dash.
 		n = &yaml.Node{Kind: yaml.SequenceNode, Content: []*yaml.Node{n}, Line: n.Line, Column: n.Column}
 	}
-	if !l.expect(n, yaml.SequenceNode, what) {
+	if !l.doc.Expect(n, yaml.SequenceNode, what) {
 		return nil
 	}
 	var out []*Action
 	for _, c := range n.Content {
-		c = resolve(c)
-		if !l.expect(c, yaml.MappingNode, "an action") {
+		c = Resolve(c)
+		if !l.doc.Expect(c, yaml.MappingNode, "an action") {
 			continue
 		}
-		ps := l.pairs(c)
+		ps := l.doc.Pairs(c)
 		if len(ps) != 1 {
-			l.add(nodePos(c), CodeWrongType, fmt.Sprintf("an action is a mapping with exactly one key (the action), this one has %d", len(ps)), "start each action on its own list item: `- send: …`")
+			l.doc.Error(c, CodeWrongType, fmt.Sprintf("an action is a mapping with exactly one key (the action), this one has %d", len(ps)), "start each action on its own list item: `- send: …`")
 			continue
 		}
-		if a := l.action(ps[0].key, ps[0].val); a != nil {
+		if a := l.action(ps[0].Key, ps[0].Val); a != nil {
 			out = append(out, a)
 		}
 	}
 	return out
 }
 
-func (l *loader) action(k, v *yaml.Node) *Action {
-	spec := actionIndex[k.Value]
+func (l *fileLoader) action(k, v *yaml.Node) *Action {
+	spec := l.catalog.Action(k.Value)
 	if spec == nil {
-		hint := didYouMeanHint(k.Value, actionNames())
+		hint := didYouMeanHint(k.Value, l.catalog.actionNames())
 		if hint == "" {
 			hint = codeIndex[CodeUnknownAction].Hint
 		}
-		l.add(nodePos(k), CodeUnknownAction, fmt.Sprintf("unknown action %q", k.Value), hint)
+		l.doc.Error(k, CodeUnknownAction, fmt.Sprintf("unknown action %q", k.Value), hint)
 		return nil
 	}
 	a := &Action{Kind: spec.Name, Pos: nodePos(k), Spec: spec}
-	var params []pair
+	var params []Pair
 	switch {
 	case v.Kind == yaml.ScalarNode && spec.Shorthand != "":
-		params = []pair{{key: &yaml.Node{Kind: yaml.ScalarNode, Value: spec.Shorthand, Line: v.Line, Column: v.Column}, val: v}}
+		params = []Pair{{Key: &yaml.Node{Kind: yaml.ScalarNode, Value: spec.Shorthand, Line: v.Line, Column: v.Column}, Val: v}}
 	case v.Kind == yaml.MappingNode:
-		params = l.pairs(v)
+		params = l.doc.Pairs(v)
 	default:
 		want := "a mapping of parameters"
 		if spec.Shorthand != "" {
 			want = fmt.Sprintf("a string (the %s) or a mapping of parameters", spec.Shorthand)
 		}
-		l.add(nodePos(v), CodeWrongType, fmt.Sprintf("%s takes %s, not %s", spec.Name, want, kindName(v)), "")
+		l.doc.Error(v, CodeWrongType, fmt.Sprintf("%s takes %s, not %s", spec.Name, want, KindName(v)), "")
 		return nil
 	}
 	have := map[string]bool{}
+	nodes := map[string]*yaml.Node{}
 	for _, p := range params {
-		f, ok := spec.param(p.key.Value)
+		f, ok := spec.param(p.Key.Value)
 		if !ok {
 			var names []string
 			for _, pf := range spec.Params {
 				names = append(names, pf.Name)
 			}
-			hint := didYouMeanHint(p.key.Value, names)
+			hint := didYouMeanHint(p.Key.Value, names)
 			if hint == "" {
 				hint = fmt.Sprintf("%s takes: %s", spec.Name, strings.Join(names, ", "))
 			}
-			l.add(nodePos(p.key), CodeUnknownParam, fmt.Sprintf("%s has no parameter %q", spec.Name, p.key.Value), hint)
+			l.doc.Error(p.Key, CodeUnknownParam, fmt.Sprintf("%s has no parameter %q", spec.Name, p.Key.Value), hint)
 			continue
 		}
 		have[f.Name] = true
-		if val := l.param(spec, f, p.val); val != nil {
+		nodes[f.Name] = p.Val
+		if val := l.param(spec, f, p.Val); val != nil {
 			a.Params = append(a.Params, Param{Name: f.Name, Value: val})
 		}
 	}
 	for _, f := range spec.Params {
 		if f.Required && !have[f.Name] {
-			l.add(nodePos(k), CodeMissingParam, fmt.Sprintf("%s needs parameter %q", spec.Name, f.Name), fmt.Sprintf("add `%s:` — %s", f.Name, f.Doc))
+			l.doc.Error(k, CodeMissingParam, fmt.Sprintf("%s needs parameter %q", spec.Name, f.Name), fmt.Sprintf("add `%s:` — %s", f.Name, f.Doc))
 		}
 	}
 	if spec.Name == "send" && !have["text"] && !have["template"] {
-		l.add(nodePos(k), CodeMissingParam, "send needs \"text\" or \"template\"", "write `send: \"…\"` or give `template: {name, language}`")
+		l.doc.Error(k, CodeMissingParam, "send needs \"text\" or \"template\"", "write `send: \"…\"` or give `template: {name, language}`")
 	}
 	if spec.Name == "send" && have["buttons"] && have["list"] {
-		l.add(nodePos(k), CodeWrongType, "send takes either buttons or a list, not both", "")
+		l.doc.Error(k, CodeWrongType, "send takes either buttons or a list, not both", "")
+	}
+	if spec.Name == "send" {
+		l.checkSend(nodes)
 	}
 	return a
 }
 
-// WhatsApp limits checked where values are literal.
-const (
-	maxTextLen      = 4096
-	maxButtons      = 3
-	maxButtonTitle  = 20
-	maxListRows     = 10
-	maxRowTitle     = 24
-	maxListButton   = 20
-	maxRowDesc      = 72
-	maxHeaderFooter = 60
-)
-
-func (l *loader) param(spec *ActionSpec, f Field, n *yaml.Node) *Value {
+func (l *fileLoader) param(spec *ActionSpec, f Field, n *yaml.Node) *Value {
 	switch f.Type {
 	case TTemplate:
-		if !l.expect(n, yaml.ScalarNode, fmt.Sprintf("%s.%s", spec.Name, f.Name)) {
+		if !l.doc.Expect(n, yaml.ScalarNode, fmt.Sprintf("%s.%s", spec.Name, f.Name)) {
 			return nil
 		}
 		v := l.templateValue(n)
-		if spec.Name == "send" && v != nil && v.kind == vLit {
-			limit := maxTextLen
-			if f.Name == "header" || f.Name == "footer" {
-				limit = maxHeaderFooter
-			}
-			if c := utf8.RuneCountInString(n.Value); c > limit {
-				l.add(nodePos(n), CodeWhatsAppLimit, fmt.Sprintf("%s is %d characters; WhatsApp allows %d", f.Name, c, limit), "")
-			}
+		if f.MaxLen > 0 && v != nil {
+			l.checkLength(n, []limitOf{{title: connectorTitle(spec.Name), limit: f.MaxLen}}, spec.Name+"."+f.Name, false)
 		}
 		return v
 	case TString:
-		if !l.expect(n, yaml.ScalarNode, fmt.Sprintf("%s.%s", spec.Name, f.Name)) {
+		if !l.doc.Expect(n, yaml.ScalarNode, fmt.Sprintf("%s.%s", spec.Name, f.Name)) {
 			return nil
 		}
 		if len(f.Enum) > 0 && !contains(f.Enum, n.Value) {
-			l.add(nodePos(n), CodeBadValue, fmt.Sprintf("%s.%s is %q; allowed: %s", spec.Name, f.Name, n.Value, strings.Join(f.Enum, ", ")), "")
+			l.doc.Error(n, CodeBadValue, fmt.Sprintf("%s.%s is %q; allowed: %s", spec.Name, f.Name, n.Value, strings.Join(f.Enum, ", ")), "")
 			return nil
 		}
 		return &Value{kind: vLit, lit: n.Value}
@@ -956,7 +870,7 @@ func (l *loader) param(spec *ActionSpec, f Field, n *yaml.Node) *Value {
 		if n.Kind == yaml.ScalarNode && HasTemplate(n.Value) {
 			return l.templateValue(n)
 		}
-		b, ok := l.boolean(n, spec.Name+"."+f.Name)
+		b, ok := l.doc.Bool(n, spec.Name+"."+f.Name)
 		if !ok {
 			return nil
 		}
@@ -967,7 +881,7 @@ func (l *loader) param(spec *ActionSpec, f Field, n *yaml.Node) *Value {
 		}
 		i, err := strconv.Atoi(n.Value)
 		if n.Kind != yaml.ScalarNode || err != nil {
-			l.add(nodePos(n), CodeWrongType, fmt.Sprintf("%s.%s must be an integer", spec.Name, f.Name), "")
+			l.doc.Error(n, CodeWrongType, fmt.Sprintf("%s.%s must be an integer", spec.Name, f.Name), "")
 			return nil
 		}
 		return &Value{kind: vLit, lit: i}
@@ -975,32 +889,32 @@ func (l *loader) param(spec *ActionSpec, f Field, n *yaml.Node) *Value {
 		if n.Kind == yaml.ScalarNode && HasTemplate(n.Value) {
 			return l.templateValue(n)
 		}
-		if _, ok := l.duration(n); !ok {
+		if _, ok := l.doc.Duration(n, spec.Name+"."+f.Name); !ok {
 			return nil
 		}
 		return &Value{kind: vLit, lit: n.Value}
 	case TEventTypes:
-		types := l.eventTypes(n, false)
+		types := l.eventTypes(n, etUntil)
 		list := make([]*Value, len(types))
 		for i, t := range types {
 			list[i] = &Value{kind: vLit, lit: t}
 		}
 		return &Value{kind: vList, list: list}
 	case TTemplates:
-		if !l.expect(n, yaml.MappingNode, spec.Name+"."+f.Name) {
+		if !l.doc.Expect(n, yaml.MappingNode, spec.Name+"."+f.Name) {
 			return nil
 		}
 		v := &Value{kind: vMap}
-		for _, p := range l.pairs(n) {
-			if l.expect(p.val, yaml.ScalarNode, spec.Name+"."+f.Name+"."+p.key.Value) {
-				if tv := l.templateValue(p.val); tv != nil {
-					v.m = append(v.m, Param{Name: p.key.Value, Value: tv})
+		for _, p := range l.doc.Pairs(n) {
+			if l.doc.Expect(p.Val, yaml.ScalarNode, spec.Name+"."+f.Name+"."+p.Key.Value) {
+				if tv := l.templateValue(p.Val); tv != nil {
+					v.m = append(v.m, Param{Name: p.Key.Value, Value: tv})
 				}
 			}
 		}
 		return v
 	case TAny:
-		l.anyRoot = nodePos(n)
+		l.anyRoot = n
 		return l.anyValue(n)
 	case TButtons:
 		return l.buttons(n)
@@ -1012,7 +926,7 @@ func (l *loader) param(spec *ActionSpec, f Field, n *yaml.Node) *Value {
 	return l.anyValue(n)
 }
 
-func (l *loader) templateValue(n *yaml.Node) *Value {
+func (l *fileLoader) templateValue(n *yaml.Node) *Value {
 	t, ok := l.template(n)
 	if !ok {
 		return nil
@@ -1024,31 +938,26 @@ func (l *loader) templateValue(n *yaml.Node) *Value {
 }
 
 // anyValue compiles any YAML value: strings become templates, other scalars literals.
-func (l *loader) anyValue(n *yaml.Node) *Value {
+func (l *fileLoader) anyValue(n *yaml.Node) *Value {
 	// Aliases of aliases expand exponentially ("billion laughs"): a few lines
 	// could otherwise make the loader build billions of values.
-	l.anyNodes++
-	if l.anyNodes > maxAnyNodes {
-		if !l.anyTooBig {
-			l.anyTooBig = true
-			l.add(l.anyRoot, CodeBadValue, fmt.Sprintf("values expand to more than %d nodes (aliases nested in aliases?)", maxAnyNodes), "write the value out instead of nesting aliases")
-		}
+	if !l.doc.Expand(l.anyRoot) {
 		return nil
 	}
 	switch n.Kind {
 	case yaml.SequenceNode:
 		v := &Value{kind: vList}
 		for _, c := range n.Content {
-			if cv := l.anyValue(resolve(c)); cv != nil {
+			if cv := l.anyValue(Resolve(c)); cv != nil {
 				v.list = append(v.list, cv)
 			}
 		}
 		return v
 	case yaml.MappingNode:
 		v := &Value{kind: vMap}
-		for _, p := range l.pairs(n) {
-			if cv := l.anyValue(p.val); cv != nil {
-				v.m = append(v.m, Param{Name: p.key.Value, Value: cv})
+		for _, p := range l.doc.Pairs(n) {
+			if cv := l.anyValue(p.Val); cv != nil {
+				v.m = append(v.m, Param{Name: p.Key.Value, Value: cv})
 			}
 		}
 		return v
@@ -1063,31 +972,27 @@ func (l *loader) anyValue(n *yaml.Node) *Value {
 	return nil
 }
 
-func (l *loader) buttons(n *yaml.Node) *Value {
-	if !l.expect(n, yaml.SequenceNode, "send.buttons") {
+func (l *fileLoader) buttons(n *yaml.Node) *Value {
+	if !l.doc.Expect(n, yaml.SequenceNode, "send.buttons") {
 		return nil
-	}
-	if len(n.Content) > maxButtons {
-		l.add(nodePos(n.Content[maxButtons]), CodeWhatsAppLimit, fmt.Sprintf("%d buttons; WhatsApp allows %d reply buttons", len(n.Content), maxButtons), "use a list message for more choices")
 	}
 	v := &Value{kind: vList}
 	for _, c := range n.Content {
-		c = resolve(c)
+		c = Resolve(c)
 		var id, title *yaml.Node
 		switch c.Kind {
 		case yaml.ScalarNode:
 			id, title = c, c
 		case yaml.MappingNode:
-			f, _ := l.fields(c, Object{Name: "button", Fields: []Field{{Name: "id", Type: TTemplate, Required: true}, {Name: "title", Type: TTemplate, Required: true}}}, nil)
+			f, _ := l.doc.Fields(c, Object{Name: "button", Fields: []Field{{Name: "id", Type: TTemplate, Required: true}, {Name: "title", Type: TTemplate, Required: true}}}, nil, nil, nil)
 			id, title = f["id"], f["title"]
 		default:
-			l.add(nodePos(c), CodeWrongType, "a button is a title or {id, title}", "")
+			l.doc.Error(c, CodeWrongType, "a button is a title or {id, title}", "")
 			continue
 		}
-		if id == nil || title == nil || !l.expect(id, yaml.ScalarNode, "button id") || !l.expect(title, yaml.ScalarNode, "button title") {
+		if id == nil || title == nil || !l.doc.Expect(id, yaml.ScalarNode, "button id") || !l.doc.Expect(title, yaml.ScalarNode, "button title") {
 			continue
 		}
-		l.limit(title, maxButtonTitle, "button title")
 		iv, tv := l.templateValue(id), l.templateValue(title)
 		if iv != nil && tv != nil {
 			v.list = append(v.list, &Value{kind: vMap, m: []Param{{"id", iv}, {"title", tv}}})
@@ -1096,60 +1001,40 @@ func (l *loader) buttons(n *yaml.Node) *Value {
 	return v
 }
 
-func (l *loader) limit(n *yaml.Node, max int, what string) {
-	if HasTemplate(n.Value) {
-		return
-	}
-	if c := utf8.RuneCountInString(n.Value); c > max {
-		l.add(nodePos(n), CodeWhatsAppLimit, fmt.Sprintf("%s %q is %d characters; WhatsApp allows %d", what, n.Value, c, max), "")
-	}
-}
-
-func (l *loader) listMsg(n *yaml.Node) *Value {
-	if !l.expect(n, yaml.MappingNode, "send.list") {
+func (l *fileLoader) listMsg(n *yaml.Node) *Value {
+	if !l.doc.Expect(n, yaml.MappingNode, "send.list") {
 		return nil
 	}
 	spec := Object{Name: "list", Fields: []Field{{Name: "button", Type: TTemplate, Required: true}, {Name: "section", Type: TTemplate}, {Name: "rows", Type: TObject, Required: true}}}
-	f, _ := l.fields(n, spec, nil)
+	f, _ := l.doc.Fields(n, spec, nil, nil, nil)
 	v := &Value{kind: vMap}
 	for _, k := range []string{"button", "section"} {
-		if x := f[k]; x != nil && l.expect(x, yaml.ScalarNode, "list."+k) {
-			l.limit(x, maxListButton, "list "+k)
+		if x := f[k]; x != nil && l.doc.Expect(x, yaml.ScalarNode, "list."+k) {
 			if tv := l.templateValue(x); tv != nil {
 				v.m = append(v.m, Param{k, tv})
 			}
 		}
 	}
 	rows := f["rows"]
-	if rows == nil || !l.expect(rows, yaml.SequenceNode, "list.rows") {
+	if rows == nil || !l.doc.Expect(rows, yaml.SequenceNode, "list.rows") {
 		return v
-	}
-	if len(rows.Content) > maxListRows {
-		l.add(nodePos(rows.Content[maxListRows]), CodeWhatsAppLimit, fmt.Sprintf("%d rows; WhatsApp allows %d rows in a list", len(rows.Content), maxListRows), "")
 	}
 	rv := &Value{kind: vList}
 	rowSpec := Object{Name: "row", Fields: []Field{{Name: "id", Type: TTemplate, Required: true}, {Name: "title", Type: TTemplate, Required: true}, {Name: "description", Type: TTemplate}}}
 	for _, c := range rows.Content {
-		c = resolve(c)
+		c = Resolve(c)
 		var row *Value
 		if c.Kind == yaml.ScalarNode {
-			l.limit(c, maxRowTitle, "row title")
 			t := l.templateValue(c)
 			if t == nil {
 				continue
 			}
 			row = &Value{kind: vMap, m: []Param{{"id", t}, {"title", t}}}
-		} else if l.expect(c, yaml.MappingNode, "a list row") {
-			rf, _ := l.fields(c, rowSpec, nil)
+		} else if l.doc.Expect(c, yaml.MappingNode, "a list row") {
+			rf, _ := l.doc.Fields(c, rowSpec, nil, nil, nil)
 			row = &Value{kind: vMap}
 			for _, k := range []string{"id", "title", "description"} {
-				if x := rf[k]; x != nil && l.expect(x, yaml.ScalarNode, "row "+k) {
-					switch k {
-					case "title":
-						l.limit(x, maxRowTitle, "row title")
-					case "description":
-						l.limit(x, maxRowDesc, "row description")
-					}
+				if x := rf[k]; x != nil && l.doc.Expect(x, yaml.ScalarNode, "row "+k) {
 					if tv := l.templateValue(x); tv != nil {
 						row.m = append(row.m, Param{k, tv})
 					}
@@ -1164,25 +1049,25 @@ func (l *loader) listMsg(n *yaml.Node) *Value {
 	return v
 }
 
-func (l *loader) waTemplate(n *yaml.Node, what string) *Value {
-	if !l.expect(n, yaml.MappingNode, what) {
+func (l *fileLoader) waTemplate(n *yaml.Node, what string) *Value {
+	if !l.doc.Expect(n, yaml.MappingNode, what) {
 		return nil
 	}
 	spec := Object{Name: "template", Fields: []Field{{Name: "name", Type: TTemplate, Required: true}, {Name: "language", Type: TTemplate}, {Name: "params", Type: TObject}}}
-	f, _ := l.fields(n, spec, nil)
+	f, _ := l.doc.Fields(n, spec, nil, nil, nil)
 	v := &Value{kind: vMap}
 	for _, k := range []string{"name", "language"} {
-		if x := f[k]; x != nil && l.expect(x, yaml.ScalarNode, what+"."+k) {
+		if x := f[k]; x != nil && l.doc.Expect(x, yaml.ScalarNode, what+"."+k) {
 			if tv := l.templateValue(x); tv != nil {
 				v.m = append(v.m, Param{k, tv})
 			}
 		}
 	}
-	if p := f["params"]; p != nil && l.expect(p, yaml.SequenceNode, what+".params") {
+	if p := f["params"]; p != nil && l.doc.Expect(p, yaml.SequenceNode, what+".params") {
 		pv := &Value{kind: vList}
 		for _, c := range p.Content {
-			c = resolve(c)
-			if l.expect(c, yaml.ScalarNode, "a template parameter") {
+			c = Resolve(c)
+			if l.doc.Expect(c, yaml.ScalarNode, "a template parameter") {
 				if tv := l.templateValue(c); tv != nil {
 					pv.list = append(pv.list, tv)
 				}
@@ -1194,9 +1079,9 @@ func (l *loader) waTemplate(n *yaml.Node, what string) *Value {
 }
 
 // guard compiles a `when` expression (must be bool).
-func (l *loader) guard(n *yaml.Node) (*vm.Program, bool) {
+func (l *fileLoader) guard(n *yaml.Node) (*vm.Program, bool) {
 	if n.Kind != yaml.ScalarNode {
-		l.add(nodePos(n), CodeWrongType, fmt.Sprintf("when must be an expression, not %s", kindName(n)), "")
+		l.doc.Error(n, CodeWrongType, fmt.Sprintf("when must be an expression, not %s", KindName(n)), "")
 		return nil, false
 	}
 	return l.expr(n, n.Value, 0, true)
@@ -1204,19 +1089,21 @@ func (l *loader) guard(n *yaml.Node) (*vm.Program, bool) {
 
 // expr compiles src, found at rune offset base of scalar n, reporting errors at
 // their exact place in the file.
-func (l *loader) expr(n *yaml.Node, src string, base int, asBool bool) (*vm.Program, bool) {
+func (l *fileLoader) expr(n *yaml.Node, src string, base int, asBool bool) (*vm.Program, bool) {
 	prog, errs := compileExpr(src, asBool, l.vars)
 	for _, e := range errs {
-		l.add(l.src.scalarPos(n, base+e.offset), e.code, e.message, e.hint)
+		from, to := l.doc.ScalarRange(n, base+e.offset, base+max(e.end, e.offset))
+		l.doc.AddRange(from, to, codeIndex[e.code].Severity, e.code, e.message, e.hint)
 	}
 	return prog, len(errs) == 0
 }
 
 // template compiles a scalar that may hold ${expr} pieces.
-func (l *loader) template(n *yaml.Node) (*Template, bool) {
+func (l *fileLoader) template(n *yaml.Node) (*Template, bool) {
 	segs, bad := splitTemplate(n.Value)
 	if bad >= 0 {
-		l.add(l.src.scalarPos(n, bad), CodeBadTemplate, "unclosed ${ in template", "")
+		from, to := l.doc.ScalarRange(n, bad, bad+2)
+		l.doc.AddRange(from, to, SevError, CodeBadTemplate, "unclosed ${ in template", "")
 		return nil, false
 	}
 	t := &Template{}
@@ -1235,7 +1122,7 @@ func (l *loader) template(n *yaml.Node) (*Template, bool) {
 }
 
 // graph runs the whole-flow checks once every state is known.
-func (l *loader) graph() {
+func (l *fileLoader) graph() {
 	f := l.flow
 	check := func(b *Branch, what string) {
 		if b.Goto != "" {
@@ -1275,10 +1162,14 @@ func (l *loader) graph() {
 	for _, name := range f.StateNames {
 		st := f.States[name]
 		if !reached[name] {
-			l.warn(st.Pos, CodeUnreachableState, fmt.Sprintf("state %q cannot be reached from the initial state %q", name, f.Initial), "")
+			msg := fmt.Sprintf("state %q cannot be reached from the initial state %q", name, f.Initial)
+			if l.firstStateErr > 0 {
+				msg += fmt.Sprintf(" (perhaps only because of the error at line %d)", l.firstStateErr)
+			}
+			l.warn(st.Pos, CodeUnreachableState, msg, "")
 		}
 		waits := len(st.On) > 0 || len(st.Always) > 0 || len(st.Timers) > 0
-		if !st.Final && !waits && !l.badFinal[name] {
+		if !st.Final && !waits && !l.badFinal[name] && !l.stateErr[name] {
 			l.add(st.Pos, CodeNoWayOut, fmt.Sprintf("state %q is not final and has no handler, timer or goto: a dialog there is stuck", name), "")
 		}
 		if st.Final && waits {
@@ -1316,7 +1207,7 @@ func (st *State) exits() []string {
 }
 
 // eventlessLoops finds cycles made only of unguarded `always` branches.
-func (l *loader) eventlessLoops() {
+func (l *fileLoader) eventlessLoops() {
 	f := l.flow
 	next := map[string]*Branch{}
 	for _, name := range f.StateNames {

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"sort"
@@ -42,7 +43,7 @@ func TestBrokenFlows(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			fs, diags := Compile([]File{{Name: base, Data: data}})
+			fs, diags := testLoader.Compile([]File{{Name: base, Data: data}})
 			for _, d := range diags {
 				seen[d.Code] = true
 			}
@@ -56,6 +57,7 @@ func TestBrokenFlows(t *testing.T) {
 				t.Errorf("flow set returned together with errors")
 			}
 			checkSorted(t, diags)
+			checkRanges(t, data, diags)
 			got := formatDiags(diags)
 			golden := strings.TrimSuffix(path, ".yaml") + ".golden"
 			if *update {
@@ -101,6 +103,24 @@ func checkSorted(t *testing.T, ds Diagnostics) {
 	}
 }
 
+// checkRanges checks that every diagnostic underlines something inside the file:
+// its end is after its start (or at it, for a place at a line's end where
+// something is missing) and within the line it ends on.
+func checkRanges(t *testing.T, data []byte, ds Diagnostics) {
+	t.Helper()
+	src := newSource("", data)
+	for _, d := range ds {
+		atEOL := d.Col == len([]rune(src.lineText(d.Line)))+1
+		if d.EndLine < d.Line || d.EndLine == d.Line && (d.EndCol < d.Col || d.EndCol == d.Col && !atEOL) {
+			t.Errorf("%v: range ends at %d:%d, not after its start", d, d.EndLine, d.EndCol)
+			continue
+		}
+		if n := len([]rune(src.lineText(d.EndLine))); d.EndCol > n+1 {
+			t.Errorf("%v: range ends at column %d, line %d has %d characters", d, d.EndCol, d.EndLine, n)
+		}
+	}
+}
+
 // TestLoadPathErrors covers the folder-level codes: a path that does not exist
 // and a folder without flow files.
 func TestLoadPathErrors(t *testing.T) {
@@ -118,7 +138,7 @@ func TestLoadPathErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fs, diags := Load(tt.path)
+			fs, diags := testLoader.Load(tt.path)
 			if len(diags) != 1 {
 				t.Fatalf("got %d diagnostics, want 1:\n%s", len(diags), formatDiags(diags))
 			}
@@ -142,7 +162,7 @@ states:
   a:
     final: true
 `
-	fs, diags := Compile([]File{{Name: "a.yaml", Data: []byte(src)}, {Name: "b.yaml", Data: []byte("# the same flow again\n" + src)}})
+	fs, diags := testLoader.Compile([]File{{Name: "a.yaml", Data: []byte(src)}, {Name: "b.yaml", Data: []byte("# the same flow again\n" + src)}})
 	want := "b.yaml:2:7: error: duplicate-flow flow \"twin\" is already declared in a.yaml\n" +
 		"    hint: give each flow a unique `flow:` name\n"
 	if got := formatDiags(diags); got != want {
@@ -152,7 +172,7 @@ states:
 		t.Errorf("a flow set with a duplicate flow must be nil")
 	}
 	// The same files under other names: the second one is always reported.
-	_, diags = Compile([]File{{Name: "x.yaml", Data: []byte(src)}, {Name: "y.yaml", Data: []byte(src)}})
+	_, diags = testLoader.Compile([]File{{Name: "x.yaml", Data: []byte(src)}, {Name: "y.yaml", Data: []byte(src)}})
 	if len(diags) != 1 || diags[0].File != "y.yaml" || diags[0].Code != CodeDuplicateFlow {
 		t.Errorf("got %v, want one duplicate-flow in y.yaml", diags)
 	}
@@ -187,5 +207,26 @@ func TestGoldenCodesAreKnown(t *testing.T) {
 	sort.Strings(unknown)
 	if len(unknown) > 0 {
 		t.Errorf("goldens name unknown codes: %s", strings.Join(unknown, "; "))
+	}
+}
+
+// TestDiagnosticJSONRange: in JSON every diagnostic has a range, also one made
+// without an end.
+func TestDiagnosticJSONRange(t *testing.T) {
+	for _, d := range []Diagnostic{
+		{File: "a.yaml", Line: 3, Col: 5, Severity: SevError, Code: CodeStrandedDialogs, Message: "m"},
+		{File: "a.yaml", Line: 3, Col: 5, EndLine: 4, EndCol: 2, Severity: SevError, Code: CodeYAMLSyntax, Message: "m"},
+	} {
+		b, err := json.Marshal(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back Diagnostic
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatal(err)
+		}
+		if _, end := d.Range(); back.EndLine != end.Line || back.EndCol != end.Col || back.EndLine == 0 {
+			t.Errorf("%s: range lost", b)
+		}
 	}
 }

@@ -17,7 +17,12 @@ type FlowSet struct {
 	byName   map[string]*Flow
 	byHash   map[string]*Flow
 	warnings Diagnostics
+	loader   *Loader
 }
+
+// Loader returns the loader that built the set: older versions of its flows
+// (kept by running dialogs) are compiled with it.
+func (fs *FlowSet) Loader() *Loader { return fs.loader }
 
 // Flows returns the flows sorted by name.
 func (fs *FlowSet) Flows() []*Flow {
@@ -50,6 +55,9 @@ type Flow struct {
 	Source      []byte
 	Priority    int
 	Pos         Pos
+	// Timezone is where parse_time reads times written without a zone: the
+	// flow's `timezone`, else its loader's.
+	Timezone string
 
 	StartOn   []string
 	startWhen *vm.Program

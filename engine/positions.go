@@ -304,7 +304,7 @@ func (s *source) yamlErrorPos(err error, msg string, parse func([]byte) error) P
 				i++
 			}
 		}
-	case strings.HasPrefix(msg, "did not find expected ',' or '"):
+	case strings.HasPrefix(msg, "did not find expected ',' or '") || strings.HasPrefix(msg, "did not find expected node content"):
 		// An unclosed [ or {: point at the bracket that opens it.
 		if p, ok := s.unclosedBracket(line); ok {
 			return p
@@ -466,4 +466,122 @@ func (s *source) unclosedBracket(upto int) (Pos, bool) {
 		return Pos{}, false
 	}
 	return stack[len(stack)-1], true
+}
+
+// nodeRange is the range a node covers: a scalar's whole text (quotes
+// included), a flow collection up to its closing bracket, else the node's first
+// line.
+func (s *source) nodeRange(n *yaml.Node) (Pos, Pos) {
+	start := s.clamp(nodePos(n))
+	if n == nil {
+		return start, s.tokenEnd(start)
+	}
+	off := s.offset(start)
+	if off < 0 {
+		return start, s.tokenEnd(start)
+	}
+	switch {
+	case n.Kind == yaml.ScalarNode && !(n.Tag == "!!null" && n.Value == ""):
+		val := n.Value
+		if n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
+			val = strings.TrimRight(val, "\n")
+		}
+		end := s.scalarPos(n, utf8.RuneCountInString(val))
+		if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 {
+			end.Col++
+		}
+		if end.Line < start.Line || end.Line == start.Line && end.Col <= start.Col {
+			return start, s.tokenEnd(start)
+		}
+		return start, end
+	case (n.Kind == yaml.MappingNode || n.Kind == yaml.SequenceNode) && n.Style&yaml.FlowStyle != 0:
+		if end, ok := s.closingBracket(off); ok {
+			return start, end
+		}
+	}
+	return start, s.lineContentEnd(start)
+}
+
+// tokenEnd is the end of the token at p: a quoted string up to its closing
+// quote, else up to the next space, colon, comma or bracket; at least one
+// character.
+func (s *source) tokenEnd(p Pos) Pos {
+	rs := []rune(s.lineText(p.Line))
+	i := p.Col - 1
+	if i >= len(rs) {
+		return Pos{p.Line, p.Col + 1}
+	}
+	if q := rs[i]; q == '"' || q == '\'' {
+		for j := i + 1; j < len(rs); j++ {
+			if q == '"' && rs[j] == '\\' {
+				j++
+				continue
+			}
+			if rs[j] == q {
+				return Pos{p.Line, j + 2}
+			}
+		}
+		return Pos{p.Line, len(rs) + 1}
+	}
+	j := i + 1
+	for j < len(rs) && !strings.ContainsRune(" \t,]}", rs[j]) && !(rs[j] == ':' && (j+1 == len(rs) || rs[j+1] == ' ')) {
+		j++
+	}
+	return Pos{p.Line, j + 1}
+}
+
+// lineContentEnd is the end of line p.Line's content, comment and trailing
+// blanks left out.
+func (s *source) lineContentEnd(p Pos) Pos {
+	rs := []rune(s.lineText(p.Line))
+	end := len(rs)
+	var quote rune
+scan:
+	for i := max(p.Col-1, 0); i < len(rs); i++ {
+		switch r := rs[i]; {
+		case quote != 0:
+			if r == quote {
+				quote = 0
+			}
+		case r == '"' || r == '\'':
+			quote = r
+		case r == '#' && i > 0 && (rs[i-1] == ' ' || rs[i-1] == '\t'):
+			end = i
+			break scan
+		}
+	}
+	for end > p.Col-1 && end > 0 && (rs[end-1] == ' ' || rs[end-1] == '\t') {
+		end--
+	}
+	if end <= p.Col-1 {
+		return Pos{p.Line, p.Col + 1}
+	}
+	return Pos{p.Line, end + 1}
+}
+
+// closingBracket finds the bracket that closes the `[` or `{` at byte offset off.
+func (s *source) closingBracket(off int) (Pos, bool) {
+	depth := 0
+	var quote byte
+	for i := off; i < len(s.data); i++ {
+		c := s.data[i]
+		switch {
+		case quote != 0:
+			if quote == '"' && c == '\\' {
+				i++
+			} else if c == quote {
+				quote = 0
+			}
+		case c == '"' || c == '\'':
+			quote = c
+		case c == '[' || c == '{':
+			depth++
+		case c == ']' || c == '}':
+			depth--
+			if depth == 0 {
+				return s.posOf(i + 1), true
+			}
+		}
+	}
+	return Pos{}, false
 }

@@ -11,8 +11,10 @@ const SchemaID = "https://github.com/fixit-exchange/fixit/docs/flow.schema.json"
 type obj = map[string]any
 
 // JSONSchema returns the JSON Schema (draft 2020-12) of a flow file, generated from
-// the same spec the loader checks against.
-func JSONSchema() ([]byte, error) {
+// the same spec and catalog the loader checks against. Channel limits are left to
+// the loader (they depend on the channel a flow talks on) and named in the
+// descriptions.
+func JSONSchema(c *Catalog) ([]byte, error) {
 	eventEnum := eventTypeNames()
 	eventType := obj{"type": "string", "description": "An event type.", "anyOf": []any{
 		obj{"enum": eventEnum},
@@ -25,7 +27,7 @@ func JSONSchema() ([]byte, error) {
 	defs := obj{}
 	actionRefs := []any{}
 	actionProps := obj{}
-	for _, a := range Actions {
+	for _, a := range c.Actions() {
 		params := obj{}
 		var required []string
 		for _, p := range a.Params {
@@ -118,6 +120,7 @@ func JSONSchema() ([]byte, error) {
 		"properties":           top,
 		"required":             required,
 		"additionalProperties": false,
+		"patternProperties":    obj{"^x-": obj{"description": "Ignored by fixit: a place for what YAML anchors name."}},
 		"$defs":                defs,
 	}
 	return json.MarshalIndent(schema, "", "  ")
@@ -156,20 +159,20 @@ func fieldSchema(f Field, eventTypes, duration obj) obj {
 	case TTemplates:
 		s = obj{"type": "object", "additionalProperties": obj{"type": "string"}}
 	case TButtons:
-		s = obj{"type": "array", "maxItems": maxButtons, "items": obj{"oneOf": []any{
-			obj{"type": "string", "maxLength": maxButtonTitle},
+		s = obj{"type": "array", "items": obj{"oneOf": []any{
+			obj{"type": "string"},
 			obj{"type": "object", "required": []string{"id", "title"}, "additionalProperties": false,
-				"properties": obj{"id": obj{"type": "string"}, "title": obj{"type": "string", "maxLength": maxButtonTitle}}},
+				"properties": obj{"id": obj{"type": "string"}, "title": obj{"type": "string"}}},
 		}}}
 	case TList:
 		s = obj{"type": "object", "required": []string{"button", "rows"}, "additionalProperties": false, "properties": obj{
-			"button":  obj{"type": "string", "maxLength": maxListButton},
+			"button":  obj{"type": "string"},
 			"section": obj{"type": "string"},
-			"rows": obj{"type": "array", "maxItems": maxListRows, "items": obj{"oneOf": []any{
-				obj{"type": "string", "maxLength": maxRowTitle},
+			"rows": obj{"type": "array", "items": obj{"oneOf": []any{
+				obj{"type": "string"},
 				obj{"type": "object", "required": []string{"id", "title"}, "additionalProperties": false, "properties": obj{
-					"id": obj{"type": "string"}, "title": obj{"type": "string", "maxLength": maxRowTitle},
-					"description": obj{"type": "string", "maxLength": maxRowDesc}}},
+					"id": obj{"type": "string"}, "title": obj{"type": "string"},
+					"description": obj{"type": "string"}}},
 			}}},
 		}}
 	case TWATemplate:

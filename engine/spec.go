@@ -35,6 +35,8 @@ type Field struct {
 	Required bool
 	Enum     []string
 	Doc      string
+	// MaxLen is the longest literal value accepted, in characters (0: any).
+	MaxLen int
 }
 
 // Object is a mapping with a fixed set of keys.
@@ -71,9 +73,10 @@ var finalStatuses = func() []string {
 }()
 
 // FlowSpec is the top level of a flow file.
-var FlowSpec = Object{Name: "flow", Doc: "A flow file: one state machine.", Fields: []Field{
+var FlowSpec = Object{Name: "flow", Doc: "A flow file: one state machine. Top-level keys starting with `x-` are ignored: a place for what YAML anchors name (`x-common: &common …`, then `<<: *common` in a state).", Fields: []Field{
 	{Name: "flow", Type: TString, Required: true, Doc: "Unique flow name (letters, digits, underscores)."},
 	{Name: "description", Type: TString, Doc: "What the flow is for; shown by the admin API and `fixit graph`."},
+	{Name: "timezone", Type: TString, Doc: "IANA zone (e.g. Europe/Moscow) in which parse_time reads times written without a zone, such as 1C's 2026-05-10T00:00:00. Default: the server's FIXIT_TZ, else UTC."},
 	{Name: "priority", Type: TInt, Doc: "When several flows may start on the same event, the highest priority wins, then the file name. Default 0."},
 	{Name: "start", Type: TObject, Required: true, Doc: "Which events start a new dialog of this flow (see start)."},
 	{Name: "initial", Type: TState, Required: true, Doc: "The state a new dialog enters."},
@@ -129,75 +132,9 @@ func (a ActionSpec) param(name string) (Field, bool) {
 	return Object{Fields: a.Params}.field(name)
 }
 
-// Actions is the action vocabulary.
-var Actions = []ActionSpec{
-	{Name: "send", Shorthand: "text", Doc: "Send a message on the dialog's channel (WhatsApp or Telegram).", Params: []Field{
-		{Name: "text", Type: TTemplate, Doc: "Message text (body of buttons and lists). ≤ 4096 characters."},
-		{Name: "buttons", Type: TButtons, Doc: "Up to 3 reply buttons: list of {id, title} (title ≤ 20 characters) or of titles."},
-		{Name: "list", Type: TList, Doc: "A list message: {button, section, rows: [{id, title, description}]}, ≤ 10 rows."},
-		{Name: "header", Type: TTemplate, Doc: "Header text of buttons and lists."},
-		{Name: "footer", Type: TTemplate, Doc: "Footer text of buttons and lists."},
-		{Name: "template", Type: TWATemplate, Doc: "Send a WhatsApp template: {name, language, params}."},
-		{Name: "fallback", Type: TWATemplate, Doc: "Template sent instead of a free-form message outside WhatsApp's 24-hour window."},
-	}},
-	{Name: "okdesk.find_contact", Doc: "Find an Okdesk contact by phone. Result: found, contact_id.", Params: []Field{
-		{Name: "phone", Type: TTemplate, Required: true, Doc: "Phone number in any format."},
-	}},
-	{Name: "okdesk.create_contact", Doc: "Create an Okdesk contact. Result: contact_id.", Params: []Field{
-		{Name: "phone", Type: TTemplate, Required: true, Doc: "Phone number."},
-		{Name: "first_name", Type: TTemplate, Required: true, Doc: "First name."},
-		{Name: "last_name", Type: TTemplate, Doc: "Last name."},
-	}},
-	{Name: "okdesk.find_or_create_contact", Doc: "Find the contact by phone, create it when missing. Result: contact_id, created.", Params: []Field{
-		{Name: "phone", Type: TTemplate, Required: true, Doc: "Phone number."},
-		{Name: "name", Type: TTemplate, Doc: "Name for a created contact."},
-	}},
-	{Name: "okdesk.create_issue", Doc: "Create an Okdesk issue. Result: id (the issue number), contact_id.", Params: []Field{
-		{Name: "title", Type: TTemplate, Required: true, Doc: "Issue title."},
-		{Name: "description", Type: TTemplate, Doc: "Issue description."},
-		{Name: "contact_id", Type: TTemplate, Doc: "Okdesk contact id."},
-		{Name: "phone", Type: TTemplate, Doc: "Find or create the contact by this phone when contact_id is absent."},
-		{Name: "name", Type: TTemplate, Doc: "Name of a contact created by phone."},
-		{Name: "type", Type: TTemplate, Doc: "Issue type code."},
-		{Name: "priority", Type: TTemplate, Doc: "Priority code."},
-	}},
-	{Name: "okdesk.comment", Doc: "Add a comment to an Okdesk issue. Result: id.", Params: []Field{
-		{Name: "issue_id", Type: TTemplate, Required: true, Doc: "Issue id."},
-		{Name: "content", Type: TTemplate, Required: true, Doc: "Comment text."},
-		{Name: "public", Type: TBool, Doc: "Visible to the customer in Okdesk (default true)."},
-		{Name: "author_id", Type: TTemplate, Doc: "Employee id of the author."},
-	}},
-	{Name: "okdesk.change_status", Doc: "Change an Okdesk issue's status.", Params: []Field{
-		{Name: "issue_id", Type: TTemplate, Required: true, Doc: "Issue id."},
-		{Name: "status", Type: TTemplate, Required: true, Doc: "Status code, e.g. in_progress, completed."},
-		{Name: "comment", Type: TTemplate, Doc: "Comment to the status change."},
-	}},
-	{Name: "okdesk.get_issue", Doc: "Read an Okdesk issue. Result: the issue's fields.", Params: []Field{
-		{Name: "issue_id", Type: TTemplate, Required: true, Doc: "Issue id."},
-	}},
-	{Name: "onec.read", Doc: "Read 1C through its standard OData interface. Result: items, count.", Params: []Field{
-		{Name: "object", Type: TTemplate, Required: true, Doc: "OData entity set, e.g. Document_СчетНаОплатуПокупателю."},
-		{Name: "filter", Type: TTemplate, Doc: "$filter expression."},
-		{Name: "select", Type: TTemplate, Doc: "$select fields."},
-		{Name: "orderby", Type: TTemplate, Doc: "$orderby."},
-		{Name: "top", Type: TInt, Doc: "$top."},
-		{Name: "expand", Type: TTemplate, Doc: "$expand."},
-	}},
-	{Name: "http", Doc: "A generic HTTP call. Result: status, body, headers.", Params: []Field{
-		{Name: "url", Type: TTemplate, Required: true, Doc: "Absolute http(s) URL."},
-		{Name: "method", Type: TString, Enum: []string{"GET", "POST", "PUT", "PATCH", "DELETE"}, Doc: "Method (default GET, or POST with a body)."},
-		{Name: "headers", Type: TTemplates, Doc: "Request headers."},
-		{Name: "query", Type: TTemplates, Doc: "Query parameters."},
-		{Name: "body", Type: TAny, Doc: "Body: a mapping or list is sent as JSON, a string as is."},
-		{Name: "timeout", Type: TDuration, Doc: "Timeout (default 10s)."},
-	}},
-	{Name: "waba.mark_read", Shorthand: "message_id", Doc: "Mark a WhatsApp message as read.", Params: []Field{
-		{Name: "message_id", Type: TTemplate, Required: true, Doc: "The wamid, usually ${event.data.id}."},
-	}},
-	{Name: "telegram.answer_callback", Shorthand: "callback_id", Doc: "Answer a Telegram button tap.", Params: []Field{
-		{Name: "callback_id", Type: TTemplate, Required: true, Doc: "Usually ${event.data.callback_id}."},
-		{Name: "text", Type: TTemplate, Doc: "Notification text shown to the user."},
-	}},
+// LocalActions are the actions the interpreter applies itself, in the step that
+// asks for them. The outbound actions come from the connectors (see Catalog).
+var LocalActions = []ActionSpec{
 	{Name: "bind", Shorthand: "key", Local: true, Doc: "Add a correlation key to the dialog, e.g. okdesk:issue:${event.data.id}.", Params: []Field{
 		{Name: "key", Type: TTemplate, Required: true, Doc: "The key."},
 	}},
@@ -209,22 +146,6 @@ var Actions = []ActionSpec{
 		{Name: "reason", Type: TTemplate, Doc: "Why; recorded in the history."},
 		{Name: "until", Type: TEventTypes, Doc: "Event type(s) that hand the dialog back to the bot. Absent: only an operator can (`POST /api/v1/dialogs/{id}/handback`)."},
 	}},
-}
-
-var actionIndex = func() map[string]*ActionSpec {
-	m := make(map[string]*ActionSpec, len(Actions))
-	for i := range Actions {
-		m[Actions[i].Name] = &Actions[i]
-	}
-	return m
-}()
-
-func actionNames() []string {
-	out := make([]string, len(Actions))
-	for i, a := range Actions {
-		out[i] = a.Name
-	}
-	return out
 }
 
 // EventTypes lists the event types a flow may name; each is documented.

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fixit-exchange/fixit/connectors/registry"
 	"github.com/fixit-exchange/fixit/engine"
 	"github.com/fixit-exchange/fixit/engine/event"
 	"github.com/fixit-exchange/fixit/engine/store"
@@ -181,7 +182,7 @@ func newEnv(t *testing.T, opts ...func(*Config)) *env {
 	t.Cleanup(func() { _ = st.Close() })
 	e.st = st
 	e.writeFlow("demo.yaml", goodFlow)
-	e.flows = engine.NewHolder(func() time.Time { return t0 }, e.flowsDir)
+	e.flows = engine.NewHolder(func() time.Time { return t0 }, engine.MustLoader(registry.DryRun()), e.flowsDir)
 	if r := e.flows.Reload(); r.Result != engine.ReloadOK {
 		t.Fatalf("load flows: %+v", r)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/fixit-exchange/fixit/connectors/registry"
 	"github.com/fixit-exchange/fixit/engine"
 	"github.com/fixit-exchange/fixit/engine/event"
 	"github.com/fixit-exchange/fixit/engine/store"
@@ -151,7 +152,7 @@ func TestHealthAndReadiness(t *testing.T) {
 		t.Errorf("readyz: %d %s", rec.Code, rec.Body)
 	}
 
-	noFlows := newEnv(t, func(c *Config) { c.Flows = engine.NewHolder(nil, t.TempDir()) })
+	noFlows := newEnv(t, func(c *Config) { c.Flows = engine.NewHolder(nil, engine.MustLoader(registry.DryRun()), t.TempDir()) })
 	rec := noFlows.do("GET", "/readyz", nil)
 	if rec.Code != 503 || rec.Body.String() != `{"problems":["no flows loaded"],"status":"not ready"}` {
 		t.Errorf("readyz without flows: %d %s", rec.Code, rec.Body)

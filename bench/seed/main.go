@@ -23,6 +23,7 @@ import (
 	"gorm.io/gorm"
 	gormlogger "gorm.io/gorm/logger"
 
+	"github.com/fixit-exchange/fixit/connectors/registry"
 	"github.com/fixit-exchange/fixit/engine"
 	"github.com/fixit-exchange/fixit/engine/dialog"
 	"github.com/fixit-exchange/fixit/engine/event"
@@ -132,7 +133,11 @@ func seed(ctx context.Context, c config, w io.Writer) error {
 	log := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
 	// The flows, compiled as fixit serve compiles them.
-	set, diags := engine.Load(c.flows)
+	loader, err := engine.NewLoader(registry.DryRun())
+	if err != nil {
+		return err
+	}
+	set, diags := loader.Load(c.flows)
 	if set == nil {
 		return fmt.Errorf("flows in %s have errors (run `fixit validate %s`): %s", c.flows, c.flows, firstError(diags))
 	}
@@ -275,7 +280,7 @@ func prepareStore(ctx context.Context, st *store.GormStore, set *engine.FlowSet,
 	if v.Flow != flow.Name {
 		return nil, usagef("-hash %s is a version of flow %s, not %s", c.hash, v.Flow, flow.Name)
 	}
-	old, diags := engine.Compile([]engine.File{{Name: v.File, Data: []byte(v.Source)}})
+	old, diags := set.Loader().Compile([]engine.File{{Name: v.File, Data: []byte(v.Source)}})
 	if old == nil || old.Flow(flow.Name) == nil {
 		return nil, fmt.Errorf("flow version %s of %s does not compile: %s", short(c.hash), flow.Name, firstError(diags))
 	}

@@ -432,7 +432,7 @@ func canon(v any) string {
 // reports the scenario's failures on either side too.
 func agree(t *testing.T, flowsDir string, sc *sim.Scenario, checkExpectations bool) {
 	t.Helper()
-	fs, diags := engine.Load(flowsDir)
+	fs, diags := sim.DefaultLoader().Load(flowsDir)
 	if fs == nil {
 		t.Fatalf("load %s: %v", flowsDir, diags)
 	}

@@ -24,10 +24,11 @@ func chatMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.StringVar(&opt.Contact.Name, "name", "Анна", "the customer's name")
 	fs.StringVar(&opt.Chat.ChatID, "chat-id", "512345678", "the Telegram customer's chat id")
 	start := fs.String("start", sim.DefaultStartText, "the fake clock's start (RFC 3339)")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
 		return 2
 	}
-	if fs.NArg() != 1 {
+	if len(pos) != 1 {
 		fmt.Fprintln(stderr, "usage: fixit chat [--flows DIR] [--channel waba|telegram] FLOW")
 		return 2
 	}
@@ -38,11 +39,17 @@ func chatMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	opt.Start, opt.Chat.Name = t, opt.Contact.Name
 	opt.Env = engine.FlowEnv(os.Environ())
-	name, src := fs.Arg(0), *flows
+	name, src := pos[0], *flows
 	if st, err := os.Stat(name); err == nil && !st.IsDir() {
-		src, name = fs.Arg(0), ""
+		src, name = pos[0], ""
 	}
-	set, diags := engine.Load(src)
+	loader, err := offlineLoader()
+	if err != nil {
+		fmt.Fprintf(stderr, "fixit chat: %v\n", err)
+		return 1
+	}
+	opt.Loader = loader
+	set, diags := loader.Load(src)
 	if set == nil {
 		for _, d := range diags {
 			fmt.Fprintln(stderr, d.String())

@@ -18,8 +18,8 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "fixit serve", "run the server (settings from the environment, see .env.example)", runServe},
-		{"validate", "fixit validate [--format text|json] [PATH...]", "check flow files (default flows.d); exit 1 on any error", runValidate},
-		{"graph", "fixit graph [--format mermaid|dot] [--flows PATH] FLOW", "print a flow's state diagram", runGraph},
+		{"validate", "fixit validate [--format text|json|sarif] [PATH...]", "check flow and scenario files (default flows.d); exit 1 on any error", runValidate},
+		{"graph", "fixit graph [--format mermaid|dot] [--flows PATH] FLOW|FILE", "print a flow's state diagram", runGraph},
 		{"schema", "fixit schema", "print the JSON Schema of a flow file (for editors)", runSchema},
 		{"test", "fixit test [--flows DIR] [--coverage] [-v] [--run TEXT] [PATH...]", "run flow scenario files (*_test.yaml) with a fake clock and mocked connectors", runTest},
 		{"chat", "fixit chat [--flows DIR] [--channel waba|telegram] FLOW", "interactive terminal simulator: type as the customer", runChat},

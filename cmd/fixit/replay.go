@@ -58,7 +58,8 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 	keep := fs.Bool("keep-pii", false, "scenario: keep phones, names and free text as recorded")
 	var dialogs ids
 	fs.Var(&dialogs, "dialog", "only this dialog (repeatable, or a comma-separated list)")
-	if err := parseArgs(fs, args); err != nil {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
 		return 2
 	}
 	sel := replay.Selection{Flow: *flow, Status: dialog.Status(*status), Dialogs: dialogs, Limit: *limit}
@@ -75,17 +76,17 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 		sel.Since = t
 	}
 	if sub == "scenario" {
-		if fs.NArg() != 1 {
+		if len(pos) != 1 {
 			fmt.Fprintln(stderr, replayUsage)
 			return 2
 		}
 		var id ids
-		if err := id.Set(fs.Arg(0)); err != nil {
+		if err := id.Set(pos[0]); err != nil {
 			fmt.Fprintf(stderr, "fixit replay scenario: %v\n", err)
 			return 2
 		}
 		sel = replay.Selection{Dialogs: id}
-	} else if fs.NArg() != 0 {
+	} else if len(pos) != 0 {
 		fmt.Fprintln(stderr, replayUsage)
 		return 2
 	}
@@ -115,7 +116,12 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, out)
 		return 0
 	}
-	set, diags := engine.Load(*flows)
+	loader, err := offlineLoader()
+	if err != nil {
+		fmt.Fprintf(stderr, "fixit replay: %v\n", err)
+		return 1
+	}
+	set, diags := loader.Load(*flows)
 	if set == nil {
 		for _, d := range diags {
 			fmt.Fprintln(stderr, d.String())

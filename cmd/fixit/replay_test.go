@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fixit-exchange/fixit/engine"
 	"github.com/fixit-exchange/fixit/engine/sim"
 )
 
@@ -168,7 +167,7 @@ func TestReplay(t *testing.T) {
 // runs and passes, with personal data masked (or kept).
 func TestReplayScenario(t *testing.T) {
 	flows, db, _ := recordConversations(t)
-	fs, diags := engine.Load(flows)
+	fs, diags := sim.DefaultLoader().Load(flows)
 	if fs == nil {
 		t.Fatal(diags)
 	}

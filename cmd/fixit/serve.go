@@ -20,6 +20,7 @@ import (
 	"github.com/fixit-exchange/fixit/connectors/httpcall"
 	"github.com/fixit-exchange/fixit/connectors/okdesk"
 	"github.com/fixit-exchange/fixit/connectors/onec"
+	"github.com/fixit-exchange/fixit/connectors/registry"
 	"github.com/fixit-exchange/fixit/connectors/telegram"
 	"github.com/fixit-exchange/fixit/connectors/waba"
 	"github.com/fixit-exchange/fixit/engine"
@@ -99,35 +100,17 @@ func outboundClient() *http.Client {
 	return &http.Client{Timeout: 30 * time.Second, Transport: t}
 }
 
-// registry builds the outbound connectors; each dry-runs when its credentials are unset.
-func registry(c config, log *slog.Logger) (*connectors.Registry, error) {
+// connectorRegistry builds the outbound connectors; each dry-runs when its
+// credentials are unset.
+func connectorRegistry(c config, log *slog.Logger) (*connectors.Registry, error) {
 	hc := outboundClient()
-	reg := connectors.NewRegistry()
-	wa := waba.New(waba.Config{BaseURL: c.WABAURL, AccessToken: c.WABAToken, PhoneNumberID: c.WABAPhoneID, HTTP: hc, Logger: log})
-	tg, err := telegram.New(telegram.Config{BaseURL: c.TelegramURL, Token: c.TelegramToken, HTTP: hc, Logger: log})
-	if err != nil {
-		return nil, fmt.Errorf("telegram: %w", err)
-	}
-	ok, err := okdesk.New(okdesk.Config{BaseURL: c.OkdeskURL, APIToken: c.OkdeskToken, HTTP: hc, Logger: log})
-	if err != nil {
-		return nil, fmt.Errorf("okdesk: %w", err)
-	}
-	oc, err := onec.New(onec.Config{BaseURL: c.OneCURL, User: c.OneCUser, Pass: c.OneCPass, HTTP: hc, Logger: log})
-	if err != nil {
-		return nil, fmt.Errorf("1c: %w", err)
-	}
-	hcall := httpcall.New(httpcall.Config{HTTP: hc, Logger: log})
-	for _, s := range []connectors.Sender{wa, tg} {
-		if err := reg.RegisterSender(s); err != nil {
-			return nil, err
-		}
-	}
-	for _, e := range []connectors.Executor{wa, tg, ok, oc, hcall} {
-		if err := reg.Register(e); err != nil {
-			return nil, err
-		}
-	}
-	return reg, nil
+	return registry.New(registry.Config{
+		WABA:     waba.Config{BaseURL: c.WABAURL, AccessToken: c.WABAToken, PhoneNumberID: c.WABAPhoneID, HTTP: hc, Logger: log},
+		Telegram: telegram.Config{BaseURL: c.TelegramURL, Token: c.TelegramToken, HTTP: hc, Logger: log},
+		Okdesk:   okdesk.Config{BaseURL: c.OkdeskURL, APIToken: c.OkdeskToken, HTTP: hc, Logger: log},
+		OneC:     onec.Config{BaseURL: c.OneCURL, User: c.OneCUser, Pass: c.OneCPass, HTTP: hc, Logger: log},
+		HTTP:     httpcall.Config{HTTP: hc, Logger: log},
+	})
 }
 
 func runServe(args []string, _, stderr io.Writer) int {
@@ -197,7 +180,27 @@ func newApp(ctx context.Context, c config, log *slog.Logger, opt appOptions) (*a
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	a := &app{st: st, flows: engine.NewHolder(opt.now, c.Flows)}
+	// The connectors perform the actions and describe them to the loader. A test's
+	// fake connectors describe nothing: the real ones, dry-run, describe the actions.
+	reg, specs := opt.registry, opt.registry
+	if reg == nil {
+		if reg, err = connectorRegistry(c, log); err != nil {
+			st.Close()
+			return nil, err
+		}
+		specs = reg
+	} else {
+		specs = registry.DryRun()
+	}
+	loader, err := engine.NewLoader(specs)
+	if err == nil {
+		loader, err = withZone(loader)
+	}
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	a := &app{st: st, flows: engine.NewHolder(opt.now, loader, c.Flows)}
 	a.met = metrics.New(func(ctx context.Context) ([]metrics.DialogCount, error) {
 		rows, err := st.Counts(ctx)
 		out := make([]metrics.DialogCount, len(rows))
@@ -206,13 +209,6 @@ func newApp(ctx context.Context, c config, log *slog.Logger, opt appOptions) (*a
 		}
 		return out, err
 	})
-	reg := opt.registry
-	if reg == nil {
-		if reg, err = registry(c, log); err != nil {
-			st.Close()
-			return nil, err
-		}
-	}
 	env := opt.flowEnv
 	if env == nil {
 		env = engine.FlowEnv(os.Environ())

@@ -14,6 +14,10 @@ func TestRunTestFlowsD(t *testing.T) {
 	if !strings.Contains(out.String(), "states 11/11 (100.0%), branches 41/41 (100.0%)") || !strings.HasSuffix(out.String(), " passed, 0 failed\n") {
 		t.Errorf("output:\n%s", out.String())
 	}
+	out.Reset()
+	if code := runTest([]string{"../../flows.d", "--coverage"}, &out, &errs); code != 0 || !strings.Contains(out.String(), "coverage: simple_lead") {
+		t.Errorf("--coverage after the path: exit %d\n%s", code, out.String())
+	}
 	if code := runTest([]string{"--bogus"}, &out, &errs); code != 2 {
 		t.Errorf("bad flag: exit %d, want 2", code)
 	}
@@ -33,6 +37,10 @@ func TestChatCommand(t *testing.T) {
 	}
 	if code := chatMain([]string{"--flows", "../../flows.d", "nope"}, strings.NewReader(""), &out, &errs); code != 1 || !strings.Contains(errs.String(), `no flow "nope"`) {
 		t.Errorf("unknown flow: exit %d, %s", code, errs.String())
+	}
+	out.Reset()
+	if code := chatMain([]string{"simple_lead", "--flows", "../../flows.d"}, strings.NewReader("hi\n"), &out, &errs); code != 0 || !strings.Contains(out.String(), "flow simple_lead") {
+		t.Errorf("--flows after the flow: exit %d\n%s", code, out.String())
 	}
 	out.Reset()
 	if code := chatMain([]string{"../../flows.d/simple_lead_flow.yaml"}, strings.NewReader("hi\n"), &out, &errs); code != 0 || !strings.Contains(out.String(), "flow simple_lead") {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 
 	"github.com/fixit-exchange/fixit/engine/sim"
@@ -14,12 +15,18 @@ func runTest(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&opt.Coverage, "coverage", false, "list the states and branches no scenario reached")
 	fs.BoolVar(&opt.Verbose, "v", false, "print passing scenarios too")
 	fs.StringVar(&opt.Run, "run", "", "run only the scenarios whose name contains this text")
-	if err := fs.Parse(args); err != nil {
+	paths, err := parseArgs(fs, args)
+	if err != nil {
 		return 2
 	}
-	paths := fs.Args()
 	if len(paths) == 0 {
 		paths = []string{envOr("FIXIT_FLOWS", "flows.d")}
 	}
+	loader, err := offlineLoader()
+	if err != nil {
+		fmt.Fprintf(stderr, "fixit test: %v\n", err)
+		return 1
+	}
+	opt.Loader = loader
 	return sim.RunTests(paths, opt, stdout, stderr)
 }

@@ -45,17 +45,22 @@ type Config struct {
 	HTTP *http.Client
 	// Logger receives one debug line per call (method, host, path, status); nil discards.
 	Logger *slog.Logger
+	// DryRun checks and records each call without making it: the answer is
+	// Result{DryRun: true, Data: {dry_run, method, url, status: 200}}, the URL's
+	// query left out (it may hold secrets).
+	DryRun bool
 }
 
 // Client performs the "http" action. It is safe for concurrent use.
 type Client struct {
-	http *http.Client
-	log  *slog.Logger
+	http   *http.Client
+	log    *slog.Logger
+	dryRun bool
 }
 
 // New returns a Client for cfg.
 func New(cfg Config) *Client {
-	c := &Client{http: cfg.HTTP, log: cfg.Logger}
+	c := &Client{http: cfg.HTTP, log: cfg.Logger, dryRun: cfg.DryRun}
 	if c.http == nil {
 		c.http = &http.Client{}
 	}
@@ -66,7 +71,22 @@ func New(cfg Config) *Client {
 }
 
 // Kinds lists the action kinds this client performs: "http".
-func (c *Client) Kinds() []string { return []string{Kind} }
+func (c *Client) Kinds() []string { return connectors.KindsOf(Actions) }
+
+// Actions describes the http action: its parameters are what Execute reads.
+func (c *Client) Actions() []connectors.ActionSpec { return Actions }
+
+// Actions are the actions of this package a flow may write.
+var Actions = []connectors.ActionSpec{
+	{Name: Kind, Doc: "A generic HTTP call. Result: status, body, headers.", Params: []connectors.Param{
+		{Name: "url", Type: connectors.TypeTemplate, Required: true, Doc: "Absolute http(s) URL.", Example: "https://example.com/url-example"},
+		{Name: "method", Type: connectors.TypeString, Enum: []string{"GET", "POST", "PUT", "PATCH", "DELETE"}, Doc: "Method (default GET, or POST with a body).", Example: "POST"},
+		{Name: "headers", Type: connectors.TypeTemplates, Doc: "Request headers.", Example: map[string]any{"X-Example": "header-example"}},
+		{Name: "query", Type: connectors.TypeTemplates, Doc: "Query parameters.", Example: map[string]any{"q": "query-example"}},
+		{Name: "body", Type: connectors.TypeAny, Doc: "Body: a mapping or list is sent as JSON, a string as is.", Example: map[string]any{"a": "body-example"}},
+		{Name: "timeout", Type: connectors.TypeDuration, Doc: "Timeout (default 10s).", Example: "5s"},
+	}},
+}
 
 // call is one validated request.
 type call struct {
@@ -96,6 +116,10 @@ func (c *Client) Execute(ctx context.Context, req connectors.Request) (connector
 		now = time.Now()
 	}
 	target := displayURL(cl.url) // scheme, host and path: the query may hold secrets
+	if c.dryRun {
+		c.log.InfoContext(ctx, "http action (dry-run)", "outbox_id", req.ID, "dialog_id", req.Dialog.ID, "method", cl.method, "host", cl.url.Host, "path", cl.url.Path)
+		return connectors.Result{DryRun: true, Data: map[string]any{"dry_run": true, "method": cl.method, "url": target, "status": 200}}, nil
+	}
 
 	ctx, cancel := context.WithTimeout(ctx, cl.timeout)
 	defer cancel()

@@ -412,3 +412,23 @@ func FuzzDecodeBody(f *testing.F) {
 		}
 	})
 }
+
+// TestDryRun: in dry-run a call is checked and recorded, never made, and its
+// query (which may hold a secret) is left out of the record.
+func TestDryRun(t *testing.T) {
+	srv, got := server(t, func(w http.ResponseWriter, r *http.Request) {})
+	c := New(Config{DryRun: true})
+	res, err := execute(c, map[string]any{"url": srv.URL + "/hook?token=s3cret", "body": map[string]any{"a": 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(*got) != 0 {
+		t.Errorf("dry-run made %d calls", len(*got))
+	}
+	if !res.DryRun || res.Data["method"] != "POST" || res.Data["url"] != srv.URL+"/hook" {
+		t.Errorf("result = %+v", res)
+	}
+	if _, err := execute(c, map[string]any{"url": "ftp://x"}); err == nil {
+		t.Errorf("dry-run did not check the params")
+	}
+}

@@ -18,6 +18,8 @@
 //	headers  map[string]any  the first value of each response header
 //	truncated bool         present and true when the body was cut at 1 MiB
 //
+// With Config.DryRun the call is checked and recorded, not made.
+//
 // Any other status is a *connectors.Error made by connectors.HTTPError: 429 and 5xx are
 // retryable (with the server's Retry-After), other 4xx not. Its message holds the
 // method, the URL without its query string, and the start of the response body (at

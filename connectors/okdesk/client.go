@@ -106,9 +106,55 @@ func New(cfg Config) (*Client, error) {
 func (c *Client) DryRun() bool { return c.base == nil || c.token == "" }
 
 // Kinds lists the action kinds this client performs.
-func (c *Client) Kinds() []string {
-	return []string{KindFindContact, KindCreateContact, KindFindOrCreateContact,
-		KindCreateIssue, KindComment, KindChangeStatus, KindGetIssue}
+func (c *Client) Kinds() []string { return connectors.KindsOf(Actions) }
+
+// Actions describes the okdesk.* actions: their parameters are what Execute reads.
+func (c *Client) Actions() []connectors.ActionSpec { return Actions }
+
+// Actions are the okdesk.* actions a flow may write.
+var Actions = []connectors.ActionSpec{
+	{Name: KindFindContact, Doc: "Find an Okdesk contact by phone. Result: found, contact_id.", Params: []connectors.Param{
+		{Name: "phone", Type: connectors.TypeTemplate, Required: true, Doc: "Phone number in any format.", Example: "+7 916 123-45-67"},
+	}},
+	{Name: KindCreateContact, Doc: "Create an Okdesk contact. Result: contact_id.", Params: []connectors.Param{
+		{Name: "phone", Type: connectors.TypeTemplate, Required: true, Doc: "Phone number.", Example: "+7 916 123-45-67"},
+		{Name: "first_name", Type: connectors.TypeTemplate, Required: true, Doc: "First name.", Example: "Анна-first"},
+		{Name: "last_name", Type: connectors.TypeTemplate, Doc: "Last name.", Example: "Иванова-last"},
+	}},
+	{Name: KindFindOrCreateContact, Doc: "Find the contact by phone, create it when missing. Result: contact_id, created.", Params: []connectors.Param{
+		{Name: "phone", Type: connectors.TypeTemplate, Required: true, Doc: "Phone number.", Example: "+7 916 123-45-67"},
+		{Name: "name", Type: connectors.TypeTemplate, Doc: "Name for a created contact.", Example: "Анна Иванова"},
+	}},
+	{Name: KindCreateIssue, Doc: "Create an Okdesk issue. Result: id (the issue number), contact_id.", Params: []connectors.Param{
+		{Name: "title", Type: connectors.TypeTemplate, Required: true, Doc: "Issue title.", Example: "WhatsApp: title-example"},
+		{Name: "description", Type: connectors.TypeTemplate, Doc: "Issue description.", Example: "description-example"},
+		{Name: "contact_id", Type: connectors.TypeTemplate, Doc: "Okdesk contact id.", Example: "4242"},
+		{Name: "phone", Type: connectors.TypeTemplate, Doc: "Find or create the contact by this phone when contact_id is absent.", Example: "+7 916 123-45-67"},
+		{Name: "name", Type: connectors.TypeTemplate, Doc: "Name of a contact created by phone.", Example: "Анна"},
+		{Name: "type", Type: connectors.TypeTemplate, Doc: "Issue type code.", Example: "service_type"},
+		{Name: "priority", Type: connectors.TypeTemplate, Doc: "Priority code.", Example: "high_prio"},
+		{Name: "company_id", Type: connectors.TypeTemplate, Doc: "Okdesk company id.", Example: "77"},
+		{Name: "custom_parameters", Type: connectors.TypeAny, Doc: "Additional attributes: a mapping of attribute code → value.", Example: map[string]any{"serial": "SN-example"}},
+	}},
+	{Name: KindComment, Doc: "Add a comment to an Okdesk issue. Result: id.", Params: []connectors.Param{
+		{Name: "issue_id", Type: connectors.TypeTemplate, Required: true, Doc: "Issue id.", Example: "1542"},
+		{Name: "content", Type: connectors.TypeTemplate, Required: true, Doc: "Comment text.", Example: "content-example"},
+		{Name: "public", Type: connectors.TypeBool, Doc: "Visible to the customer in Okdesk (default true).", Example: false},
+		{Name: "author_id", Type: connectors.TypeTemplate, Doc: "Employee id of the author.", Example: "31"},
+		{Name: "author_type", Type: connectors.TypeString, Enum: []string{"employee", "contact"}, Doc: "Who the author is (default: Okdesk's default, an employee).", Example: "employee"},
+		{Name: "format", Type: connectors.TypeString, Enum: []string{"text", "html"}, Doc: "text (default: line breaks kept, markup escaped) or html.", Example: "text"},
+	}},
+	{Name: KindChangeStatus, Doc: "Change an Okdesk issue's status.", Params: []connectors.Param{
+		{Name: "issue_id", Type: connectors.TypeTemplate, Required: true, Doc: "Issue id.", Example: "1542"},
+		{Name: "status", Type: connectors.TypeTemplate, Required: true, Doc: "Status code, e.g. in_progress, completed.", Example: "status_example"},
+		{Name: "comment", Type: connectors.TypeTemplate, Doc: "Comment to the status change.", Example: "comment-example"},
+		{Name: "comment_public", Type: connectors.TypeBool, Doc: "Whether that comment is visible to the customer (default false).", Example: true},
+		{Name: "delay_to", Type: connectors.TypeTemplate, Doc: "For a delayed status: until when (Okdesk's date and time format).", Example: "2026-12-01 10:00"},
+		{Name: "skip_webhooks", Type: connectors.TypeBool, Doc: "Do not send Okdesk's webhooks about this change (default false).", Example: true},
+	}},
+	{Name: KindGetIssue, Doc: "Read an Okdesk issue. Result: the issue's fields.", Params: []connectors.Param{
+		{Name: "issue_id", Type: connectors.TypeTemplate, Required: true, Doc: "Issue id.", Example: "1542"},
+	}},
 }
 
 // Execute performs one okdesk.* action. Errors are *connectors.Error, possibly wrapped

@@ -86,7 +86,22 @@ func New(cfg Config) (*Client, error) {
 }
 
 // Kinds returns the action kinds the client performs.
-func (c *Client) Kinds() []string { return []string{ActionRead} }
+func (c *Client) Kinds() []string { return connectors.KindsOf(Actions) }
+
+// Actions describes onec.read: its parameters are what Execute reads.
+func (c *Client) Actions() []connectors.ActionSpec { return Actions }
+
+// Actions are the onec.* actions a flow may write.
+var Actions = []connectors.ActionSpec{
+	{Name: ActionRead, Doc: "Read 1C through its standard OData interface. Result: items, count.", Params: []connectors.Param{
+		{Name: "object", Type: connectors.TypeTemplate, Required: true, Doc: "OData entity set, e.g. Document_СчетНаОплатуПокупателю.", Example: "Document_Example"},
+		{Name: "filter", Type: connectors.TypeTemplate, Doc: "$filter expression.", Example: "Number eq 'filter-example'"},
+		{Name: "select", Type: connectors.TypeTemplate, Doc: "$select fields.", Example: "SelectExample"},
+		{Name: "orderby", Type: connectors.TypeTemplate, Doc: "$orderby.", Example: "OrderExample desc"},
+		{Name: "top", Type: connectors.TypeInt, Doc: "$top.", Example: 7},
+		{Name: "expand", Type: connectors.TypeTemplate, Doc: "$expand.", Example: "ExpandExample"},
+	}},
+}
 
 // Execute performs ActionRead: GET {base}/{object}?$format=json plus $filter,
 // $select, $orderby, $top and $expand from the params of the same names.

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/fixit-exchange/fixit/connectors"
 )
@@ -97,7 +98,29 @@ func New(cfg Config) (*Client, error) {
 func (c *Client) Channel() string { return connectorName }
 
 // Kinds returns the action kinds the client performs besides "send".
-func (c *Client) Kinds() []string { return []string{ActionAnswerCallback} }
+func (c *Client) Kinds() []string { return connectors.KindsOf(Actions) }
+
+// Actions describes telegram.answer_callback ("send" is every sender's,
+// connectors.SendSpec).
+func (c *Client) Actions() []connectors.ActionSpec { return Actions }
+
+// Actions are the telegram.* actions a flow may write.
+var Actions = []connectors.ActionSpec{
+	{Name: ActionAnswerCallback, Shorthand: "callback_id", Doc: "Answer a Telegram button tap.", Params: []connectors.Param{
+		{Name: "callback_id", Type: connectors.TypeTemplate, Required: true, Doc: "Usually ${event.data.callback_id}.", Example: "callback-example"},
+		{Name: "text", Type: connectors.TypeTemplate, MaxLen: maxCallbackText, Doc: "Notification text shown to the user.", Example: "text-example"},
+		{Name: "show_alert", Type: connectors.TypeBool, Doc: "Show the text as an alert the user must close, not as a notification (default false).", Example: true},
+	}},
+}
+
+// Limits is what Telegram accepts in one message: the text (header and footer
+// joined to it) and callback_data, which carries a button's or a row's id.
+var Limits = connectors.Limits{Text: maxTextRunes, Body: maxTextRunes, ButtonIDBytes: maxCallbackData, RowIDBytes: maxCallbackData}
+
+// Describe says what Telegram accepts in one message.
+func (c *Client) Describe() connectors.Channel {
+	return connectors.Channel{Name: connectorName, Title: "Telegram", Limits: Limits}
+}
 
 // Execute performs req: "send" (as the channel's Sender) or ActionAnswerCallback.
 //
@@ -162,24 +185,38 @@ func (c *Client) send(ctx context.Context, req connectors.Request) (connectors.R
 		return connectors.Result{}, err
 	}
 	msg.ChatID = chatIDValue(chat)
+	// A template can make the text longer than Telegram takes: it goes out cut.
+	var cut string
+	if n := utf8.RuneCountInString(msg.Text); n > maxTextRunes {
+		msg.Text, _ = connectors.TruncateChars(msg.Text, maxTextRunes)
+		cut = fmt.Sprintf("text: %d characters with header and footer, cut to %d", n, maxTextRunes)
+		c.log.LogAttrs(ctx, slog.LevelWarn, "telegram: the text is over Telegram's limit and was cut to fit",
+			slog.String("cut", cut), slog.String("action_id", req.ID), slog.Int64("dialog_id", req.Dialog.ID))
+	}
+	var res connectors.Result
 	if c.token == "" {
-		res, err := c.dryRun(ctx, req, "sendMessage", msg)
+		res, err = c.dryRun(ctx, req, "sendMessage", msg)
 		if err == nil {
 			res.Data["via"] = via
 		}
-		return res, err
+	} else {
+		var sent struct {
+			MessageID json.Number `json:"message_id"`
+		}
+		err = c.call(ctx, req, "sendMessage", msg, &sent)
+		res = connectors.Result{Data: map[string]any{
+			"message_id": sent.MessageID.String(),
+			"chat_id":    chat,
+			"via":        via,
+		}}
 	}
-	var sent struct {
-		MessageID json.Number `json:"message_id"`
-	}
-	if err := c.call(ctx, req, "sendMessage", msg, &sent); err != nil {
+	if err != nil {
 		return connectors.Result{}, err
 	}
-	return connectors.Result{Data: map[string]any{
-		"message_id": sent.MessageID.String(),
-		"chat_id":    chat,
-		"via":        via,
-	}}, nil
+	if cut != "" {
+		res.Data["cut"] = []any{cut}
+	}
+	return res, nil
 }
 
 func (c *Client) answerCallback(ctx context.Context, req connectors.Request) (connectors.Result, error) {
@@ -233,10 +270,7 @@ func buildMessage(params map[string]any) (sendMessageRequest, string, error) {
 			parts = append(parts, p)
 		}
 	}
-	msg.Text = strings.Join(parts, "\n\n")
-	if n := len([]rune(msg.Text)); n > maxTextRunes {
-		return msg, "", badParams(fmt.Sprintf("param text has %d characters with header and footer; telegram allows at most %d", n, maxTextRunes))
-	}
+	msg.Text = strings.Join(parts, "\n\n") // cut to Telegram's limit by send
 
 	via := "text"
 	buttons, list := params["buttons"], params["list"]

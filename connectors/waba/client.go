@@ -67,7 +67,22 @@ func New(cfg Config) *Client {
 func (c *Client) Channel() string { return "waba" }
 
 // Kinds returns the action kinds the client performs besides "send".
-func (c *Client) Kinds() []string { return []string{KindMarkRead} }
+func (c *Client) Kinds() []string { return connectors.KindsOf(Actions) }
+
+// Actions describes waba.mark_read ("send" is every sender's, connectors.SendSpec).
+func (c *Client) Actions() []connectors.ActionSpec { return Actions }
+
+// Actions are the waba.* actions a flow may write.
+var Actions = []connectors.ActionSpec{
+	{Name: KindMarkRead, Shorthand: "message_id", Doc: "Mark a WhatsApp message as read.", Params: []connectors.Param{
+		{Name: "message_id", Type: connectors.TypeTemplate, Required: true, Doc: "The wamid, usually ${event.data.id}.", Example: "wamid.example"},
+	}},
+}
+
+// Describe says what WhatsApp accepts in one message.
+func (c *Client) Describe() connectors.Channel {
+	return connectors.Channel{Name: "waba", Title: "WhatsApp", Limits: Limits}
+}
 
 // DryRun reports whether credentials are unset, so that nothing is sent.
 func (c *Client) DryRun() bool { return c.cfg.AccessToken == "" || c.cfg.PhoneNumberID == "" }
@@ -83,11 +98,12 @@ func (c *Client) Execute(ctx context.Context, req connectors.Request) (connector
 	var (
 		msg *outMessage
 		via string
+		cut cuts
 		err error
 	)
 	switch req.Kind {
 	case "send":
-		msg, via, err = buildSend(req, now)
+		msg, via, cut, err = buildSend(req, now)
 	case KindMarkRead:
 		id := paramString(req.Params["message_id"])
 		if id == "" {
@@ -114,6 +130,15 @@ func (c *Client) Execute(ctx context.Context, req connectors.Request) (connector
 	data := map[string]any{}
 	if via != "" {
 		data["via"] = via
+	}
+	if len(cut) > 0 {
+		// A template made a value longer than WhatsApp takes: it goes out cut.
+		log.Warn("waba: values over WhatsApp's limits were cut to fit", "cut", []string(cut))
+		notes := make([]any, len(cut))
+		for i, x := range cut {
+			notes[i] = x
+		}
+		data["cut"] = notes
 	}
 	if c.DryRun() {
 		var payload map[string]any

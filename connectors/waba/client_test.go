@@ -379,16 +379,13 @@ func TestClientRefusesLocally(t *testing.T) {
 		{"bad params win over a closed window", map[string]any{"text": "?", "buttons": buttons(4)}, time.Time{}, connectors.CodeBadParams, "buttons"},
 		{"four buttons", map[string]any{"text": "?", "buttons": buttons(4)}, open, connectors.CodeBadParams, "1 to 3 buttons, got 4"},
 		{"no buttons", map[string]any{"text": "?", "buttons": []any{}}, open, connectors.CodeBadParams, "got 0"},
-		{"title of 21 runes", map[string]any{"text": "?", "buttons": []any{map[string]any{"id": "x", "title": strings.Repeat("ж", 21)}}}, open, connectors.CodeBadParams, "buttons[0].title: at most 20 characters, got 21"},
 		{"duplicate button ids", map[string]any{"text": "?", "buttons": []any{"Да", "Да"}}, open, connectors.CodeBadParams, "used twice"},
 		{"eleven rows", map[string]any{"text": "?", "list": map[string]any{"button": "Выбрать", "rows": rows(11)}}, open, connectors.CodeBadParams, "1 to 10 rows, got 11"},
 		{"list without button", map[string]any{"text": "?", "list": map[string]any{"rows": rows(2)}}, open, connectors.CodeBadParams, "list.button is required"},
 		{"list not an object", map[string]any{"text": "?", "list": "a,b"}, open, connectors.CodeBadParams, "list"},
-		{"row title too long", map[string]any{"text": "?", "list": map[string]any{"button": "b", "rows": []any{map[string]any{"id": "1", "title": strings.Repeat("я", 25)}}}}, open, connectors.CodeBadParams, "list.rows[0].title"},
 		{"buttons and list", map[string]any{"text": "?", "buttons": buttons(1), "list": map[string]any{}}, open, connectors.CodeBadParams, "buttons and list"},
-		{"text of 4097 runes", map[string]any{"text": strings.Repeat("щ", 4097)}, open, connectors.CodeBadParams, "text: at most 4096 characters, got 4097"},
-		{"interactive body over 1024", map[string]any{"text": strings.Repeat("щ", 1025), "buttons": buttons(1)}, open, connectors.CodeBadParams, "at most 1024"},
 		{"no text", map[string]any{}, open, connectors.CodeBadParams, "text is required"},
+		{"row id too long", map[string]any{"text": "?", "list": map[string]any{"button": "b", "rows": []any{map[string]any{"id": strings.Repeat("1", 201), "title": "a"}}}}, open, connectors.CodeBadParams, "list.rows[0].id: at most 200 characters"},
 		{"template without language", map[string]any{"template": map[string]any{"name": "hello"}}, open, connectors.CodeBadParams, "template.language is required"},
 		{"template without name", map[string]any{"template": map[string]any{"language": "ru"}}, open, connectors.CodeBadParams, "template.name is required"},
 		{"bad fallback", map[string]any{"text": "x", "fallback": "hello"}, time.Time{}, connectors.CodeBadParams, "fallback"},
@@ -420,6 +417,53 @@ func TestClientRefusesLocally(t *testing.T) {
 	req.Dialog.ContactID, req.Dialog.Phone = "", ""
 	if _, err := newTestClient(t, g, testToken).Execute(context.Background(), req); code(err) != connectors.CodeBadParams {
 		t.Errorf("dialog without contact: %v", err)
+	}
+}
+
+// TestSendCutsToLimits: a value a template made longer than WhatsApp takes is
+// cut (in characters, never inside one), sent, reported in the result and logged.
+func TestSendCutsToLimits(t *testing.T) {
+	open := testNow.Add(-time.Hour)
+	cases := []struct {
+		name   string
+		params map[string]any
+		field  func(m map[string]any) string
+		want   string
+		note   string
+	}{
+		{"text of 4097 runes", map[string]any{"text": strings.Repeat("щ", 4097)},
+			func(m map[string]any) string { return m["text"].(map[string]any)["body"].(string) }, strings.Repeat("щ", 4095) + "…", "text: 4097 characters, cut to 4096"},
+		{"interactive body over 1024", map[string]any{"text": strings.Repeat("щ", 1025), "buttons": []any{"Да"}},
+			func(m map[string]any) string {
+				return m["interactive"].(map[string]any)["body"].(map[string]any)["text"].(string)
+			}, strings.Repeat("щ", 1023) + "…", "text: 1025 characters, cut to 1024"},
+		{"title of 21 runes", map[string]any{"text": "?", "buttons": []any{map[string]any{"id": "x", "title": strings.Repeat("ж", 21)}}},
+			func(m map[string]any) string {
+				return m["interactive"].(map[string]any)["action"].(map[string]any)["buttons"].([]any)[0].(map[string]any)["reply"].(map[string]any)["title"].(string)
+			}, strings.Repeat("ж", 19) + "…", "buttons[0].title: 21 characters, cut to 20"},
+		{"row title of 25 runes", map[string]any{"text": "?", "list": map[string]any{"button": "b", "rows": []any{map[string]any{"id": "1", "title": strings.Repeat("я", 25)}}}},
+			func(m map[string]any) string {
+				sec := m["interactive"].(map[string]any)["action"].(map[string]any)["sections"].([]any)[0].(map[string]any)
+				return sec["rows"].([]any)[0].(map[string]any)["title"].(string)
+			}, strings.Repeat("я", 23) + "…", "list.rows[0].title: 25 characters, cut to 24"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			res, err := New(Config{Logger: slog.New(slog.NewJSONHandler(&logs, nil))}).Execute(context.Background(), sendReq(c.params, open))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.field(res.Data["payload"].(map[string]any)); got != c.want {
+				t.Errorf("sent %q, want %q", got, c.want)
+			}
+			if cut, _ := res.Data["cut"].([]any); len(cut) != 1 || cut[0] != c.note {
+				t.Errorf("cut = %v, want [%q]", res.Data["cut"], c.note)
+			}
+			if !strings.Contains(logs.String(), `"level":"WARN"`) || !strings.Contains(logs.String(), c.note) || !strings.Contains(logs.String(), `"dialog_id"`) {
+				t.Errorf("no warning with the dialog id about the cut: %s", logs.String())
+			}
+		})
 	}
 }
 

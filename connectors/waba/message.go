@@ -9,7 +9,9 @@ import (
 	"github.com/fixit-exchange/fixit/connectors"
 )
 
-// WhatsApp limits on what a business may send (Cloud API reference; sizes in characters).
+// WhatsApp limits on what a business may send (Cloud API reference; sizes in
+// characters). They are defined here only; the loader reads them through the
+// registry (Limits).
 const (
 	MaxTextLen        = 4096 // text message body
 	MaxButtons        = 3    // reply buttons per message
@@ -18,11 +20,16 @@ const (
 	maxInteractiveLen = 1024 // body of an interactive message
 	maxHeaderLen      = 60   // interactive header and footer
 	maxListButtonLen  = 20   // the button that opens a list
-	maxRowTitleLen    = 24
+	maxRowTitleLen    = 24   // also a section's title
 	maxRowDescLen     = 72
 	maxButtonIDLen    = 256
 	maxRowIDLen       = 200
 )
+
+// Limits is what WhatsApp accepts in one message.
+var Limits = connectors.Limits{Text: MaxTextLen, Body: maxInteractiveLen, Header: maxHeaderLen, Footer: maxHeaderLen,
+	Buttons: MaxButtons, ButtonTitle: MaxButtonTitleLen, ButtonID: maxButtonIDLen, ListButton: maxListButtonLen,
+	SectionTitle: maxRowTitleLen, ListRows: MaxListRows, RowTitle: maxRowTitleLen, RowDescription: maxRowDescLen, RowID: maxRowIDLen}
 
 // Window is WhatsApp's customer-service window: free-form messages may be sent only
 // this long after the contact's last inbound message.
@@ -108,85 +115,102 @@ type (
 	}
 )
 
+// cuts records the values cut to WhatsApp's limits while a message is built: a
+// text a template made too long goes out shortened rather than not at all, and
+// the cut is logged.
+type cuts []string
+
+// fit returns s cut to hi characters (noting the cut); a required s must not be
+// empty.
+func (c *cuts) fit(name, s string, required bool, hi int) (string, error) {
+	if required && s == "" {
+		return "", badParams(name + " is required")
+	}
+	out, cut := connectors.TruncateChars(s, hi)
+	if cut {
+		*c = append(*c, fmt.Sprintf("%s: %d characters, cut to %d", name, utf8.RuneCountInString(s), hi))
+	}
+	return out, nil
+}
+
 // buildSend turns the params of a "send" action into the message to post and how it
-// goes ("via"). It validates everything first, then applies the 24-hour window: a
-// free-form message outside it becomes the fallback template or a window_closed error.
-func buildSend(req connectors.Request, now time.Time) (*outMessage, string, error) {
+// goes ("via"), and says what was cut to fit. It validates everything first, then
+// applies the 24-hour window: a free-form message outside it becomes the fallback
+// template or a window_closed error.
+func buildSend(req connectors.Request, now time.Time) (*outMessage, string, cuts, error) {
 	to := firstNonEmpty(req.Dialog.ContactID, req.Dialog.Phone)
 	if to == "" {
-		return nil, "", badParams("the dialog has no WhatsApp contact to send to")
+		return nil, "", nil, badParams("the dialog has no WhatsApp contact to send to")
 	}
 	p := req.Params
 	if t := p["template"]; t != nil {
 		tpl, err := buildTemplate("template", t)
 		if err != nil {
-			return nil, "", err
+			return nil, "", nil, err
 		}
-		return newMessage(to, "template", func(m *outMessage) { m.Template = tpl }), ViaTemplate, nil
+		return newMessage(to, "template", func(m *outMessage) { m.Template = tpl }), ViaTemplate, nil, nil
 	}
-	msg, via, err := buildFreeForm(to, p)
+	var c cuts
+	msg, via, err := buildFreeForm(to, p, &c)
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	var fallback *outTemplate
 	if f := p["fallback"]; f != nil {
 		if fallback, err = buildTemplate("fallback", f); err != nil {
-			return nil, "", err
+			return nil, "", nil, err
 		}
 	}
 	last := req.LastInboundAt
 	if !last.IsZero() && now.Sub(last) < Window {
-		return msg, via, nil
+		return msg, via, c, nil
 	}
 	if fallback != nil {
-		return newMessage(to, "template", func(m *outMessage) { m.Template = fallback }), ViaFallbackTemplate, nil
+		return newMessage(to, "template", func(m *outMessage) { m.Template = fallback }), ViaFallbackTemplate, nil, nil
 	}
 	why := "no inbound message from the contact is known"
 	if !last.IsZero() {
 		why = "the last inbound message was at " + last.UTC().Format(time.RFC3339)
 	}
-	return nil, "", &connectors.Error{Connector: "waba", Code: connectors.CodeWindowClosed, APICode: 131047,
+	return nil, "", nil, &connectors.Error{Connector: "waba", Code: connectors.CodeWindowClosed, APICode: 131047,
 		Message: "24-hour customer service window is closed (" + why + "): send a template or give a fallback"}
 }
 
-func buildFreeForm(to string, p map[string]any) (*outMessage, string, error) {
+func buildFreeForm(to string, p map[string]any, c *cuts) (*outMessage, string, error) {
 	text := paramString(p["text"])
 	hasButtons, hasList := p["buttons"] != nil, p["list"] != nil
 	switch {
 	case hasButtons && hasList:
 		return nil, "", badParams("buttons and list cannot be sent in one message")
 	case !hasButtons && !hasList:
-		if err := checkLen("text", text, true, MaxTextLen); err != nil {
+		text, err := c.fit("text", text, true, MaxTextLen)
+		if err != nil {
 			return nil, "", err
 		}
 		return newMessage(to, "text", func(m *outMessage) { m.Text = &outText{Body: text} }), ViaText, nil
 	}
 
-	in := &outInteractive{Body: outBody{Text: text}}
-	if err := checkLen("text", text, true, maxInteractiveLen); err != nil {
+	text, err := c.fit("text", text, true, maxInteractiveLen)
+	if err != nil {
 		return nil, "", err
 	}
+	in := &outInteractive{Body: outBody{Text: text}}
 	if h := paramString(p["header"]); h != "" {
-		if err := checkLen("header", h, true, maxHeaderLen); err != nil {
-			return nil, "", err
-		}
+		h, _ = c.fit("header", h, false, maxHeaderLen)
 		in.Header = &outHeader{Type: "text", Text: h}
 	}
 	if f := paramString(p["footer"]); f != "" {
-		if err := checkLen("footer", f, true, maxHeaderLen); err != nil {
-			return nil, "", err
-		}
+		f, _ = c.fit("footer", f, false, maxHeaderLen)
 		in.Footer = &outBody{Text: f}
 	}
-	var err error
 	via := ViaButtons
 	if hasButtons {
 		in.Type = "button"
-		in.Action.Buttons, err = buildButtons(p["buttons"])
+		in.Action.Buttons, err = buildButtons(p["buttons"], c)
 	} else {
 		via = ViaList
 		in.Type = "list"
-		in.Action.Button, in.Action.Sections, err = buildList(p["list"])
+		in.Action.Button, in.Action.Sections, err = buildList(p["list"], c)
 	}
 	if err != nil {
 		return nil, "", err
@@ -194,7 +218,7 @@ func buildFreeForm(to string, p map[string]any) (*outMessage, string, error) {
 	return newMessage(to, "interactive", func(m *outMessage) { m.Interactive = in }), via, nil
 }
 
-func buildButtons(v any) ([]outButton, error) {
+func buildButtons(v any, c *cuts) ([]outButton, error) {
 	items := paramList(v)
 	if len(items) == 0 || len(items) > MaxButtons {
 		return nil, badParams(fmt.Sprintf("buttons: give 1 to %d buttons, got %d", MaxButtons, len(items)))
@@ -204,7 +228,8 @@ func buildButtons(v any) ([]outButton, error) {
 	for i, it := range items {
 		id, title, _ := choice(it)
 		name := fmt.Sprintf("buttons[%d]", i)
-		if err := checkLen(name+".title", title, true, MaxButtonTitleLen); err != nil {
+		title, err := c.fit(name+".title", title, true, MaxButtonTitleLen)
+		if err != nil {
 			return nil, err
 		}
 		if err := checkLen(name+".id", id, true, maxButtonIDLen); err != nil {
@@ -219,19 +244,16 @@ func buildButtons(v any) ([]outButton, error) {
 	return out, nil
 }
 
-func buildList(v any) (string, []outSection, error) {
+func buildList(v any, c *cuts) (string, []outSection, error) {
 	l := paramMap(v)
 	if l == nil {
 		return "", nil, badParams("list: want an object with button and rows")
 	}
-	button := paramString(l["button"])
-	if err := checkLen("list.button", button, true, maxListButtonLen); err != nil {
+	button, err := c.fit("list.button", paramString(l["button"]), true, maxListButtonLen)
+	if err != nil {
 		return "", nil, err
 	}
-	section := paramString(l["section"])
-	if err := checkLen("list.section", section, false, maxRowTitleLen); err != nil {
-		return "", nil, err
-	}
+	section, _ := c.fit("list.section", paramString(l["section"]), false, maxRowTitleLen)
 	items := paramList(l["rows"])
 	if len(items) == 0 || len(items) > MaxListRows {
 		return "", nil, badParams(fmt.Sprintf("list.rows: give 1 to %d rows, got %d", MaxListRows, len(items)))
@@ -240,14 +262,14 @@ func buildList(v any) (string, []outSection, error) {
 	for i, it := range items {
 		id, title, desc := choice(it)
 		name := fmt.Sprintf("list.rows[%d]", i)
-		for _, c := range []struct {
-			field, val string
-			required   bool
-			max        int
-		}{{".title", title, true, maxRowTitleLen}, {".id", id, true, maxRowIDLen}, {".description", desc, false, maxRowDescLen}} {
-			if err := checkLen(name+c.field, c.val, c.required, c.max); err != nil {
-				return "", nil, err
-			}
+		title, err := c.fit(name+".title", title, true, maxRowTitleLen)
+		if err != nil {
+			return "", nil, err
+		}
+		desc, _ = c.fit(name+".description", desc, false, maxRowDescLen)
+		// An id is matched against the reply: it is never cut.
+		if err := checkLen(name+".id", id, true, maxRowIDLen); err != nil {
+			return "", nil, err
 		}
 		rows = append(rows, outRow{ID: id, Title: title, Description: desc})
 	}

@@ -14,9 +14,11 @@ import (
 	"github.com/fixit-exchange/fixit/engine/store"
 )
 
-// Flows serves the flow set in service (an *engine.Holder).
+// Flows serves the flow set in service and the loader that compiled it (an
+// *engine.Holder): older versions that live dialogs keep are compiled with it.
 type Flows interface {
 	Current() *engine.FlowSet
+	Loader() *engine.Loader
 }
 
 // Reader is what the core reads outside a step's transaction: the dialog bound to
@@ -118,7 +120,7 @@ func (c *Core) Version(ctx context.Context, name, hash string) (*engine.Flow, er
 	if err != nil {
 		return nil, fmt.Errorf("flow %s version %.12s: %w", name, hash, err)
 	}
-	fs, diags := engine.Compile([]engine.File{{Name: v.File, Data: []byte(v.Source)}})
+	fs, diags := c.cfg.Flows.Loader().Compile([]engine.File{{Name: v.File, Data: []byte(v.Source)}})
 	if fs == nil || fs.Flow(name) == nil {
 		return nil, fmt.Errorf("flow %s version %.12s no longer compiles: %v", name, hash, diags)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fixit-exchange/fixit/connectors"
+	"github.com/fixit-exchange/fixit/connectors/registry"
 	"github.com/fixit-exchange/fixit/engine"
 	"github.com/fixit-exchange/fixit/engine/dialog"
 	"github.com/fixit-exchange/fixit/engine/event"
@@ -36,7 +37,7 @@ func newWorld(t *testing.T) *world {
 	}
 	t.Cleanup(func() { st.Close() })
 	w.st = st
-	h := engine.NewHolder(nil, "testdata")
+	h := engine.NewHolder(nil, engine.MustLoader(registry.DryRun()), "testdata")
 	if rep := h.Reload(); rep.Result != engine.ReloadOK {
 		t.Fatalf("flows: %+v", rep)
 	}

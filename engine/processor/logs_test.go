@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/fixit-exchange/fixit/connectors"
+	"github.com/fixit-exchange/fixit/connectors/registry"
 	"github.com/fixit-exchange/fixit/engine"
 	"github.com/fixit-exchange/fixit/engine/event"
 	"github.com/fixit-exchange/fixit/engine/store"
@@ -76,7 +77,7 @@ states:
 		reg := connectors.NewRegistry()
 		_ = reg.Register(conn)
 		var logs syncBuffer
-		p := New(Config{Store: st, Flows: engine.NewHolder(clk.Now, dir), Registry: reg, Now: clk.Now, MaxAttempts: 1, LogContent: content,
+		p := New(Config{Store: st, Flows: engine.NewHolder(clk.Now, engine.MustLoader(registry.DryRun()), dir), Registry: reg, Now: clk.Now, MaxAttempts: 1, LogContent: content,
 			Logger: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))})
 		if r := p.Reload(ctx, false); r.Result != engine.ReloadOK {
 			t.Fatal(r)

@@ -14,6 +14,7 @@ import (
 	"github.com/fixit-exchange/fixit/engine/dialog"
 
 	"github.com/fixit-exchange/fixit/connectors"
+	"github.com/fixit-exchange/fixit/connectors/registry"
 	"github.com/fixit-exchange/fixit/engine"
 	"github.com/fixit-exchange/fixit/engine/event"
 	"github.com/fixit-exchange/fixit/engine/store"
@@ -125,7 +126,7 @@ func newHarnessWith(t *testing.T, flowsDir, dsn string, wrap func(store.Store) s
 	if wrap != nil {
 		st = wrap(st)
 	}
-	h := engine.NewHolder(clk.Now, flowsDir)
+	h := engine.NewHolder(clk.Now, engine.MustLoader(registry.DryRun()), flowsDir)
 	conn := &fakeConn{answers: map[string][]error{}, results: map[string]map[string]any{
 		"okdesk.create_issue": {"id": "1542", "issue_id": "1542", "contact_id": "21"},
 	}}
@@ -464,7 +465,7 @@ func TestOneDialogInArrivalOrder(t *testing.T) {
 
 func TestBackoff(t *testing.T) {
 	jit := 0.0
-	p := New(Config{Store: nil, Flows: engine.NewHolder(nil), BackoffBase: 2 * time.Second, BackoffMax: time.Minute,
+	p := New(Config{Store: nil, Flows: engine.NewHolder(nil, engine.MustLoader(registry.DryRun())), BackoffBase: 2 * time.Second, BackoffMax: time.Minute,
 		Jitter: func() float64 { return jit }})
 	defer p.Inbox().Close()
 	cases := []struct {

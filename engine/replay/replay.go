@@ -75,8 +75,9 @@ func (s Step) String() string {
 
 // Run replays one recorded dialog against the candidate flow set fs (env: the
 // FLOW_* variables flows read). See the package documentation for the rules:
-// recorded events are fed in order at their recorded times, recorded timer events
-// only move the clock (the candidate's own timers fire), and each action of the
+// recorded events are fed in order at their recorded times, a recorded timer event
+// only moves the clock to when it fired (the candidate's own timers due by then
+// fire there; others fire at their due times on the way), and each action of the
 // candidate gets the recorded outcome of the action of its kind in the same place,
 // delivered where the recording received it; actions the recording lacks get the
 // test world's defaults.
@@ -103,7 +104,7 @@ func Run(ctx context.Context, rec Recording, fs *engine.FlowSet, env map[string]
 		return v, err
 	}
 	defer w.Close()
-	for _, kind := range actionKinds() {
+	for _, kind := range sim.ActionKinds() {
 		w.Mocks().Set(kind, sim.Mock{Pending: true}) // every result waits for its place
 	}
 	var id int64
@@ -111,7 +112,8 @@ func Run(ctx context.Context, rec Recording, fs *engine.FlowSet, env map[string]
 		ev := e.Event
 		switch {
 		case ev.Type == event.TypeTimer:
-			w.Advance(ev.At.Sub(w.Now())) // the candidate's timers fire on the way
+			// The candidate's timers due by the time this one fired fire there.
+			w.Jump(e.ReceivedAt)
 		case ev.Source == event.SourceAction:
 			_, kind, _ := event.ActionOf(&ev)
 			if slices.ContainsFunc(w.Pending(), func(a *sim.Action) bool { return a.Kind == kind }) {
@@ -197,17 +199,6 @@ func Run(ctx context.Context, rec Recording, fs *engine.FlowSet, env map[string]
 		return v, nil
 	}
 	return v, nil
-}
-
-// actionKinds are the outbound action kinds.
-func actionKinds() []string {
-	out := []string{"send"}
-	for _, a := range engine.Actions {
-		if !a.Local && a.Name != "send" {
-			out = append(out, a.Name)
-		}
-	}
-	return out
 }
 
 // answer is the recorded outcome of an action, from its result event.

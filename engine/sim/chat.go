@@ -24,6 +24,7 @@ type ChatOptions struct {
 	Chat    TelegramChat    // the Telegram customer (channel telegram)
 	Start   time.Time       // the fake clock's start; DefaultStart() when zero
 	Env     map[string]any  // FLOW_* variables
+	Loader  *engine.Loader  // compiles the flow; DefaultLoader() when nil
 }
 
 const chatHelp = `Type a message as the customer. A number taps the button (or list row) with that number.
@@ -76,7 +77,10 @@ func Chat(in io.Reader, out io.Writer, opt ChatOptions) error {
 	if opt.Chat.ChatID == "" {
 		opt.Chat = TelegramChat{ChatID: "512345678", Name: "Анна"}
 	}
-	fs, diags := engine.Compile([]engine.File{{Name: opt.Flow.File, Data: opt.Flow.Source}})
+	if opt.Loader == nil {
+		opt.Loader = DefaultLoader()
+	}
+	fs, diags := opt.Loader.Compile([]engine.File{{Name: opt.Flow.File, Data: opt.Flow.Source}})
 	if fs == nil {
 		return fmt.Errorf("chat: compile flow %s: %w", opt.Flow.Name, diags)
 	}
@@ -170,7 +174,7 @@ func (c *chat) line(line string) bool {
 			}
 		}
 	case "/wait":
-		d, err := parseDuration(rest)
+		d, err := engine.ParseDuration(rest)
 		if err != nil {
 			fmt.Fprintf(c.out, "  /wait: %v (e.g. /wait 25h)\n", err)
 			return false

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"strings"
 	"testing"
-
-	"github.com/fixit-exchange/fixit/engine"
 )
 
 func TestChatGolden(t *testing.T) {
@@ -30,7 +28,7 @@ func TestChatGolden(t *testing.T) {
 // TestChatSimpleLead drives a whole conversation of the shipped flow through the
 // chat's streams, from greeting to payment.
 func TestChatSimpleLead(t *testing.T) {
-	fs, diags := engine.Load("../../flows.d")
+	fs, diags := DefaultLoader().Load("../../flows.d")
 	if fs == nil {
 		t.Fatal(diags)
 	}
@@ -64,7 +62,7 @@ func TestChatSimpleLead(t *testing.T) {
 // TestChatPending holds Okdesk's answer back while the customer writes more, then
 // delivers it with /complete; and checks the commands' errors.
 func TestChatPending(t *testing.T) {
-	fs, diags := engine.Load("../../flows.d")
+	fs, diags := DefaultLoader().Load("../../flows.d")
 	if fs == nil {
 		t.Fatal(diags)
 	}

@@ -8,9 +8,9 @@ import (
 	"sync"
 
 	"github.com/fixit-exchange/fixit/connectors"
+	"github.com/fixit-exchange/fixit/connectors/registry"
 	"github.com/fixit-exchange/fixit/connectors/telegram"
 	"github.com/fixit-exchange/fixit/connectors/waba"
-	"github.com/fixit-exchange/fixit/engine"
 )
 
 // Mock is a scripted outcome of an outbound action: result fields merged over the
@@ -114,12 +114,7 @@ func NewConnectors(mocks *Mocks, block bool) *Connectors {
 	if err != nil {
 		panic(err) // an empty configuration is always valid
 	}
-	var kinds []string
-	for _, a := range engine.Actions {
-		if !a.Local && a.Name != "send" {
-			kinds = append(kinds, a.Name)
-		}
-	}
+	kinds := slices.DeleteFunc(ActionKinds(), func(k string) bool { return k == "send" })
 	for _, s := range []connectors.Sender{waba.New(waba.Config{}), tg} {
 		must(c.inner.RegisterSender(s))
 		must(c.reg.RegisterSender(mocked{c: c, channel: s.Channel()}))
@@ -134,6 +129,12 @@ func must(err error) {
 		panic(err) // registering distinct kinds once cannot fail
 	}
 }
+
+// ActionKinds lists every outbound action kind the connectors fixit ships perform,
+// "send" first.
+var ActionKinds = sync.OnceValue(func() []string {
+	return append([]string{"send"}, registry.DryRun().Kinds()...)
+})
 
 // Registry is what the core performs actions through.
 func (c *Connectors) Registry() *connectors.Registry { return c.reg }

@@ -20,6 +20,8 @@ type TestOptions struct {
 	Coverage bool   // print the states and branches no scenario reached
 	Verbose  bool   // print passing scenarios too
 	Run      string // run only scenarios whose name contains this text
+	// Loader compiles the flows; DefaultLoader() when nil.
+	Loader *engine.Loader
 }
 
 // Result counts the scenarios run.
@@ -62,7 +64,11 @@ func Run(paths []string, opt TestOptions, stdout, stderr io.Writer) (Result, boo
 		}
 		g := groups[src]
 		if g == nil {
-			fs, diags := engine.Load(src)
+			loader := opt.Loader
+			if loader == nil {
+				loader = DefaultLoader()
+			}
+			fs, diags := loader.Load(src)
 			for _, d := range diags {
 				if d.Severity == engine.SevError {
 					fmt.Fprintln(stderr, d.String())

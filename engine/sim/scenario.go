@@ -1,20 +1,18 @@
 package sim
 
 import (
-	"encoding/json"
 	"fmt"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fixit-exchange/fixit/engine/dialog"
 
 	"gopkg.in/yaml.v3"
 
-	"unicode/utf8"
-
+	"github.com/fixit-exchange/fixit/connectors/registry"
 	"github.com/fixit-exchange/fixit/engine"
 	"github.com/fixit-exchange/fixit/engine/event"
 )
@@ -90,18 +88,6 @@ type failMatch struct {
 	code string // "": any code
 }
 
-// Step kinds. Inbound steps make one event; the others act on the world.
-var inboundKinds = []string{"whatsapp", "button", "list", "photo", "document", "media", "location", "telegram",
-	"callback", "okdesk.status", "okdesk.comment", "onec.payment", "event"}
-
-var otherKinds = []string{"advance", "mock", "complete", "handback"}
-
-// StepKinds lists every step kind, for documentation and error hints.
-func StepKinds() []string { return append(slices.Clone(inboundKinds), otherKinds...) }
-
-var expectKeys = []string{"sent", "actions", "failed", "logged", "state", "vars", "status", "finished", "outcome",
-	"unhandled", "ignored", "unrouted", "error", "started", "keys"}
-
 var statuses = func() []string {
 	out := make([]string, len(dialog.Statuses))
 	for i, s := range dialog.Statuses {
@@ -111,26 +97,26 @@ var statuses = func() []string {
 }()
 
 // ParseScenarios parses a scenario file. It reports every problem it finds, each
-// with its line and column, and returns the scenarios only when there is none.
+// with its range, through the same YAML front end as flow files, and returns the
+// scenarios only when there is none.
 func ParseScenarios(name string, data []byte) (*ScenarioFile, engine.Diagnostics) {
-	p := &parser{file: name}
-	out := p.file0(data)
-	p.diags.Sort()
-	if p.diags.HasErrors() {
-		return nil, p.diags
+	doc, root := engine.ParseYAML(name, data)
+	p := &parser{file: name, doc: doc}
+	out := p.file0(root)
+	diags := doc.Diagnostics()
+	if diags.HasErrors() {
+		return nil, diags
 	}
-	return out, p.diags
+	return out, diags
 }
 
 type parser struct {
-	file  string
-	diags engine.Diagnostics
+	file string
+	doc  *engine.YAMLDoc
 }
 
 func (p *parser) add(n *yaml.Node, code, hint, format string, args ...any) {
-	pos := posOf(n)
-	p.diags = append(p.diags, engine.Diagnostic{File: p.file, Line: pos.Line, Col: pos.Col, Severity: engine.SevError,
-		Code: code, Message: fmt.Sprintf(format, args...), Hint: hint})
+	p.doc.Error(n, code, fmt.Sprintf(format, args...), hint)
 }
 
 func posOf(n *yaml.Node) engine.Pos {
@@ -140,185 +126,72 @@ func posOf(n *yaml.Node) engine.Pos {
 	return engine.Pos{Line: n.Line, Col: max(n.Column, 1)}
 }
 
-var yamlLineRe = regexp.MustCompile(`line (\d+)(?:, column (\d+))?: (.*)`)
+type pair = engine.Pair
 
-type pair struct{ key, val *yaml.Node }
-
-func resolve(n *yaml.Node) *yaml.Node {
-	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < 32; i++ {
-		n = n.Alias
-	}
-	return n
-}
-
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		if n.Tag == "!!null" {
-			return "null"
-		}
-		return "a scalar"
-	}
-	return "nothing"
-}
-
-// pairs returns a mapping's entries, reporting duplicate keys.
+// pairs returns a mapping's entries, reporting duplicate keys; what names the
+// mapping when it is something else.
 func (p *parser) pairs(n *yaml.Node, what string) []pair {
-	n = resolve(n)
+	n = engine.Resolve(n)
 	if n == nil || n.Kind != yaml.MappingNode {
 		if n != nil {
-			p.add(n, engine.CodeWrongType, "", "%s must be a mapping, not %s", what, kindName(n))
+			p.add(n, engine.CodeWrongType, "", "%s must be a mapping, not %s", what, engine.KindName(n))
 		}
 		return nil
 	}
-	var out []pair
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := resolve(n.Content[i]), resolve(n.Content[i+1])
-		if k == nil || v == nil {
-			continue
-		}
-		if k.Kind != yaml.ScalarNode {
-			p.add(k, engine.CodeWrongType, "", "a key in %s must be a scalar, not %s", what, kindName(k))
-			continue
-		}
-		if seen[k.Value] {
-			p.add(k, engine.CodeDuplicateKey, "remove or rename one of the two keys", "duplicate key %q in %s", k.Value, what)
-			continue
-		}
-		seen[k.Value] = true
-		out = append(out, pair{k, v})
-	}
-	return out
+	return p.doc.Pairs(n)
 }
 
-func (p *parser) unknown(k *yaml.Node, what string, known []string) {
-	hint := "one of: " + strings.Join(known, ", ")
-	if s := closest(k.Value, known); s != "" {
-		hint = fmt.Sprintf("did you mean %q?", s)
-	}
-	p.add(k, engine.CodeUnknownKey, hint, "unknown key %q in %s", k.Value, what)
+func (p *parser) unknown(k *yaml.Node, spec engine.Object) {
+	p.doc.UnknownKey(k, spec, nil, nil)
 }
 
 func (p *parser) scalar(n *yaml.Node, what string) (string, bool) {
 	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
-		p.add(n, engine.CodeWrongType, "", "%s must be a scalar, not %s", what, kindName(n))
+		p.add(n, engine.CodeWrongType, "", "%s must be a scalar, not %s", what, engine.KindName(n))
 		return "", false
 	}
 	return n.Value, true
 }
 
 func (p *parser) boolean(n *yaml.Node, what string) (bool, bool) {
-	if n.Kind == yaml.ScalarNode {
-		switch n.Value {
-		case "true":
-			return true, true
-		case "false":
-			return false, true
-		}
-	}
-	p.add(n, engine.CodeWrongType, "", "%s must be true or false", what)
-	return false, false
+	return p.doc.Bool(n, what)
 }
 
 // value decodes a node into the JSON data model (numbers as float64).
 func (p *parser) value(n *yaml.Node, what string) (any, bool) {
-	var v any
-	if err := n.Decode(&v); err != nil {
-		p.add(n, engine.CodeWrongType, "", "%s: %v", what, err)
-		return nil, false
-	}
-	b, err := json.Marshal(jsonable(v))
-	if err != nil {
-		p.add(n, engine.CodeWrongType, "", "%s: %v", what, err)
-		return nil, false
-	}
-	var out any
-	if err := json.Unmarshal(b, &out); err != nil {
-		p.add(n, engine.CodeWrongType, "", "%s: %v", what, err)
-		return nil, false
-	}
-	return out, true
+	return p.doc.Decode(n, what)
 }
 
-// jsonable turns YAML's map[string]any/map[any]any trees into JSON-encodable ones.
-func jsonable(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[k] = jsonable(e)
-		}
-		return out
-	case map[any]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[fmt.Sprint(k)] = jsonable(e)
-		}
-		return out
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = jsonable(e)
-		}
-		return out
-	case time.Time:
-		return x.Format(time.RFC3339Nano)
-	}
-	return v
-}
-
-func (p *parser) file0(data []byte) *ScenarioFile {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		line, col, msg := 1, 1, err.Error()
-		if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
-			line, _ = strconv.Atoi(m[1])
-			if m[2] != "" {
-				col, _ = strconv.Atoi(m[2])
-			}
-			msg = m[3]
-		}
-		p.diags = append(p.diags, engine.Diagnostic{File: p.file, Line: line, Col: col, Severity: engine.SevError,
-			Code: engine.CodeYAMLSyntax, Message: strings.TrimPrefix(msg, "yaml: "), Hint: "fix the YAML syntax at this position (indentation, quotes, colons)"})
-		return nil
-	}
+func (p *parser) file0(root *yaml.Node) *ScenarioFile {
 	out := &ScenarioFile{Name: p.file}
-	if len(doc.Content) == 0 {
-		p.add(&doc, engine.CodeMissingKey, "add `scenarios:` with a list of scenarios", "the file is empty")
+	if root == nil {
+		if !p.doc.Diagnostics().HasErrors() {
+			p.doc.ErrorAt(engine.Pos{Line: 1, Col: 1}, engine.CodeMissingKey, "the file is empty", "add `scenarios:` with a list of scenarios")
+		}
 		return out
 	}
-	root := resolve(doc.Content[0])
 	defaults := Scenario{File: p.file, Start: DefaultStart(), Contact: WhatsAppContact{Phone: "+79161234567", Name: "Анна"},
 		Telegram: TelegramChat{ChatID: "512345678", Name: "Анна"}}
-	var list *yaml.Node
-	for _, kv := range p.pairs(root, "the scenario file") {
-		switch kv.key.Value {
-		case "scenarios":
-			list = kv.val
-		case "start", "contact", "telegram", "env":
-			p.setting(&defaults, kv)
-		default:
-			p.unknown(kv.key, "the scenario file", []string{"scenarios", "start", "contact", "telegram", "env"})
+	if !p.doc.Expect(root, yaml.MappingNode, "a scenario file") {
+		return out
+	}
+	f, _ := p.doc.Fields(root, FileSpec, nil, nil, nil)
+	for _, k := range []string{"start", "contact", "telegram", "env"} {
+		if v := f[k]; v != nil {
+			p.setting(&defaults, k, v)
 		}
 	}
+	list := f["scenarios"]
 	if list == nil {
-		if root.Kind == yaml.MappingNode {
-			p.add(root, engine.CodeMissingKey, "add `scenarios:` with a list of scenarios", "the file has no \"scenarios\"")
-		}
 		return out
 	}
 	if list.Kind != yaml.SequenceNode {
-		p.add(list, engine.CodeWrongType, "", "scenarios must be a list, not %s", kindName(list))
+		p.add(list, engine.CodeWrongType, "", "scenarios must be a list, not %s", engine.KindName(list))
 		return out
 	}
 	names := map[string]bool{}
 	for _, c := range list.Content {
-		if sc := p.scenario(resolve(c), defaults); sc != nil {
+		if sc := p.scenario(engine.Resolve(c), defaults); sc != nil {
 			if names[sc.Name] {
 				p.add(c, engine.CodeDuplicateKey, "give each scenario its own name", "scenario name %q is used twice", sc.Name)
 			}
@@ -330,46 +203,50 @@ func (p *parser) file0(data []byte) *ScenarioFile {
 }
 
 // setting reads a key a scenario and the file's top level share.
-func (p *parser) setting(sc *Scenario, kv pair) {
-	switch kv.key.Value {
+func (p *parser) setting(sc *Scenario, key string, val *yaml.Node) {
+	switch key {
 	case "start":
-		s, ok := p.scalar(kv.val, "start")
+		s, ok := p.scalar(val, "start")
 		if !ok {
 			return
 		}
 		t, err := time.Parse(time.RFC3339, s)
 		if err != nil {
-			p.add(kv.val, engine.CodeBadValue, "write an RFC 3339 time, e.g. 2026-11-29T10:00:00+03:00", "start %q is not an RFC 3339 time", s)
+			p.add(val, engine.CodeBadValue, "write an RFC 3339 time, e.g. 2026-11-29T10:00:00+03:00", "start %q is not an RFC 3339 time", s)
 			return
 		}
 		sc.Start = t
 	case "contact":
-		for _, f := range p.pairs(kv.val, "contact") {
-			v, ok := p.scalar(f.val, "contact."+f.key.Value)
-			switch {
-			case !ok:
-			case f.key.Value == "phone":
+		if !p.doc.Expect(val, yaml.MappingNode, "contact") {
+			return
+		}
+		f, _ := p.doc.Fields(val, ContactSpec, nil, nil, nil)
+		if n := f["phone"]; n != nil {
+			if v, ok := p.scalar(n, "contact.phone"); ok {
 				if event.NormalizePhone(v) == "" {
-					p.add(f.val, engine.CodeBadValue, "write the phone with its country code, e.g. +79161234567", "%q is not a phone number", v)
+					p.add(n, engine.CodeBadValue, "write the phone with its country code, e.g. +79161234567", "%q is not a phone number", v)
 				}
 				sc.Contact.Phone = v
-			case f.key.Value == "name":
+			}
+		}
+		if n := f["name"]; n != nil {
+			if v, ok := p.scalar(n, "contact.name"); ok {
 				sc.Contact.Name = v
-			default:
-				p.unknown(f.key, "contact", []string{"phone", "name"})
 			}
 		}
 	case "telegram":
-		for _, f := range p.pairs(kv.val, "telegram") {
-			v, ok := p.scalar(f.val, "telegram."+f.key.Value)
-			switch {
-			case !ok:
-			case f.key.Value == "chat_id":
+		if !p.doc.Expect(val, yaml.MappingNode, "telegram") {
+			return
+		}
+		f, _ := p.doc.Fields(val, TelegramSpec, nil, nil, nil)
+		if n := f["chat_id"]; n != nil {
+			if v, ok := p.scalar(n, "telegram.chat_id"); ok {
 				sc.Telegram.ChatID = v
-			case f.key.Value == "name":
+			}
+		}
+		if n := f["name"]; n != nil {
+			if v, ok := p.scalar(n, "telegram.name"); ok {
 				sc.Telegram.Name = v
-			default:
-				p.unknown(f.key, "telegram", []string{"chat_id", "name"})
 			}
 		}
 	case "env":
@@ -377,13 +254,13 @@ func (p *parser) setting(sc *Scenario, kv pair) {
 		for k, v := range sc.Env {
 			env[k] = v
 		}
-		for _, f := range p.pairs(kv.val, "env") {
-			if !strings.HasPrefix(f.key.Value, engine.FlowEnvPrefix) {
-				p.add(f.key, engine.CodeBadValue, "flows see only FLOW_* variables", "env variable %q does not start with %s", f.key.Value, engine.FlowEnvPrefix)
+		for _, f := range p.pairs(val, "env") {
+			if !strings.HasPrefix(f.Key.Value, engine.FlowEnvPrefix) {
+				p.add(f.Key, engine.CodeBadValue, "flows see only FLOW_* variables", "env variable %q does not start with %s", f.Key.Value, engine.FlowEnvPrefix)
 				continue
 			}
-			if v, ok := p.scalar(f.val, "env."+f.key.Value); ok && v != "" {
-				env[f.key.Value] = v
+			if v, ok := p.scalar(f.Val, "env."+f.Key.Value); ok && v != "" {
+				env[f.Key.Value] = v
 			}
 		}
 		sc.Env = env
@@ -392,38 +269,31 @@ func (p *parser) setting(sc *Scenario, kv pair) {
 
 func (p *parser) scenario(n *yaml.Node, defaults Scenario) *Scenario {
 	if n.Kind != yaml.MappingNode {
-		p.add(n, engine.CodeWrongType, "start each scenario with `- name: …`", "a scenario must be a mapping, not %s", kindName(n))
+		p.add(n, engine.CodeWrongType, "start each scenario with `- name: …`", "a scenario must be a mapping, not %s", engine.KindName(n))
 		return nil
 	}
 	sc := defaults
 	sc.Pos = posOf(n)
 	sc.Steps = nil
-	var steps *yaml.Node
-	for _, kv := range p.pairs(n, "a scenario") {
-		switch kv.key.Value {
-		case "name":
-			sc.Name, _ = p.scalar(kv.val, "name")
-		case "steps":
-			steps = kv.val
-		case "start", "contact", "telegram", "env":
-			p.setting(&sc, kv)
-		default:
-			p.unknown(kv.key, "a scenario", []string{"name", "steps", "start", "contact", "telegram", "env"})
+	f, _ := p.doc.Fields(n, ScenarioSpec, nil, nil, nil)
+	if v := f["name"]; v != nil {
+		sc.Name, _ = p.scalar(v, "name")
+	}
+	for _, k := range []string{"start", "contact", "telegram", "env"} {
+		if v := f[k]; v != nil {
+			p.setting(&sc, k, v)
 		}
 	}
-	if sc.Name == "" {
-		p.add(n, engine.CodeMissingKey, "add `name: …` saying what the scenario shows", "the scenario has no name")
-	}
+	steps := f["steps"]
 	if steps == nil {
-		p.add(n, engine.CodeMissingKey, "add `steps:` with a list of steps", "the scenario has no steps")
 		return &sc
 	}
 	if steps.Kind != yaml.SequenceNode {
-		p.add(steps, engine.CodeWrongType, "", "steps must be a list, not %s", kindName(steps))
+		p.add(steps, engine.CodeWrongType, "", "steps must be a list, not %s", engine.KindName(steps))
 		return &sc
 	}
 	for _, c := range steps.Content {
-		if st := p.step(resolve(c), &sc); st != nil {
+		if st := p.step(engine.Resolve(c), &sc); st != nil {
 			sc.Steps = append(sc.Steps, st)
 		}
 	}
@@ -432,36 +302,42 @@ func (p *parser) scenario(n *yaml.Node, defaults Scenario) *Scenario {
 
 func (p *parser) step(n *yaml.Node, sc *Scenario) *Step {
 	if n.Kind != yaml.MappingNode {
-		p.add(n, engine.CodeWrongType, "write a step as `- whatsapp: \"text\"`, `- advance: 25h`, …", "a step must be a mapping, not %s", kindName(n))
+		p.add(n, engine.CodeWrongType, "write a step as `- whatsapp: \"text\"`, `- advance: 25h`, …", "a step must be a mapping, not %s", engine.KindName(n))
 		return nil
 	}
 	st := &Step{Pos: posOf(n)}
 	var expect *yaml.Node
 	var kind pair
+	var spec StepSpec
+	unknown := false
 	for _, kv := range p.pairs(n, "a step") {
+		ks, isStep := stepSpec(kv.Key.Value)
 		switch {
-		case kv.key.Value == "expect":
-			expect = kv.val
-		case slices.Contains(inboundKinds, kv.key.Value) || slices.Contains(otherKinds, kv.key.Value):
-			if kind.key != nil {
-				p.add(kv.key, engine.CodeWrongType, "split it into two steps", "a step has one input; this one has %q and %q", kind.key.Value, kv.key.Value)
+		case kv.Key.Value == "expect":
+			expect = kv.Val
+		case isStep:
+			if kind.Key != nil {
+				p.add(kv.Key, engine.CodeWrongType, "split it into two steps", "a step has one input; this one has %q and %q", kind.Key.Value, kv.Key.Value)
 				continue
 			}
-			kind = kv
+			kind, spec = kv, ks
 		default:
-			p.unknown(kv.key, "a step", append(StepKinds(), "expect"))
+			unknown = true
+			p.unknown(kv.Key, stepKeys)
 		}
 	}
-	if kind.key == nil {
-		p.add(n, engine.CodeMissingKey, "start the step with one of: "+strings.Join(StepKinds(), ", "), "the step has no input")
+	if kind.Key == nil {
+		if !unknown { // else the unknown key is the cause
+			p.add(n, engine.CodeMissingKey, "start the step with one of: "+strings.Join(StepKinds(), ", "), "the step has no input")
+		}
 		return nil
 	}
-	st.Kind, st.Pos = kind.key.Value, posOf(kind.key)
-	st.Text = stepText(kind)
-	st.in = p.input(kind.key.Value, kind.val, sc)
+	st.Kind, st.Pos = kind.Key.Value, posOf(kind.Key)
+	st.Text = p.stepText(kind)
+	st.in = p.input(spec, kind.Val, sc)
 	if expect != nil {
 		// A complete step delivers one event too: its outcome may be checked.
-		st.Expect = p.expect(expect, slices.Contains(inboundKinds, st.Kind) || st.Kind == "complete")
+		st.Expect = p.expect(expect, spec.Inbound || st.Kind == "complete")
 	}
 	if st.in == nil {
 		return nil
@@ -469,50 +345,53 @@ func (p *parser) step(n *yaml.Node, sc *Scenario) *Step {
 	return st
 }
 
+// stepKeys are the keys a step may have: one step kind and `expect`.
+var stepKeys = engine.Object{Name: "step", Fields: func() []engine.Field {
+	var out []engine.Field
+	for _, k := range append(StepKinds(), "expect") {
+		out = append(out, engine.Field{Name: k})
+	}
+	return out
+}()}
+
 // stepText renders a step's input on one line, as written.
-func stepText(kv pair) string {
-	var v any
-	if err := kv.val.Decode(&v); err != nil {
-		return kv.key.Value
-	}
-	if s, ok := v.(string); ok && kv.val.Kind == yaml.ScalarNode {
-		if kv.val.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 || strings.ContainsAny(s, ":#\n") {
-			return kv.key.Value + ": " + quote(s)
+func (p *parser) stepText(kv pair) string {
+	if n := kv.Val; n.Kind == yaml.ScalarNode {
+		if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 || strings.ContainsAny(n.Value, ":#\n") {
+			return kv.Key.Value + ": " + quote(n.Value)
 		}
-		return kv.key.Value + ": " + s
+		return kv.Key.Value + ": " + n.Value
 	}
-	return kv.key.Value + ": " + show(jsonable(v))
+	v, ok := p.value(kv.Val, kv.Key.Value)
+	if !ok {
+		return kv.Key.Value
+	}
+	return kv.Key.Value + ": " + show(v)
 }
 
-// fields reads a step's mapping argument, or its scalar shorthand into short.
-func (p *parser) fields(n *yaml.Node, what, short string, known []string) (map[string]*yaml.Node, bool) {
-	out := map[string]*yaml.Node{}
-	if n.Kind == yaml.ScalarNode && short != "" {
+// fields reads a step's mapping argument (checked against its spec), or its
+// short form into the spec's Short field. ok is false when the value has a key
+// the step does not take.
+func (p *parser) fields(n *yaml.Node, spec StepSpec) (map[string]*yaml.Node, bool) {
+	what := spec.Name
+	if n.Kind == yaml.ScalarNode && spec.Short != "" {
 		if n.Tag == "!!null" {
 			p.add(n, engine.CodeWrongType, "", "%s needs a value", what)
 			return nil, false
 		}
-		out[short] = n
-		return out, true
+		return map[string]*yaml.Node{spec.Short: n}, true
 	}
 	if n.Kind != yaml.MappingNode {
 		want := "a mapping"
-		if short != "" {
-			want = "a " + short + " or a mapping"
+		if spec.Short != "" {
+			want = "a " + spec.Short + " or a mapping"
 		}
-		p.add(n, engine.CodeWrongType, "", "%s takes %s, not %s", what, want, kindName(n))
+		p.add(n, engine.CodeWrongType, "", "%s takes %s, not %s", what, want, engine.KindName(n))
 		return nil, false
 	}
-	ok := true
-	for _, kv := range p.pairs(n, what) {
-		if !slices.Contains(known, kv.key.Value) {
-			p.unknown(kv.key, what, known)
-			ok = false
-			continue
-		}
-		out[kv.key.Value] = kv.val
-	}
-	return out, ok
+	before := p.doc.Errors()
+	f, _ := p.doc.Fields(n, spec.Object, nil, nil, nil)
+	return f, p.doc.Errors() == before
 }
 
 func (p *parser) str(f map[string]*yaml.Node, key, what string) string {
@@ -569,16 +448,17 @@ func (p *parser) chat(f map[string]*yaml.Node, what string, sc *Scenario) Telegr
 	return c
 }
 
-func (p *parser) input(kind string, n *yaml.Node, sc *Scenario) input {
+func (p *parser) input(spec StepSpec, n *yaml.Node, sc *Scenario) input {
+	kind := spec.Name
 	switch kind {
 	case "whatsapp":
-		f, ok := p.fields(n, kind, "text", []string{"text", "from", "name"})
+		f, ok := p.fields(n, spec)
 		if !ok {
 			return nil
 		}
 		return &waText{from: p.from(f, kind, sc), text: p.str(f, "text", kind)}
 	case "button", "list":
-		f, ok := p.fields(n, kind, "id", []string{"id", "title", "description", "from", "name"})
+		f, ok := p.fields(n, spec)
 		if !ok {
 			return nil
 		}
@@ -589,15 +469,7 @@ func (p *parser) input(kind string, n *yaml.Node, sc *Scenario) input {
 		return &waChoice{list: kind == "list", from: p.from(f, kind, sc), id: p.str(f, "id", kind),
 			title: p.str(f, "title", kind), desc: p.str(f, "description", kind)}
 	case "photo", "document", "media":
-		known := []string{"caption", "filename", "from", "name"}
-		if kind == "media" {
-			known = append(known, "kind")
-		}
-		short := "caption"
-		if kind == "media" {
-			short = ""
-		}
-		f, ok := p.fields(n, kind, short, known)
+		f, ok := p.fields(n, spec)
 		if !ok {
 			return nil
 		}
@@ -611,7 +483,7 @@ func (p *parser) input(kind string, n *yaml.Node, sc *Scenario) input {
 		}
 		return &waMedia{from: p.from(f, kind, sc), kind: mk, caption: p.str(f, "caption", kind), filename: p.str(f, "filename", kind)}
 	case "location":
-		f, ok := p.fields(n, kind, "", []string{"latitude", "longitude", "name", "address", "from"})
+		f, ok := p.fields(n, spec)
 		if !ok {
 			return nil
 		}
@@ -622,29 +494,25 @@ func (p *parser) input(kind string, n *yaml.Node, sc *Scenario) input {
 		return &waLocation{from: c, lat: p.num(f, "latitude", kind), lon: p.num(f, "longitude", kind),
 			name: p.str(f, "name", kind), address: p.str(f, "address", kind)}
 	case "telegram":
-		f, ok := p.fields(n, kind, "text", []string{"text", "chat", "name"})
+		f, ok := p.fields(n, spec)
 		if !ok {
 			return nil
 		}
 		return &tgText{chat: p.chat(f, kind, sc), text: p.str(f, "text", kind)}
 	case "callback":
-		f, ok := p.fields(n, kind, "data", []string{"data", "chat", "name"})
+		f, ok := p.fields(n, spec)
 		if !ok {
 			return nil
 		}
 		return &tgCallback{chat: p.chat(f, kind, sc), data: p.str(f, "data", kind)}
 	case "okdesk.status":
-		f, ok := p.fields(n, kind, "status", []string{"status", "old", "issue", "phone"})
+		f, ok := p.fields(n, spec)
 		if !ok {
-			return nil
-		}
-		if f["status"] == nil {
-			p.add(n, engine.CodeMissingKey, "add `status: completed`", "okdesk.status needs a status")
 			return nil
 		}
 		return &okStatus{issue: p.str(f, "issue", kind), status: p.str(f, "status", kind), old: p.str(f, "old", kind), phone: p.str(f, "phone", kind)}
 	case "okdesk.comment":
-		f, ok := p.fields(n, kind, "text", []string{"text", "public", "author", "issue", "phone"})
+		f, ok := p.fields(n, spec)
 		if !ok {
 			return nil
 		}
@@ -660,7 +528,7 @@ func (p *parser) input(kind string, n *yaml.Node, sc *Scenario) input {
 		}
 		return c
 	case "onec.payment":
-		f, ok := p.fields(n, kind, "status", []string{"status", "okdesk_issue_id", "phone", "invoice_id", "amount", "id"})
+		f, ok := p.fields(n, spec)
 		if !ok {
 			return nil
 		}
@@ -672,15 +540,10 @@ func (p *parser) input(kind string, n *yaml.Node, sc *Scenario) input {
 		pay.auto = f["okdesk_issue_id"] == nil && f["phone"] == nil
 		return pay
 	case "event":
-		return p.rawEvent(n)
+		return p.rawEvent(n, spec)
 	case "advance":
-		s, ok := p.scalar(n, "advance")
+		d, ok := p.doc.Duration(n, "advance")
 		if !ok {
-			return nil
-		}
-		d, err := parseDuration(s)
-		if err != nil {
-			p.add(n, engine.CodeBadDuration, "write durations like 90s, 15m, 25h, 2d or 1h30m", "advance: %v", err)
 			return nil
 		}
 		return &advance{d: d}
@@ -705,47 +568,36 @@ func orNode(a, b *yaml.Node) *yaml.Node {
 	return b
 }
 
-func (p *parser) rawEvent(n *yaml.Node) input {
-	f, ok := p.fields(n, "event", "", []string{"type", "keys", "contact", "text", "data"})
-	if !ok {
+func (p *parser) rawEvent(n *yaml.Node, spec StepSpec) input {
+	f, ok := p.fields(n, spec)
+	if !ok || f["type"] == nil {
 		return nil
 	}
 	r := &raw{typ: p.str(f, "type", "event"), text: p.str(f, "text", "event")}
-	if r.typ == "" {
-		p.add(n, engine.CodeMissingKey, "add `type: okdesk.new_ticket` (or any event type)", "event needs a type")
-		return nil
-	}
 	if k := f["keys"]; k != nil {
 		if k.Kind != yaml.SequenceNode {
-			p.add(k, engine.CodeWrongType, "", "event.keys must be a list, not %s", kindName(k))
+			p.add(k, engine.CodeWrongType, "", "event.keys must be a list, not %s", engine.KindName(k))
 		} else {
 			for _, c := range k.Content {
-				if s, ok := p.scalar(resolve(c), "a key"); ok {
+				if s, ok := p.scalar(engine.Resolve(c), "a key"); ok {
 					r.keys = append(r.keys, s)
 				}
 			}
 		}
 	}
 	if c := f["contact"]; c != nil {
-		for _, kv := range p.pairs(c, "event.contact") {
-			v, _ := p.scalar(kv.val, "event.contact."+kv.key.Value)
-			switch kv.key.Value {
-			case "channel":
-				r.contact.Channel = v
-			case "id":
-				r.contact.ID = v
-			case "name":
-				r.contact.Name = v
-			case "phone":
-				r.contact.Phone = v
-			default:
-				p.unknown(kv.key, "event.contact", []string{"channel", "id", "name", "phone"})
+		if p.doc.Expect(c, yaml.MappingNode, "event.contact") {
+			cf, _ := p.doc.Fields(c, EventContactSpec, nil, nil, nil)
+			for name, dst := range map[string]*string{"channel": &r.contact.Channel, "id": &r.contact.ID, "name": &r.contact.Name, "phone": &r.contact.Phone} {
+				if v := cf[name]; v != nil {
+					*dst, _ = p.scalar(v, "event.contact."+name)
+				}
 			}
 		}
 	}
 	if d := f["data"]; d != nil {
 		if d.Kind != yaml.MappingNode {
-			p.add(d, engine.CodeWrongType, "", "event.data must be a mapping, not %s", kindName(d))
+			p.add(d, engine.CodeWrongType, "", "event.data must be a mapping, not %s", engine.KindName(d))
 		} else if v, ok := p.value(d, "event.data"); ok {
 			r.data, _ = v.(map[string]any)
 		}
@@ -760,18 +612,18 @@ func (p *parser) mock(n *yaml.Node) input {
 		p.add(n, engine.CodeMissingKey, "write `mock: { okdesk.create_issue: { id: \"1542\" } }`", "mock names no action")
 	}
 	for _, kv := range ps {
-		kind := kv.key.Value
-		if !p.actionKey(kv.key, "mock") {
+		kind := kv.Key.Value
+		if !p.actionKey(kv.Key, "mock") {
 			continue
 		}
 		e := mockEntry{kind: kind}
 		switch {
-		case kv.val.Kind == yaml.ScalarNode && (kv.val.Value == "default" || kv.val.Tag == "!!null"):
+		case kv.Val.Kind == yaml.ScalarNode && (kv.Val.Value == "default" || kv.Val.Tag == "!!null"):
 			e.reset = true
-		case kv.val.Kind == yaml.ScalarNode && kv.val.Value == "pending":
+		case kv.Val.Kind == yaml.ScalarNode && kv.Val.Value == "pending":
 			e.once, e.mock.Pending = true, true
 		default:
-			mk, once, ok := p.answer(kv.val, "mock."+kind, true)
+			mk, once, ok := p.answer(kv.Val, "mock."+kind, true)
 			if !ok {
 				continue
 			}
@@ -793,14 +645,14 @@ func (p *parser) complete(n *yaml.Node) input {
 	}
 	ok := len(ps) > 0
 	for _, kv := range ps {
-		kind := kv.key.Value
-		if !p.actionKey(kv.key, "complete") {
+		kind := kv.Key.Value
+		if !p.actionKey(kv.Key, "complete") {
 			ok = false
 			continue
 		}
 		e := completeEntry{kind: kind}
-		if !(kv.val.Kind == yaml.ScalarNode && (kv.val.Value == "default" || kv.val.Tag == "!!null")) {
-			mk, _, good := p.answer(kv.val, "complete."+kind, false)
+		if !(kv.Val.Kind == yaml.ScalarNode && (kv.Val.Value == "default" || kv.Val.Tag == "!!null")) {
+			mk, _, good := p.answer(kv.Val, "complete."+kind, false)
 			if !good {
 				ok = false
 				continue
@@ -821,7 +673,7 @@ func (p *parser) actionKey(k *yaml.Node, what string) bool {
 		return true
 	}
 	hint := "one of: " + strings.Join(actionKinds(), ", ")
-	if s := closest(k.Value, actionKinds()); s != "" {
+	if s := engine.DidYouMean(k.Value, actionKinds()); s != "" {
 		hint = fmt.Sprintf("did you mean %q?", s)
 	}
 	p.add(k, engine.CodeUnknownAction, hint, "%s: unknown action %q", what, k.Value)
@@ -841,17 +693,17 @@ func (p *parser) answer(n *yaml.Node, what string, mock bool) (m Mock, once, ok 
 		ok = true
 		for _, f := range p.pairs(n, what) {
 			switch {
-			case f.key.Value == "fail":
-				m.Fail = p.failure(f.val, what)
-			case f.key.Value == "once" && mock:
-				once, _ = p.boolean(f.val, what+".once")
-			case f.key.Value == "once" || f.key.Value == "pending":
-				p.add(f.key, engine.CodeBadValue, "a complete step gives the result itself: result fields, or {fail: …}",
-					"%s: %q means nothing here", what, f.key.Value)
+			case f.Key.Value == "fail":
+				m.Fail = p.failure(f.Val, what)
+			case f.Key.Value == "once" && mock:
+				once, _ = p.boolean(f.Val, what+".once")
+			case f.Key.Value == "once" || f.Key.Value == "pending":
+				p.add(f.Key, engine.CodeBadValue, "a complete step gives the result itself: result fields, or {fail: …}",
+					"%s: %q means nothing here", what, f.Key.Value)
 				ok = false
 			default:
-				if v, good := p.value(f.val, what+"."+f.key.Value); good {
-					result[f.key.Value] = v
+				if v, good := p.value(f.Val, what+"."+f.Key.Value); good {
+					result[f.Key.Value] = v
 				}
 			}
 		}
@@ -865,7 +717,7 @@ func (p *parser) answer(n *yaml.Node, what string, mock bool) (m Mock, once, ok 
 	if !mock {
 		forms = "a mapping of result fields, {fail: …}, fail or default"
 	}
-	p.add(n, engine.CodeWrongType, "", "%s takes %s, not %s", what, forms, kindName(n))
+	p.add(n, engine.CodeWrongType, "", "%s takes %s, not %s", what, forms, engine.KindName(n))
 	return Mock{}, false, false
 }
 
@@ -878,32 +730,36 @@ func (p *parser) failure(n *yaml.Node, what string) *Failure {
 		return f
 	}
 	for _, kv := range p.pairs(n, what+".fail") {
-		switch kv.key.Value {
+		switch kv.Key.Value {
 		case "code":
-			f.Code, _ = p.scalar(kv.val, "fail.code")
+			f.Code, _ = p.scalar(kv.Val, "fail.code")
 		case "message":
-			f.Message, _ = p.scalar(kv.val, "fail.message")
+			f.Message, _ = p.scalar(kv.Val, "fail.message")
 		case "status":
-			s, _ := p.scalar(kv.val, "fail.status")
+			s, _ := p.scalar(kv.Val, "fail.status")
 			v, err := strconv.Atoi(s)
 			if err != nil {
-				p.add(kv.val, engine.CodeWrongType, "", "fail.status must be an HTTP status number, not %q", s)
+				p.add(kv.Val, engine.CodeWrongType, "", "fail.status must be an HTTP status number, not %q", s)
 			}
 			f.Status = v
 		default:
-			p.unknown(kv.key, "fail", []string{"code", "message", "status"})
+			p.unknown(kv.Key, FailSpec)
 		}
 	}
 	return f
 }
 
+// DefaultLoader checks flows against the connectors fixit ships, in dry-run:
+// what `fixit test` and `fixit chat` use unless given a loader, and what the
+// scenario parser takes the outbound actions from. It is built once and never
+// changes.
+var DefaultLoader = sync.OnceValue(func() *engine.Loader { return engine.MustLoader(registry.DryRun()) })
+
 // actionKinds lists the outbound actions a mock may name.
 func actionKinds() []string {
 	var out []string
-	for _, a := range engine.Actions {
-		switch a.Name {
-		case "bind", "log", "handoff":
-		default:
+	for _, a := range DefaultLoader().Catalog().Actions() {
+		if !a.Local {
 			out = append(out, a.Name)
 		}
 	}
@@ -914,7 +770,7 @@ func (p *parser) expect(n *yaml.Node, inbound bool) *Expect {
 	e := &Expect{Pos: posOf(n)}
 	ps := p.pairs(n, "expect")
 	for _, kv := range ps {
-		k, v := kv.key.Value, kv.val
+		k, v := kv.Key.Value, kv.Val
 		switch k {
 		case "sent":
 			e.HasSent = true
@@ -951,9 +807,9 @@ func (p *parser) expect(n *yaml.Node, inbound bool) *Expect {
 		case "vars":
 			e.Vars = map[string]any{}
 			for _, f := range p.pairs(v, "expect.vars") {
-				if x, ok := p.value(f.val, "expect.vars."+f.key.Value); ok {
-					e.Vars[f.key.Value] = x
-					e.VarKeys = append(e.VarKeys, f.key.Value)
+				if x, ok := p.value(f.Val, "expect.vars."+f.Key.Value); ok {
+					e.Vars[f.Key.Value] = x
+					e.VarKeys = append(e.VarKeys, f.Key.Value)
 				}
 			}
 		case "status":
@@ -974,7 +830,7 @@ func (p *parser) expect(n *yaml.Node, inbound bool) *Expect {
 			}
 		case "outcome", "unhandled", "ignored", "unrouted":
 			if !inbound {
-				p.add(kv.key, engine.CodeBadValue, "check the outcome on the step that sends the event", "expect.%s applies to inbound steps only", k)
+				p.add(kv.Key, engine.CodeBadValue, "check the outcome on the step that sends the event", "expect.%s applies to inbound steps only", k)
 				continue
 			}
 			o := Outcome(k)
@@ -991,7 +847,7 @@ func (p *parser) expect(n *yaml.Node, inbound bool) *Expect {
 				o = OutcomeHandled
 			}
 			if e.Outcome != nil {
-				p.add(kv.key, engine.CodeDuplicateKey, "keep one of them", "expect has more than one outcome")
+				p.add(kv.Key, engine.CodeDuplicateKey, "keep one of them", "expect has more than one outcome")
 			}
 			e.Outcome = &o
 		case "error":
@@ -1010,7 +866,7 @@ func (p *parser) expect(n *yaml.Node, inbound bool) *Expect {
 				}
 			}
 		default:
-			p.unknown(kv.key, "expect", expectKeys)
+			p.unknown(kv.Key, ExpectSpec)
 		}
 	}
 	return e
@@ -1029,12 +885,12 @@ func (p *parser) seq(n *yaml.Node, what string) []*yaml.Node {
 		return nil
 	}
 	if n.Kind != yaml.SequenceNode {
-		p.add(n, engine.CodeWrongType, "write a list, e.g. [\"text\"], or [] for none", "%s must be a list, not %s", what, kindName(n))
+		p.add(n, engine.CodeWrongType, "write a list, e.g. [\"text\"], or [] for none", "%s must be a list, not %s", what, engine.KindName(n))
 		return nil
 	}
 	out := make([]*yaml.Node, 0, len(n.Content))
 	for _, c := range n.Content {
-		out = append(out, resolve(c))
+		out = append(out, engine.Resolve(c))
 	}
 	return out
 }
@@ -1049,44 +905,44 @@ func (p *parser) msg(n *yaml.Node) (msgMatch, bool) {
 	}
 	ok := true
 	for _, kv := range p.pairs(n, "a sent message") {
-		switch kv.key.Value {
+		switch kv.Key.Value {
 		case "text":
-			if s, good := p.scalar(kv.val, "text"); good {
+			if s, good := p.scalar(kv.Val, "text"); good {
 				tm := parseTextMatch(s)
 				m.text = &tm
 			}
 		case "buttons", "list":
 			var tms []textMatch
-			for _, c := range p.seq(kv.val, kv.key.Value) {
+			for _, c := range p.seq(kv.Val, kv.Key.Value) {
 				if s, good := p.scalar(c, "a choice title"); good {
 					tms = append(tms, parseTextMatch(s))
 				}
 			}
-			if kv.key.Value == "buttons" {
+			if kv.Key.Value == "buttons" {
 				m.buttons, m.hasButtons = tms, true
 			} else {
 				m.rows, m.hasRows = tms, true
 			}
 		case "template":
-			if s, good := p.scalar(kv.val, "template"); good {
+			if s, good := p.scalar(kv.Val, "template"); good {
 				tm := parseTextMatch(s)
 				m.template = &tm
 			}
 		case "params":
-			if v, good := p.value(kv.val, "params"); good {
+			if v, good := p.value(kv.Val, "params"); good {
 				l, isList := v.([]any)
 				if !isList {
-					p.add(kv.val, engine.CodeWrongType, "", "params must be a list of template parameters")
+					p.add(kv.Val, engine.CodeWrongType, "", "params must be a list of template parameters")
 				}
 				m.params, m.hasParams = l, true
 			}
 		case "via":
-			m.via, _ = p.scalar(kv.val, "via")
+			m.via, _ = p.scalar(kv.Val, "via")
 			if !slices.Contains([]string{"text", "buttons", "list", "template", "fallback_template"}, m.via) {
-				p.add(kv.val, engine.CodeBadValue, "one of: text, buttons, list, template, fallback_template", "via %q is not a way a message goes", m.via)
+				p.add(kv.Val, engine.CodeBadValue, "one of: text, buttons, list, template, fallback_template", "via %q is not a way a message goes", m.via)
 			}
 		default:
-			p.unknown(kv.key, "a sent message", []string{"text", "buttons", "list", "template", "params", "via"})
+			p.unknown(kv.Key, SentSpec)
 			ok = false
 		}
 	}
@@ -1105,13 +961,13 @@ func (p *parser) actionM(n *yaml.Node) (actionMatch, bool) {
 		}
 		return actionMatch{}, false
 	}
-	m := actionMatch{kind: ps[0].key.Value}
-	if !p.knownAction(ps[0].key, m.kind) {
+	m := actionMatch{kind: ps[0].Key.Value}
+	if !p.knownAction(ps[0].Key, m.kind) {
 		return m, false
 	}
-	if v := ps[0].val; !(v.Kind == yaml.ScalarNode && v.Tag == "!!null") {
+	if v := ps[0].Val; !(v.Kind == yaml.ScalarNode && v.Tag == "!!null") {
 		if v.Kind != yaml.MappingNode {
-			p.add(v, engine.CodeWrongType, "", "the parameters of %s must be a mapping, not %s", m.kind, kindName(v))
+			p.add(v, engine.CodeWrongType, "", "the parameters of %s must be a mapping, not %s", m.kind, engine.KindName(v))
 			return m, false
 		}
 		x, ok := p.value(v, m.kind)
@@ -1128,7 +984,7 @@ func (p *parser) knownAction(n *yaml.Node, kind string) bool {
 		return true
 	}
 	hint := "one of: " + strings.Join(actionKinds(), ", ")
-	if s := closest(kind, actionKinds()); s != "" {
+	if s := engine.DidYouMean(kind, actionKinds()); s != "" {
 		hint = fmt.Sprintf("did you mean %q?", s)
 	}
 	p.add(n, engine.CodeUnknownAction, hint, "unknown action %q", kind)
@@ -1147,55 +1003,12 @@ func (p *parser) failM(n *yaml.Node) (failMatch, bool) {
 		}
 		return failMatch{}, false
 	}
-	m := failMatch{kind: ps[0].key.Value}
-	if !p.knownAction(ps[0].key, m.kind) {
+	m := failMatch{kind: ps[0].Key.Value}
+	if !p.knownAction(ps[0].Key, m.kind) {
 		return m, false
 	}
-	if v := ps[0].val; !(v.Kind == yaml.ScalarNode && v.Tag == "!!null") {
+	if v := ps[0].Val; !(v.Kind == yaml.ScalarNode && v.Tag == "!!null") {
 		m.code, _ = p.scalar(v, "a failure code")
 	}
 	return m, true
-}
-
-// parseDuration reads 90s, 15m, 25h, 1h30m and whole days (2d, 1d12h).
-func parseDuration(s string) (time.Duration, error) {
-	s = strings.TrimSpace(s)
-	var days time.Duration
-	if i := strings.IndexByte(s, 'd'); i > 0 {
-		n, err := strconv.Atoi(s[:i])
-		if err != nil || n < 0 || n > 3650 {
-			return 0, fmt.Errorf("%q is not a duration", s)
-		}
-		days, s = time.Duration(n)*24*time.Hour, s[i+1:]
-	}
-	var d time.Duration
-	if s != "" {
-		var err error
-		if d, err = time.ParseDuration(s); err != nil {
-			return 0, fmt.Errorf("%q is not a duration", s)
-		}
-	}
-	d += days
-	if d <= 0 {
-		return 0, fmt.Errorf("the duration must be positive")
-	}
-	return d, nil
-}
-
-// closest returns the candidate within edit distance 2 of s, or "". Names longer
-// than 64 characters are not compared (the distance is quadratic in length).
-func closest(s string, cands []string) string {
-	if utf8.RuneCountInString(s) > 64 {
-		return ""
-	}
-	best, bestD := "", 3
-	for _, c := range cands {
-		if utf8.RuneCountInString(c) > 64 {
-			continue
-		}
-		if d := engine.EditDistance(s, c); d < bestD {
-			best, bestD = c, d
-		}
-	}
-	return best
 }
