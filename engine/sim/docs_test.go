@@ -70,6 +70,8 @@ func TestSpecKeysParse(t *testing.T) {
 					v = "\"+79161234567\""
 				case f.Name == "type":
 					v = "okdesk.new_ticket"
+				case f.Name == "template":
+					v = "{ name: t, language: ru, params: [a] }"
 				case f.Name == "status":
 					v = "paid"
 				}

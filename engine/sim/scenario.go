@@ -552,11 +552,52 @@ func (p *parser) input(spec StepSpec, n *yaml.Node, sc *Scenario) input {
 	case "complete":
 		return p.complete(n)
 	case "handback":
-		if b, ok := p.boolean(n, "handback"); ok && !b {
-			p.add(n, engine.CodeBadValue, "write `handback: true` or remove the step", "handback: false does nothing")
+		if n.Kind == yaml.ScalarNode {
+			if b, ok := p.boolean(n, "handback"); ok && !b {
+				p.add(n, engine.CodeBadValue, "write `handback: true` or remove the step", "handback: false does nothing")
+				return nil
+			}
+			return &control{c: event.Control{Kind: event.ControlHandback}}
+		}
+		return p.control(spec, n, event.ControlHandback)
+	case "takeover":
+		return p.control(spec, n, event.ControlTakeover)
+	case "message":
+		return p.control(spec, n, event.ControlMessage)
+	case "goto":
+		return p.control(spec, n, event.ControlGoto)
+	case "close":
+		return p.control(spec, n, event.ControlClose)
+	}
+	return nil
+}
+
+// control reads an operator's control step.
+func (p *parser) control(spec StepSpec, n *yaml.Node, kind string) input {
+	f, ok := p.fields(n, spec)
+	if !ok {
+		return nil
+	}
+	c := event.Control{Kind: kind, Operator: p.str(f, "operator", spec.Name), Reason: p.str(f, "reason", spec.Name),
+		State: p.str(f, "state", spec.Name), Status: p.str(f, "status", spec.Name), Text: p.str(f, "text", spec.Name)}
+	if t := f["template"]; t != nil {
+		v, ok := p.value(t, spec.Name+".template")
+		if m, isMap := v.(map[string]any); ok && isMap && m["name"] != nil {
+			c.Template = m
+		} else {
+			p.add(t, engine.CodeWrongType, "write `template: { name: NAME, language: ru, params: [...] }`", "%s.template must be a mapping with a name", spec.Name)
 			return nil
 		}
-		return &handback{}
+	}
+	switch {
+	case kind == event.ControlGoto && c.State == "":
+		p.add(n, engine.CodeMissingKey, "add `state: NAME`", "goto needs a state")
+	case kind == event.ControlClose && c.Status == "":
+		p.add(n, engine.CodeMissingKey, "add `status: finished` or `status: abandoned`", "close needs a status")
+	case kind == event.ControlMessage && c.Text == "" && c.Template == nil:
+		p.add(n, engine.CodeMissingKey, "add `text: …` or `template: {…}`", "message needs a text or a template")
+	default:
+		return &control{c: c}
 	}
 	return nil
 }

@@ -93,7 +93,16 @@ var StepSpecs = []StepSpec{
 	step("advance", "moves the clock (`90s`, `15m`, `25h`, `2d`, `1d12h`); every timer due on the way fires at its due time, in due order, as a `timer` event", false, "duration", "`advance: 25h`"),
 	{Object: engine.Object{Name: "mock", Doc: "sets how outbound actions answer, see below"}, Keyed: true, Form: "`{KIND: ANSWER, …}`"},
 	{Object: engine.Object{Name: "complete", Doc: "delivers the result a `pending` mock held back, see below"}, Keyed: true, Form: "`{KIND: RESULT, …}`"},
-	step("handback", "an operator hands a dialog that is with a human back to the bot", false, "handback", "`handback: true`"),
+	step("takeover", "an operator takes the dialog over, as `POST /api/v1/dialogs/{id}/takeover` does: it goes to `handoff` and the bot falls silent until a handback", false, "reason", "`takeover: \"the customer asked for a person\"`",
+		text("reason", "why"), text("operator", "who (default scenario)")),
+	step("handback", "an operator hands a dialog that is with a human back to the bot: it resumes in its state, or enters `state`; messages held meanwhile are not replayed", false, "", "`handback: true`",
+		text("state", "a state to enter"), text("reason", "why"), text("operator", "who (default scenario)")),
+	step("message", "an operator writes to the customer through the outbox (a `send` on the dialog's channel; on WhatsApp a text only inside the 24-hour window)", false, "text", "`message: \"Здравствуйте, это Анна\"`",
+		text("text", "the text"), engine.Field{Name: "template", Type: engine.TAny, Doc: "a WhatsApp template `{name, language, params}` instead of a text"}, text("operator", "who (default scenario)")),
+	step("goto", "an operator moves an active dialog to a state, entering it", false, "state", "`goto: ask_problem`",
+		text("state", "the state"), text("reason", "why"), text("operator", "who (default scenario)")),
+	step("close", "an operator ends the dialog: its timers are cancelled and its keys released", false, "status", "`close: abandoned`",
+		text("status", "finished or abandoned", "finished", "abandoned"), text("reason", "why"), text("operator", "who (default scenario)")),
 }
 
 // stepSpec returns the spec of a step kind.

@@ -232,11 +232,18 @@ func (s *complete) apply(r *runner) (*Report, error) {
 	return rep, nil
 }
 
-type handback struct{}
+// control is an operator's control of the current dialog, as the admin API
+// applies it (it must fit the dialog's status).
+type control struct{ c event.Control }
 
-func (s *handback) apply(r *runner) (*Report, error) {
+func (s *control) apply(r *runner) (*Report, error) {
 	if r.cur == 0 {
-		return nil, errors.New("handback: no dialog yet")
+		return nil, fmt.Errorf("%s: no dialog yet", s.c.Kind)
 	}
-	return r.w.Control(event.Control{Kind: event.ControlHandback, DialogID: r.cur, Operator: "scenario"})
+	c := s.c
+	c.DialogID = r.cur
+	if c.Operator == "" {
+		c.Operator = "scenario"
+	}
+	return r.w.Control(c)
 }
