@@ -49,7 +49,7 @@ fuzz:
 	$(GO) test ./engine -run='^$$' -fuzz='^FuzzTemplate$$' -fuzztime=$(FUZZTIME)
 	$(GO) test ./engine -run='^$$' -fuzz='^FuzzParseTime$$' -fuzztime=$(FUZZTIME)
 	$(GO) test ./engine -run='^$$' -fuzz='^FuzzParseDuration$$' -fuzztime=$(FUZZTIME)
-	$(GO) test ./engine/sim -run='^$$' -fuzz='^FuzzParseScenarios$$' -fuzztime=$(FUZZTIME)
+	$(GO) test ./engine/scenario -run='^$$' -fuzz='^FuzzParseScenarios$$' -fuzztime=$(FUZZTIME)
 
 ## bench: bench/run.sh (webhook throughput of fixit against the in-run reference ceiling,
 ## end-to-end dialog steps/s, the same on 1,000,000 stored dialogs with peak memory, the Go
@@ -60,7 +60,7 @@ bench:
 ## schema: regenerate docs/flow.schema.json, docs/flows.md and docs/scenarios.md from the specs
 schema:
 	$(GO) test ./engine -run 'TestSchemaFile|TestReferenceDoc' -update
-	$(GO) test ./engine/sim -run 'TestScenarioDoc' -update
+	$(GO) test ./engine/scenario -run 'TestScenarioDoc' -update
 
 clean:
 	rm -rf bin coverage.out

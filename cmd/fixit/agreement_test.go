@@ -25,6 +25,7 @@ import (
 	"github.com/fixit-exchange/fixit/engine"
 	"github.com/fixit-exchange/fixit/engine/core"
 	"github.com/fixit-exchange/fixit/engine/event"
+	"github.com/fixit-exchange/fixit/engine/scenario"
 	"github.com/fixit-exchange/fixit/engine/sim"
 	"github.com/fixit-exchange/fixit/engine/store"
 )
@@ -430,7 +431,7 @@ func canon(v any) string {
 
 // agree runs sc on the world and on the server and compares what both did. It
 // reports the scenario's failures on either side too.
-func agree(t *testing.T, flowsDir string, sc *sim.Scenario, checkExpectations bool) {
+func agree(t *testing.T, flowsDir string, sc *scenario.Scenario, checkExpectations bool) {
 	t.Helper()
 	fs, diags := sim.DefaultLoader().Load(flowsDir)
 	if fs == nil {
@@ -446,7 +447,7 @@ func agree(t *testing.T, flowsDir string, sc *sim.Scenario, checkExpectations bo
 		name string
 		d    sim.Driver
 	}{{"fixit test", w}, {"fixit serve", srv}} {
-		if f := sim.RunScenarioOn(side.d, sc); f != nil && checkExpectations {
+		if f := scenario.RunScenarioOn(side.d, sc); f != nil && checkExpectations {
 			var out bytes.Buffer
 			f.Write(&out)
 			t.Errorf("through %s:\n%s", side.name, out.String())
@@ -478,9 +479,9 @@ func diffLines(a, b string) string {
 }
 
 // shippedScenarios are the scenario files of the shipped flows, by folder.
-func shippedScenarios(t *testing.T) map[string][]*sim.Scenario {
+func shippedScenarios(t *testing.T) map[string][]*scenario.Scenario {
 	t.Helper()
-	out := map[string][]*sim.Scenario{}
+	out := map[string][]*scenario.Scenario{}
 	for _, dir := range []string{"../../flows.d", "../../examples"} {
 		files, err := filepath.Glob(filepath.Join(dir, "*_test.yaml"))
 		if err != nil {
@@ -491,7 +492,7 @@ func shippedScenarios(t *testing.T) map[string][]*sim.Scenario {
 			if err != nil {
 				t.Fatal(err)
 			}
-			sf, diags := sim.ParseScenarios(f, data)
+			sf, diags := scenario.ParseScenarios(f, data)
 			if sf == nil {
 				t.Fatalf("%s: %v", f, diags)
 			}
@@ -525,7 +526,7 @@ func TestAgreementRandomConversations(t *testing.T) {
 	rng := rand.New(rand.NewPCG(2026, 12))
 	for i := range rounds {
 		dir, src := randomConversation(rng, i)
-		sf, diags := sim.ParseScenarios(fmt.Sprintf("random_%d_test.yaml", i), []byte(src))
+		sf, diags := scenario.ParseScenarios(fmt.Sprintf("random_%d_test.yaml", i), []byte(src))
 		if sf == nil {
 			t.Fatalf("a generated conversation does not parse: %v\n%s", diags, src)
 		}

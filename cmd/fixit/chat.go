@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/fixit-exchange/fixit/engine"
+	"github.com/fixit-exchange/fixit/engine/chat"
 	"github.com/fixit-exchange/fixit/engine/sim"
 )
 
@@ -18,7 +19,7 @@ func runChat(args []string, stdout, stderr io.Writer) int {
 func chatMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flagSet("chat", stderr)
 	flows := fs.String("flows", envOr("FIXIT_FLOWS", "flows.d"), "flow folder (FLOW is a flow name in it) — or give FLOW as a file")
-	var opt sim.ChatOptions
+	var opt chat.Options
 	fs.StringVar(&opt.Channel, "channel", "waba", "the customer's channel: waba or telegram")
 	fs.StringVar(&opt.Contact.Phone, "phone", "+79161234567", "the WhatsApp customer's phone")
 	fs.StringVar(&opt.Contact.Name, "name", "Анна", "the customer's name")
@@ -66,7 +67,7 @@ func chatMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "fixit chat: no flow %q in %s\n", name, src)
 		return 1
 	}
-	if err := sim.Chat(stdin, stdout, opt); err != nil {
+	if err := chat.Run(stdin, stdout, opt); err != nil {
 		fmt.Fprintf(stderr, "fixit chat: %v\n", err)
 		return 1
 	}

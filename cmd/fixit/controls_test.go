@@ -176,11 +176,11 @@ func TestControlsAPI(t *testing.T) {
 		if itemID == "" {
 			t.Fatalf("no failed okdesk.create_issue: %v", list["items"])
 		}
-		code, out := in.call("POST", "/api/v1/outbox/"+itemID+"/retry", veraToken, "")
+		code, _ := in.call("POST", "/api/v1/outbox/"+itemID+"/retry", veraToken, "")
 		if code != 403 {
 			t.Errorf("a viewer retried: %d", code)
 		}
-		code, out = in.call("POST", "/api/v1/outbox/"+itemID+"/retry", annaToken, "")
+		code, out := in.call("POST", "/api/v1/outbox/"+itemID+"/retry", annaToken, "")
 		if code != 200 || out["status"] != "pending" || out["requeues"] != 1.0 {
 			t.Fatalf("retry: %d %v", code, out)
 		}

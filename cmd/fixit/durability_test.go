@@ -29,7 +29,6 @@ import (
 	"time"
 
 	"github.com/fixit-exchange/fixit/engine/store"
-
 	"github.com/fixit-exchange/fixit/engine/store/storetest"
 )
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+
 	// Time zones for in_zone() in flows, also in images without /usr/share/zoneinfo.
 	_ "time/tzdata"
 )

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fixit-exchange/fixit/engine/scenario"
 	"github.com/fixit-exchange/fixit/engine/sim"
 )
 
@@ -184,12 +185,12 @@ func TestReplayScenario(t *testing.T) {
 		if !keep && (strings.Contains(src, "9161234567") || strings.Contains(src, "Анна") || strings.Contains(src, "кондиционер")) {
 			t.Errorf("the masked scenario shows personal data:\n%s", src)
 		}
-		sf, pd := sim.ParseScenarios("dialog_1_test.yaml", []byte(src))
+		sf, pd := scenario.ParseScenarios("dialog_1_test.yaml", []byte(src))
 		if sf == nil {
 			t.Fatalf("the scenario does not parse: %v\n%s", pd, src)
 		}
 		for _, sc := range sf.Scenarios {
-			if f := sim.RunScenario(fs, sc, nil); f != nil {
+			if f := scenario.RunScenario(fs, sc, nil); f != nil {
 				var b bytes.Buffer
 				f.Write(&b)
 				t.Errorf("keep-pii=%v: the scenario fails:\n%s\n%s", keep, b.String(), src)

@@ -182,7 +182,8 @@ func newApp(ctx context.Context, c config, log *slog.Logger, opt appOptions) (*a
 	}
 	// The connectors perform the actions and describe them to the loader. A test's
 	// fake connectors describe nothing: the real ones, dry-run, describe the actions.
-	reg, specs := opt.registry, opt.registry
+	reg := opt.registry
+	var specs *connectors.Registry
 	if reg == nil {
 		if reg, err = connectorRegistry(c, log); err != nil {
 			st.Close()

@@ -4,13 +4,13 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/fixit-exchange/fixit/engine/sim"
+	"github.com/fixit-exchange/fixit/engine/scenario"
 )
 
 // runTest is `fixit test [--flows DIR] [--coverage] [-v] [--run TEXT] [PATH...]`.
 func runTest(args []string, stdout, stderr io.Writer) int {
 	fs := flagSet("test", stderr)
-	var opt sim.TestOptions
+	var opt scenario.TestOptions
 	fs.StringVar(&opt.Flows, "flows", "", "flow folder or file for every scenario (default: each scenario file's own folder)")
 	fs.BoolVar(&opt.Coverage, "coverage", false, "list the states and branches no scenario reached")
 	fs.BoolVar(&opt.Verbose, "v", false, "print passing scenarios too")
@@ -28,5 +28,5 @@ func runTest(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	opt.Loader = loader
-	return sim.RunTests(paths, opt, stdout, stderr)
+	return scenario.RunTests(paths, opt, stdout, stderr)
 }

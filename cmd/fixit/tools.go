@@ -13,7 +13,7 @@ import (
 
 	"github.com/fixit-exchange/fixit/connectors/registry"
 	"github.com/fixit-exchange/fixit/engine"
-	"github.com/fixit-exchange/fixit/engine/sim"
+	"github.com/fixit-exchange/fixit/engine/scenario"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -106,7 +106,7 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 				Code: engine.CodeReadError, Message: fmt.Sprintf("cannot read: %v", err), Hint: "check the path and its permissions"})
 			continue
 		}
-		sf, more := sim.ParseScenarios(name, data)
+		sf, more := scenario.ParseScenarios(name, data)
 		diags = append(diags, more...)
 		if sf != nil {
 			parsed = append(parsed, scenarioFile{File: name, Scenarios: len(sf.Scenarios)})

@@ -63,9 +63,7 @@ func (s Step) String() string {
 	if len(s.Vars) > 0 {
 		parts = append(parts, "set "+strings.Join(s.Vars, ", "))
 	}
-	for _, a := range s.Actions {
-		parts = append(parts, a)
-	}
+	parts = append(parts, s.Actions...)
 	parts = append(parts, s.Other...)
 	if s.Where != "" {
 		parts = append(parts, "at "+s.Where)

@@ -14,7 +14,9 @@
 //     actions answer a documented default, or what a mock table says (mocks.go);
 //   - a fake clock that fires due timers in order, each at its due time.
 //
-// On top of the world sit the operators' testing tools: scenario files run by
-// `fixit test` (RunTests, ParseScenarios, Coverage) and the terminal simulator of
-// `fixit chat` (Chat). Both are deterministic: the same input gives the same output.
+// On top of the world sit the operators' testing tools, each in its own package:
+// scenario files run by `fixit test` (engine/scenario), the terminal simulator of
+// `fixit chat` (engine/chat) and `fixit replay` (engine/replay). All are
+// deterministic: the same input gives the same output. The world renders what it
+// did as text (render.go) for all three.
 package sim

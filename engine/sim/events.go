@@ -56,8 +56,8 @@ type TelegramChat struct {
 	Name   string
 }
 
-// mediaKinds are the kinds of WhatsApp messages that carry a file.
-var mediaKinds = []string{"image", "document", "video", "audio", "voice", "sticker"}
+// MediaKinds are the kinds of WhatsApp messages that carry a file.
+var MediaKinds = []string{"image", "document", "video", "audio", "voice", "sticker"}
 
 // The world's WhatsApp business account and number.
 const (

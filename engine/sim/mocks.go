@@ -132,7 +132,9 @@ func must(err error) {
 
 // ActionKinds lists every outbound action kind the connectors fixit ships perform,
 // "send" first.
-var ActionKinds = sync.OnceValue(func() []string {
+func ActionKinds() []string { return slices.Clone(actionKinds()) }
+
+var actionKinds = sync.OnceValue(func() []string {
 	return append([]string{"send"}, registry.DryRun().Kinds()...)
 })
 

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
@@ -11,28 +12,28 @@ import (
 	"github.com/fixit-exchange/fixit/engine/store"
 )
 
-// describeEvent renders an event on one line.
-func describeEvent(ev *event.Event) string {
+// DescribeEvent renders an event on one line.
+func DescribeEvent(ev *event.Event) string {
 	d := ev.Data
 	s := ev.Type
 	switch ev.Type {
 	case event.TypeWABAMessage:
 		s += fmt.Sprintf(" %s from %s", str(d["kind"]), ev.Contact.ID)
 		if id := str(d["reply_id"]); id != "" {
-			s += " reply_id=" + quote(id)
+			s += " reply_id=" + Quote(id)
 		}
 		if ev.Text != "" {
-			s += " " + quote(ev.Text)
+			s += " " + Quote(ev.Text)
 		}
 	case event.TypeTelegramMessage, event.TypeTelegramCallback:
-		s += fmt.Sprintf(" from chat %s %s", ev.Contact.ID, quote(ev.Text))
+		s += fmt.Sprintf(" from chat %s %s", ev.Contact.ID, Quote(ev.Text))
 	case event.TypeTimer:
 		s += fmt.Sprintf(" %s/%s", str(d["state"]), str(d["timer"]))
 	case event.TypeActionDone:
-		s += fmt.Sprintf(" %s #%s %s", str(d["action"]), str(d["action_id"]), show(resultOf(d)))
+		s += fmt.Sprintf(" %s #%s %s", str(d["action"]), str(d["action_id"]), Show(resultOf(d)))
 	case event.TypeActionFailed:
 		e, _ := d["error"].(map[string]any)
-		s += fmt.Sprintf(" %s #%s %s", str(d["action"]), str(d["action_id"]), failureText(str(e["code"]), toInt(e["status"]), str(e["message"])))
+		s += fmt.Sprintf(" %s #%s %s", str(d["action"]), str(d["action_id"]), FailureText(str(e["code"]), toInt(e["status"]), str(e["message"])))
 	case "okdesk.new_ticket_status":
 		s += fmt.Sprintf(" issue %s %s → %s", str(d["issue_id"]), orDash(str(d["old_status"])), str(d["new_status"]))
 	case "okdesk.new_comment":
@@ -40,7 +41,7 @@ func describeEvent(ev *event.Event) string {
 		if b, _ := d["comment_public"].(bool); b {
 			vis = "public"
 		}
-		s += fmt.Sprintf(" issue %s %s by %s %s", str(d["issue_id"]), vis, str(d["author_type"]), quote(ev.Text))
+		s += fmt.Sprintf(" issue %s %s by %s %s", str(d["issue_id"]), vis, str(d["author_type"]), Quote(ev.Text))
 	case event.TypeOneCPayment:
 		s += " " + str(d["status"])
 		for _, k := range []string{"okdesk_issue_id", "phone", "invoice_id"} {
@@ -50,10 +51,10 @@ func describeEvent(ev *event.Event) string {
 		}
 	default:
 		if ev.Text != "" {
-			s += " " + quote(ev.Text)
+			s += " " + Quote(ev.Text)
 		}
 		if len(d) > 0 {
-			s += " " + show(d)
+			s += " " + Show(d)
 		}
 	}
 	return s
@@ -67,7 +68,7 @@ func orDash(s string) string {
 }
 
 func toInt(v any) int {
-	f, _ := toFloat(v)
+	f, _ := Number(v)
 	return int(f)
 }
 
@@ -84,7 +85,7 @@ func resultOf(d map[string]any) map[string]any {
 	return out
 }
 
-func failureText(code string, status int, msg string) string {
+func FailureText(code string, status int, msg string) string {
 	s := "failed: " + code
 	if status != 0 {
 		s += fmt.Sprintf(" (http %d)", status)
@@ -95,8 +96,8 @@ func failureText(code string, status int, msg string) string {
 	return s
 }
 
-// describeMessage renders what the customer got.
-func describeMessage(m *Message) string {
+// DescribeMessage renders what the customer got.
+func DescribeMessage(m *Message) string {
 	var b strings.Builder
 	if m.Template != nil {
 		fmt.Fprintf(&b, "template %s", m.Template.Name)
@@ -107,16 +108,16 @@ func describeMessage(m *Message) string {
 		for i, p := range m.Template.Params {
 			params[i] = p
 		}
-		b.WriteString(" " + show(params))
+		b.WriteString(" " + Show(params))
 		if m.Via == "fallback_template" {
-			fmt.Fprintf(&b, " (fallback: the window was closed for %s)", quote(m.Text))
+			fmt.Fprintf(&b, " (fallback: the window was closed for %s)", Quote(m.Text))
 		}
 		return b.String()
 	}
 	if m.Header != "" {
 		b.WriteString("[" + m.Header + "] ")
 	}
-	b.WriteString(quote(m.Text))
+	b.WriteString(Quote(m.Text))
 	if len(m.Buttons) > 0 {
 		titles := make([]string, len(m.Buttons))
 		for i, c := range m.Buttons {
@@ -129,34 +130,34 @@ func describeMessage(m *Message) string {
 		for i, c := range m.Rows {
 			titles[i] = c.Title
 		}
-		fmt.Fprintf(&b, " list %s: %s", quote(m.ListButton), strings.Join(titles, " | "))
+		fmt.Fprintf(&b, " list %s: %s", Quote(m.ListButton), strings.Join(titles, " | "))
 	}
 	return b.String()
 }
 
-// describeAction renders an action and its outcome on one line.
-func describeAction(a *Action) string {
-	if a.Pending && !a.answered() {
-		return fmt.Sprintf("%s #%d %s → pending (its result comes with a complete step)", a.Kind, a.ID, show(a.Params))
+// DescribeAction renders an action and its outcome on one line.
+func DescribeAction(a *Action) string {
+	if a.Pending && !a.Answered() {
+		return fmt.Sprintf("%s #%d %s → pending (its result comes with a complete step)", a.Kind, a.ID, Show(a.Params))
 	}
 	var s string
 	if a.Kind == "send" && a.Message != nil {
-		s = fmt.Sprintf("send #%d %s", a.ID, describeMessage(a.Message))
+		s = fmt.Sprintf("send #%d %s", a.ID, DescribeMessage(a.Message))
 		if a.Failure == nil {
 			return s
 		}
 	} else {
-		s = fmt.Sprintf("%s #%d %s", a.Kind, a.ID, show(a.Params))
+		s = fmt.Sprintf("%s #%d %s", a.Kind, a.ID, Show(a.Params))
 	}
 	if a.Failure != nil {
-		return s + " → " + failureText(a.Failure.Code, a.Failure.Status, a.Failure.Message)
+		return s + " → " + FailureText(a.Failure.Code, a.Failure.Status, a.Failure.Message)
 	}
-	return s + " → " + show(a.Result)
+	return s + " → " + Show(a.Result)
 }
 
-// describeProcessed renders where an event went and what it did.
-func describeProcessed(p *Processed) string {
-	s := describeEvent(&p.Event)
+// DescribeProcessed renders where an event went and what it did.
+func DescribeProcessed(p *Processed) string {
+	s := DescribeEvent(&p.Event)
 	switch p.Outcome {
 	case OutcomeUnrouted:
 		return s + " → unrouted (no dialog, no flow starts on it)"
@@ -186,30 +187,30 @@ func describeProcessed(p *Processed) string {
 	return s
 }
 
-// writeReport prints a report as a transcript: each event, then what it did.
-func writeReport(w io.Writer, rep *Report, indent string) {
+// WriteReport prints a report as a transcript: each event, then what it did.
+func WriteReport(w io.Writer, rep *Report, indent string) {
 	if len(rep.Events) == 0 {
 		fmt.Fprintf(w, "%s(nothing happened)\n", indent)
 	}
 	for _, p := range rep.Events {
-		fmt.Fprintf(w, "%s%s\n", indent, describeProcessed(p))
+		fmt.Fprintf(w, "%s%s\n", indent, DescribeProcessed(p))
 		for _, n := range p.Notes {
 			fmt.Fprintf(w, "%s    note: %s\n", indent, n)
 		}
 		if a := p.Completed; a != nil && a.Kind == "send" && a.Message != nil {
-			fmt.Fprintf(w, "%s    completes %s\n", indent, describeAction(a))
+			fmt.Fprintf(w, "%s    completes %s\n", indent, DescribeAction(a))
 		}
 		for _, l := range p.Logs {
-			fmt.Fprintf(w, "%s    log %s\n", indent, quote(l))
+			fmt.Fprintf(w, "%s    log %s\n", indent, Quote(l))
 		}
 		for _, a := range p.Actions {
-			fmt.Fprintf(w, "%s    %s\n", indent, describeAction(a))
+			fmt.Fprintf(w, "%s    %s\n", indent, DescribeAction(a))
 		}
 	}
 }
 
-// varsText renders a dialog's variables in its flow's declaration order.
-func varsText(d *store.Dialog, f *engine.Flow) string {
+// VarsText renders a dialog's variables in its flow's declaration order.
+func VarsText(d *store.Dialog, f *engine.Flow) string {
 	var names []string
 	if f != nil {
 		names = f.VarNames
@@ -222,7 +223,91 @@ func varsText(d *store.Dialog, f *engine.Flow) string {
 	}
 	parts := make([]string, 0, len(names))
 	for _, k := range names {
-		parts = append(parts, k+"="+show(d.Vars[k]))
+		parts = append(parts, k+"="+Show(d.Vars[k]))
 	}
 	return strings.Join(parts, " ")
+}
+
+// Number reads a JSON number (or a numeric text) as a float.
+func Number(v any) (float64, bool) {
+	switch x := v.(type) {
+	case float64:
+		return x, true
+	case float32:
+		return float64(x), true
+	case int:
+		return float64(x), true
+	case int64:
+		return float64(x), true
+	case int32:
+		return float64(x), true
+	case uint64:
+		return float64(x), true
+	}
+	return 0, false
+}
+
+// Show renders a value compactly and deterministically: JSON with sorted keys,
+// strings quoted, and non-ASCII text left readable.
+func Show(v any) string {
+	switch x := v.(type) {
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		parts := make([]string, len(keys))
+		for i, k := range keys {
+			parts[i] = k + ": " + Show(x[k])
+		}
+		return "{" + strings.Join(parts, ", ") + "}"
+	case []any:
+		parts := make([]string, len(x))
+		for i, e := range x {
+			parts[i] = Show(e)
+		}
+		return "[" + strings.Join(parts, ", ") + "]"
+	case string:
+		return Quote(x)
+	case nil:
+		return "null"
+	}
+	if f, ok := Number(v); ok {
+		b, _ := json.Marshal(f)
+		return string(b)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
+}
+
+// Quote is strconv.Quote that keeps printable non-ASCII text (Cyrillic) as is.
+func Quote(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch r {
+		case '"':
+			b.WriteString(`\"`)
+		case '\\':
+			b.WriteString(`\\`)
+		case '\n':
+			b.WriteString(`\n`)
+		case '\t':
+			b.WriteString(`\t`)
+		case '\r':
+			b.WriteString(`\r`)
+		default:
+			if r < 0x20 || r == 0x7f {
+				fmt.Fprintf(&b, `\x%02x`, r)
+			} else {
+				b.WriteRune(r)
+			}
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
 }

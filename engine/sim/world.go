@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/fixit-exchange/fixit/connectors/registry"
 	"github.com/fixit-exchange/fixit/engine"
 	"github.com/fixit-exchange/fixit/engine/core"
 	"github.com/fixit-exchange/fixit/engine/dialog"
@@ -31,9 +33,11 @@ func DefaultStart() time.Time {
 
 // Options configure a World.
 type Options struct {
-	Start    time.Time      // the fake clock's start; DefaultStart() when zero
-	Env      map[string]any // the FLOW_* variables flows read as env
-	Coverage *Coverage      // when set, records the states and branches the world reaches
+	Start time.Time      // the fake clock's start; DefaultStart() when zero
+	Env   map[string]any // the FLOW_* variables flows read as env
+	// OnStep, when set, hears every step that did not fail, with the flow version
+	// it ran (scenario coverage).
+	OnStep func(*engine.Flow, engine.Result)
 }
 
 // Outcome says what became of one processed event, in the words of scenario files.
@@ -50,8 +54,8 @@ const (
 	OutcomeDuplicate Outcome = "duplicate" // same dedupe key as an earlier event: dropped
 )
 
-// outcomes lists every Outcome.
-var outcomes = []Outcome{OutcomeHandled, OutcomeIgnored, OutcomeUnhandled, OutcomeUnrouted, OutcomeFailed, OutcomeHeld, OutcomeDuplicate}
+// Outcomes lists every Outcome.
+var Outcomes = []Outcome{OutcomeHandled, OutcomeIgnored, OutcomeUnhandled, OutcomeUnrouted, OutcomeFailed, OutcomeHeld, OutcomeDuplicate}
 
 // outcomeOf words the core's outcome of a step for scenario files.
 func outcomeOf(a *core.Applied) Outcome {
@@ -114,8 +118,8 @@ type Action struct {
 	item store.OutboxItem
 }
 
-// answered reports whether the action has its result (or failure).
-func (a *Action) answered() bool { return a.Result != nil || a.Failure != nil }
+// Answered reports whether the action has its result (or failure).
+func (a *Action) Answered() bool { return a.Result != nil || a.Failure != nil }
 
 // Report is what happened while the world handled one input: every event processed
 // (the input first, then the timers and action results it led to), in order.
@@ -260,14 +264,14 @@ func (a *Action) Settled(s core.Settlement, msg *Message) {
 // processed after the events already waiting. It is not safe for concurrent use.
 type World struct {
 	*Builder
-	ctx   context.Context
-	st    *store.GormStore
-	core  *core.Core
-	flows *engine.Holder
-	now   time.Time
-	mocks *Mocks
-	conn  *Connectors
-	cov   *Coverage
+	ctx    context.Context
+	st     *store.GormStore
+	core   *core.Core
+	flows  *engine.Holder
+	now    time.Time
+	mocks  *Mocks
+	conn   *Connectors
+	onStep func(*engine.Flow, engine.Result)
 
 	pending []*Action // actions whose results a pending mock holds back, oldest first
 }
@@ -280,7 +284,7 @@ func NewWorld(fs *engine.FlowSet, opt Options) (*World, error) {
 	if start.IsZero() {
 		start = DefaultStart()
 	}
-	w := &World{ctx: context.Background(), now: start, mocks: NewMocks(), cov: opt.Coverage}
+	w := &World{ctx: context.Background(), now: start, mocks: NewMocks(), onStep: opt.OnStep}
 	w.Builder = NewBuilder(w.Now)
 	st, err := store.Open(w.ctx, store.Memory, nil, store.WithClock(w.Now))
 	if err != nil {
@@ -541,8 +545,8 @@ func (w *World) process(rep *Report, ev store.Event) error {
 	}); err != nil {
 		return err
 	}
-	if w.cov != nil && a.Outcome != engine.Failed && plan.Flow != nil {
-		w.cov.record(plan.Flow, a.Result)
+	if w.onStep != nil && a.Outcome != engine.Failed && plan.Flow != nil {
+		w.onStep(plan.Flow, a.Result)
 	}
 	p := ProcessedOf(a)
 	rep.Events = append(rep.Events, p)
@@ -597,9 +601,9 @@ func (w *World) perform(rep *Report, a *Action) {
 	}
 }
 
-// issueOf returns the Okdesk issue id a dialog is bound to (its last
+// IssueOf returns the Okdesk issue id a dialog is bound to (its last
 // okdesk:issue:<id> key), or "".
-func issueOf(d *store.Dialog) string {
+func IssueOf(d *store.Dialog) string {
 	if d == nil {
 		return ""
 	}
@@ -610,6 +614,9 @@ func issueOf(d *store.Dialog) string {
 	}
 	return ""
 }
+
+// DefaultLoader checks flows against the connectors fixit ships, in dry-run.
+var DefaultLoader = sync.OnceValue(func() *engine.Loader { return engine.MustLoader(registry.DryRun()) })
 
 // Store is the world's store, for inspection.
 func (w *World) Store() store.Store { return w.st }

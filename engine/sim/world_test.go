@@ -6,12 +6,23 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fixit-exchange/fixit/engine"
 	"github.com/fixit-exchange/fixit/engine/dialog"
-
 	"github.com/fixit-exchange/fixit/engine/event"
 )
 
 var anna = WhatsAppContact{Phone: "+79161234567", Name: "Анна"}
+
+// demoFlows are the scenario package's demo flows: buttons, lists, Telegram, a
+// handoff, a runtime error.
+func demoFlows(t *testing.T) *engine.FlowSet {
+	t.Helper()
+	fs, diags := DefaultLoader().Load("../scenario/testdata/flows")
+	if fs == nil {
+		t.Fatalf("load demo flows: %v", diags)
+	}
+	return fs
+}
 
 // newWorld is a world of the demo flows, closed with the test.
 func newWorld(t *testing.T) *World {
@@ -211,7 +222,7 @@ func TestHandoffLetsTimersAndResultsThrough(t *testing.T) {
 	if len(rep.Events) != 1 || rep.Events[0].Outcome != OutcomeHandled || rep.Events[0].To != "timeout" {
 		t.Fatalf("timer during the handoff: %+v", rep.Events)
 	}
-	if s := describeProcessed(rep.Events[0]); strings.Contains(s, "[held]") {
+	if s := DescribeProcessed(rep.Events[0]); strings.Contains(s, "[held]") {
 		t.Errorf("timer labelled held: %s", s)
 	}
 }
@@ -226,11 +237,11 @@ func TestPendingAndComplete(t *testing.T) {
 	w.Mocks().Once("okdesk.create_issue", Mock{Pending: true})
 	w.Mocks().Once("send", Mock{Pending: true})
 	first := w.Deliver(built(w.WhatsAppText(anna, "issue")))
-	if len(first.Events) != 1 || len(first.Actions()) != 1 || !first.Actions()[0].Pending || first.Actions()[0].answered() {
+	if len(first.Events) != 1 || len(first.Actions()) != 1 || !first.Actions()[0].Pending || first.Actions()[0].Answered() {
 		t.Fatalf("a pending action answered at once: %+v", first.Events)
 	}
 	var b strings.Builder
-	writeReport(&b, first, "")
+	WriteReport(&b, first, "")
 	if !strings.Contains(b.String(), "okdesk.create_issue #2 {phone: \"+79161234567\", title: \"T issue\"} → pending") {
 		t.Errorf("transcript: %s", b.String())
 	}

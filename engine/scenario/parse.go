@@ -1,20 +1,19 @@
-package sim
+package scenario
 
 import (
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
-
-	"github.com/fixit-exchange/fixit/engine/dialog"
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/fixit-exchange/fixit/connectors/registry"
+	"github.com/fixit-exchange/fixit/connectors"
 	"github.com/fixit-exchange/fixit/engine"
+	"github.com/fixit-exchange/fixit/engine/dialog"
 	"github.com/fixit-exchange/fixit/engine/event"
+	"github.com/fixit-exchange/fixit/engine/sim"
 )
 
 // ScenarioFile is a parsed `*_test.yaml` file.
@@ -29,8 +28,8 @@ type Scenario struct {
 	Pos      engine.Pos
 	Name     string
 	Start    time.Time
-	Contact  WhatsAppContact
-	Telegram TelegramChat
+	Contact  sim.WhatsAppContact
+	Telegram sim.TelegramChat
 	Env      map[string]any
 	Steps    []*Step
 }
@@ -60,7 +59,7 @@ type Expect struct {
 	Vars    map[string]any
 	VarKeys []string
 	Status  *string
-	Outcome *Outcome
+	Outcome *sim.Outcome
 	Error   *textMatch
 	Started *bool
 	Keys    []string
@@ -170,8 +169,8 @@ func (p *parser) file0(root *yaml.Node) *ScenarioFile {
 		}
 		return out
 	}
-	defaults := Scenario{File: p.file, Start: DefaultStart(), Contact: WhatsAppContact{Phone: "+79161234567", Name: "Анна"},
-		Telegram: TelegramChat{ChatID: "512345678", Name: "Анна"}}
+	defaults := Scenario{File: p.file, Start: sim.DefaultStart(), Contact: sim.WhatsAppContact{Phone: "+79161234567", Name: "Анна"},
+		Telegram: sim.TelegramChat{ChatID: "512345678", Name: "Анна"}}
 	if !p.doc.Expect(root, yaml.MappingNode, "a scenario file") {
 		return out
 	}
@@ -358,7 +357,7 @@ var stepKeys = engine.Object{Name: "step", Fields: func() []engine.Field {
 func (p *parser) stepText(kv pair) string {
 	if n := kv.Val; n.Kind == yaml.ScalarNode {
 		if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 || strings.ContainsAny(n.Value, ":#\n") {
-			return kv.Key.Value + ": " + quote(n.Value)
+			return kv.Key.Value + ": " + sim.Quote(n.Value)
 		}
 		return kv.Key.Value + ": " + n.Value
 	}
@@ -366,7 +365,7 @@ func (p *parser) stepText(kv pair) string {
 	if !ok {
 		return kv.Key.Value
 	}
-	return kv.Key.Value + ": " + show(v)
+	return kv.Key.Value + ": " + sim.Show(v)
 }
 
 // fields reads a step's mapping argument (checked against its spec), or its
@@ -419,14 +418,14 @@ func (p *parser) num(f map[string]*yaml.Node, key, what string) float64 {
 	return v
 }
 
-func (p *parser) from(f map[string]*yaml.Node, what string, sc *Scenario) WhatsAppContact {
+func (p *parser) from(f map[string]*yaml.Node, what string, sc *Scenario) sim.WhatsAppContact {
 	c := sc.Contact
 	if n := f["from"]; n != nil {
 		if s, ok := p.scalar(n, what+".from"); ok {
 			if event.NormalizePhone(s) == "" {
 				p.add(n, engine.CodeBadValue, "write the phone with its country code, e.g. +79161234567", "%q is not a phone number", s)
 			}
-			c = WhatsAppContact{Phone: s}
+			c = sim.WhatsAppContact{Phone: s}
 		}
 	}
 	if n := f["name"]; n != nil {
@@ -435,11 +434,11 @@ func (p *parser) from(f map[string]*yaml.Node, what string, sc *Scenario) WhatsA
 	return c
 }
 
-func (p *parser) chat(f map[string]*yaml.Node, what string, sc *Scenario) TelegramChat {
+func (p *parser) chat(f map[string]*yaml.Node, what string, sc *Scenario) sim.TelegramChat {
 	c := sc.Telegram
 	if n := f["chat"]; n != nil {
 		if s, ok := p.scalar(n, what+".chat"); ok {
-			c = TelegramChat{ChatID: s}
+			c = sim.TelegramChat{ChatID: s}
 		}
 	}
 	if n := f["name"]; n != nil {
@@ -476,8 +475,8 @@ func (p *parser) input(spec StepSpec, n *yaml.Node, sc *Scenario) input {
 		mk := map[string]string{"photo": "image", "document": "document"}[kind]
 		if kind == "media" {
 			mk = p.str(f, "kind", kind)
-			if !slices.Contains(mediaKinds, mk) {
-				p.add(orNode(f["kind"], n), engine.CodeBadValue, "one of: "+strings.Join(mediaKinds, ", "), "media.kind %q is not a media kind", mk)
+			if !slices.Contains(sim.MediaKinds, mk) {
+				p.add(orNode(f["kind"], n), engine.CodeBadValue, "one of: "+strings.Join(sim.MediaKinds, ", "), "media.kind %q is not a media kind", mk)
 				return nil
 			}
 		}
@@ -532,7 +531,7 @@ func (p *parser) input(spec StepSpec, n *yaml.Node, sc *Scenario) input {
 		if !ok {
 			return nil
 		}
-		pay := &onecPayment{p: Payment{ID: p.str(f, "id", kind), Status: p.str(f, "status", kind), InvoiceID: p.str(f, "invoice_id", kind),
+		pay := &onecPayment{p: sim.Payment{ID: p.str(f, "id", kind), Status: p.str(f, "status", kind), InvoiceID: p.str(f, "invoice_id", kind),
 			OkdeskIssueID: p.str(f, "okdesk_issue_id", kind), Phone: p.str(f, "phone", kind), Amount: p.num(f, "amount", kind)}}
 		if pay.p.Status == "" {
 			pay.p.Status = "paid"
@@ -710,11 +709,11 @@ func (p *parser) complete(n *yaml.Node) input {
 
 // actionKey checks that a mock's or a complete's key names an outbound action.
 func (p *parser) actionKey(k *yaml.Node, what string) bool {
-	if slices.Contains(actionKinds(), k.Value) {
+	if slices.Contains(sim.ActionKinds(), k.Value) {
 		return true
 	}
-	hint := "one of: " + strings.Join(actionKinds(), ", ")
-	if s := engine.DidYouMean(k.Value, actionKinds()); s != "" {
+	hint := "one of: " + strings.Join(sim.ActionKinds(), ", ")
+	if s := engine.DidYouMean(k.Value, sim.ActionKinds()); s != "" {
 		hint = fmt.Sprintf("did you mean %q?", s)
 	}
 	p.add(k, engine.CodeUnknownAction, hint, "%s: unknown action %q", what, k.Value)
@@ -723,11 +722,11 @@ func (p *parser) actionKey(k *yaml.Node, what string) bool {
 
 // answer reads an action's answer: `fail`, or a mapping of result fields or
 // {fail: …} (and, for a mock, `once`). what is "mock.KIND" or "complete.KIND".
-func (p *parser) answer(n *yaml.Node, what string, mock bool) (m Mock, once, ok bool) {
+func (p *parser) answer(n *yaml.Node, what string, mock bool) (m sim.Mock, once, ok bool) {
 	switch n.Kind {
 	case yaml.ScalarNode:
 		if n.Value == "fail" {
-			return Mock{Fail: &Failure{Code: connectorsBadRequest, Message: "mocked failure", Status: 400}}, false, true
+			return sim.Mock{Fail: &sim.Failure{Code: connectors.CodeBadRequest, Message: "mocked failure", Status: 400}}, false, true
 		}
 	case yaml.MappingNode:
 		result := map[string]any{}
@@ -759,13 +758,11 @@ func (p *parser) answer(n *yaml.Node, what string, mock bool) (m Mock, once, ok 
 		forms = "a mapping of result fields, {fail: …}, fail or default"
 	}
 	p.add(n, engine.CodeWrongType, "", "%s takes %s, not %s", what, forms, engine.KindName(n))
-	return Mock{}, false, false
+	return sim.Mock{}, false, false
 }
 
-const connectorsBadRequest = "bad_request"
-
-func (p *parser) failure(n *yaml.Node, what string) *Failure {
-	f := &Failure{Code: connectorsBadRequest, Message: "mocked failure"}
+func (p *parser) failure(n *yaml.Node, what string) *sim.Failure {
+	f := &sim.Failure{Code: connectors.CodeBadRequest, Message: "mocked failure"}
 	if n.Kind == yaml.ScalarNode {
 		f.Code = n.Value
 		return f
@@ -788,23 +785,6 @@ func (p *parser) failure(n *yaml.Node, what string) *Failure {
 		}
 	}
 	return f
-}
-
-// DefaultLoader checks flows against the connectors fixit ships, in dry-run:
-// what `fixit test` and `fixit chat` use unless given a loader, and what the
-// scenario parser takes the outbound actions from. It is built once and never
-// changes.
-var DefaultLoader = sync.OnceValue(func() *engine.Loader { return engine.MustLoader(registry.DryRun()) })
-
-// actionKinds lists the outbound actions a mock may name.
-func actionKinds() []string {
-	var out []string
-	for _, a := range DefaultLoader().Catalog().Actions() {
-		if !a.Local {
-			out = append(out, a.Name)
-		}
-	}
-	return out
 }
 
 func (p *parser) expect(n *yaml.Node, inbound bool) *Expect {
@@ -874,18 +854,18 @@ func (p *parser) expect(n *yaml.Node, inbound bool) *Expect {
 				p.add(kv.Key, engine.CodeBadValue, "check the outcome on the step that sends the event", "expect.%s applies to inbound steps only", k)
 				continue
 			}
-			o := Outcome(k)
+			o := sim.Outcome(k)
 			if k == "outcome" {
 				s, _ := p.scalar(v, "expect.outcome")
-				o = Outcome(s)
-				if !slices.Contains(outcomes, o) {
+				o = sim.Outcome(s)
+				if !slices.Contains(sim.Outcomes, o) {
 					p.add(v, engine.CodeBadValue, "one of: "+joinOutcomes(), "expect.outcome %q is not an outcome", s)
 					continue
 				}
 			} else if b, ok := p.boolean(v, "expect."+k); !ok {
 				continue
 			} else if !b {
-				o = OutcomeHandled
+				o = sim.OutcomeHandled
 			}
 			if e.Outcome != nil {
 				p.add(kv.Key, engine.CodeDuplicateKey, "keep one of them", "expect has more than one outcome")
@@ -914,8 +894,8 @@ func (p *parser) expect(n *yaml.Node, inbound bool) *Expect {
 }
 
 func joinOutcomes() string {
-	s := make([]string, len(outcomes))
-	for i, o := range outcomes {
+	s := make([]string, len(sim.Outcomes))
+	for i, o := range sim.Outcomes {
 		s[i] = string(o)
 	}
 	return strings.Join(s, ", ")
@@ -1021,11 +1001,11 @@ func (p *parser) actionM(n *yaml.Node) (actionMatch, bool) {
 }
 
 func (p *parser) knownAction(n *yaml.Node, kind string) bool {
-	if slices.Contains(actionKinds(), kind) {
+	if slices.Contains(sim.ActionKinds(), kind) {
 		return true
 	}
-	hint := "one of: " + strings.Join(actionKinds(), ", ")
-	if s := engine.DidYouMean(kind, actionKinds()); s != "" {
+	hint := "one of: " + strings.Join(sim.ActionKinds(), ", ")
+	if s := engine.DidYouMean(kind, sim.ActionKinds()); s != "" {
 		hint = fmt.Sprintf("did you mean %q?", s)
 	}
 	p.add(n, engine.CodeUnknownAction, hint, "unknown action %q", kind)

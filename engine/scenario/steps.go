@@ -1,4 +1,4 @@
-package sim
+package scenario
 
 import (
 	"errors"
@@ -6,30 +6,31 @@ import (
 	"time"
 
 	"github.com/fixit-exchange/fixit/engine/event"
+	"github.com/fixit-exchange/fixit/engine/sim"
 	"github.com/fixit-exchange/fixit/engine/store"
 )
 
 // input is what a step does to the world.
 type input interface {
-	apply(r *runner) (*Report, error)
+	apply(r *runner) (*sim.Report, error)
 }
 
 // runner runs one scenario.
 type runner struct {
-	w   Driver
-	b   *Builder
+	w   sim.Driver
+	b   *sim.Builder
 	sc  *Scenario
 	cur int64 // the dialog the last inbound step reached
 	// last holds the last message with choices each contact got, so a step may tap
 	// a button by its title or its id.
-	last map[string]*Message
+	last map[string]*sim.Message
 }
 
 // dialog is the current dialog as stored now, or nil.
 func (r *runner) dialog() *store.Dialog { return r.w.Dialog(r.cur) }
 
 // inject delivers a notification the step built (err: it could not be built).
-func (r *runner) inject(d Delivery, err error) (*Report, error) {
+func (r *runner) inject(d sim.Delivery, err error) (*sim.Report, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -44,28 +45,28 @@ func (r *runner) issue(given string) (string, error) {
 	if given != "" {
 		return given, nil
 	}
-	if id := issueOf(r.dialog()); id != "" {
+	if id := sim.IssueOf(r.dialog()); id != "" {
 		return id, nil
 	}
 	return "", errors.New("no issue given and the dialog is bound to no okdesk:issue key yet; write `issue: \"1542\"`")
 }
 
 type waText struct {
-	from WhatsAppContact
+	from sim.WhatsAppContact
 	text string
 }
 
-func (s *waText) apply(r *runner) (*Report, error) {
+func (s *waText) apply(r *runner) (*sim.Report, error) {
 	return r.inject(r.b.WhatsAppText(s.from, s.text))
 }
 
 type waChoice struct {
 	list            bool
-	from            WhatsAppContact
+	from            sim.WhatsAppContact
 	id, title, desc string
 }
 
-func (s *waChoice) apply(r *runner) (*Report, error) {
+func (s *waChoice) apply(r *runner) (*sim.Report, error) {
 	id, title, desc := s.id, s.title, s.desc
 	if m := r.last["waba:"+s.from.WAID()]; m != nil {
 		for _, c := range m.Choices() {
@@ -92,39 +93,39 @@ func (s *waChoice) apply(r *runner) (*Report, error) {
 }
 
 type waMedia struct {
-	from                    WhatsAppContact
+	from                    sim.WhatsAppContact
 	kind, caption, filename string
 }
 
-func (s *waMedia) apply(r *runner) (*Report, error) {
+func (s *waMedia) apply(r *runner) (*sim.Report, error) {
 	return r.inject(r.b.WhatsAppMedia(s.from, s.kind, s.caption, s.filename))
 }
 
 type waLocation struct {
-	from          WhatsAppContact
+	from          sim.WhatsAppContact
 	lat, lon      float64
 	name, address string
 }
 
-func (s *waLocation) apply(r *runner) (*Report, error) {
+func (s *waLocation) apply(r *runner) (*sim.Report, error) {
 	return r.inject(r.b.WhatsAppLocation(s.from, s.lat, s.lon, s.name, s.address))
 }
 
 type tgText struct {
-	chat TelegramChat
+	chat sim.TelegramChat
 	text string
 }
 
-func (s *tgText) apply(r *runner) (*Report, error) {
+func (s *tgText) apply(r *runner) (*sim.Report, error) {
 	return r.inject(r.b.TelegramText(s.chat, s.text))
 }
 
 type tgCallback struct {
-	chat TelegramChat
+	chat sim.TelegramChat
 	data string
 }
 
-func (s *tgCallback) apply(r *runner) (*Report, error) {
+func (s *tgCallback) apply(r *runner) (*sim.Report, error) {
 	return r.inject(r.b.TelegramCallback(s.chat, s.data))
 }
 
@@ -132,12 +133,12 @@ type okStatus struct {
 	issue, status, old, phone string
 }
 
-func (s *okStatus) apply(r *runner) (*Report, error) {
+func (s *okStatus) apply(r *runner) (*sim.Report, error) {
 	id, err := r.issue(s.issue)
 	if err != nil {
 		return nil, err
 	}
-	return r.inject(r.b.OkdeskStatus(OkdeskIssue{ID: id, Phone: s.phone}, s.status, s.old))
+	return r.inject(r.b.OkdeskStatus(sim.OkdeskIssue{ID: id, Phone: s.phone}, s.status, s.old))
 }
 
 type okComment struct {
@@ -145,23 +146,23 @@ type okComment struct {
 	public                     bool
 }
 
-func (s *okComment) apply(r *runner) (*Report, error) {
+func (s *okComment) apply(r *runner) (*sim.Report, error) {
 	id, err := r.issue(s.issue)
 	if err != nil {
 		return nil, err
 	}
-	return r.inject(r.b.OkdeskComment(OkdeskIssue{ID: id, Phone: s.phone}, s.text, s.public, s.author))
+	return r.inject(r.b.OkdeskComment(sim.OkdeskIssue{ID: id, Phone: s.phone}, s.text, s.public, s.author))
 }
 
 type onecPayment struct {
-	p    Payment
+	p    sim.Payment
 	auto bool // neither issue nor phone given: the dialog's issue and the contact's phone
 }
 
-func (s *onecPayment) apply(r *runner) (*Report, error) {
+func (s *onecPayment) apply(r *runner) (*sim.Report, error) {
 	p := s.p
 	if s.auto {
-		p.OkdeskIssueID = issueOf(r.dialog())
+		p.OkdeskIssueID = sim.IssueOf(r.dialog())
 		p.Phone = r.sc.Contact.Phone
 	}
 	return r.inject(r.b.OneCPayment(p))
@@ -174,7 +175,7 @@ type raw struct {
 	data      map[string]any
 }
 
-func (s *raw) apply(r *runner) (*Report, error) {
+func (s *raw) apply(r *runner) (*sim.Report, error) {
 	data := map[string]any{}
 	for k, v := range s.data {
 		data[k] = v
@@ -184,21 +185,21 @@ func (s *raw) apply(r *runner) (*Report, error) {
 
 type advance struct{ d time.Duration }
 
-func (s *advance) apply(r *runner) (*Report, error) {
+func (s *advance) apply(r *runner) (*sim.Report, error) {
 	rep := r.w.Advance(s.d)
 	return rep, rep.Err
 }
 
 type mockEntry struct {
 	kind  string
-	mock  Mock
+	mock  sim.Mock
 	once  bool
 	reset bool
 }
 
 type mockStep struct{ entries []mockEntry }
 
-func (s *mockStep) apply(r *runner) (*Report, error) {
+func (s *mockStep) apply(r *runner) (*sim.Report, error) {
 	for _, e := range s.entries {
 		switch {
 		case e.reset:
@@ -209,19 +210,19 @@ func (s *mockStep) apply(r *runner) (*Report, error) {
 			r.w.Mocks().Set(e.kind, e.mock)
 		}
 	}
-	return &Report{}, nil
+	return &sim.Report{}, nil
 }
 
 type completeEntry struct {
 	kind string
-	mock Mock
+	mock sim.Mock
 }
 
 // complete delivers the results that pending mocks held back, in the order written.
 type complete struct{ entries []completeEntry }
 
-func (s *complete) apply(r *runner) (*Report, error) {
-	rep := &Report{}
+func (s *complete) apply(r *runner) (*sim.Report, error) {
+	rep := &sim.Report{}
 	for _, e := range s.entries {
 		one, err := r.w.Complete(e.kind, e.mock)
 		if err != nil {
@@ -236,7 +237,7 @@ func (s *complete) apply(r *runner) (*Report, error) {
 // applies it (it must fit the dialog's status).
 type control struct{ c event.Control }
 
-func (s *control) apply(r *runner) (*Report, error) {
+func (s *control) apply(r *runner) (*sim.Report, error) {
 	if r.cur == 0 {
 		return nil, fmt.Errorf("%s: no dialog yet", s.c.Kind)
 	}

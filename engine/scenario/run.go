@@ -1,4 +1,4 @@
-package sim
+package scenario
 
 import (
 	"fmt"
@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/fixit-exchange/fixit/engine"
+	"github.com/fixit-exchange/fixit/engine/sim"
 )
 
 // TestOptions configure RunTests.
@@ -20,7 +21,7 @@ type TestOptions struct {
 	Coverage bool   // print the states and branches no scenario reached
 	Verbose  bool   // print passing scenarios too
 	Run      string // run only scenarios whose name contains this text
-	// Loader compiles the flows; DefaultLoader() when nil.
+	// Loader compiles the flows; sim.DefaultLoader() when nil.
 	Loader *engine.Loader
 }
 
@@ -66,7 +67,7 @@ func Run(paths []string, opt TestOptions, stdout, stderr io.Writer) (Result, boo
 		if g == nil {
 			loader := opt.Loader
 			if loader == nil {
-				loader = DefaultLoader()
+				loader = sim.DefaultLoader()
 			}
 			fs, diags := loader.Load(src)
 			for _, d := range diags {
@@ -169,7 +170,7 @@ type ScenarioFailure struct {
 	StepIndex  int // 1-based
 	Step       *Step
 	Mismatches []Mismatch
-	Report     *Report
+	Report     *sim.Report
 }
 
 // Mismatch is one expectation that did not hold.
@@ -193,14 +194,18 @@ func (f *ScenarioFailure) Write(w io.Writer) {
 	}
 	if f.Report != nil {
 		fmt.Fprintln(w, "    what happened in this step:")
-		writeReport(w, f.Report, "        ")
+		sim.WriteReport(w, f.Report, "        ")
 	}
 }
 
 // RunScenario runs one scenario in a fresh world; it returns nil when every step
 // met its expectations. cov, when not nil, records what the scenario reached.
 func RunScenario(fs *engine.FlowSet, sc *Scenario, cov *Coverage) *ScenarioFailure {
-	w, err := NewWorld(fs, Options{Start: sc.Start, Env: sc.Env, Coverage: cov})
+	opt := sim.Options{Start: sc.Start, Env: sc.Env}
+	if cov != nil {
+		opt.OnStep = cov.record
+	}
+	w, err := sim.NewWorld(fs, opt)
 	if err != nil {
 		return &ScenarioFailure{Scenario: sc, StepIndex: 1, Step: sc.Steps[0], Mismatches: []Mismatch{{What: "the world could not start", Got: err.Error()}}}
 	}
@@ -210,8 +215,8 @@ func RunScenario(fs *engine.FlowSet, sc *Scenario, cov *Coverage) *ScenarioFailu
 
 // RunScenarioOn runs one scenario on a driver (a fresh one: the scenario starts
 // with no dialogs); it returns nil when every step met its expectations.
-func RunScenarioOn(w Driver, sc *Scenario) *ScenarioFailure {
-	r := &runner{w: w, b: w.Build(), sc: sc, last: map[string]*Message{}}
+func RunScenarioOn(w sim.Driver, sc *Scenario) *ScenarioFailure {
+	r := &runner{w: w, b: w.Build(), sc: sc, last: map[string]*sim.Message{}}
 	for i, st := range sc.Steps {
 		rep, err := st.in.apply(r)
 		if err != nil {
@@ -230,7 +235,7 @@ func RunScenarioOn(w Driver, sc *Scenario) *ScenarioFailure {
 }
 
 // check compares a step's expectations with its report and the current dialog.
-func (r *runner) check(st *Step, rep *Report) []Mismatch {
+func (r *runner) check(st *Step, rep *sim.Report) []Mismatch {
 	var ms []Mismatch
 	add := func(what, want, got string) { ms = append(ms, Mismatch{What: what, Want: want, Got: got}) }
 	e := st.Expect
@@ -264,13 +269,13 @@ func (r *runner) check(st *Step, rep *Report) []Mismatch {
 			}
 			got := make([]string, len(sent))
 			for i, m := range sent {
-				got[i] = describeMessage(m)
+				got[i] = sim.DescribeMessage(m)
 			}
 			add("sent", list0(want), list0(got))
 		}
 	}
 	if e.HasActs {
-		var acts []*Action
+		var acts []*sim.Action
 		for _, a := range rep.Actions() {
 			if a.Kind != "send" {
 				acts = append(acts, a)
@@ -285,12 +290,12 @@ func (r *runner) check(st *Step, rep *Report) []Mismatch {
 			for i, m := range e.Actions {
 				want[i] = m.kind
 				if m.params != nil {
-					want[i] += " " + show(m.params)
+					want[i] += " " + sim.Show(m.params)
 				}
 			}
 			got := make([]string, len(acts))
 			for i, a := range acts {
-				got[i] = a.Kind + " " + show(a.Params)
+				got[i] = a.Kind + " " + sim.Show(a.Params)
 			}
 			add("actions (all but send)", list0(want), list0(got))
 		}
@@ -329,7 +334,7 @@ func (r *runner) check(st *Step, rep *Report) []Mismatch {
 			}
 			got := make([]string, len(logs))
 			for i, l := range logs {
-				got[i] = quote(l)
+				got[i] = sim.Quote(l)
 			}
 			add("logged", list0(want), list0(got))
 		}
@@ -364,11 +369,11 @@ func (r *runner) check(st *Step, rep *Report) []Mismatch {
 	for _, k := range e.VarKeys {
 		got, present := d.Vars[k]
 		if !present || !matchValue(e.Vars[k], got) {
-			g := show(got)
+			g := sim.Show(got)
 			if !present {
 				g = "(not set)"
 			}
-			add("vars."+k, show(e.Vars[k]), g)
+			add("vars."+k, sim.Show(e.Vars[k]), g)
 		}
 	}
 	for _, k := range e.Keys {
@@ -379,7 +384,7 @@ func (r *runner) check(st *Step, rep *Report) []Mismatch {
 	return ms
 }
 
-func (m msgMatch) match(msg *Message) bool {
+func (m msgMatch) match(msg *sim.Message) bool {
 	if m.template == nil && msg.Template != nil && m.text != nil {
 		return false // the customer got a template, not this text
 	}
@@ -410,7 +415,7 @@ func (m msgMatch) match(msg *Message) bool {
 	return m.via == "" || m.via == msg.Via
 }
 
-func matchTitles(want []textMatch, got []Choice) bool {
+func matchTitles(want []textMatch, got []sim.Choice) bool {
 	if len(want) != len(got) {
 		return false
 	}
@@ -437,7 +442,7 @@ func (m msgMatch) String() string {
 		parts = append(parts, "template "+m.template.String())
 	}
 	if m.hasParams {
-		parts = append(parts, "params "+show(m.params))
+		parts = append(parts, "params "+sim.Show(m.params))
 	}
 	if m.via != "" {
 		parts = append(parts, "via "+m.via)
@@ -466,7 +471,7 @@ func list0(items []string) string {
 func quoteAll(ss []string) []string {
 	out := make([]string, len(ss))
 	for i, s := range ss {
-		out[i] = quote(s)
+		out[i] = sim.Quote(s)
 	}
 	return out
 }

@@ -1,4 +1,4 @@
-package sim
+package scenario
 
 import (
 	"bytes"
@@ -8,13 +8,14 @@ import (
 	"testing"
 
 	"github.com/fixit-exchange/fixit/engine"
+	"github.com/fixit-exchange/fixit/engine/sim"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
 func demoFlows(t *testing.T) *engine.FlowSet {
 	t.Helper()
-	fs, diags := DefaultLoader().Load("testdata/flows")
+	fs, diags := sim.DefaultLoader().Load("testdata/flows")
 	if fs == nil {
 		t.Fatalf("load demo flows: %v", diags)
 	}
@@ -131,13 +132,13 @@ func TestParsePendingAndComplete(t *testing.T) {
 		c.entries[0].mock.Result["id"] != "1542" || c.entries[0].mock.Result["n"] != 2.0 || c.entries[1].kind != "send" || c.entries[1].mock.Result != nil {
 		t.Errorf("complete = %q %+v", st[1].Text, c.entries)
 	}
-	if f := st[2].in.(*complete).entries[0].mock.Fail; f == nil || *f != (Failure{Code: "server_error", Status: 503, Message: "down"}) {
+	if f := st[2].in.(*complete).entries[0].mock.Fail; f == nil || *f != (sim.Failure{Code: "server_error", Status: 503, Message: "down"}) {
 		t.Errorf("complete fail = %+v", f)
 	}
 	if e := st[3].in.(*complete).entries; e[0].mock.Fail == nil || e[0].mock.Fail.Code != "bad_request" || e[1].mock.Fail != nil {
 		t.Errorf("complete fail/default = %+v", e)
 	}
-	if o := st[3].Expect.Outcome; o == nil || *o != OutcomeIgnored {
+	if o := st[3].Expect.Outcome; o == nil || *o != sim.OutcomeIgnored {
 		t.Errorf("outcome on complete: %v", o)
 	}
 }

@@ -1,4 +1,4 @@
-package sim
+package scenario
 
 import (
 	"fmt"
@@ -6,9 +6,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/fixit-exchange/fixit/engine/dialog"
-
 	"github.com/fixit-exchange/fixit/engine"
+	"github.com/fixit-exchange/fixit/engine/dialog"
 )
 
 // Coverage records which states and branches of each flow the worlds sharing it
@@ -90,7 +89,7 @@ func pct(n, of int) float64 {
 	return 100 * float64(n) / float64(of)
 }
 
-// Report returns the coverage of every flow of fs, by flow name.
+// sim.Report returns the coverage of every flow of fs, by flow name.
 func (c *Coverage) Report(fs *engine.FlowSet) []FlowCoverage {
 	var out []FlowCoverage
 	for _, f := range fs.Flows() {

@@ -1,4 +1,4 @@
-package sim
+package scenario
 
 import (
 	"os"
@@ -17,7 +17,7 @@ func TestScenarioDoc(t *testing.T) {
 	}
 	doc := string(data)
 	for mark, table := range ScenarioDocs() {
-		begin := "<!-- BEGIN GENERATED: " + mark + " (go test ./engine/sim -run TestScenarioDoc -update) -->\n"
+		begin := "<!-- BEGIN GENERATED: " + mark + " (go test ./engine/scenario -run TestScenarioDoc -update) -->\n"
 		end := "<!-- END GENERATED: " + mark + " -->\n"
 		i, j := strings.Index(doc, begin), strings.Index(doc, end)
 		if i < 0 || j < i {
@@ -26,7 +26,7 @@ func TestScenarioDoc(t *testing.T) {
 		}
 		if got := doc[i+len(begin) : j]; got != table {
 			if !*update {
-				t.Errorf("the %q table of %s differs from the spec; run go test ./engine/sim -run TestScenarioDoc -update\n--- doc\n%s--- spec\n%s", mark, scenarioDocPath, got, table)
+				t.Errorf("the %q table of %s differs from the spec; run go test ./engine/scenario -run TestScenarioDoc -update\n--- doc\n%s--- spec\n%s", mark, scenarioDocPath, got, table)
 			}
 			doc = doc[:i+len(begin)] + table + doc[j:]
 		}

@@ -1,10 +1,47 @@
-package sim
+package chat
 
 import (
 	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/fixit-exchange/fixit/engine"
+	"github.com/fixit-exchange/fixit/engine/sim"
 )
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// demoFlows are the scenario package's demo flows.
+func demoFlows(t *testing.T) *engine.FlowSet {
+	t.Helper()
+	fs, diags := sim.DefaultLoader().Load("../scenario/testdata/flows")
+	if fs == nil {
+		t.Fatalf("load demo flows: %v", diags)
+	}
+	return fs
+}
+
+// golden compares got with testdata/golden/name (-update rewrites it).
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", "golden", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(want) != string(got) {
+		t.Errorf("%s differs from the golden file (run with -update after checking):\n--- got\n%s", name, got)
+	}
+}
 
 func TestChatGolden(t *testing.T) {
 	fs := demoFlows(t)
@@ -16,7 +53,7 @@ func TestChatGolden(t *testing.T) {
 		"/complete okdesk.create_issue id=77", "/timers", "/wait 2h", "/history", "/bogus", "/help", "/quit", "never read",
 	}, "\n")
 	var out bytes.Buffer
-	if err := Chat(strings.NewReader(in), &out, ChatOptions{Flow: fs.Flow("demo")}); err != nil {
+	if err := Run(strings.NewReader(in), &out, Options{Flow: fs.Flow("demo")}); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(out.String(), "never read") {
@@ -28,14 +65,14 @@ func TestChatGolden(t *testing.T) {
 // TestChatSimpleLead drives a whole conversation of the shipped flow through the
 // chat's streams, from greeting to payment.
 func TestChatSimpleLead(t *testing.T) {
-	fs, diags := DefaultLoader().Load("../../flows.d")
+	fs, diags := sim.DefaultLoader().Load("../../flows.d")
 	if fs == nil {
 		t.Fatal(diags)
 	}
 	in := "Здравствуйте\nАнна\n/mock okdesk.create_issue id=1542\nТечёт кондиционер\nКогда придёт мастер?\n" +
 		"/okdesk comment Инженер будет завтра\n/okdesk private внутреннее\n/wait 25h\n/okdesk status completed\n/pay\n"
 	var out bytes.Buffer
-	if err := Chat(strings.NewReader(in), &out, ChatOptions{Flow: fs.Flow("simple_lead")}); err != nil {
+	if err := Run(strings.NewReader(in), &out, Options{Flow: fs.Flow("simple_lead")}); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
@@ -62,7 +99,7 @@ func TestChatSimpleLead(t *testing.T) {
 // TestChatPending holds Okdesk's answer back while the customer writes more, then
 // delivers it with /complete; and checks the commands' errors.
 func TestChatPending(t *testing.T) {
-	fs, diags := DefaultLoader().Load("../../flows.d")
+	fs, diags := sim.DefaultLoader().Load("../../flows.d")
 	if fs == nil {
 		t.Fatal(diags)
 	}
@@ -71,7 +108,7 @@ func TestChatPending(t *testing.T) {
 		"/mock send pending\n/okdesk comment Инженер едет\n/complete send fail window_closed\n" +
 		"/mock send pending\n/okdesk comment Буду в 10\n/complete send\n"
 	var out bytes.Buffer
-	if err := Chat(strings.NewReader(in), &out, ChatOptions{Flow: fs.Flow("simple_lead")}); err != nil {
+	if err := Run(strings.NewReader(in), &out, Options{Flow: fs.Flow("simple_lead")}); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
@@ -100,7 +137,7 @@ func TestChatPending(t *testing.T) {
 func TestChatTelegram(t *testing.T) {
 	fs := demoFlows(t)
 	var out bytes.Buffer
-	err := Chat(strings.NewReader("hi\n1\n/photo x\n"), &out, ChatOptions{Flow: fs.Flow("demo"), Channel: "telegram"})
+	err := Run(strings.NewReader("hi\n1\n/photo x\n"), &out, Options{Flow: fs.Flow("demo"), Channel: "telegram"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +146,7 @@ func TestChatTelegram(t *testing.T) {
 			t.Errorf("chat output lacks %q\n%s", want, out.String())
 		}
 	}
-	if err := Chat(strings.NewReader(""), &out, ChatOptions{Flow: fs.Flow("demo"), Channel: "sms"}); err == nil {
+	if err := Run(strings.NewReader(""), &out, Options{Flow: fs.Flow("demo"), Channel: "sms"}); err == nil {
 		t.Error("channel sms accepted")
 	}
 }

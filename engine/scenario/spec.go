@@ -1,10 +1,11 @@
-package sim
+package scenario
 
 import (
 	"fmt"
 	"strings"
 
 	"github.com/fixit-exchange/fixit/engine"
+	"github.com/fixit-exchange/fixit/engine/sim"
 )
 
 // This file is the one description of the scenario format. The parser checks
@@ -72,7 +73,7 @@ var StepSpecs = []StepSpec{
 	step("document", "`waba.message` kind `document`", true, "caption", "`document: \"caption\"`",
 		text("caption", "the caption"), text("filename", "the file's name"), text("from", "another phone"), text("name", "the contact's profile name")),
 	step("media", "`waba.message` of kind `image`, `document`, `video`, `audio`, `voice`, `sticker`", true, "", "",
-		text("kind", "the media kind", mediaKinds...), text("caption", "the caption"), text("filename", "the file's name"), text("from", "another phone"), text("name", "the contact's profile name")),
+		text("kind", "the media kind", sim.MediaKinds...), text("caption", "the caption"), text("filename", "the file's name"), text("from", "another phone"), text("name", "the contact's profile name")),
 	step("location", "`waba.message` kind `location`; text is `name, address`", true, "", "",
 		text("latitude", "degrees"), text("longitude", "degrees"), text("name", "the place's name"), text("address", "its address"), text("from", "another phone")),
 	step("telegram", "`telegram.message`", true, "text", "`telegram: \"text\"`",
@@ -155,8 +156,8 @@ var (
 )
 
 func outcomeNames() []string {
-	out := make([]string, len(outcomes))
-	for i, o := range outcomes {
+	out := make([]string, len(sim.Outcomes))
+	for i, o := range sim.Outcomes {
 		out[i] = string(o)
 	}
 	return out

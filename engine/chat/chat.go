@@ -1,4 +1,4 @@
-package sim
+package chat
 
 import (
 	"bufio"
@@ -9,22 +9,23 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fixit-exchange/fixit/engine/dialog"
-
+	"github.com/fixit-exchange/fixit/connectors"
 	"github.com/fixit-exchange/fixit/engine"
+	"github.com/fixit-exchange/fixit/engine/dialog"
 	"github.com/fixit-exchange/fixit/engine/event"
+	"github.com/fixit-exchange/fixit/engine/sim"
 	"github.com/fixit-exchange/fixit/engine/store"
 )
 
-// ChatOptions configure Chat.
-type ChatOptions struct {
-	Flow    *engine.Flow    // the flow to talk to: the only one that may start dialogs
-	Channel string          // the customer's channel: "waba" (default) or "telegram"
-	Contact WhatsAppContact // the WhatsApp customer (channel waba)
-	Chat    TelegramChat    // the Telegram customer (channel telegram)
-	Start   time.Time       // the fake clock's start; DefaultStart() when zero
-	Env     map[string]any  // FLOW_* variables
-	Loader  *engine.Loader  // compiles the flow; DefaultLoader() when nil
+// Options configure Run.
+type Options struct {
+	Flow    *engine.Flow        // the flow to talk to: the only one that may start dialogs
+	Channel string              // the customer's channel: "waba" (default) or "telegram"
+	Contact sim.WhatsAppContact // the WhatsApp customer (channel waba)
+	Chat    sim.TelegramChat    // the Telegram customer (channel telegram)
+	Start   time.Time           // the fake clock's start; sim.DefaultStart() when zero
+	Env     map[string]any      // FLOW_* variables
+	Loader  *engine.Loader      // compiles the flow; sim.DefaultLoader() when nil
 }
 
 const chatHelp = `Type a message as the customer. A number taps the button (or list row) with that number.
@@ -48,20 +49,20 @@ Commands:
 `
 
 type chat struct {
-	opt     ChatOptions
+	opt     Options
 	fs      *engine.FlowSet
-	w       *World
+	w       *sim.World
 	out     io.Writer
 	cur     int64 // the dialog the last input reached
-	choices []Choice
+	choices []sim.Choice
 	list    bool
 }
 
-// Chat runs the terminal simulator: it reads the operator's lines from in (typed
+// Run runs the terminal simulator: it reads the operator's lines from in (typed
 // as the customer, or slash commands) and writes the bot's replies, the actions it
 // takes, and the dialog's state and variables to out. It returns at the end of in
 // or on /quit.
-func Chat(in io.Reader, out io.Writer, opt ChatOptions) error {
+func Run(in io.Reader, out io.Writer, opt Options) error {
 	if opt.Flow == nil {
 		return fmt.Errorf("chat: no flow")
 	}
@@ -72,13 +73,13 @@ func Chat(in io.Reader, out io.Writer, opt ChatOptions) error {
 		return fmt.Errorf("chat: channel %q is not waba or telegram", opt.Channel)
 	}
 	if opt.Contact.Phone == "" {
-		opt.Contact = WhatsAppContact{Phone: "+79161234567", Name: "Анна"}
+		opt.Contact = sim.WhatsAppContact{Phone: "+79161234567", Name: "Анна"}
 	}
 	if opt.Chat.ChatID == "" {
-		opt.Chat = TelegramChat{ChatID: "512345678", Name: "Анна"}
+		opt.Chat = sim.TelegramChat{ChatID: "512345678", Name: "Анна"}
 	}
 	if opt.Loader == nil {
-		opt.Loader = DefaultLoader()
+		opt.Loader = sim.DefaultLoader()
 	}
 	fs, diags := opt.Loader.Compile([]engine.File{{Name: opt.Flow.File, Data: opt.Flow.Source}})
 	if fs == nil {
@@ -117,7 +118,7 @@ func (c *chat) reset() error {
 	if c.w != nil {
 		c.w.Close()
 	}
-	w, err := NewWorld(c.fs, Options{Start: c.opt.Start, Env: c.opt.Env})
+	w, err := sim.NewWorld(c.fs, sim.Options{Start: c.opt.Start, Env: c.opt.Env})
 	if err != nil {
 		return err
 	}
@@ -158,7 +159,7 @@ func (c *chat) line(line string) bool {
 			fmt.Fprintln(c.out, "  (no dialog yet)")
 		} else {
 			for _, k := range c.w.Flow(d).VarNames {
-				fmt.Fprintf(c.out, "  %s = %s\n", k, show(d.Vars[k]))
+				fmt.Fprintf(c.out, "  %s = %s\n", k, sim.Show(d.Vars[k]))
 			}
 		}
 	case "/history":
@@ -189,7 +190,7 @@ func (c *chat) line(line string) bool {
 		if status == "" {
 			status = "paid"
 		}
-		p := Payment{Status: status, Phone: c.opt.Contact.Phone, OkdeskIssueID: issueOf(c.dialog())}
+		p := sim.Payment{Status: status, Phone: c.opt.Contact.Phone, OkdeskIssueID: sim.IssueOf(c.dialog())}
 		c.show(c.inject(c.w.Builder.OneCPayment(p)))
 	case "/photo":
 		if c.opt.Channel != "waba" {
@@ -218,14 +219,14 @@ func (c *chat) line(line string) bool {
 	return false
 }
 
-func (c *chat) text(s string) (Delivery, error) {
+func (c *chat) text(s string) (sim.Delivery, error) {
 	if c.opt.Channel == "telegram" {
 		return c.w.Builder.TelegramText(c.opt.Chat, s)
 	}
 	return c.w.Builder.WhatsAppText(c.opt.Contact, s)
 }
 
-func (c *chat) tap(ch Choice) (Delivery, error) {
+func (c *chat) tap(ch sim.Choice) (sim.Delivery, error) {
 	fmt.Fprintf(c.out, "  (you tap %q)\n", ch.Title)
 	switch {
 	case c.opt.Channel == "telegram":
@@ -237,9 +238,9 @@ func (c *chat) tap(ch Choice) (Delivery, error) {
 }
 
 // inject delivers a notification the input built (err: it could not be built).
-func (c *chat) inject(d Delivery, err error) *Report {
+func (c *chat) inject(d sim.Delivery, err error) *sim.Report {
 	if err != nil {
-		return &Report{Err: err}
+		return &sim.Report{Err: err}
 	}
 	rep := c.w.Deliver(d)
 	if len(rep.Events) > 0 && rep.Events[0].Dialog != 0 {
@@ -251,12 +252,12 @@ func (c *chat) inject(d Delivery, err error) *Report {
 func (c *chat) okdesk(rest string) {
 	sub, arg, _ := strings.Cut(rest, " ")
 	arg = strings.TrimSpace(arg)
-	issue := issueOf(c.dialog())
+	issue := sim.IssueOf(c.dialog())
 	if issue == "" {
 		fmt.Fprintln(c.out, "  the dialog has no Okdesk issue yet (no okdesk:issue key bound)")
 		return
 	}
-	is := OkdeskIssue{ID: issue}
+	is := sim.OkdeskIssue{ID: issue}
 	switch sub {
 	case "status":
 		if arg == "" {
@@ -286,7 +287,7 @@ func (c *chat) mock(rest string) {
 		return
 	}
 	if f[1] == "pending" && len(f) == 2 {
-		c.w.Mocks().Once(kind, Mock{Pending: true})
+		c.w.Mocks().Once(kind, sim.Mock{Pending: true})
 		fmt.Fprintf(c.out, "  (the next %s stays pending until /complete %s)\n", kind, kind)
 		return
 	}
@@ -299,7 +300,7 @@ func (c *chat) mock(rest string) {
 		fmt.Fprintf(c.out, "  (the next %s fails: %s)\n", kind, m.Fail.Code)
 		return
 	}
-	fmt.Fprintf(c.out, "  (the next %s answers %s)\n", kind, show(m.Result))
+	fmt.Fprintf(c.out, "  (the next %s answers %s)\n", kind, sim.Show(m.Result))
 }
 
 func (c *chat) complete(rest string) {
@@ -325,34 +326,34 @@ func (c *chat) complete(rest string) {
 }
 
 func (c *chat) knownKind(cmd, kind string) bool {
-	for _, k := range actionKinds() {
+	for _, k := range sim.ActionKinds() {
 		if k == kind {
 			return true
 		}
 	}
-	fmt.Fprintf(c.out, "  %s: unknown action %q (one of: %s)\n", cmd, kind, strings.Join(actionKinds(), ", "))
+	fmt.Fprintf(c.out, "  %s: unknown action %q (one of: %s)\n", cmd, kind, strings.Join(sim.ActionKinds(), ", "))
 	return false
 }
 
 // answer reads `fail [CODE]` or `key=value …` (none: the default result).
-func (c *chat) answer(cmd string, f []string) (Mock, bool) {
+func (c *chat) answer(cmd string, f []string) (sim.Mock, bool) {
 	if len(f) > 0 && f[0] == "fail" {
-		code := connectorsBadRequest
+		code := connectors.CodeBadRequest
 		if len(f) > 1 {
 			code = f[1]
 		}
-		return Mock{Fail: &Failure{Code: code, Message: "mocked failure"}}, true
+		return sim.Mock{Fail: &sim.Failure{Code: code, Message: "mocked failure"}}, true
 	}
 	res := map[string]any{}
 	for _, kv := range f {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok {
 			fmt.Fprintf(c.out, "  %s: %q is not key=value\n", cmd, kv)
-			return Mock{}, false
+			return sim.Mock{}, false
 		}
 		res[k] = v
 	}
-	return Mock{Result: res}, true
+	return sim.Mock{Result: res}, true
 }
 
 func (c *chat) event(rest string) {
@@ -376,7 +377,7 @@ func (c *chat) event(rest string) {
 }
 
 // show prints what a step did, as the customer and the operator see it.
-func (c *chat) show(rep *Report) {
+func (c *chat) show(rep *sim.Report) {
 	if rep.Err != nil {
 		fmt.Fprintf(c.out, "  ! %v\n", rep.Err)
 	}
@@ -399,54 +400,54 @@ func (c *chat) show(rep *Report) {
 
 // routine reports whether p is an action result that changed nothing worth a
 // line: ignored, taken without a transition, or arriving after the dialog ended.
-func routine(i int, p *Processed) bool {
+func routine(i int, p *sim.Processed) bool {
 	if i == 0 || p.Event.Source != event.SourceAction || p.From != p.To || p.Err != nil {
 		return false
 	}
 	switch p.Outcome {
-	case OutcomeIgnored, OutcomeHandled:
+	case sim.OutcomeIgnored, sim.OutcomeHandled:
 		return true
-	case OutcomeUnhandled:
+	case sim.OutcomeUnhandled:
 		return p.Status != string(dialog.Active) && p.Status != string(dialog.Handoff)
 	}
 	return false
 }
 
-func (c *chat) event1(i int, p *Processed) {
+func (c *chat) event1(i int, p *sim.Processed) {
 	switch {
-	case p.Outcome == OutcomeUnrouted:
+	case p.Outcome == sim.OutcomeUnrouted:
 		fmt.Fprintf(c.out, "  · %s: no dialog and no flow takes it (unrouted)\n", p.Event.Type)
-	case p.Outcome == OutcomeDuplicate:
+	case p.Outcome == sim.OutcomeDuplicate:
 		fmt.Fprintf(c.out, "  · %s: duplicate, dropped\n", p.Event.Type)
 	case p.Err != nil:
 		fmt.Fprintf(c.out, "  ! runtime error on %s: %v (the dialog is unchanged)\n", p.Event.Type, p.Err)
-	case i == 0 && p.Event.Source != event.SourceTimer && p.Completed == nil && p.Outcome == OutcomeHandled:
+	case i == 0 && p.Event.Source != event.SourceTimer && p.Completed == nil && p.Outcome == sim.OutcomeHandled:
 		// The customer's own message: the replies below say enough.
 	default:
-		fmt.Fprintf(c.out, "  · %s\n", describeProcessed(p))
+		fmt.Fprintf(c.out, "  · %s\n", sim.DescribeProcessed(p))
 	}
 }
 
-func (c *chat) action(a *Action) {
-	if a.Pending && !a.answered() {
-		fmt.Fprintf(c.out, "  action %s %s → pending (/complete %s …)\n", a.Kind, show(a.Params), a.Kind)
+func (c *chat) action(a *sim.Action) {
+	if a.Pending && !a.Answered() {
+		fmt.Fprintf(c.out, "  action %s %s → pending (/complete %s …)\n", a.Kind, sim.Show(a.Params), a.Kind)
 		return
 	}
 	if a.Kind != "send" || a.Message == nil {
-		res := "→ " + show(a.Result)
+		res := "→ " + sim.Show(a.Result)
 		if a.Failure != nil {
-			res = "→ " + failureText(a.Failure.Code, a.Failure.Status, a.Failure.Message)
+			res = "→ " + sim.FailureText(a.Failure.Code, a.Failure.Status, a.Failure.Message)
 		}
-		fmt.Fprintf(c.out, "  action %s %s %s\n", a.Kind, show(a.Params), res)
+		fmt.Fprintf(c.out, "  action %s %s %s\n", a.Kind, sim.Show(a.Params), res)
 		return
 	}
 	m := a.Message
 	if a.Failure != nil {
-		fmt.Fprintf(c.out, "  bot ✗ not delivered (%s): %s\n", failureText(a.Failure.Code, a.Failure.Status, a.Failure.Message), quote(m.Text))
+		fmt.Fprintf(c.out, "  bot ✗ not delivered (%s): %s\n", sim.FailureText(a.Failure.Code, a.Failure.Status, a.Failure.Message), sim.Quote(m.Text))
 		return
 	}
 	if m.Template != nil {
-		fmt.Fprintf(c.out, "  bot: %s\n", describeMessage(m))
+		fmt.Fprintf(c.out, "  bot: %s\n", sim.DescribeMessage(m))
 		return
 	}
 	fmt.Fprintf(c.out, "  bot: %s\n", strings.ReplaceAll(m.Text, "\n", "\n       "))
@@ -471,7 +472,7 @@ func (c *chat) status() {
 		fmt.Fprintln(c.out, "  [no dialog]")
 		return
 	}
-	fmt.Fprintf(c.out, "  [dialog %d · %s · %s]  %s\n", d.ID, d.State, d.Status, varsText(d, c.w.Flow(d)))
+	fmt.Fprintf(c.out, "  [dialog %d · %s · %s]  %s\n", d.ID, d.State, d.Status, sim.VarsText(d, c.w.Flow(d)))
 }
 
 func (c *chat) history() {
@@ -486,7 +487,7 @@ func (c *chat) history() {
 		}
 		var detail map[string]any
 		if json.Unmarshal(h.Detail, &detail) == nil && len(detail) > 0 {
-			s += " " + show(detail)
+			s += " " + sim.Show(detail)
 		}
 		fmt.Fprintln(c.out, s)
 	}
