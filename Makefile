@@ -19,10 +19,12 @@ run: build
 	@mkdir -p data
 	@set -a; . ./$(ENVFILE); set +a; exec ./$(BIN) serve
 
-## test: gofmt check, go vet, staticcheck, the race-enabled test suite, shipped flows
+## test: gofmt check, go vet, staticcheck, the race-enabled test suite, the agreement
+## test whole without the race detector (it takes fewer rounds under it), shipped flows
 ## and their scenarios
 test: lint
 	$(GO) test -race -count=1 ./...
+	$(GO) test -count=1 -run '^TestAgreement' ./cmd/fixit
 	$(GO) run ./cmd/fixit validate flows.d examples
 	$(GO) run ./cmd/fixit test --coverage flows.d examples
 

@@ -520,7 +520,7 @@ func TestAgreementShippedScenarios(t *testing.T) {
 // passing, failing actions) end the same on both.
 func TestAgreementRandomConversations(t *testing.T) {
 	rounds := 40
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
 		rounds = 8
 	}
 	rng := rand.New(rand.NewPCG(2026, 12))
