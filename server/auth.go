@@ -18,11 +18,6 @@ const (
 
 const adminOffMsg = "admin API is off: FIXIT_ADMIN_TOKEN is not set"
 
-// adminOff reports whether path is under the admin API while it is switched off.
-func (s *Server) adminOff(path string) bool {
-	return s.cfg.AdminToken == "" && (path == adminPrefix || strings.HasPrefix(path, adminPrefix+"/"))
-}
-
 // Roles of the admin API's callers.
 const (
 	roleViewer   = 1 // reads
@@ -72,22 +67,35 @@ func (s *Server) lookup(token string) (principal, bool) {
 // names the caller: the administrator, an operator (FIXIT_OPERATORS) or a viewer
 // (FIXIT_VIEWERS).
 func (s *Server) adminAuth(c *gin.Context) {
+	if s.authorized(c) {
+		c.Next()
+	}
+}
+
+// authorized names the caller of an admin path (see adminAuth), or answers 404 or
+// 401 and returns false.
+func (s *Server) authorized(c *gin.Context) bool {
 	if s.cfg.AdminToken == "" {
 		fail(c, http.StatusNotFound, adminOffMsg)
-		return
+		return false
 	}
 	token, ok := bearerToken(c.GetHeader("Authorization"))
 	if !ok {
 		unauthorized(c, challengeAdmin, "missing bearer token: send Authorization: Bearer <your token>")
-		return
+		return false
 	}
 	p, ok := s.lookup(token)
 	if !ok {
 		unauthorized(c, challengeAdmin, "invalid bearer token")
-		return
+		return false
 	}
 	c.Set(ctxKeyWho, p)
-	c.Next()
+	return true
+}
+
+// isAdminPath says whether path is under the admin API.
+func isAdminPath(path string) bool {
+	return path == adminPrefix || strings.HasPrefix(path, adminPrefix+"/")
 }
 
 // need lets through callers of at least role; others get 403.

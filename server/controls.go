@@ -6,12 +6,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/fixit-exchange/fixit/connectors/telegram"
+	"github.com/fixit-exchange/fixit/connectors/waba"
 	"github.com/fixit-exchange/fixit/engine"
 	"github.com/fixit-exchange/fixit/engine/event"
 	"github.com/fixit-exchange/fixit/engine/store"
@@ -25,10 +31,10 @@ type Controls interface {
 	// ErrQueued.
 	Control(ctx context.Context, c event.Control) (*store.Dialog, error)
 	// RetryAction queues a dead or failed action again (store.ErrNotFound,
-	// store.ErrConflict when it is neither).
+	// *engine.ErrControl when it is neither).
 	RetryAction(ctx context.Context, id int64, by string) (*store.OutboxItem, error)
 	// Redrive routes an unrouted or failed event again (store.ErrNotFound,
-	// store.ErrConflict when it is neither).
+	// *engine.ErrControl when it is neither).
 	Redrive(ctx context.Context, seq int64, by string) (*store.Event, error)
 }
 
@@ -63,7 +69,7 @@ func (s *Server) control(kind string) gin.HandlerFunc {
 			return
 		}
 		var b controlBody
-		if !s.bindControl(c, &b) {
+		if !s.bindControl(c, kind, &b) {
 			return
 		}
 		ctl := event.Control{Kind: kind, DialogID: id, Operator: who(c).name, Reason: strings.TrimSpace(b.Reason),
@@ -90,6 +96,9 @@ func checkBody(kind string, b *controlBody, ctl *event.Control) string {
 			return `missing field "reason": say why, for the dialog's history`
 		}
 	}
+	if n := utf8.RuneCountInString(ctl.Reason); n > maxReasonChars {
+		return fmt.Sprintf(`invalid field "reason": %d characters, the limit is %d`, n, maxReasonChars)
+	}
 	switch kind {
 	case event.ControlGoto:
 		if ctl.State == "" {
@@ -100,7 +109,9 @@ func checkBody(kind string, b *controlBody, ctl *event.Control) string {
 			return fmt.Sprintf(`invalid field "status": %q is not finished or abandoned`, b.Status)
 		}
 	case event.ControlMessage:
-		switch {
+		switch n := utf8.RuneCountInString(b.Text); {
+		case n > maxMessageChars:
+			return fmt.Sprintf(`invalid field "text": %d characters, more than a message takes (%d)`, n, maxMessageChars)
 		case b.Template == nil && strings.TrimSpace(b.Text) == "":
 			return `missing field "text" (or "template"): what to write to the customer`
 		case b.Template != nil && b.Text != "":
@@ -118,9 +129,26 @@ func checkBody(kind string, b *controlBody, ctl *event.Control) string {
 	return ""
 }
 
-// bindControl reads a control's JSON body (it may be empty); an unreadable one is
-// answered 422 and false returned.
-func (s *Server) bindControl(c *gin.Context, b *controlBody) bool {
+// controlFields are the body fields each control takes.
+var controlFields = map[string][]string{
+	event.ControlTakeover: {"reason"},
+	event.ControlHandback: {"state", "reason"},
+	event.ControlMessage:  {"text", "template"},
+	event.ControlGoto:     {"state", "reason"},
+	event.ControlClose:    {"status", "reason"},
+}
+
+// Limits of a control's texts: what the operator writes to the customer is held to
+// the smaller of the channels' text limits (the connectors would cut it), a reason
+// to a line of history.
+var (
+	maxMessageChars = min(waba.Limits.Text, telegram.Limits.Text)
+	maxReasonChars  = 500
+)
+
+// bindControl reads a control's JSON body (it may be empty): one JSON object
+// (400 otherwise) of the fields this kind of control takes (422 otherwise).
+func (s *Server) bindControl(c *gin.Context, kind string, b *controlBody) bool {
 	raw, ok := s.readAdminBody(c)
 	if !ok {
 		return false
@@ -128,20 +156,57 @@ func (s *Server) bindControl(c *gin.Context, b *controlBody) bool {
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return true
 	}
+	var fields map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(raw))
+	if err := dec.Decode(&fields); err != nil || fields == nil {
+		s.failInput(c, http.StatusBadRequest, "the body is not a JSON object of the control's fields")
+		return false
+	}
+	if dec.More() {
+		fail(c, http.StatusBadRequest, "unexpected data after the body's JSON object")
+		return false
+	}
+	allowed := controlFields[kind]
+	for _, name := range slices.Sorted(maps.Keys(fields)) {
+		if !slices.Contains(allowed, name) {
+			s.failInput(c, http.StatusUnprocessableEntity, fmt.Sprintf("unknown field %q: a %s takes %s", name, kind, strings.Join(allowed, ", ")))
+			return false
+		}
+	}
+	dec = json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(b); err != nil {
-		s.failInput(c, http.StatusUnprocessableEntity, "the body is not a JSON object of the control's fields: "+err.Error())
+		msg := "the body is not a JSON object of the control's fields"
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			msg = fmt.Sprintf("invalid field %q: want a JSON %s, not %s", te.Field, jsonType(te.Type), te.Value)
+		}
+		s.failInput(c, http.StatusBadRequest, msg)
 		return false
 	}
 	return true
 }
 
-// idParam reads the path's {id}; a bad one is answered 404 (no such thing).
+// jsonType names the JSON type a Go type is read from.
+func jsonType(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "string"
+	case reflect.Slice, reflect.Array:
+		return "array"
+	case reflect.Bool:
+		return "boolean"
+	case reflect.Struct, reflect.Map, reflect.Pointer:
+		return "object"
+	}
+	return "number"
+}
+
+// idParam reads the path's {id}: a positive integer, 400 otherwise.
 func (s *Server) idParam(c *gin.Context, what string) (int64, bool) {
 	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
 	if err != nil || id <= 0 {
-		fail(c, http.StatusNotFound, fmt.Sprintf("no %s %q", what, c.Param("id")))
+		fail(c, http.StatusBadRequest, what+" id must be a positive integer")
 		return 0, false
 	}
 	return id, true
@@ -158,12 +223,12 @@ func (s *Server) controlError(c *gin.Context, what string, id int64, err error) 
 	case errors.As(err, &ce):
 		fail(c, http.StatusConflict, ce.Msg)
 	case errors.Is(err, store.ErrConflict):
-		fail(c, http.StatusConflict, err.Error())
+		fail(c, http.StatusConflict, fmt.Sprintf("the %s changed meanwhile: look again and retry", what))
 	case errors.Is(err, ErrQueued):
 		c.JSON(http.StatusAccepted, gin.H{"status": "queued", "message": ErrQueued.Error()})
 	default:
 		s.logger(c).Error("operator control", "what", what, "id", id, "err", err)
-		fail(c, http.StatusInternalServerError, "the control failed: "+err.Error())
+		fail(c, http.StatusInternalServerError, "the control failed on the server's side (its log says why); try again")
 	}
 }
 

@@ -87,6 +87,9 @@ type Server struct {
 	now    func() time.Time
 	engine *gin.Engine
 	docs   *apiDocs
+	// Timeouts of a request's reading and writing, and of the live feed's
+	// heartbeat (fields so that a test can shorten them).
+	readTimeout, writeTimeout, heartbeat time.Duration
 }
 
 // New builds the router. It panics when a required dependency is missing or the
@@ -122,7 +125,8 @@ func New(cfg Config) *Server {
 	if err != nil {
 		panic("server.New: " + err.Error())
 	}
-	s := &Server{cfg: cfg, log: logger, now: time.Now, docs: docs}
+	s := &Server{cfg: cfg, log: logger, now: time.Now, docs: docs,
+		readTimeout: 60 * time.Second, writeTimeout: 60 * time.Second, heartbeat: 15 * time.Second}
 	s.engine = s.routes()
 	return s
 }
@@ -138,12 +142,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           s.engine,
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      60 * time.Second,
+		ReadTimeout:       s.readTimeout,
+		WriteTimeout:      s.writeTimeout,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	// The live feed's clients would hold a graceful shutdown until its deadline:
+	// their feeds end when it begins (they reconnect to the next server).
+	srv.RegisterOnShutdown(s.cfg.Stream.Close)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	select {
@@ -257,8 +264,8 @@ func (s *Server) failInput(c *gin.Context, status int, msg string) {
 }
 
 func (s *Server) noRoute(c *gin.Context) {
-	if s.adminOff(c.Request.URL.Path) {
-		fail(c, http.StatusNotFound, adminOffMsg)
+	// Under the admin API, only a caller with a token learns which paths exist.
+	if isAdminPath(c.Request.URL.Path) && !s.authorized(c) {
 		return
 	}
 	fail(c, http.StatusNotFound, "no route "+c.Request.Method+" "+c.Request.URL.Path)
@@ -267,9 +274,8 @@ func (s *Server) noRoute(c *gin.Context) {
 // noMethod answers 405. gin has already computed the Allow header from the registered
 // routes (every other method whose tree matches the path); it is put in a stable order.
 func (s *Server) noMethod(c *gin.Context) {
-	if s.adminOff(c.Request.URL.Path) {
+	if isAdminPath(c.Request.URL.Path) && !s.authorized(c) {
 		c.Writer.Header().Del("Allow")
-		fail(c, http.StatusNotFound, adminOffMsg)
 		return
 	}
 	allow := splitAllow(c.Writer.Header().Get("Allow"))

@@ -32,23 +32,38 @@ const (
 // Last-Event-ID.
 const streamBacklog = 2048
 
-// heartbeat is how often a quiet feed sends a comment, so proxies keep it open and
-// clients notice a dead connection.
-var heartbeat = 15 * time.Second
-
 // Stream fans what changes out to the clients of GET /api/v1/stream (Server-Sent
 // Events), keeping the latest changes for clients that reconnect. It is safe for
 // concurrent use; Publish never blocks: a client that does not keep up is dropped
 // and reconnects where it left off.
+//
+// A change's id counts on from the microsecond the feed was made, so the ids of a
+// restarted server are above those of the run before it: a client that reconnects
+// with an id of an earlier run is told to reset, never given a wrong gap.
 type Stream struct {
 	mu      sync.Mutex
 	next    int64
 	backlog []Change
 	subs    map[chan Change]struct{}
+	closed  bool
 }
 
 // NewStream returns an empty feed.
-func NewStream() *Stream { return &Stream{subs: map[chan Change]struct{}{}} }
+func NewStream() *Stream {
+	return &Stream{subs: map[chan Change]struct{}{}, next: time.Now().UnixMicro()}
+}
+
+// Close ends every client's feed and refuses new clients, so that a server that
+// shuts down does not wait for them.
+func (s *Stream) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	for ch := range s.subs {
+		delete(s.subs, ch)
+		close(ch)
+	}
+}
 
 // Publish numbers c and sends it to every client.
 func (s *Stream) Publish(c Change) {
@@ -79,6 +94,10 @@ func (s *Stream) subscribe(after int64) ([]Change, bool, chan Change) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ch := make(chan Change, 256)
+	if s.closed {
+		close(ch)
+		return nil, true, ch
+	}
 	s.subs[ch] = struct{}{}
 	var missed []Change
 	var complete bool
@@ -122,20 +141,26 @@ func (s *Server) stream(c *gin.Context) {
 		dialogID = id
 	}
 	flow := c.Query("flow")
-	after := int64(-1)
+	// Last-Event-ID is the browser's echo of an id this feed sent; one it cannot
+	// read is answered with a reset, as an id too old is (an error would stop the
+	// browser from reconnecting at all).
+	after, fresh := int64(0), true
 	if v := c.GetHeader("Last-Event-ID"); v != "" {
-		id, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || id < 0 {
-			s.failInput(c, http.StatusBadRequest, fmt.Sprintf("Last-Event-ID %q: want the id of an event of this feed", v))
-			return
-		}
-		after = id
+		after, _ = strconv.ParseInt(v, 10, 64)
+		fresh = false
 	}
 	missed, complete, ch := s.cfg.Stream.subscribe(max(after, 0))
 	defer s.cfg.Stream.unsubscribe(ch)
-	if after < 0 {
+	if fresh {
 		missed, complete = nil, true // a new client starts from now
 	}
+	// The server's read and write timeouts are for requests, not for a feed that
+	// lasts: reads are not expected, and each write gets its own deadline, so a
+	// client that stops reading is dropped.
+	rc := http.NewResponseController(c.Writer)
+	_ = rc.SetReadDeadline(time.Time{})
+	writeBy := func() { _ = rc.SetWriteDeadline(time.Now().Add(2 * s.heartbeat)) }
+	writeBy()
 	w := c.Writer
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -159,7 +184,7 @@ func (s *Server) stream(c *gin.Context) {
 		}
 	}
 	w.Flush()
-	beat := time.NewTicker(heartbeat)
+	beat := time.NewTicker(s.heartbeat) // a quiet feed's comment keeps proxies from closing it
 	defer beat.Stop()
 	done := c.Request.Context().Done()
 	for {
@@ -171,10 +196,12 @@ func (s *Server) stream(c *gin.Context) {
 				return
 			}
 			if pass(m) {
+				writeBy()
 				send(m)
 				w.Flush()
 			}
 		case <-beat.C:
+			writeBy()
 			fmt.Fprint(w, ": ping\n\n")
 			w.Flush()
 		}

@@ -489,6 +489,13 @@ func TestMethodNotAllowed(t *testing.T) {
 				continue
 			}
 			rec := e.do(m, tt.path, nil)
+			if isAdminPath(tt.path) {
+				// Only a caller with a token learns what the admin API has.
+				if rec.Code != http.StatusUnauthorized || rec.Header().Get("Allow") != "" {
+					t.Errorf("%s %s without a token: status %d, Allow %q; want 401 and no Allow", m, tt.path, rec.Code, rec.Header().Get("Allow"))
+				}
+				rec = e.admin(m, tt.path, nil)
+			}
 			if rec.Code != http.StatusMethodNotAllowed || rec.Header().Get("Allow") != tt.allow {
 				t.Errorf("%s %s: status %d, Allow %q; want 405 with %q", m, tt.path, rec.Code, rec.Header().Get("Allow"), tt.allow)
 				continue
@@ -509,6 +516,12 @@ func TestNoRoute(t *testing.T) {
 	e := newEnv(t)
 	for _, target := range []string{"/x", "/webhooks", "/webhooks/waba/", "/api/v1/nope", "/healthz/extra"} {
 		rec := e.do("GET", target+"?secret=1", nil)
+		if isAdminPath(target) {
+			if rec.Code != http.StatusUnauthorized {
+				t.Errorf("GET %s without a token: status %d, want 401", target, rec.Code)
+			}
+			rec = e.admin("GET", target+"?secret=1", nil)
+		}
 		if rec.Code != 404 {
 			t.Errorf("GET %s: status %d", target, rec.Code)
 			continue

@@ -233,8 +233,8 @@ func TestControlsAPI(t *testing.T) {
 		if code, _ := in.call("POST", "/api/v1/events/"+evID+"/redrive", annaToken, ""); code != 409 {
 			t.Errorf("redrive of a processed event: %d, want 409", code)
 		}
-		if code, _ := in.call("POST", "/api/v1/events/abc/redrive", annaToken, ""); code != 404 {
-			t.Errorf("redrive of a bad id: %d, want 404", code)
+		if code, _ := in.call("POST", "/api/v1/events/abc/redrive", annaToken, ""); code != 400 {
+			t.Errorf("redrive of a bad id: %d, want 400", code)
 		}
 	})
 }

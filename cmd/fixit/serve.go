@@ -57,6 +57,9 @@ func loadConfig() (config, error) {
 			return config{}, fmt.Errorf("FIXIT_VIEWERS: %s is an operator too (FIXIT_OPERATORS)", name)
 		}
 	}
+	if err := checkPeople(os.Getenv("FIXIT_ADMIN_TOKEN"), ops, viewers); err != nil {
+		return config{}, err
+	}
 	return config{
 		Operators: ops, Viewers: viewers,
 		Addr: envOr("FIXIT_ADDR", ":8000"), DB: envOr("FIXIT_DB", "data/fixit.db"), Flows: envOr("FIXIT_FLOWS", "flows.d"),

@@ -113,6 +113,38 @@ func parsePeople(variable, value string) (map[string]string, error) {
 	return out, nil
 }
 
+// checkPeople checks the admin API's people together: the name "admin" is the
+// administrator's, each token belongs to one person only (a token shared by two
+// would name either, with the rights of either), and operators or viewers need
+// FIXIT_ADMIN_TOKEN, without which the admin API is off. Errors name people and
+// variables, never a token.
+func checkPeople(adminToken string, operators, viewers map[string]string) error {
+	type owner struct{ variable, name string }
+	byToken := map[string]owner{}
+	if adminToken != "" {
+		byToken[adminToken] = owner{"FIXIT_ADMIN_TOKEN", "admin"}
+	}
+	for _, g := range []struct {
+		variable string
+		people   map[string]string
+	}{{"FIXIT_OPERATORS", operators}, {"FIXIT_VIEWERS", viewers}} {
+		for _, name := range names(g.people) {
+			if name == "admin" {
+				return fmt.Errorf("%s: the name admin is the administrator's (FIXIT_ADMIN_TOKEN); choose another", g.variable)
+			}
+			tok := g.people[name]
+			if o, dup := byToken[tok]; dup {
+				return fmt.Errorf("%s: %s has the token of %s (%s): give each person a token of their own", g.variable, name, o.name, o.variable)
+			}
+			byToken[tok] = owner{g.variable, name}
+		}
+		if len(g.people) > 0 && adminToken == "" {
+			return fmt.Errorf("%s is set but FIXIT_ADMIN_TOKEN is not: the admin API and the console are off without it", g.variable)
+		}
+	}
+	return nil
+}
+
 // names lists the people of a token map, for the start-up log line.
 func names(people map[string]string) []string { return slices.Sorted(maps.Keys(people)) }
 

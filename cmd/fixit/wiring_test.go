@@ -41,3 +41,35 @@ func TestParsePeople(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckPeople(t *testing.T) {
+	const adm, a, b = "admin-token-0000000", "anna-token-0000000", "vera-token-0000000"
+	tests := []struct {
+		name         string
+		admin        string
+		ops, viewers map[string]string
+		err          string
+	}{
+		{"one token each", adm, map[string]string{"anna": a}, map[string]string{"vera": b}, ""},
+		{"no people", "", nil, nil, ""},
+		{"an operator named admin", adm, map[string]string{"admin": a}, nil, "FIXIT_OPERATORS: the name admin is the administrator's"},
+		{"an operator with the admin's token", adm, map[string]string{"anna": adm}, nil, "FIXIT_OPERATORS: anna has the token of admin (FIXIT_ADMIN_TOKEN)"},
+		{"two operators, one token", adm, map[string]string{"anna": a, "ivan": a}, nil, "FIXIT_OPERATORS: ivan has the token of anna (FIXIT_OPERATORS)"},
+		{"a viewer with an operator's token", adm, map[string]string{"anna": a}, map[string]string{"vera": a}, "FIXIT_VIEWERS: vera has the token of anna (FIXIT_OPERATORS)"},
+		{"operators without the admin API", "", map[string]string{"anna": a}, nil, "FIXIT_OPERATORS is set but FIXIT_ADMIN_TOKEN is not"},
+		{"viewers without the admin API", "", nil, map[string]string{"vera": b}, "FIXIT_VIEWERS is set but FIXIT_ADMIN_TOKEN is not"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := checkPeople(tc.admin, tc.ops, tc.viewers)
+			switch {
+			case tc.err == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+				t.Fatalf("error %v, want one containing %q", err, tc.err)
+			case err != nil && (strings.Contains(err.Error(), "-token-")):
+				t.Fatalf("the error shows a token: %v", err)
+			}
+		})
+	}
+}

@@ -59,22 +59,69 @@ func (p *Processor) Control(ctx context.Context, c event.Control) (*core.Applied
 	done := make(chan *core.Applied, 1)
 	p.waits.Store(ev.DedupeKey, done)
 	defer p.waits.Delete(ev.DedupeKey)
-	if _, err := p.inbox.Append(ctx, []event.Event{ev}); err != nil {
+	res, err := p.inbox.Append(ctx, []event.Event{ev})
+	if err != nil {
 		return nil, fmt.Errorf("store the %s control: %w", c.Kind, err)
 	}
 	wait := time.NewTimer(controlWait)
 	defer wait.Stop()
-	select {
-	case a := <-done:
-		if a.Outcome == engine.Failed {
-			return a, a.Err
+	// Another replica sharing the database may take the event: look at it now and then.
+	look := time.NewTicker(controlLook)
+	defer look.Stop()
+	for {
+		select {
+		case a := <-done:
+			return settledControl(a)
+		case <-look.C:
+			a, err := p.appliedElsewhere(ctx, res[0].Seq, c.DialogID)
+			if a == nil && err == nil {
+				continue
+			}
+			select {
+			case mine := <-done: // it was this process after all
+				return settledControl(mine)
+			default:
+				return a, err
+			}
+		case <-wait.C:
+			return nil, ErrQueued
+		case <-ctx.Done():
+			return nil, ErrQueued
 		}
-		return a, nil
-	case <-wait.C:
-		return nil, ErrQueued
-	case <-ctx.Done():
-		return nil, ErrQueued
 	}
+}
+
+// controlLook is how often a waiting control looks whether its event was
+// processed by another replica.
+const controlLook = 250 * time.Millisecond
+
+func settledControl(a *core.Applied) (*core.Applied, error) {
+	if a.Outcome == engine.Failed {
+		return a, a.Err
+	}
+	return a, nil
+}
+
+// appliedElsewhere reads a control's stored event: nil, nil while it waits; the
+// dialog after it once processed (by any replica); its error once failed.
+func (p *Processor) appliedElsewhere(ctx context.Context, seq, dialogID int64) (*core.Applied, error) {
+	ev, err := p.st.GetEvent(ctx, seq)
+	if err != nil {
+		return nil, nil // the next look, or the deadline, decides
+	}
+	switch ev.Status {
+	case store.EventProcessed:
+		d, err := p.st.LoadDialog(ctx, dialogID)
+		if err != nil {
+			return nil, err
+		}
+		return &core.Applied{Event: *ev, Dialog: d, Flow: d.Flow}, nil
+	case store.EventFailed:
+		return nil, &engine.ErrControl{Msg: ev.Error}
+	case store.EventUnrouted: // the dialog is gone
+		return nil, fmt.Errorf("dialog %d: %w", dialogID, store.ErrNotFound)
+	}
+	return nil, nil
 }
 
 // canWrite says whether an operator may write to the customer of d: on a channel,
@@ -104,10 +151,13 @@ func (p *Processor) canWrite(ctx context.Context, d *dialog.Dialog, c event.Cont
 
 // RetryAction queues a dead or failed action again, with the same id (a
 // connector's idempotency key) and a fresh budget of attempts; its dialog's history
-// says who did it. store.ErrNotFound, or store.ErrConflict when it is not dead or
+// says who did it. store.ErrNotFound, or *engine.ErrControl when it is not dead or
 // failed.
 func (p *Processor) RetryAction(ctx context.Context, id int64, by string) (*store.OutboxItem, error) {
 	it, err := p.st.RequeueOutbox(ctx, id, p.cfg.Now())
+	if errors.Is(err, store.ErrConflict) && it != nil {
+		return it, &engine.ErrControl{Msg: fmt.Sprintf("outbox item %d is %s: only a dead or failed action is retried", id, it.Status)}
+	}
 	if err != nil {
 		return it, err
 	}
@@ -121,9 +171,12 @@ func (p *Processor) RetryAction(ctx context.Context, id int64, by string) (*stor
 
 // Redrive routes an unrouted or failed event again, under the flows in service;
 // its dialog's history (when it had one) says who did it. store.ErrNotFound, or
-// store.ErrConflict when it is pending or processed.
+// *engine.ErrControl when it is pending or processed.
 func (p *Processor) Redrive(ctx context.Context, seq int64, by string) (*store.Event, error) {
 	ev, err := p.st.RequeueEvent(ctx, seq)
+	if errors.Is(err, store.ErrConflict) && ev != nil {
+		return ev, &engine.ErrControl{Msg: fmt.Sprintf("event %d is %s: only an unrouted or failed event is re-driven", seq, ev.Status)}
+	}
 	if err != nil {
 		return ev, err
 	}

@@ -674,3 +674,39 @@ func TestAddressedToNoDialog(t *testing.T) {
 		t.Errorf("status %s after %d attempts, want unrouted after 1", e.Status, e.Attempts)
 	}
 }
+
+// TestControlAppliedByAnotherReplica: replicas share a database, and the one that
+// takes an operator's control from the API may not be the one that processes it;
+// the control still answers with the dialog after it.
+func TestControlAppliedByAnotherReplica(t *testing.T) {
+	storetest.EachDB(t, func(t *testing.T, dsn string) {
+		h := newHarnessOn(t, "../../flows.d", dsn)
+		ctx := context.Background()
+		h.append(h.wa("Здравствуйте"))
+		h.settle()
+		id := h.dialog().ID
+		st2, err := store.Open(ctx, h.dsn, slog.New(slog.DiscardHandler), store.WithClock(h.clk.Now))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st2.Close()
+		// Only the second replica runs: the first stores the control and waits.
+		p2 := New(Config{Store: st2, Flows: h.flows, Registry: connectors.NewRegistry(), Now: h.clk.Now, Poll: 10 * time.Millisecond})
+		defer p2.Inbox().Close()
+		runCtx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); _ = p2.Run(runCtx) }()
+		defer func() { cancel(); <-done }()
+		a, err := h.p.Control(ctx, event.Control{Kind: event.ControlTakeover, DialogID: id, Operator: "anna", Reason: "a call"})
+		if err != nil {
+			t.Fatalf("control: %v", err)
+		}
+		if a.Dialog == nil || a.Dialog.ID != id || a.Dialog.Status != dialog.Handoff {
+			t.Fatalf("the control answered %+v, want dialog %d in handoff", a.Dialog, id)
+		}
+		a, err = h.p.Control(ctx, event.Control{Kind: event.ControlHandback, DialogID: id, Operator: "anna"})
+		if err != nil || a.Dialog.Status != dialog.Active {
+			t.Fatalf("handback: %v %+v", err, a)
+		}
+	})
+}
