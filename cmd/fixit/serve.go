@@ -165,6 +165,15 @@ func serve(c config, log *slog.Logger) error {
 		}
 		return out, err
 	})
+	met.WatchBacklog(func(ctx context.Context) (metrics.Backlog, error) {
+		b, err := st.Backlog(ctx, time.Now())
+		out := metrics.Backlog{InboxPending: b.InboxPending, InboxOldest: b.InboxOldest, TimersDue: b.TimersDue,
+			Outbox: make(map[string]int64, len(b.Outbox))}
+		for status, n := range b.Outbox {
+			out.Outbox[string(status)] = n
+		}
+		return out, err
+	}, time.Now)
 	reg, err := registry(c, log)
 	if err != nil {
 		return err
@@ -226,7 +235,7 @@ func serve(c config, log *slog.Logger) error {
 	srv := server.New(server.Config{
 		AppSecret: c.AppSecret, VerifyToken: c.VerifyToken, OkdeskUser: c.OkdeskUser, OkdeskPass: c.OkdeskPass,
 		OneCToken: c.OneCToken, TelegramSecret: c.TelegramSecret, AdminToken: c.AdminToken,
-		Inbox: proc.Inbox(), Store: st, Flows: flows, Reload: reload, Metrics: met, Logger: log, Version: version,
+		Inbox: proc.Inbox(), Store: st, Flows: flows, Reload: reload, Ready: proc.CheckWriter, Metrics: met, Logger: log, Version: version,
 	})
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {

@@ -152,7 +152,7 @@ func New(cfg Config) *Processor {
 		slots: make(chan struct{}, cfg.OutboxWorkers), busy: map[int64][]store.OutboxItem{}, versions: map[string]*engine.Flow{}, lanes: map[int64]*lane{}, queuedSeqs: map[int64]bool{},
 		laneSem: make(chan struct{}, cfg.Lanes), gate: make(chan struct{}, 1), queued: map[int64]bool{}}
 	p.machines.New = func() any { return engine.NewMachine().WithEnv(cfg.FlowEnv) }
-	p.w = newWriter(cfg.Store, cfg.Metrics)
+	p.w = newWriter(cfg.Store, cfg.Metrics, cfg.Now)
 	p.windows = newWindowCache()
 	if cfg.Store != nil && cfg.Store.SingleWriter() {
 		p.dialogs = newDialogCache()
