@@ -156,6 +156,19 @@ var migrations = []migration{
 			`ALTER TABLE dialogs ADD COLUMN entered_at {{TIME}}`,
 		},
 	},
+	{
+		version: 3,
+		name:    "indexes of the references the retention purge deletes through",
+		stmts: []string{
+			// Deleting a dialog or an event makes the database find the rows that refer
+			// to it (ON DELETE SET NULL); without an index on the referring column that
+			// is a scan of the whole table for every row deleted. They also serve the
+			// admin API's lists of a dialog's events and actions.
+			`CREATE INDEX events_dialog ON events (dialog_id)`,
+			`CREATE INDEX outbox_dialog ON outbox (dialog_id)`,
+			`CREATE INDEX history_event ON history (event_id)`,
+		},
+	},
 }
 
 // expand replaces the dialect tokens of a migration statement.
