@@ -10,11 +10,9 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
-	"os/signal"
 	"runtime/debug"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/fixit-exchange/fixit/connectors"
@@ -25,6 +23,7 @@ import (
 	"github.com/fixit-exchange/fixit/connectors/waba"
 	"github.com/fixit-exchange/fixit/engine"
 	"github.com/fixit-exchange/fixit/engine/processor"
+	"github.com/fixit-exchange/fixit/engine/retention"
 	"github.com/fixit-exchange/fixit/engine/store"
 	"github.com/fixit-exchange/fixit/metrics"
 	"github.com/fixit-exchange/fixit/server"
@@ -38,6 +37,8 @@ type config struct {
 	WABAURL, OkdeskUser, OkdeskPass, OkdeskURL          string
 	OkdeskToken, OneCToken, OneCURL, OneCUser, OneCPass string
 	TelegramToken, TelegramSecret, TelegramURL          string
+	// Retention is FIXIT_RETENTION as given ("" = keep everything).
+	Retention string
 }
 
 func loadConfig() config {
@@ -53,6 +54,7 @@ func loadConfig() config {
 		OneCToken: os.Getenv("ONEC_TOKEN"), OneCURL: os.Getenv("ONEC_ODATA_URL"), OneCUser: os.Getenv("ONEC_USER"), OneCPass: os.Getenv("ONEC_PASS"),
 		TelegramToken: os.Getenv("TELEGRAM_BOT_TOKEN"), TelegramSecret: os.Getenv("TELEGRAM_SECRET_TOKEN"),
 		TelegramURL: envOr("TELEGRAM_API_URL", telegram.DefaultBaseURL),
+		Retention:   os.Getenv("FIXIT_RETENTION"),
 	}
 }
 
@@ -114,6 +116,9 @@ func registry(c config, log *slog.Logger) (*connectors.Registry, error) {
 }
 
 func runServe(args []string, _, stderr io.Writer) int {
+	// First of all: from here on no signal ends the process by Go's default.
+	sig := catchSignals()
+	defer sig.stop()
 	if len(args) > 0 {
 		fmt.Fprintln(stderr, "usage: fixit serve (settings come from the environment; see .env.example)")
 		return 2
@@ -124,7 +129,15 @@ func runServe(args []string, _, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "fixit serve: %v\n", err)
 		return 2
 	}
-	if err := serve(c, log); err != nil {
+	var keep time.Duration
+	if c.Retention != "" {
+		if keep, err = retention.ParseKeep(c.Retention); err != nil {
+			fmt.Fprintf(stderr, "fixit serve: FIXIT_RETENTION: %v\n", err)
+			return 2
+		}
+	}
+	sig.listen(log)
+	if err := serve(sig, c, keep, log); err != nil {
 		log.Error("fixit serve stopped", "err", err)
 		return 1
 	}
@@ -144,14 +157,32 @@ func gcDefaults() {
 	}
 }
 
-func serve(c config, log *slog.Logger) error {
+// serve runs the server until the first SIGTERM or SIGINT, then drains. A signal
+// during start-up stops it cleanly there: serve returns nil.
+func serve(sig *signals, c config, keep time.Duration, log *slog.Logger) error {
 	gcDefaults()
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
+	ctx := sig.Stopping()
+	log.Info("fixit starting", "version", version, "pid", os.Getpid())
+	// unlessStopping turns a start-up error caused by a stop signal into a clean stop.
+	unlessStopping := func(err error) error {
+		if ctx.Err() != nil {
+			log.Info("fixit stopped during start-up")
+			return nil
+		}
+		return err
+	}
 
+	release, err := store.Lock(c.DB)
+	if errors.Is(err, store.ErrInUse) {
+		return fmt.Errorf("%s is in use: another fixit serves it (a SQLite file has one server; several need PostgreSQL)", c.DB)
+	}
+	if err != nil {
+		return err
+	}
+	defer release() // after st.Close: see store.Lock
 	st, err := store.Open(ctx, c.DB, log)
 	if err != nil {
-		return fmt.Errorf("open store: %w", err)
+		return unlessStopping(fmt.Errorf("open store: %w", err))
 	}
 	defer st.Close()
 
@@ -188,20 +219,20 @@ func serve(c config, log *slog.Logger) error {
 		log.Warn("flow diagnostic", "file", d.File, "line", d.Line, "col", d.Col, "severity", string(d.Severity), "code", d.Code, "message", d.Message)
 	}
 	if rep.Result != engine.ReloadOK {
-		return fmt.Errorf("flows in %s have errors (run `fixit validate %s`)", c.Flows, c.Flows)
+		return unlessStopping(fmt.Errorf("flows in %s have errors (run `fixit validate %s`)", c.Flows, c.Flows))
 	}
 	if err := proc.SaveVersions(ctx, flows.Current()); err != nil {
-		return err
+		return unlessStopping(err)
 	}
 	if err := proc.Adopt(ctx, flows.Current()); err != nil {
-		return err
+		return unlessStopping(err)
 	}
 	if soleUser(c.DB) {
 		// A SQLite file has one server: actions left running were cut off by the death
 		// of the previous process and are retried now rather than after their lease.
 		n, err := proc.RecoverClaims(ctx)
 		if err != nil {
-			return err
+			return unlessStopping(err)
 		}
 		if n > 0 {
 			log.Warn("retrying actions interrupted by the previous stop", "actions", n)
@@ -237,6 +268,16 @@ func serve(c config, log *slog.Logger) error {
 		OneCToken: c.OneCToken, TelegramSecret: c.TelegramSecret, AdminToken: c.AdminToken,
 		Inbox: proc.Inbox(), Store: st, Flows: flows, Reload: reload, Ready: proc.CheckWriter, Metrics: met, Logger: log, Version: version,
 	})
+	var purger *retention.Purger
+	if keep > 0 {
+		if purger, err = retention.New(retention.Config{Store: st, Keep: keep, Metrics: met, Logger: log,
+			Busy: func() bool { return proc.Inbox().Waiting() > 0 }}); err != nil {
+			return err
+		}
+	}
+	if ctx.Err() != nil {
+		return unlessStopping(nil)
+	}
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", c.Addr, err)
@@ -254,28 +295,25 @@ func serve(c config, log *slog.Logger) error {
 		defer stopPprof()
 	}
 
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	go func() {
-		for {
-			select {
-			case <-hup:
-				reload()
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
+	sig.reloadOnHUP(log, func() { reload() })
 
 	procCtx, stopProc := context.WithCancel(context.Background())
 	procDone := make(chan error, 1)
 	go func() { procDone <- proc.Run(procCtx) }()
+	// Retention runs beside the work and stops at once on SIGTERM (a purge
+	// transaction cut short rolls back).
+	purgeDone := make(chan struct{})
+	if purger != nil {
+		go func() { defer close(purgeDone); purger.Run(ctx) }()
+	} else {
+		close(purgeDone)
+	}
 
 	err = srv.Serve(ctx, ln) // returns after a graceful shutdown on SIGTERM
 	// Drain: no more requests; finish in-flight events and actions (an action's
 	// outcome goes through the inbox as its result event, so the inbox closes
 	// last), then commit what the inbox holds and stop.
+	<-purgeDone
 	stopProc()
 	<-procDone
 	proc.Inbox().Close()
@@ -308,9 +346,7 @@ func servePprof(addr string, log *slog.Logger) (func(), error) {
 
 // soleUser reports whether the database named by dsn is served by this process
 // alone: a SQLite file (replicas need PostgreSQL; see store.Open for the rule).
-func soleUser(dsn string) bool {
-	return !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://")
-}
+func soleUser(dsn string) bool { return !store.IsPostgres(dsn) }
 
 // warnUnset says which connectors are off or dry-running, without their values.
 func warnUnset(log *slog.Logger, c config) {
