@@ -60,8 +60,8 @@ schema:
 
 ## dist: dist/fixit-$(VERSION).zip: static binaries for linux/amd64 and linux/arm64,
 ## README, docs/, flows.d/, examples/, .env.example, Dockerfile, docker-compose.yml,
-## LICENSE and SHA256SUMS; reproducible (the same commit gives the same bytes;
-## SOURCE_DATE_EPOCH overrides the entries' time, by default the last commit's)
+## LICENSE and SHA256SUMS; reproducible: it builds twice and fails unless the bytes are
+## the same (SOURCE_DATE_EPOCH overrides the entries' time, by default the last commit's)
 dist:
 	GO=$(GO) $(GO) run ./tools/dist -version $(VERSION) -out dist
 

@@ -51,6 +51,8 @@ type Options struct {
 	// Time stamps every entry; zero means SOURCE_DATE_EPOCH, else the last
 	// commit's time.
 	Time time.Time
+	// Platforms to build binaries for (default Platforms).
+	Platforms []string
 }
 
 // Build writes Out/fixit-<Version>.zip and returns its path.
@@ -60,6 +62,9 @@ func Build(ctx context.Context, o Options) (string, error) {
 	}
 	if o.Go == "" {
 		o.Go = "go"
+	}
+	if o.Platforms == nil {
+		o.Platforms = Platforms
 	}
 	if o.Time.IsZero() {
 		t, err := stamp(ctx, o.Root)
@@ -74,7 +79,7 @@ func Build(ctx context.Context, o Options) (string, error) {
 		return "", err
 	}
 	entries := map[string]entry{}
-	for _, p := range Platforms {
+	for _, p := range o.Platforms {
 		goos, goarch, _ := strings.Cut(p, "/")
 		bin, err := buildBinary(ctx, o, goos, goarch)
 		if err != nil {

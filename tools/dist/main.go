@@ -2,7 +2,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -15,10 +18,35 @@ func main() {
 	out := flag.String("out", "dist", "folder to write fixit-VERSION.zip to")
 	root := flag.String("root", ".", "the source tree")
 	flag.Parse()
-	path, err := release.Build(context.Background(), release.Options{Root: *root, Version: *version, Out: *out, Go: os.Getenv("GO")})
+	opts := release.Options{Root: *root, Version: *version, Out: *out, Go: os.Getenv("GO")}
+	path, err := release.Build(context.Background(), opts)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		fail(err)
 	}
-	fmt.Println(path)
+	// Every release proves it is reproducible: a second build, elsewhere, must give
+	// the same bytes.
+	tmp, err := os.MkdirTemp("", "fixit-dist-check")
+	if err != nil {
+		fail(err)
+	}
+	defer os.RemoveAll(tmp)
+	opts.Out = tmp
+	again, err := release.Build(context.Background(), opts)
+	if err != nil {
+		fail(err)
+	}
+	a, errA := os.ReadFile(path)
+	b, errB := os.ReadFile(again)
+	if err := errors.Join(errA, errB); err != nil {
+		fail(err)
+	}
+	if !bytes.Equal(a, b) {
+		fail(fmt.Errorf("dist: two builds of %s differ: the build is not reproducible", path))
+	}
+	fmt.Printf("%s\nsha256 %x (built twice, the same bytes)\n", path, sha256.Sum256(a))
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, err)
+	os.Exit(1)
 }
