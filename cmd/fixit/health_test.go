@@ -39,6 +39,13 @@ func TestOpsUsage(t *testing.T) {
 			t.Errorf("help does not list %s:\n%s", c, out)
 		}
 	}
+	// A retention below the minimum or unreadable stops serve before it starts.
+	for _, v := range []string{"3d", "ninety"} {
+		code, _, errOut := fixitCmd(t, []string{"FIXIT_RETENTION=" + v, "FIXIT_DB=" + t.TempDir() + "/f.db"}, "serve")
+		if code != 2 || !strings.Contains(errOut, "FIXIT_RETENTION") {
+			t.Errorf("serve with FIXIT_RETENTION=%s: exit %d %s", v, code, errOut)
+		}
+	}
 	// A PostgreSQL database is backed up with its own tools.
 	if code, _, errOut := runCLI("backup", "--db", "postgres://u@127.0.0.1/x", t.TempDir()+"/b.db"); code != 1 || !strings.Contains(errOut, "pg_dump") {
 		t.Errorf("backup of PostgreSQL: exit %d %s", code, errOut)

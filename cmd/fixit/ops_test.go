@@ -269,12 +269,16 @@ func TestBackupRestoreAndCopy(t *testing.T) {
 	apis := newFakeAPIs(t)
 	apiEnv := []string{"WABA_API_URL=" + apis.srv.URL, "WABA_ACCESS_TOKEN=e2e-graph-token", "WABA_PHONE_NUMBER_ID=498761234560011",
 		"OKDESK_API_URL=" + apis.srv.URL + "/api/v1", "OKDESK_API_TOKEN=e2e-okdesk-token"}
-	in := startFixit(t, db, "../../flows.d", apiEnv...)
+	in := startFixit(t, db, "../../flows.d", append(apiEnv, "FIXIT_RETENTION=30d")...)
 	walkReferenceFlow(t, in, apis)
 	in.postWA(waText(10, "Здравствуйте снова")) // a new dialog, asking for the name
 	eventually(t, "the second greeting", func() bool { return len(apis.texts()) >= 6 })
 	settle(t, in, 30*time.Second)
 	want := apiState(t, in)
+	// Retention runs beside the work and, everything being new, removes nothing.
+	if !strings.Contains(in.logText(), `"msg":"retention purge on","keep":"720h0m0s"`) {
+		t.Errorf("no line about the retention purge starting")
+	}
 
 	backup := filepath.Join(dir, "backup.db")
 	if code, out, errOut := fixitCmd(t, []string{"FIXIT_DB=" + db}, "backup", backup); code != 0 || !strings.Contains(out, "dialogs") {
