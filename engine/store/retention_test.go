@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -268,6 +269,16 @@ func TestForeignKeysIndexed(t *testing.T) {
 			refs++
 			if !slices.Contains(leading, fk.From) {
 				t.Errorf("%s.%s refers to %s and leads no index (indexes lead with %v)", table, fk.From, fk.Table, leading)
+			}
+			// The look-up a delete makes uses it (a partial index too).
+			var plan []struct {
+				Detail string `gorm:"column:detail"`
+			}
+			if err := e.s.db.Raw(`EXPLAIN QUERY PLAN SELECT 1 FROM `+table+` WHERE `+fk.From+` = ?`, 1).Scan(&plan).Error; err != nil {
+				t.Fatal(err)
+			}
+			if len(plan) == 0 || !strings.Contains(plan[0].Detail, "USING") || !strings.Contains(plan[0].Detail, "INDEX") {
+				t.Errorf("finding the %s rows of one %s: plan %+v, want an index", table, fk.Table, plan)
 			}
 		}
 	}
