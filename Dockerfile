@@ -21,5 +21,9 @@ ENV FIXIT_ADDR=:8000 \
 VOLUME ["/var/lib/fixit"]
 EXPOSE 8000
 USER nonroot:nonroot
+# The image has no shell and no curl: the binary asks its own /readyz (on the
+# loopback address of FIXIT_ADDR) and exits 0 when ready, 1 when not.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["/usr/local/bin/fixit", "healthcheck", "--timeout", "4s"]
 ENTRYPOINT ["/usr/local/bin/fixit"]
 CMD ["serve"]

@@ -7,7 +7,7 @@ LDFLAGS     := -s -w -X main.version=$(VERSION)
 # Settings for `make run`: .env when present, otherwise the demo values of .env.example.
 ENVFILE     := $(if $(wildcard .env),.env,.env.example)
 
-.PHONY: build run test lint fmt-check vet staticcheck validate fuzz bench schema clean
+.PHONY: build run test lint fmt-check vet staticcheck validate fuzz bench schema dist clean
 
 ## build: the static binary (CGO_ENABLED=0, exactly what the Dockerfile builds)
 build:
@@ -64,5 +64,12 @@ schema:
 	$(GO) test ./engine -run 'TestSchemaFile|TestReferenceDoc' -update
 	$(GO) test ./engine/scenario -run 'TestScenarioDoc' -update
 
+## dist: dist/fixit-$(VERSION).zip: static binaries for linux/amd64 and linux/arm64,
+## README, docs/, flows.d/, examples/, .env.example, Dockerfile, docker-compose.yml,
+## LICENSE and SHA256SUMS; reproducible: it builds twice and fails unless the bytes are
+## the same (SOURCE_DATE_EPOCH overrides the entries' time, by default the last commit's)
+dist:
+	GO=$(GO) $(GO) run ./tools/dist -version $(VERSION) -out dist
+
 clean:
-	rm -rf bin coverage.out
+	rm -rf bin dist coverage.out

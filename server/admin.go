@@ -86,6 +86,13 @@ func toReloadJSON(r engine.ReloadReport) reloadJSON {
 	return out
 }
 
+// flowsAnswer is GET /api/v1/flows: the list shape of every admin list (the whole
+// flow set is one page, so next is always null) and the report of the last reload.
+type flowsAnswer struct {
+	listAnswer[flowJSON]
+	Reload reloadJSON `json:"reload"`
+}
+
 func (s *Server) listFlows(c *gin.Context) {
 	flows := []flowJSON{}
 	if set := s.cfg.Flows.Current(); set != nil {
@@ -96,7 +103,7 @@ func (s *Server) listFlows(c *gin.Context) {
 			})
 		}
 	}
-	c.JSON(http.StatusOK, gin.H{"flows": flows, "reload": toReloadJSON(s.cfg.Flows.Last())})
+	c.JSON(http.StatusOK, flowsAnswer{listAnswer: listAnswer[flowJSON]{Items: flows}, Reload: toReloadJSON(s.cfg.Flows.Last())})
 }
 
 // reload re-reads the flows: 200 with the report when they loaded (or did not

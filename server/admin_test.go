@@ -90,11 +90,12 @@ func TestAdminFlowsAndReload(t *testing.T) {
 		t.Fatalf("flows: %d %s", rec.Code, rec.Body)
 	}
 	var got struct {
-		Flows []struct {
+		Items []struct {
 			Name, Description, File, Hash string
 			States, Start                 []string
 			Priority                      *int
-		} `json:"flows"`
+		} `json:"items"`
+		Next   json.RawMessage `json:"next"`
 		Reload struct {
 			At          *time.Time
 			Result      string
@@ -107,10 +108,11 @@ func TestAdminFlowsAndReload(t *testing.T) {
 	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
 		t.Fatal(err)
 	}
-	if len(got.Flows) != 1 {
+	// The list shape of every admin list; the flow set is one page.
+	if len(got.Items) != 1 || string(got.Next) != "null" {
 		t.Fatalf("flows: %s", rec.Body)
 	}
-	f := got.Flows[0]
+	f := got.Items[0]
 	if f.Name != "demo" || f.Description != "test flow" || !strings.HasSuffix(f.File, "demo.yaml") || len(f.Hash) != 64 ||
 		strings.Join(f.States, ",") != "ask,done" || strings.Join(f.Start, ",") != "waba.message" || f.Priority == nil {
 		t.Errorf("flow: %+v", f)

@@ -68,6 +68,10 @@ type Config struct {
 	// Reload is called by POST /api/v1/reload (dryRun: only say what it would do);
 	// the caller counts the metric and logs. Nil means Flows.Reload (no dry run).
 	Reload func(dryRun bool) engine.ReloadReport
+	// Ready, when set, is one more condition of GET /readyz (the processor's writer
+	// still commits): an error makes the probe answer 503 with the error's text
+	// among the problems, so it must hold nothing secret.
+	Ready func() error
 	// Metrics receives the request and event counters and serves /metrics. Required.
 	Metrics *metrics.Metrics
 	// Logger receives the access log and errors; nil discards them.
@@ -402,8 +406,9 @@ func (s *Server) healthz(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"status": "ok"})
 }
 
-// readyz is ready when the database answers and a flow set is loaded. The database
-// error is logged, not answered: the probe is unauthenticated.
+// readyz is ready when the database answers, a flow set is loaded and Config.Ready
+// has no objection. The database error is logged, not answered: the probe is
+// unauthenticated.
 func (s *Server) readyz(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 	defer cancel()
@@ -414,6 +419,12 @@ func (s *Server) readyz(c *gin.Context) {
 	}
 	if s.cfg.Flows.Current() == nil {
 		problems = append(problems, "no flows loaded")
+	}
+	if s.cfg.Ready != nil {
+		if err := s.cfg.Ready(); err != nil {
+			s.logger(c).Warn("readiness: "+err.Error(), "err", err)
+			problems = append(problems, err.Error())
+		}
 	}
 	if len(problems) > 0 {
 		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "not ready", "problems": problems})

@@ -158,6 +158,12 @@ func TestHealthAndReadiness(t *testing.T) {
 		t.Errorf("readyz without flows: %d %s", rec.Code, rec.Body)
 	}
 
+	stuck := newEnv(t, func(c *Config) { c.Ready = func() error { return errors.New("writer stuck: no commit for 31s") } })
+	rec = stuck.do("GET", "/readyz", nil)
+	if rec.Code != 503 || rec.Body.String() != `{"problems":["writer stuck: no commit for 31s"],"status":"not ready"}` {
+		t.Errorf("readyz with a stuck writer: %d %s", rec.Code, rec.Body)
+	}
+
 	_ = e.st.Close()
 	rec = e.do("GET", "/readyz", nil)
 	if rec.Code != 503 || !strings.Contains(rec.Body.String(), `"database unreachable"`) {

@@ -363,7 +363,7 @@ type flowsReply struct {
 		Name string `json:"name"`
 		Hash string `json:"hash"`
 		File string `json:"file"`
-	} `json:"flows"`
+	} `json:"items"`
 	Reload struct {
 		Result      string `json:"result"`
 		Diagnostics []struct {

@@ -24,34 +24,7 @@ func serveEndToEnd(t *testing.T, dsn string) {
 		"WABA_API_URL="+apis.srv.URL, "WABA_ACCESS_TOKEN=e2e-graph-token", "WABA_PHONE_NUMBER_ID=498761234560011",
 		"OKDESK_API_URL="+apis.srv.URL+"/api/v1", "OKDESK_API_TOKEN=e2e-okdesk-token")
 
-	in.postWA(waText(1, "Здравствуйте"))
-	eventually(t, "the greeting", func() bool { return len(apis.texts()) >= 1 })
-	in.postWA(waText(2, "Анна"))
-	eventually(t, "the question about the problem", func() bool { return len(apis.texts()) >= 2 })
-	body := waText(3, "Течёт кондиционер")
-	in.postWA(body)
-	in.postWA(body) // Meta retries: acknowledged, processed once
-	eventually(t, "the issue number", func() bool {
-		tx := apis.texts()
-		return len(tx) >= 3 && strings.Contains(tx[2], "№1542")
-	})
-
-	// The engineer completes issue 1542 (the fixture): Basic auth.
-	if code, b := in.do("POST", "/webhooks/okdesk", fixture(t, "okdesk/new_ticket_status.json"), "Authorization", basic(okdeskUser, okdeskPass)); code != 200 {
-		t.Fatalf("okdesk webhook: %d %s", code, b)
-	}
-	eventually(t, "the completion notice", func() bool {
-		tx := apis.texts()
-		return len(tx) >= 4 && strings.Contains(tx[3], "выполнена")
-	})
-	// 1C records the payment (the fixture names okdesk issue 1542): bearer token.
-	if code, b := in.do("POST", "/webhooks/onec", fixture(t, "onec/payment_paid.json"), "Authorization", "Bearer "+onecToken); code != 200 {
-		t.Fatalf("onec webhook: %d %s", code, b)
-	}
-	eventually(t, "the thanks", func() bool {
-		tx := apis.texts()
-		return len(tx) >= 5 && strings.Contains(tx[4], "Оплата")
-	})
+	walkReferenceFlow(t, in, apis)
 
 	// The admin API shows the finished dialog and every event processed.
 	code, b := in.do("GET", "/api/v1/dialogs?status=finished", nil, "Authorization", "Bearer "+adminToken)
@@ -102,6 +75,41 @@ func serveEndToEnd(t *testing.T, dsn string) {
 	case <-time.After(30 * time.Second):
 		t.Error("fixit did not exit within 30s of SIGTERM")
 	}
+}
+
+// walkReferenceFlow takes a new WhatsApp contact through simple_lead to the end:
+// name, problem (sent twice, as Meta retries), Okdesk issue 1542 created and
+// completed, 1C payment; the fake APIs get the five replies.
+func walkReferenceFlow(t *testing.T, in *instance, apis *fakeAPIs) {
+	t.Helper()
+	in.postWA(waText(1, "Здравствуйте"))
+	eventually(t, "the greeting", func() bool { return len(apis.texts()) >= 1 })
+	in.postWA(waText(2, "Анна"))
+	eventually(t, "the question about the problem", func() bool { return len(apis.texts()) >= 2 })
+	body := waText(3, "Течёт кондиционер")
+	in.postWA(body)
+	in.postWA(body) // Meta retries: acknowledged, processed once
+	eventually(t, "the issue number", func() bool {
+		tx := apis.texts()
+		return len(tx) >= 3 && strings.Contains(tx[2], "№1542")
+	})
+
+	// The engineer completes issue 1542 (the fixture): Basic auth.
+	if code, b := in.do("POST", "/webhooks/okdesk", fixture(t, "okdesk/new_ticket_status.json"), "Authorization", basic(okdeskUser, okdeskPass)); code != 200 {
+		t.Fatalf("okdesk webhook: %d %s", code, b)
+	}
+	eventually(t, "the completion notice", func() bool {
+		tx := apis.texts()
+		return len(tx) >= 4 && strings.Contains(tx[3], "выполнена")
+	})
+	// 1C records the payment (the fixture names okdesk issue 1542): bearer token.
+	if code, b := in.do("POST", "/webhooks/onec", fixture(t, "onec/payment_paid.json"), "Authorization", "Bearer "+onecToken); code != 200 {
+		t.Fatalf("onec webhook: %d %s", code, b)
+	}
+	eventually(t, "the thanks", func() bool {
+		tx := apis.texts()
+		return len(tx) >= 5 && strings.Contains(tx[4], "Оплата")
+	})
 }
 
 // TestServeDryRun is what `make run` gives a new user: no outbound credentials, the

@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fixit-exchange/fixit/internal/startsignals"
 )
 
 // binary is the fixit binary built once for the end-to-end tests, exactly as the
@@ -26,6 +28,8 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
+	// The test binary, like fixit, catches signals from its start; give them back.
+	startsignals.Release()
 	dir, err := os.MkdirTemp("", "fixit-e2e")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -10,10 +10,8 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
-	"os/signal"
 	"runtime/debug"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/fixit-exchange/fixit/connectors"
@@ -25,6 +23,7 @@ import (
 	"github.com/fixit-exchange/fixit/connectors/waba"
 	"github.com/fixit-exchange/fixit/engine"
 	"github.com/fixit-exchange/fixit/engine/processor"
+	"github.com/fixit-exchange/fixit/engine/retention"
 	"github.com/fixit-exchange/fixit/engine/store"
 	"github.com/fixit-exchange/fixit/metrics"
 	"github.com/fixit-exchange/fixit/server"
@@ -41,6 +40,8 @@ type config struct {
 	LogContent                                          bool
 	// Operators and Viewers map people's names to their admin API tokens.
 	Operators, Viewers map[string]string
+	// Retention is FIXIT_RETENTION as given ("" = keep everything).
+	Retention string
 }
 
 func loadConfig() (config, error) {
@@ -74,6 +75,7 @@ func loadConfig() (config, error) {
 		TelegramToken: os.Getenv("TELEGRAM_BOT_TOKEN"), TelegramSecret: os.Getenv("TELEGRAM_SECRET_TOKEN"),
 		TelegramURL: envOr("TELEGRAM_API_URL", telegram.DefaultBaseURL),
 		LogContent:  os.Getenv("FIXIT_LOG_CONTENT") == "true",
+		Retention:   os.Getenv("FIXIT_RETENTION"),
 	}, nil
 }
 
@@ -117,6 +119,9 @@ func connectorRegistry(c config, log *slog.Logger) (*connectors.Registry, error)
 }
 
 func runServe(args []string, _, stderr io.Writer) int {
+	// First of all: from here on no signal ends the process by Go's default.
+	sig := catchSignals()
+	defer sig.stop()
 	if len(args) > 0 {
 		fmt.Fprintln(stderr, "usage: fixit serve (settings come from the environment; see .env.example)")
 		return 2
@@ -131,7 +136,15 @@ func runServe(args []string, _, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "fixit serve: %v\n", err)
 		return 2
 	}
-	if err := serve(c, log); err != nil {
+	var keep time.Duration
+	if c.Retention != "" {
+		if keep, err = retention.ParseKeep(c.Retention); err != nil {
+			fmt.Fprintf(stderr, "fixit serve: FIXIT_RETENTION: %v\n", err)
+			return 2
+		}
+	}
+	sig.listen(log)
+	if err := serve(sig, c, keep, log); err != nil {
 		log.Error("fixit serve stopped", "err", err)
 		return 1
 	}
@@ -213,6 +226,19 @@ func newApp(ctx context.Context, c config, log *slog.Logger, opt appOptions) (*a
 		}
 		return out, err
 	})
+	now := opt.now
+	if now == nil {
+		now = time.Now
+	}
+	a.met.WatchBacklog(func(ctx context.Context) (metrics.Backlog, error) {
+		b, err := st.Backlog(ctx, now())
+		out := metrics.Backlog{InboxPending: b.InboxPending, InboxOldest: b.InboxOldest, TimersDue: b.TimersDue,
+			Outbox: make(map[string]int64, len(b.Outbox))}
+		for status, n := range b.Outbox {
+			out.Outbox[string(status)] = n
+		}
+		return out, err
+	}, now)
 	env := opt.flowEnv
 	if env == nil {
 		env = engine.FlowEnv(os.Environ())
@@ -240,7 +266,7 @@ func newApp(ctx context.Context, c config, log *slog.Logger, opt appOptions) (*a
 		AppSecret: c.AppSecret, VerifyToken: c.VerifyToken, OkdeskUser: c.OkdeskUser, OkdeskPass: c.OkdeskPass,
 		OneCToken: c.OneCToken, TelegramSecret: c.TelegramSecret, AdminToken: c.AdminToken,
 		Operators: c.Operators, Viewers: c.Viewers, Controls: controls{a.proc}, Stream: stream,
-		Inbox: a.proc.Inbox(), Store: st, Flows: a.flows, Metrics: a.met, Logger: log, Version: version,
+		Inbox: a.proc.Inbox(), Store: st, Flows: a.flows, Ready: a.proc.CheckWriter, Metrics: a.met, Logger: log, Version: version,
 		Reload: func(dryRun bool) engine.ReloadReport { return a.proc.Reload(context.Background(), dryRun) },
 	})
 	return a, nil
@@ -253,21 +279,52 @@ func (a *app) close() {
 	a.st.Close()
 }
 
-func serve(c config, log *slog.Logger) error {
+// serve runs the server until the first SIGTERM or SIGINT, then drains. A signal
+// during start-up stops it cleanly there: serve returns nil.
+func serve(sig *signals, c config, keep time.Duration, log *slog.Logger) error {
 	gcDefaults()
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
+	ctx := sig.Stopping()
+	log.Info("fixit starting", "version", version, "pid", os.Getpid())
+	// unlessStopping turns a start-up error caused by a stop signal into a clean stop.
+	unlessStopping := func(err error) error {
+		if ctx.Err() != nil {
+			log.Info("fixit stopped during start-up")
+			return nil
+		}
+		return err
+	}
 
-	a, err := newApp(ctx, c, log, appOptions{})
+	release, err := store.Lock(c.DB)
+	if errors.Is(err, store.ErrInUse) {
+		return fmt.Errorf("%s is in use: another fixit serves it (a SQLite file has one server; several need PostgreSQL)", c.DB)
+	}
 	if err != nil {
 		return err
+	}
+	defer release() // after the store is closed: see store.Lock
+	a, err := newApp(ctx, c, log, appOptions{})
+	if err != nil {
+		return unlessStopping(err)
 	}
 	defer a.st.Close()
 	proc, srv, flows := a.proc, a.srv, a.flows
 	reload := func() { proc.Reload(context.Background(), false) }
+	var purger *retention.Purger
+	if keep > 0 {
+		if purger, err = retention.New(retention.Config{Store: a.st, Keep: keep, Metrics: a.met, Logger: log,
+			Busy: func() bool { return proc.Inbox().Waiting() > 0 }}); err != nil {
+			proc.Inbox().Close()
+			return err
+		}
+	}
+	if ctx.Err() != nil {
+		proc.Inbox().Close()
+		return unlessStopping(nil)
+	}
 
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
+		proc.Inbox().Close()
 		return fmt.Errorf("listen on %s: %w", c.Addr, err)
 	}
 	log.Info("fixit serving", "addr", ln.Addr().String(), "db", store.Describe(c.DB), "flows", flows.Current().Len(),
@@ -278,33 +335,31 @@ func serve(c config, log *slog.Logger) error {
 		stopPprof, err := servePprof(c.PprofAddr, log)
 		if err != nil {
 			_ = ln.Close()
+			proc.Inbox().Close()
 			return err
 		}
 		defer stopPprof()
 	}
 
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	go func() {
-		for {
-			select {
-			case <-hup:
-				reload()
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
+	sig.reloadOnHUP(log, reload)
 
 	procCtx, stopProc := context.WithCancel(context.Background())
 	procDone := make(chan error, 1)
 	go func() { procDone <- proc.Run(procCtx) }()
+	// Retention runs beside the work and stops at once on SIGTERM (a purge
+	// transaction cut short rolls back).
+	purgeDone := make(chan struct{})
+	if purger != nil {
+		go func() { defer close(purgeDone); purger.Run(ctx) }()
+	} else {
+		close(purgeDone)
+	}
 
 	err = srv.Serve(ctx, ln) // returns after a graceful shutdown on SIGTERM
 	// Drain: no more requests; finish in-flight events and actions (an action's
 	// outcome goes through the inbox as its result event, so the inbox closes
 	// last), then commit what the inbox holds and stop.
+	<-purgeDone
 	stopProc()
 	<-procDone
 	proc.Inbox().Close()
@@ -337,9 +392,7 @@ func servePprof(addr string, log *slog.Logger) (func(), error) {
 
 // soleUser reports whether the database named by dsn is served by this process
 // alone: a SQLite file (replicas need PostgreSQL; see store.Open for the rule).
-func soleUser(dsn string) bool {
-	return !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://")
-}
+func soleUser(dsn string) bool { return !store.IsPostgres(dsn) }
 
 // warnUnset says which connectors are off or dry-running, without their values.
 func warnUnset(log *slog.Logger, c config) {

@@ -117,7 +117,7 @@ func New(cfg Config) *Processor {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	p := &Processor{cfg: cfg, st: cfg.Store, log: cfg.Logger, met: cfg.Metrics}
-	p.w = newWriter(cfg.Store, cfg.Metrics)
+	p.w = newWriter(cfg.Store, cfg.Metrics, cfg.Now)
 	p.windows = newWindowCache()
 	if cfg.Store != nil && cfg.Store.SingleWriter() {
 		p.dialogs = newDialogCache()

@@ -2,7 +2,9 @@ package processor
 
 import (
 	"context"
+	"fmt"
 	"sync"
+	"time"
 
 	"github.com/fixit-exchange/fixit/engine/store"
 	"github.com/fixit-exchange/fixit/metrics"
@@ -27,11 +29,16 @@ const (
 type writer struct {
 	st  store.Store
 	met *metrics.Metrics
+	now func() time.Time
 
 	mu         sync.Mutex
 	urgent     []*stepReq // inbox appends: a webhook waits for each
 	queue      []*stepReq // dialog steps and action outcomes
 	committing bool
+	// inHand counts the writes asked for and not yet answered; progress is when
+	// the last one was answered, or when the writer last went from idle to busy.
+	inHand   int
+	progress time.Time
 }
 
 // stepReq is one step waiting to be committed with others.
@@ -41,8 +48,55 @@ type stepReq struct {
 	done chan struct{}
 }
 
-func newWriter(st store.Store, met *metrics.Metrics) *writer {
-	return &writer{st: st, met: met}
+func newWriter(st store.Store, met *metrics.Metrics, now func() time.Time) *writer {
+	return &writer{st: st, met: met, now: now}
+}
+
+// writerStallLimit is how long the writer may hold writes without answering any
+// before it counts as stuck: a batch commits in milliseconds, and SQLite gives up
+// waiting for a lock after 10 seconds.
+const writerStallLimit = 30 * time.Second
+
+// CheckWriter reports an error when the writer is stuck: it has writes in hand and
+// has answered none of them for longer than 30 seconds (a transaction that never
+// ends, a database that stopped answering). The readiness probe fails on it.
+func (p *Processor) CheckWriter() error {
+	if d := p.w.stalled(); d > writerStallLimit {
+		return fmt.Errorf("writer stuck: no commit for %s", d.Truncate(time.Second))
+	}
+	return nil
+}
+
+// stalled is how long the writer has had writes in hand without answering one; 0
+// when it has none.
+func (w *writer) stalled() time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.inHand == 0 {
+		return 0
+	}
+	return max(w.now().Sub(w.progress), 0)
+}
+
+// begin and end bracket one write for stalled; holdLocked is begin under w.mu.
+func (w *writer) begin() {
+	w.mu.Lock()
+	w.holdLocked()
+	w.mu.Unlock()
+}
+
+func (w *writer) holdLocked() {
+	if w.inHand == 0 {
+		w.progress = w.now()
+	}
+	w.inHand++
+}
+
+func (w *writer) end(n int) {
+	w.mu.Lock()
+	w.inHand -= n
+	w.progress = w.now()
+	w.mu.Unlock()
 }
 
 // do runs fn in a transaction and returns fn's error (or the commit's).
@@ -57,10 +111,13 @@ func (w *writer) append(ctx context.Context, fn func(store.StepTx) error) error 
 
 func (w *writer) enqueue(ctx context.Context, fn func(store.StepTx) error, urgent bool) error {
 	if !w.st.SingleWriter() {
+		w.begin()
+		defer w.end(1)
 		return w.st.Step(ctx, fn)
 	}
 	r := &stepReq{fn: fn, done: make(chan struct{})}
 	w.mu.Lock()
+	w.holdLocked()
 	if urgent {
 		w.urgent = append(w.urgent, r)
 	} else {
@@ -98,9 +155,12 @@ func (w *writer) commit() {
 			fns[i] = r.fn
 		}
 		// The transaction must not be cut short by one caller's deadline.
+		start := w.now()
 		errs := w.st.Steps(context.Background(), fns)
+		w.end(n)
 		if w.met != nil {
 			w.met.StepBatch.Observe(float64(n))
+			w.met.WriterBusy.Add(max(w.now().Sub(start).Seconds(), 0))
 		}
 		for i, r := range batch {
 			r.err = errs[i]

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/fixit-exchange/fixit/engine/dialog"
 )
@@ -113,18 +112,9 @@ func (s *GormStore) ListOutbox(ctx context.Context, f OutboxFilter, p Page) ([]O
 
 // DialogHistory returns a dialog's history, oldest first.
 func (s *GormStore) DialogHistory(ctx context.Context, dialogID int64) ([]HistoryEntry, error) {
-	var rows []struct {
-		ID        int64     `gorm:"column:id"`
-		DialogID  int64     `gorm:"column:dialog_id"`
-		At        time.Time `gorm:"column:at"`
-		Kind      string    `gorm:"column:kind"`
-		EventID   *int64    `gorm:"column:event_id"`
-		FromState string    `gorm:"column:from_state"`
-		ToState   string    `gorm:"column:to_state"`
-		Detail    string    `gorm:"column:detail"`
-	}
-	if err := s.read(ctx).Raw(`SELECT id, dialog_id, at, kind, event_id, from_state, to_state, detail
-		FROM history WHERE dialog_id = ? ORDER BY id`, dialogID).Scan(&rows).Error; err != nil {
+	var rows []historyRow
+	if err := s.read(ctx).Raw(`SELECT `+historyColumns+` FROM history WHERE dialog_id = ? ORDER BY id`,
+		dialogID).Scan(&rows).Error; err != nil {
 		return nil, fmt.Errorf("read history of dialog %d: %w", dialogID, err)
 	}
 	out := make([]HistoryEntry, len(rows))
