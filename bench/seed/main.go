@@ -705,8 +705,8 @@ func fileSize(path string) string {
 // ---------------------------------------------------------------------------------
 // Multi-row INSERTs
 
-// inserter batches the rows of one table into multi-row INSERT statements; the
-// driver's statement cache keeps the full-size statement prepared.
+// inserter batches the rows of one table into multi-row INSERT statements, each
+// size's text built once.
 type inserter struct {
 	table string
 	cols  int

@@ -102,8 +102,8 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger, opts ...Option) 
 		if err != nil {
 			return nil, err
 		}
-		dialector = sqliteDialector{dsn: full}
-		reader = sqliteDialector{dsn: full + "&_pragma=query_only(1)"}
+		dialector = newSQLiteDialector(full)
+		reader = newSQLiteDialector(full + "&_pragma=query_only(1)")
 	}
 
 	db, sqlDB, err := s.open(dialector)
@@ -164,7 +164,9 @@ func (s *GormStore) open(dialector gorm.Dialector) (*gorm.DB, *sql.DB, error) {
 		SkipDefaultTransaction: true,
 		// No PrepareStmt: GORM prepares a missing statement while holding its cache's
 		// lock, and with SQLite's single connection held by a transaction that waits
-		// for the same lock, the two deadlock.
+		// for the same lock, the two deadlock. It would save nothing on SQLite
+		// either: the driver's prepared statement is its SQL text, compiled again
+		// on every use.
 		NowFunc: func() time.Time { return dbTime(s.now()) },
 	})
 	if err != nil {
@@ -794,10 +796,9 @@ func fillErrs(errs []error, err error) []error {
 func (s *GormStore) SingleWriter() bool { return s.dialect == dialectSQLite }
 
 // execSQL runs a write on db (a transaction, or the pool) and returns how many rows
-// it changed. On SQLite it goes straight to the connection, whose statement cache
-// keeps it prepared, and skips GORM's statement building (these writes are the hot
-// path of the single writer); PostgreSQL goes through GORM, which numbers the ?
-// placeholders.
+// it changed. On SQLite it goes straight to the connection and skips GORM's
+// statement building (these writes are the hot path of the single writer);
+// PostgreSQL goes through GORM, which numbers the ? placeholders.
 func (s *GormStore) execSQL(db *gorm.DB, query string, args ...any) (int64, error) {
 	if s.dialect == dialectSQLite {
 		res, err := direct(db, query, args)

@@ -1,11 +1,9 @@
 package store
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -167,81 +165,6 @@ func TestStepAppendsAndSettles(t *testing.T) {
 		}
 	})
 }
-
-// TestStatementCache: statements are prepared once per connection and reused,
-// including one text used twice at once, and the cache stays bounded.
-func TestStatementCache(t *testing.T) {
-	s := openStore(t, filepath.Join(t.TempDir(), "fixit.db"), &fakeClock{now: t0})
-	ctx := context.Background()
-	conn, err := s.sqlDB.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	var cc *cachingConn
-	if err := conn.Raw(func(dc any) error {
-		var ok bool
-		cc, ok = dc.(*cachingConn)
-		if !ok {
-			return fmt.Errorf("driver connection is %T, not *cachingConn", dc)
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	count := func(q string, arg int) int64 {
-		t.Helper()
-		var n int64
-		if err := conn.QueryRowContext(ctx, q, arg).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
-	const q = `SELECT COUNT(*) FROM events WHERE id > ?`
-	count(q, 0)
-	first := cc.stmts[q]
-	if first == nil || first.inUse {
-		t.Fatalf("after one query the statement is not kept idle: %+v", first)
-	}
-	count(q, 1)
-	if cc.stmts[q] != first {
-		t.Errorf("the second query prepared the statement again")
-	}
-
-	// The same text twice at once: the second is prepared apart, and finalized
-	// when closed, while the first stays kept.
-	if err := conn.Raw(func(any) error {
-		s1, err := cc.PrepareContext(ctx, q)
-		if err != nil {
-			return err
-		}
-		s2, err := cc.PrepareContext(ctx, q)
-		if err != nil {
-			return err
-		}
-		if s1 != driverStmt(first) || s2 == s1 || s2.(*cachedStmt).cached {
-			t.Errorf("statements in use at once: %p %p (kept %p)", s1, s2, first)
-		}
-		return errors.Join(s2.Close(), s1.Close())
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if cc.stmts[q] != first || first.inUse {
-		t.Errorf("the kept statement changed or stayed in use")
-	}
-
-	for i := range stmtCacheSize + 10 {
-		count(fmt.Sprintf(`SELECT COUNT(*) FROM events WHERE id > ? + %d`, i), 0)
-	}
-	if n := len(cc.stmts); n > stmtCacheSize {
-		t.Errorf("%d statements kept, more than %d", n, stmtCacheSize)
-	}
-	if cc.stmts[q] != nil {
-		t.Errorf("the least recently used statement was not evicted")
-	}
-}
-
-func driverStmt(s *cachedStmt) any { return s }
 
 // TestChangedColumns: UpdateDialog sets only the columns that differ from the ones
 // read (or last written); all of them for a dialog it knows nothing of.
