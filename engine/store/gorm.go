@@ -565,7 +565,7 @@ func upsertLastInbound(tx *gorm.DB, last map[contactRef]time.Time) error {
 func (s *GormStore) PendingEvents(ctx context.Context, afterSeq int64, limit int) ([]Event, error) {
 	var rows []eventRow
 	err := s.read(ctx).Raw(`SELECT `+eventColumns+` FROM events
-		WHERE status = 'pending' AND id > ? ORDER BY id LIMIT ?`, afterSeq, max(limit, 1)).Scan(&rows).Error
+		WHERE status = 'pending' AND id > ? ORDER BY id`+limitClause(limit), afterSeq).Scan(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("read pending events: %w", err)
 	}
@@ -854,7 +854,7 @@ func toTimers(rows []timerRow) []Timer {
 func (s *GormStore) DueTimers(ctx context.Context, now time.Time, limit int) ([]Timer, error) {
 	var rows []timerRow
 	err := s.read(ctx).Raw(`SELECT `+timerColumns+` FROM timers
-		WHERE status = 'pending' AND due_at <= ? ORDER BY due_at, id LIMIT ?`, dbTime(now), max(limit, 1)).Scan(&rows).Error
+		WHERE status = 'pending' AND due_at <= ? ORDER BY due_at, id`+limitClause(limit), dbTime(now)).Scan(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("read due timers: %w", err)
 	}
@@ -929,10 +929,10 @@ func (s *GormStore) claimOutbox(tx *gorm.DB, now time.Time, limit int, lease tim
 	var rows []outboxRow
 	if err := tx.Raw(`WITH picked AS MATERIALIZED (SELECT id FROM outbox
 			WHERE (status = 'pending' AND next_at <= ?) OR (status = 'running' AND locked_until < ?)
-			ORDER BY next_at, id LIMIT ?`+lock+`)
+			ORDER BY next_at, id`+limitClause(limit)+lock+`)
 		UPDATE outbox SET status = 'running', locked_until = ?, attempts = attempts + 1, updated_at = ?
 		WHERE id IN (SELECT id FROM picked)
-		RETURNING `+outboxColumns, now, now, limit, now.Add(lease), dbTime(s.now())).Scan(&rows).Error; err != nil {
+		RETURNING `+outboxColumns, now, now, now.Add(lease), dbTime(s.now())).Scan(&rows).Error; err != nil {
 		return nil, fmt.Errorf("claim outbox: %w", err)
 	}
 	// RETURNING keeps no order: due first, as selected.
