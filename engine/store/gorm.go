@@ -727,7 +727,11 @@ func (s *GormStore) DialogKeys(ctx context.Context, dialogID int64) ([]DialogKey
 // Step runs fn in one transaction; see Store.Step.
 func (s *GormStore) Step(ctx context.Context, fn func(tx StepTx) error) error {
 	return s.conn(ctx).Transaction(func(tx *gorm.DB) error {
-		return fn(&stepTx{s: s, tx: tx})
+		stx := s.newStepTx(tx)
+		if err := fn(stx); err != nil {
+			return err
+		}
+		return stx.flush()
 	})
 }
 
@@ -744,12 +748,16 @@ func (s *GormStore) Steps(ctx context.Context, fns []func(tx StepTx) error) []er
 	// transaction is rolled back and the batch runs again, each step in a savepoint.
 	failed := false
 	err := s.conn(ctx).Transaction(func(tx *gorm.DB) error {
-		stx := &stepTx{s: s, tx: tx}
+		stx := s.newStepTx(tx)
 		for _, fn := range fns {
 			if err := fn(stx); err != nil {
 				failed = true
 				return err
 			}
+		}
+		if err := stx.flush(); err != nil {
+			failed = true // a kept write of some step failed: find whose
+			return err
 		}
 		return nil
 	})
@@ -760,12 +768,18 @@ func (s *GormStore) Steps(ctx context.Context, fns []func(tx StepTx) error) []er
 		return fillErrs(errs, err) // begin or commit failed: nothing committed
 	}
 	err = s.conn(ctx).Transaction(func(tx *gorm.DB) error {
-		stx := &stepTx{s: s, tx: tx}
+		stx := s.newStepTx(tx)
 		for i, fn := range fns {
 			if err := tx.Exec(`SAVEPOINT step`).Error; err != nil {
 				return fmt.Errorf("begin step %d of %d: %w", i+1, len(fns), err)
 			}
-			if errs[i] = fn(stx); errs[i] != nil {
+			if errs[i] = fn(stx); errs[i] == nil {
+				errs[i] = stx.flush()
+			}
+			if errs[i] != nil {
+				if stx.w != nil {
+					stx.w.reset()
+				}
 				if err := tx.Exec(`ROLLBACK TO SAVEPOINT step`).Error; err != nil {
 					return fmt.Errorf("roll back step %d of %d: %w", i+1, len(fns), err)
 				}

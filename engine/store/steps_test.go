@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -181,20 +183,20 @@ func TestChangedColumns(t *testing.T) {
 		args int
 	}{
 		{"unknown: every column", &base, nil,
-			"flow_hash = ?, state = ?, status = ?, vars = ?, channel = ?, contact_id = ?, phone = ?, handoff_until = ?, entered_at = ?, ", 9},
+			"flow_hash state status vars channel contact_id phone handoff_until entered_at", 9},
 		{"unknown, empty values: every column", &storedColumns{}, nil,
-			"flow_hash = ?, state = ?, status = ?, vars = ?, channel = ?, contact_id = ?, phone = ?, handoff_until = ?, entered_at = ?, ", 9},
+			"flow_hash state status vars channel contact_id phone handoff_until entered_at", 9},
 		{"nothing changed", &base, with(func(*storedColumns) {}), "", 0},
-		{"state and vars", with(func(c *storedColumns) { c.state, c.vars = "done", `{"n":2}` }), &base, "state = ?, vars = ?, ", 2},
-		{"status", with(func(c *storedColumns) { c.status = "finished" }), &base, "status = ?, ", 1},
-		{"entered now, unknown before", &base, with(func(c *storedColumns) { c.enteredAt = nil }), "entered_at = ?, ", 1},
+		{"state and vars", with(func(c *storedColumns) { c.state, c.vars = "done", `{"n":2}` }), &base, "state vars", 2},
+		{"status", with(func(c *storedColumns) { c.status = "finished" }), &base, "status", 1},
+		{"entered now, unknown before", &base, with(func(c *storedColumns) { c.enteredAt = nil }), "entered_at", 1},
 		{"same instant, other zone", with(func(c *storedColumns) { c.enteredAt = at.In(time.FixedZone("MSK", 3*3600)) }), &base, "", 0},
-		{"handoff", with(func(c *storedColumns) { c.handoff = `["okdesk.new_comment"]` }), &base, "handoff_until = ?, ", 1},
+		{"handoff", with(func(c *storedColumns) { c.handoff = `["okdesk.new_comment"]` }), &base, "handoff_until", 1},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			set, args := c.cur.changedSince(c.old)
-			if set != c.set || len(args) != c.args {
+			cols, args := c.cur.changedSince(c.old)
+			if set := strings.Join(cols, " "); set != c.set || len(args) != c.args {
 				t.Errorf("set %q with %d args, want %q with %d", set, len(args), c.set, c.args)
 			}
 		})
@@ -272,4 +274,26 @@ func TestClaimOutboxOrder(t *testing.T) {
 			t.Errorf("second claim %v, want %v (the last is not due)", got, want)
 		}
 	})
+}
+
+// TestDeferredWritesFindRowsByID: the kept updates look each JSON row's target up
+// by id, never scan the JSON rows for each row of a status (which is quadratic in a
+// backlog).
+func TestDeferredWritesFindRowsByID(t *testing.T) {
+	s := openStore(t, filepath.Join(t.TempDir(), "plan.db"), &fakeClock{now: t0})
+	for _, q := range []string{markEventsSQL, completeOutboxSQL, dialogUpdateSQL([]string{"state", "vars"})} {
+		var plan []struct {
+			Detail string `gorm:"column:detail"`
+		}
+		if err := s.db.Raw(`EXPLAIN QUERY PLAN `+q, `[[1,"processed",null,"","",""]]`).Scan(&plan).Error; err != nil {
+			t.Fatal(err)
+		}
+		var lines []string
+		for _, p := range plan {
+			lines = append(lines, p.Detail)
+		}
+		if len(lines) != 2 || !strings.HasPrefix(lines[0], "SCAN j") || !strings.Contains(lines[1], "INTEGER PRIMARY KEY (rowid=?)") {
+			t.Errorf("plan of %s:\n%s\nwant the JSON rows scanned, each row found by id", firstLine(q), strings.Join(lines, "\n"))
+		}
+	}
 }
