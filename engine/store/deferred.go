@@ -14,12 +14,13 @@ import (
 // deferredWrites are the writes of a SQLite transaction that nothing in it reads
 // back before it ends: dialogs' updates, history lines, new timers and outbox
 // items, events' outcomes (MarkEvent) and completed outbox items. They are kept
-// until the transaction's steps are done and then made with one statement per
-// kind for all of them (for dialogs, one per list of changed columns), the rows
-// passed as one JSON array, instead of one statement per call. The SQLite driver
-// compiles every statement it runs afresh, and for these small writes compiling
-// costs as much as running them; a batch of steps (Store.Steps) shares one
-// compilation per kind.
+// until the transaction's steps are done and then made together: with one
+// statement per kind (for dialogs, per list of changed columns) that takes all
+// the rows as one JSON array, instead of one statement per call. The SQLite
+// driver compiles every statement it runs afresh, and for these small writes
+// compiling costs as much as running them; a batch of steps (Store.Steps) shares
+// one compilation per kind. A kind with too few rows to pay for the larger
+// statement gets the plain one per row (kept.manyFrom).
 //
 // A new timer or outbox item gets its id at once all the same: the transaction
 // holds the database's write lock, so the next ids of the two tables are known
@@ -30,43 +31,118 @@ import (
 // fails its step when the step ends (Store.Step), or the batch, which Store.Steps
 // then runs again step by step to find whose it was.
 type deferredWrites struct {
-	history      []byte // JSON rows, without the enclosing brackets
-	nHist        int
-	timers       []byte
-	timerIDs     []int64
-	timerDialogs []int64
-	outbox       []byte
-	outboxIDs    []int64
-	marks        []byte
-	markIDs      []int64
-	marked       []EventStatus
-	done         []byte
-	doneIDs      []int64
-	dialogs      []dialogUpdates // one per list of changed columns
-	dialogIDs    []int64
-	dialogRevs   []int64
+	history, timers, outbox, marks, done kept
+	dialogs                              []*kept // one per list of changed columns
+	dialogCols                           [][]string
+
+	timerIDs, timerDialogs, outboxIDs, markIDs, doneIDs, dialogIDs, dialogRevs []int64
+	marked                                                                     []EventStatus
 	// next is the next id of the tables whose ids are handed out here.
 	next map[string]int64
 }
 
-// The statements of the kept writes. Each takes its rows as one JSON array of
-// arrays. In the updates, the unary + keeps SQLite from looking the rows up by
-// their status index and scanning the JSON rows for each (a backlog of pending
-// events made that quadratic); each JSON row finds its row by id instead.
-const (
-	insertTimersSQL = `INSERT INTO timers (id, dialog_id, state, name, due_at, status, created_at)
-		SELECT value->>0, value->>1, value->>2, value->>3, value->>4, 'pending', value->>5 FROM jsonb_each(?)`
-	insertOutboxSQL = `INSERT INTO outbox (id, dialog_id, kind, params, status, attempts, next_at, created_at, updated_at)
-		SELECT value->>0, value->>1, value->>2, value->>3, 'pending', 0, value->>4, value->>5, value->>5 FROM jsonb_each(?)`
-	insertHistorySQL = `INSERT INTO history (dialog_id, at, kind, event_id, from_state, to_state, detail)
-		SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6 FROM jsonb_each(?)`
-	markEventsSQL = `UPDATE events SET status = j.value->>1, dialog_id = j.value->>2, error = j.value->>3,
-			attempts = attempts + 1
-		FROM jsonb_each(?) AS j WHERE events.id = j.value->>0 AND +events.status = 'pending'`
-	completeOutboxSQL = `UPDATE outbox SET updated_at = j.value->>1, locked_until = NULL, status = 'done',
-			result = j.value->>2
-		FROM jsonb_each(?) AS j WHERE outbox.id = j.value->>0 AND +outbox.status = 'running'`
-)
+// kept is one kind of kept write: its rows, each the values of one row in the order
+// the statements number them, and its two statements.
+type kept struct {
+	one  string // for one row, its values bound as ?1, ?2, ...
+	many string // for many rows, all of them as one JSON array bound as ?
+	// manyFrom is the number of rows from which many is cheaper than one per row:
+	// it is compiled once, but compiling it costs two to three times as much.
+	manyFrom int
+	rows     [][]any
+}
+
+// newDeferredWrites returns an empty set of kept writes with their statements. In
+// the updates of many rows, the unary + keeps SQLite from looking the rows up by
+// their status index and scanning the JSON rows for each (quadratic in a backlog
+// of pending events); each JSON row finds its row by id instead.
+func newDeferredWrites() *deferredWrites {
+	return &deferredWrites{
+		history: kept{manyFrom: 2,
+			one: `INSERT INTO history (dialog_id, at, kind, event_id, from_state, to_state, detail)
+				VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)`,
+			many: `INSERT INTO history (dialog_id, at, kind, event_id, from_state, to_state, detail)
+				SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6 FROM jsonb_each(?)`},
+		timers: kept{manyFrom: 2,
+			one: `INSERT INTO timers (id, dialog_id, state, name, due_at, status, created_at)
+				VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6)`,
+			many: `INSERT INTO timers (id, dialog_id, state, name, due_at, status, created_at)
+				SELECT value->>0, value->>1, value->>2, value->>3, value->>4, 'pending', value->>5 FROM jsonb_each(?)`},
+		outbox: kept{manyFrom: 2,
+			one: `INSERT INTO outbox (id, dialog_id, kind, params, status, attempts, next_at, created_at, updated_at)
+				VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?6, ?6)`,
+			many: `INSERT INTO outbox (id, dialog_id, kind, params, status, attempts, next_at, created_at, updated_at)
+				SELECT value->>0, value->>1, value->>2, value->>3, 'pending', 0, value->>4, value->>5, value->>5
+				FROM jsonb_each(?)`},
+		marks: kept{manyFrom: 4,
+			one: `UPDATE events SET status = ?2, dialog_id = ?3, error = ?4, attempts = attempts + 1
+				WHERE id = ?1 AND status = 'pending'`,
+			many: `UPDATE events SET status = j.value->>1, dialog_id = j.value->>2, error = j.value->>3,
+					attempts = attempts + 1
+				FROM jsonb_each(?) AS j WHERE events.id = j.value->>0 AND +events.status = 'pending'`},
+		done: kept{manyFrom: 3,
+			one: `UPDATE outbox SET updated_at = ?2, locked_until = NULL, status = 'done', result = ?3
+				WHERE id = ?1 AND status = 'running'`,
+			many: `UPDATE outbox SET updated_at = j.value->>1, locked_until = NULL, status = 'done', result = j.value->>2
+				FROM jsonb_each(?) AS j WHERE outbox.id = j.value->>0 AND +outbox.status = 'running'`},
+	}
+}
+
+// dialogUpdate is the kind of kept write that updates the columns cols of dialogs
+// (from storedColumns.changedSince, never outside input). A row is the dialog's
+// id, the revision read, the values of cols, the update time and the last event.
+func dialogUpdate(cols []string) kept {
+	var one, many strings.Builder
+	one.WriteString("UPDATE dialogs SET ")
+	many.WriteString("UPDATE dialogs SET ")
+	for i, c := range cols {
+		fmt.Fprintf(&one, "%s = ?%d, ", c, i+3)
+		fmt.Fprintf(&many, "%s = j.value->>%d, ", c, i+2)
+	}
+	n := len(cols)
+	fmt.Fprintf(&one, `updated_at = ?%d, last_event_id = ?%d, revision = revision + 1 WHERE id = ?1 AND revision = ?2`,
+		n+3, n+4)
+	fmt.Fprintf(&many, `updated_at = j.value->>%d, last_event_id = j.value->>%d, revision = revision + 1
+		FROM jsonb_each(?) AS j WHERE dialogs.id = j.value->>0 AND +dialogs.revision = j.value->>1`, n+2, n+3)
+	return kept{one: one.String(), many: many.String(), manyFrom: 2}
+}
+
+// add keeps one row.
+func (k *kept) add(vals ...any) { k.rows = append(k.rows, vals) }
+
+// flush makes the kept rows and returns how many rows its statements changed.
+func (k *kept) flush(tx *gorm.DB) (int64, error) {
+	rows := k.rows
+	k.rows = nil
+	if len(rows) == 0 {
+		return 0, nil
+	}
+	if len(rows) < k.manyFrom {
+		var changed int64
+		for _, r := range rows {
+			n, err := execCount(tx, k.one, r)
+			if err != nil {
+				return changed, err
+			}
+			changed += n
+		}
+		return changed, nil
+	}
+	var list []byte
+	for _, r := range rows {
+		list = appendRow(list, r...)
+	}
+	return execCount(tx, k.many, []any{"[" + string(list) + "]"})
+}
+
+// execCount runs a write and returns how many rows it changed.
+func execCount(tx *gorm.DB, query string, args []any) (int64, error) {
+	res, err := direct(tx, query, args)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
 
 // appendJSONString appends s as a JSON string. s is valid UTF-8 without NUL (every
 // stored text goes through cleanText).
@@ -133,8 +209,7 @@ func appendRow(list []byte, vals ...any) []byte {
 
 // addHistory keeps one history line.
 func (w *deferredWrites) addHistory(dialogID int64, at time.Time, kind string, eventSeq *int64, from, to, detail string) {
-	w.history = appendRow(w.history, dialogID, at, kind, eventSeq, from, to, detail)
-	w.nHist++
+	w.history.add(dialogID, at, kind, eventSeq, from, to, detail)
 }
 
 // newID hands out the next id of table (timers or outbox).
@@ -163,7 +238,7 @@ func (w *deferredWrites) addTimer(tx *gorm.DB, dialogID int64, state, name strin
 	if err != nil {
 		return 0, err
 	}
-	w.timers = appendRow(w.timers, id, dialogID, state, name, due, now)
+	w.timers.add(id, dialogID, state, name, due, now)
 	w.timerIDs = append(w.timerIDs, id)
 	w.timerDialogs = append(w.timerDialogs, dialogID)
 	return id, nil
@@ -175,82 +250,64 @@ func (w *deferredWrites) addOutbox(tx *gorm.DB, dialogID *int64, kind, params st
 	if err != nil {
 		return 0, err
 	}
-	w.outbox = appendRow(w.outbox, id, dialogID, kind, params, nextAt, now)
+	w.outbox.add(id, dialogID, kind, params, nextAt, now)
 	w.outboxIDs = append(w.outboxIDs, id)
 	return id, nil
 }
 
 // addMark keeps one event's outcome.
 func (w *deferredWrites) addMark(seq int64, status EventStatus, dialogID *int64, errText string) {
-	w.marks = appendRow(w.marks, seq, string(status), dialogID, errText)
+	w.marks.add(seq, string(status), dialogID, errText)
 	w.markIDs = append(w.markIDs, seq)
 	w.marked = append(w.marked, status)
 }
 
 // addDone keeps one outbox item's completion.
 func (w *deferredWrites) addDone(id int64, at time.Time, result string) {
-	w.done = appendRow(w.done, id, at, result)
+	w.done.add(id, at, result)
 	w.doneIDs = append(w.doneIDs, id)
-}
-
-// dialogUpdates are the kept updates of dialogs that change the same columns.
-type dialogUpdates struct {
-	cols []string
-	rows []byte
-	n    int
 }
 
 // addDialogUpdate keeps one dialog's update at revision: the changed columns and
 // their values (string, time.Time or nil), its update time and last event.
 func (w *deferredWrites) addDialogUpdate(id, revision int64, cols []string, vals []any, now time.Time, lastEvent int64) {
-	var u *dialogUpdates
-	for i := range w.dialogs {
-		if slices.Equal(w.dialogs[i].cols, cols) {
-			u = &w.dialogs[i]
-			break
-		}
-	}
-	if u == nil {
-		w.dialogs = append(w.dialogs, dialogUpdates{cols: cols})
-		u = &w.dialogs[len(w.dialogs)-1]
+	i := slices.IndexFunc(w.dialogCols, func(c []string) bool { return slices.Equal(c, cols) })
+	if i < 0 {
+		k := dialogUpdate(cols)
+		w.dialogs, w.dialogCols = append(w.dialogs, &k), append(w.dialogCols, cols)
+		i = len(w.dialogs) - 1
 	}
 	row := append([]any{id, revision}, vals...)
-	u.rows = appendRow(u.rows, append(row, now, lastEvent)...)
-	u.n++
+	w.dialogs[i].add(append(row, now, lastEvent)...)
 	w.dialogIDs = append(w.dialogIDs, id)
 	w.dialogRevs = append(w.dialogRevs, revision)
 }
 
-// dialogUpdateSQL is the statement of kept dialog updates that change cols (from
-// storedColumns.changedSince, never outside input).
-func dialogUpdateSQL(cols []string) string {
-	var q strings.Builder
-	q.WriteString("UPDATE dialogs SET ")
-	for i, c := range cols {
-		fmt.Fprintf(&q, "%s = j.value->>%d, ", c, i+2)
-	}
-	fmt.Fprintf(&q, `updated_at = j.value->>%d, last_event_id = j.value->>%d, revision = revision + 1
-		FROM jsonb_each(?) AS j WHERE dialogs.id = j.value->>0 AND +dialogs.revision = j.value->>1`, len(cols)+2, len(cols)+3)
-	return q.String()
+// reset forgets every kept write and the next ids (their transaction or savepoint
+// was rolled back).
+func (w *deferredWrites) reset() {
+	*w = *newDeferredWrites()
+}
+
+// flush makes every kept write through tx.
+func (w *deferredWrites) flush(tx *gorm.DB) error {
+	return errors.Join(w.flushDialogs(tx), w.flushTimers(tx), w.flushOutbox(tx), w.flushHistory(tx), w.flushMarks(tx),
+		w.flushDone(tx))
 }
 
 // flushDialogs makes the kept dialog updates; it fails, as UpdateDialog does, when
 // a dialog's revision moved on.
 func (w *deferredWrites) flushDialogs(tx *gorm.DB) error {
-	if len(w.dialogIDs) == 0 {
+	ids, revs, kinds := w.dialogIDs, w.dialogRevs, w.dialogs
+	w.dialogIDs, w.dialogRevs, w.dialogs, w.dialogCols = nil, nil, nil, nil
+	if len(ids) == 0 {
 		return nil
 	}
-	ids, revs, groups := w.dialogIDs, w.dialogRevs, w.dialogs
-	w.dialogIDs, w.dialogRevs, w.dialogs = nil, nil, nil
 	var changed int64
-	for _, u := range groups {
-		res, err := direct(tx, dialogUpdateSQL(u.cols), []any{jsonRows(u.rows)})
+	for _, k := range kinds {
+		n, err := k.flush(tx)
 		if err != nil {
-			return fmt.Errorf("update %d dialogs: %w", u.n, err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return fmt.Errorf("update %d dialogs: %w", u.n, err)
+			return fmt.Errorf("update %d dialogs: %w", len(ids), err)
 		}
 		changed += n
 	}
@@ -264,27 +321,11 @@ func (w *deferredWrites) flushDialogs(tx *gorm.DB) error {
 	}
 }
 
-// reset forgets every kept write and the next ids (their transaction or savepoint
-// was rolled back).
-func (w *deferredWrites) reset() {
-	*w = deferredWrites{}
-}
-
-// flush makes every kept write through tx.
-func (w *deferredWrites) flush(tx *gorm.DB) error {
-	return errors.Join(w.flushDialogs(tx), w.flushTimers(tx), w.flushOutbox(tx), w.flushHistory(tx), w.flushMarks(tx),
-		w.flushDone(tx))
-}
-
 // flushTimers inserts the kept timers.
 func (w *deferredWrites) flushTimers(tx *gorm.DB) error {
 	n := len(w.timerIDs)
-	if n == 0 {
-		return nil
-	}
-	err := insertAll(tx, insertTimersSQL, w.timers, n)
-	w.timers, w.timerIDs, w.timerDialogs = w.timers[:0], w.timerIDs[:0], w.timerDialogs[:0]
-	if err != nil {
+	w.timerIDs, w.timerDialogs = w.timerIDs[:0], w.timerDialogs[:0]
+	if err := insertAll(tx, &w.timers, n); err != nil {
 		return fmt.Errorf("schedule %d timers: %w", n, err)
 	}
 	return nil
@@ -293,24 +334,25 @@ func (w *deferredWrites) flushTimers(tx *gorm.DB) error {
 // flushOutbox inserts the kept outbox items.
 func (w *deferredWrites) flushOutbox(tx *gorm.DB) error {
 	n := len(w.outboxIDs)
-	if n == 0 {
-		return nil
-	}
-	err := insertAll(tx, insertOutboxSQL, w.outbox, n)
-	w.outbox, w.outboxIDs = w.outbox[:0], w.outboxIDs[:0]
-	if err != nil {
+	w.outboxIDs = w.outboxIDs[:0]
+	if err := insertAll(tx, &w.outbox, n); err != nil {
 		return fmt.Errorf("enqueue %d outbox items: %w", n, err)
 	}
 	return nil
 }
 
-// insertAll runs an INSERT of n JSON rows and checks that it inserted them all.
-func insertAll(tx *gorm.DB, query string, rows []byte, n int) error {
-	res, err := direct(tx, query, []any{jsonRows(rows)})
-	if err != nil {
-		return err
+// flushHistory inserts the kept history lines.
+func (w *deferredWrites) flushHistory(tx *gorm.DB) error {
+	n := len(w.history.rows)
+	if err := insertAll(tx, &w.history, n); err != nil {
+		return fmt.Errorf("append %d history lines: %w", n, err)
 	}
-	got, err := res.RowsAffected()
+	return nil
+}
+
+// insertAll makes the n kept inserts of k and checks that all n rows went in.
+func insertAll(tx *gorm.DB, k *kept, n int) error {
+	got, err := k.flush(tx)
 	if err != nil {
 		return err
 	}
@@ -320,39 +362,19 @@ func insertAll(tx *gorm.DB, query string, rows []byte, n int) error {
 	return nil
 }
 
-// jsonRows encloses a list of rows in brackets.
-func jsonRows(list []byte) string { return "[" + string(list) + "]" }
-
-func (w *deferredWrites) flushHistory(tx *gorm.DB) error {
-	if w.nHist == 0 {
-		return nil
-	}
-	n := w.nHist
-	err := insertAll(tx, insertHistorySQL, w.history, n)
-	w.history, w.nHist = w.history[:0], 0
-	if err != nil {
-		return fmt.Errorf("append %d history lines: %w", n, err)
-	}
-	return nil
-}
-
 // flushMarks settles the kept events; it fails, as MarkEvent does, when one of
 // them is missing or no longer pending.
 func (w *deferredWrites) flushMarks(tx *gorm.DB) error {
-	if len(w.markIDs) == 0 {
+	ids, statuses := w.markIDs, w.marked
+	w.markIDs, w.marked = nil, nil
+	if len(ids) == 0 {
 		return nil
 	}
-	ids, statuses := w.markIDs, w.marked
-	res, err := direct(tx, markEventsSQL, []any{jsonRows(w.marks)})
-	w.marks, w.markIDs, w.marked = w.marks[:0], w.markIDs[:0], w.marked[:0]
+	n, err := w.marks.flush(tx)
 	if err != nil {
 		if len(ids) == 1 {
 			return fmt.Errorf("mark event %d %s: %w", ids[0], statuses[0], err)
 		}
-		return fmt.Errorf("mark %d events: %w", len(ids), err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
 		return fmt.Errorf("mark %d events: %w", len(ids), err)
 	}
 	if int(n) == len(ids) {
@@ -378,16 +400,12 @@ func (w *deferredWrites) flushMarks(tx *gorm.DB) error {
 // flushDone completes the kept outbox items; it fails, as CompleteOutbox does, when
 // one of them is missing or no longer running.
 func (w *deferredWrites) flushDone(tx *gorm.DB) error {
-	if len(w.doneIDs) == 0 {
+	ids := w.doneIDs
+	w.doneIDs = nil
+	if len(ids) == 0 {
 		return nil
 	}
-	ids := w.doneIDs
-	res, err := direct(tx, completeOutboxSQL, []any{jsonRows(w.done)})
-	w.done, w.doneIDs = w.done[:0], w.doneIDs[:0]
-	if err != nil {
-		return fmt.Errorf("complete %d outbox items: %w", len(ids), err)
-	}
-	n, err := res.RowsAffected()
+	n, err := w.done.flush(tx)
 	if err != nil {
 		return fmt.Errorf("complete %d outbox items: %w", len(ids), err)
 	}

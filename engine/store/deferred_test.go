@@ -211,3 +211,72 @@ func FuzzAppendJSONString(f *testing.F) {
 		}
 	})
 }
+
+// TestKeptWritesEitherForm: kept writes give the same rows whether there are few of
+// a kind (one plain statement per row) or many (one statement for all).
+func TestKeptWritesEitherForm(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *env) {
+		for _, n := range []int{1, 2, 3, 4, 6} {
+			ds := make([]*Dialog, n)
+			items := make([]*OutboxItem, n)
+			for i := range ds {
+				ds[i] = e.newDialog(t, fmt.Sprint("either", n), "a")
+				items[i] = &OutboxItem{DialogID: &ds[i].ID, Kind: "send"}
+				e.step(t, func(tx StepTx) error { return tx.Enqueue(items[i]) })
+			}
+			if _, err := e.s.ClaimOutbox(ctxT(t), t0.Add(time.Hour), 100, time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			var evs []Event
+			for i := range ds {
+				res := append1(t, e, msg(fmt.Sprint("either", n, "-", i), "1", "x", t0))
+				evs = append(evs, Event{Seq: res[0].Seq})
+			}
+			fns := make([]func(StepTx) error, n)
+			timers := make([]Timer, n)
+			for i := range fns {
+				fns[i] = func(tx StepTx) error {
+					cur, err := tx.LockDialog(ds[i].ID)
+					if err != nil {
+						return err
+					}
+					cur.State, cur.EnteredAt = "b", t0.Add(time.Duration(i)*time.Second)
+					timers[i] = Timer{DialogID: cur.ID, State: "b", Name: "t", DueAt: t0.Add(time.Hour)}
+					return errors.Join(tx.UpdateDialog(cur), tx.ScheduleTimer(&timers[i]),
+						tx.Enqueue(&OutboxItem{DialogID: &cur.ID, Kind: "next", Params: json.RawMessage(`{"i":"\"é\n"}`)}),
+						tx.AppendHistory(HistoryEntry{DialogID: cur.ID, Kind: HistoryTransition, FromState: "a", ToState: "b"}),
+						tx.MarkEvent(evs[i].Seq, EventProcessed, &cur.ID, ""),
+						tx.CompleteOutbox(items[i].ID, json.RawMessage(`{"n":1}`)))
+				}
+			}
+			for i, err := range e.s.Steps(ctxT(t), fns) {
+				if err != nil {
+					t.Fatalf("%d steps: step %d: %v", n, i+1, err)
+				}
+			}
+			for i, d := range ds {
+				got, err := e.s.GetDialog(ctxT(t), d.ID)
+				if err != nil || got.State != "b" || got.Revision != 2 || !got.EnteredAt.Equal(t0.Add(time.Duration(i)*time.Second)) {
+					t.Errorf("%d steps: dialog %d: %+v %v", n, i+1, got, err)
+				}
+				tms, err := e.s.DialogTimers(ctxT(t), d.ID)
+				if err != nil || len(tms) != 1 || tms[0].ID != timers[i].ID || !tms[0].DueAt.Equal(t0.Add(time.Hour)) {
+					t.Errorf("%d steps: dialog %d: timers %+v %v", n, i+1, tms, err)
+				}
+				out, _, err := e.s.ListOutbox(ctxT(t), OutboxFilter{DialogID: d.ID}, Page{})
+				if err != nil || len(out) != 2 || out[0].Kind != "next" || string(out[0].Params) != `{"i":"\"é\n"}` ||
+					out[1].Status != OutboxDone || string(out[1].Result) != `{"n":1}` {
+					t.Errorf("%d steps: dialog %d: outbox %+v %v", n, i+1, out, err)
+				}
+				hist, err := e.s.DialogHistory(ctxT(t), d.ID)
+				if err != nil || len(hist) != 1 || hist[0].ToState != "b" {
+					t.Errorf("%d steps: dialog %d: history %+v %v", n, i+1, hist, err)
+				}
+				ev, err := e.s.GetEvent(ctxT(t), evs[i].Seq)
+				if err != nil || ev.Status != EventProcessed || ev.DialogID == nil || *ev.DialogID != d.ID {
+					t.Errorf("%d steps: event %d: %+v %v", n, i+1, ev, err)
+				}
+			}
+		}
+	})
+}

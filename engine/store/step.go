@@ -27,7 +27,7 @@ type stepTx struct {
 func (s *GormStore) newStepTx(tx *gorm.DB) *stepTx {
 	t := &stepTx{s: s, tx: tx}
 	if s.dialect == dialectSQLite {
-		t.w = &deferredWrites{}
+		t.w = newDeferredWrites()
 	}
 	return t
 }

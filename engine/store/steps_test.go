@@ -281,7 +281,8 @@ func TestClaimOutboxOrder(t *testing.T) {
 // backlog).
 func TestDeferredWritesFindRowsByID(t *testing.T) {
 	s := openStore(t, filepath.Join(t.TempDir(), "plan.db"), &fakeClock{now: t0})
-	for _, q := range []string{markEventsSQL, completeOutboxSQL, dialogUpdateSQL([]string{"state", "vars"})} {
+	w := newDeferredWrites()
+	for _, q := range []string{w.marks.many, w.done.many, dialogUpdate([]string{"state", "vars"}).many} {
 		var plan []struct {
 			Detail string `gorm:"column:detail"`
 		}
