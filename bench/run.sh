@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/run.sh — the measurement harness behind `make bench` (issue 6).
+# bench/run.sh — the measurement harness behind `make bench`.
 #
 # Builds fixit and the bench tools, then on this machine, in one run:
 #   1. webhook acknowledgement: bench/loadgen against bench/refserver (the ceiling)
@@ -9,7 +9,7 @@
 #   3. scale: the same walk on databases that already store N dialogs (bench/seed
 #      fills them: simple_lead dialogs of other contacts, with their keys, timers,
 #      contacts), for each N of SCALE_DIALOGS: steps per second and fixit's peak
-#      resident memory, against N = 0 and the 200 MiB target (issue 6, item 3);
+#      resident memory, against N = 0 and the 200 MiB target;
 #   4. the Go benchmarks of guard evaluation, an interpreter step, a store
 #      transaction, and loading 1,000 flow files.
 # Everything printed also goes to bench/results/<UTC date-time>.txt (full runs only).

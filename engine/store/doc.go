@@ -1,7 +1,7 @@
 // Package store is fixit's durable state: the inbox of normalized events, dialogs and
 // their correlation keys, the per-dialog history, durable timers, the outbound action
 // outbox, WhatsApp contact windows and the flow versions that running dialogs were
-// started on (DESIGN B3, B4, B8).
+// started on.
 //
 // [Store] is the interface the engine and the admin API use; [GormStore] implements it
 // on SQLite (GORM's github.com/glebarez/sqlite dialector and its driver,

@@ -26,7 +26,7 @@ var (
 	ErrBadCursor = errors.New("invalid cursor")
 )
 
-// DialogStatus is the lifecycle status of a dialog (DESIGN A5).
+// DialogStatus is the lifecycle status of a dialog.
 type DialogStatus string
 
 // Dialog statuses. Finished, abandoned and failed dialogs have ended: their keys are
@@ -53,7 +53,7 @@ func (s DialogStatus) Ended() bool {
 	return s == DialogFinished || s == DialogAbandoned || s == DialogFailed
 }
 
-// EventStatus is the processing status of an inbound event (DESIGN A5).
+// EventStatus is the processing status of an inbound event.
 type EventStatus string
 
 // Event statuses.
@@ -254,7 +254,7 @@ type Page struct {
 	Cursor string
 }
 
-// Page size bounds of the admin lists (DESIGN A5).
+// Page size bounds of the admin lists.
 const (
 	DefaultLimit = 100
 	MaxLimit     = 10000
