@@ -42,14 +42,16 @@ const (
 	// transaction writes; chunkDialogs how many are built in memory at a time.
 	dialogsPerTx = 100_000
 	chunkDialogs = 10_000
-	// maxParams is SQLite's limit on the bound parameters of one statement.
-	maxParams = 32_766
+	// maxParams bounds the parameters of one statement: the SQLite driver finds
+	// each parameter's value by a scan of all of them, so binding costs the square
+	// of their number (a 2,000-row insert of dialogs took a second to bind).
+	maxParams = 256
 	// rowsPerInsert is the size of a multi-row INSERT (fewer when the table's
 	// columns would pass maxParams). chunkDialogs is a multiple of it, so that a
 	// chunk's dialogs are stored before its keys, timers and contacts refer to them;
 	// the children's statements stay full across chunks, and only the last one of
-	// each table is shorter (SQLite prepares every statement size anew).
-	rowsPerInsert = 2_000
+	// each table is shorter.
+	rowsPerInsert = 16
 )
 
 // usageError is a mistake on the command line: exit status 2.
@@ -711,8 +713,8 @@ func fileSize(path string) string {
 // ---------------------------------------------------------------------------------
 // Multi-row INSERTs
 
-// inserter batches the rows of one table into multi-row INSERT statements; the
-// driver's statement cache keeps the full-size statement prepared.
+// inserter batches the rows of one table into multi-row INSERT statements, each
+// size's text built once.
 type inserter struct {
 	table string
 	cols  int

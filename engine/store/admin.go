@@ -22,8 +22,7 @@ func pageQuery(list string, w *where, p Page) (tail string, limit int, err error
 		w.add("id < ?", after)
 	}
 	limit = clampLimit(p.Limit)
-	w.args = append(w.args, limit+1)
-	return " ORDER BY id DESC LIMIT ?", limit, nil
+	return " ORDER BY id DESC" + limitClause(limit+1), limit, nil
 }
 
 // nextCursor cuts rows to the page and returns the cursor of the page after it.

@@ -4,8 +4,9 @@
 // started on.
 //
 // [Store] is the interface the engine and the admin API use; [GormStore] implements it
-// on SQLite (github.com/ncruces/go-sqlite3: SQLite translated to pure Go, no cgo) and
-// PostgreSQL with the same SQL.
+// on SQLite (GORM's github.com/glebarez/sqlite dialector and its driver,
+// github.com/glebarez/go-sqlite over modernc.org/sqlite: SQLite translated to pure
+// Go, no cgo) and PostgreSQL with the same SQL.
 // The schema is created by versioned migrations (migrations.go), never AutoMigrate.
 //
 // Concurrency model:

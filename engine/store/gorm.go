@@ -106,14 +106,14 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger, opts ...Option) 
 		s.dialect = dialectPostgres
 		dialector = postgres.Open(dsn)
 	} else if dsn == Memory {
-		dialector = sqliteDialector{dsn: sqliteURI(Memory, "")}
+		dialector = newSQLiteDialector("file::memory:?" + sqlitePragmas)
 	} else {
 		full, err := sqliteDSN(dsn)
 		if err != nil {
 			return nil, err
 		}
-		dialector = sqliteDialector{dsn: full}
-		reader = sqliteDialector{dsn: full + "&_pragma=query_only(1)"}
+		dialector = newSQLiteDialector(full)
+		reader = newSQLiteDialector(full + "&_pragma=query_only(1)")
 	}
 
 	db, sqlDB, err := s.open(dialector)
@@ -174,7 +174,9 @@ func (s *GormStore) open(dialector gorm.Dialector) (*gorm.DB, *sql.DB, error) {
 		SkipDefaultTransaction: true,
 		// No PrepareStmt: GORM prepares a missing statement while holding its cache's
 		// lock, and with SQLite's single connection held by a transaction that waits
-		// for the same lock, the two deadlock.
+		// for the same lock, the two deadlock. It would save nothing on SQLite
+		// either: the driver's prepared statement is its SQL text, compiled again
+		// on every use.
 		NowFunc: func() time.Time { return dbTime(s.now()) },
 	})
 	if err != nil {
@@ -573,7 +575,7 @@ func upsertLastInbound(tx *gorm.DB, last map[contactRef]time.Time) error {
 func (s *GormStore) PendingEvents(ctx context.Context, afterSeq int64, limit int) ([]Event, error) {
 	var rows []eventRow
 	err := s.read(ctx).Raw(`SELECT `+eventColumns+` FROM events
-		WHERE status = 'pending' AND id > ? ORDER BY id LIMIT ?`, afterSeq, max(limit, 1)).Scan(&rows).Error
+		WHERE status = 'pending' AND id > ? ORDER BY id`+limitClause(limit), afterSeq).Scan(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("read pending events: %w", err)
 	}
@@ -762,7 +764,11 @@ func (s *GormStore) DialogKeys(ctx context.Context, dialogID int64) ([]DialogKey
 // Step runs fn in one transaction; see Store.Step.
 func (s *GormStore) Step(ctx context.Context, fn func(tx StepTx) error) error {
 	return s.conn(ctx).Transaction(func(tx *gorm.DB) error {
-		return fn(&stepTx{s: s, tx: tx})
+		stx := s.newStepTx(tx)
+		if err := fn(stx); err != nil {
+			return err
+		}
+		return stx.flush()
 	})
 }
 
@@ -779,12 +785,16 @@ func (s *GormStore) Steps(ctx context.Context, fns []func(tx StepTx) error) []er
 	// transaction is rolled back and the batch runs again, each step in a savepoint.
 	failed := false
 	err := s.conn(ctx).Transaction(func(tx *gorm.DB) error {
-		stx := &stepTx{s: s, tx: tx}
+		stx := s.newStepTx(tx)
 		for _, fn := range fns {
 			if err := fn(stx); err != nil {
 				failed = true
 				return err
 			}
+		}
+		if err := stx.flush(); err != nil {
+			failed = true // a kept write of some step failed: find whose
+			return err
 		}
 		return nil
 	})
@@ -795,12 +805,18 @@ func (s *GormStore) Steps(ctx context.Context, fns []func(tx StepTx) error) []er
 		return fillErrs(errs, err) // begin or commit failed: nothing committed
 	}
 	err = s.conn(ctx).Transaction(func(tx *gorm.DB) error {
-		stx := &stepTx{s: s, tx: tx}
+		stx := s.newStepTx(tx)
 		for i, fn := range fns {
 			if err := tx.Exec(`SAVEPOINT step`).Error; err != nil {
 				return fmt.Errorf("begin step %d of %d: %w", i+1, len(fns), err)
 			}
-			if errs[i] = fn(stx); errs[i] != nil {
+			if errs[i] = fn(stx); errs[i] == nil {
+				errs[i] = stx.flush()
+			}
+			if errs[i] != nil {
+				if stx.w != nil {
+					stx.w.reset()
+				}
 				if err := tx.Exec(`ROLLBACK TO SAVEPOINT step`).Error; err != nil {
 					return fmt.Errorf("roll back step %d of %d: %w", i+1, len(fns), err)
 				}
@@ -831,10 +847,9 @@ func fillErrs(errs []error, err error) []error {
 func (s *GormStore) SingleWriter() bool { return s.dialect == dialectSQLite }
 
 // execSQL runs a write on db (a transaction, or the pool) and returns how many rows
-// it changed. On SQLite it goes straight to the connection, whose statement cache
-// keeps it prepared, and skips GORM's statement building (these writes are the hot
-// path of the single writer); PostgreSQL goes through GORM, which numbers the ?
-// placeholders.
+// it changed. On SQLite it goes straight to the connection and skips GORM's
+// statement building (these writes are the hot path of the single writer);
+// PostgreSQL goes through GORM, which numbers the ? placeholders.
 func (s *GormStore) execSQL(db *gorm.DB, query string, args ...any) (int64, error) {
 	if s.dialect == dialectSQLite {
 		res, err := direct(db, query, args)
@@ -890,7 +905,7 @@ func toTimers(rows []timerRow) []Timer {
 func (s *GormStore) DueTimers(ctx context.Context, now time.Time, limit int) ([]Timer, error) {
 	var rows []timerRow
 	err := s.read(ctx).Raw(`SELECT `+timerColumns+` FROM timers
-		WHERE status = 'pending' AND due_at <= ? ORDER BY due_at, id LIMIT ?`, dbTime(now), max(limit, 1)).Scan(&rows).Error
+		WHERE status = 'pending' AND due_at <= ? ORDER BY due_at, id`+limitClause(limit), dbTime(now)).Scan(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("read due timers: %w", err)
 	}
@@ -967,10 +982,10 @@ func (s *GormStore) claimOutbox(tx *gorm.DB, now time.Time, limit int, lease tim
 	var rows []outboxRow
 	if err := tx.Raw(`WITH picked AS MATERIALIZED (SELECT id FROM outbox
 			WHERE (status = 'pending' AND next_at <= ?) OR (status = 'running' AND locked_until < ?)
-			ORDER BY next_at, id LIMIT ?`+lock+`)
+			ORDER BY next_at, id`+limitClause(limit)+lock+`)
 		UPDATE outbox SET status = 'running', locked_until = ?, attempts = attempts + 1, updated_at = ?
 		WHERE id IN (SELECT id FROM picked)
-		RETURNING `+outboxColumns, now, now, limit, now.Add(lease), dbTime(s.now())).Scan(&rows).Error; err != nil {
+		RETURNING `+outboxColumns, now, now, now.Add(lease), dbTime(s.now())).Scan(&rows).Error; err != nil {
 		return nil, fmt.Errorf("claim outbox: %w", err)
 	}
 	// RETURNING keeps no order: due first, as selected.

@@ -1,85 +1,29 @@
 package store
 
 import (
-	"database/sql"
-	"fmt"
 	"net/url"
-	"strings"
 
-	// SQLite translated to pure Go (no cgo), as a database/sql driver.
-	sqlite3 "github.com/ncruces/go-sqlite3/driver"
+	// GORM's SQLite dialector over github.com/glebarez/go-sqlite, the database/sql
+	// driver of modernc.org/sqlite: SQLite translated to pure Go, no cgo.
+	"github.com/glebarez/sqlite"
 	"gorm.io/gorm"
-	"gorm.io/gorm/callbacks"
-	"gorm.io/gorm/clause"
-	"gorm.io/gorm/migrator"
-	"gorm.io/gorm/schema"
 )
 
 // sqliteTimeLayout is how times are written to and read from SQLite's DATETIME
 // columns. In UTC ("+00:00") the text sorts in time order, so due_at <= ? compares
 // times: the zone sign '+' sorts before the fraction's '.', which sorts before digits.
+// It is the driver's own write format (it has no setting for it; its one named
+// alternative, _time_format=sqlite, is the same layout and would make it ignore
+// _txlock), and the first one it tries when it reads a DATETIME column back.
 const sqliteTimeLayout = "2006-01-02 15:04:05.999999999-07:00"
 
-// sqliteDialector is GORM's view of SQLite through github.com/ncruces/go-sqlite3.
-// The store speaks only raw SQL through GORM (Raw, Exec, Transaction) and creates
-// its schema with versioned migrations, so the dialector is small: placeholders,
-// quoting, the default callbacks with RETURNING, and GORM's generic migrator.
-type sqliteDialector struct{ dsn string }
-
-var _ gorm.Dialector = sqliteDialector{}
-
-func (sqliteDialector) Name() string { return "sqlite" }
-
-func (d sqliteDialector) Initialize(db *gorm.DB) error {
-	connector, err := (&sqlite3.SQLite{}).OpenConnector(d.dsn)
-	if err != nil {
-		return fmt.Errorf("open SQLite: %w", err)
-	}
-	db.ConnPool = sql.OpenDB(cachingConnector{connector})
-	callbacks.RegisterDefaultCallbacks(db, &callbacks.Config{
-		CreateClauses:        []string{"INSERT", "VALUES", "ON CONFLICT", "RETURNING"},
-		UpdateClauses:        []string{"UPDATE", "SET", "FROM", "WHERE", "RETURNING"},
-		DeleteClauses:        []string{"DELETE", "FROM", "WHERE", "RETURNING"},
-		LastInsertIDReversed: true,
-	})
-	return nil
-}
-
-func (d sqliteDialector) Migrator(db *gorm.DB) gorm.Migrator {
-	return migrator.Migrator{Config: migrator.Config{DB: db, Dialector: d, CreateIndexAfterCreateTable: true}}
-}
-
-// DataTypeOf maps GORM's schema types; the store's own schema never asks for them.
-func (sqliteDialector) DataTypeOf(f *schema.Field) string {
-	switch f.DataType {
-	case schema.Bool:
-		return "BOOLEAN"
-	case schema.Int, schema.Uint:
-		return "INTEGER"
-	case schema.Float:
-		return "REAL"
-	case schema.Time:
-		return "DATETIME"
-	case schema.Bytes:
-		return "BLOB"
-	}
-	return "TEXT"
-}
-
-func (sqliteDialector) DefaultValueOf(*schema.Field) clause.Expression {
-	return clause.Expr{SQL: "NULL"}
-}
-
-func (sqliteDialector) BindVarTo(w clause.Writer, _ *gorm.Statement, _ any) { _ = w.WriteByte('?') }
-
-// QuoteTo quotes an identifier, each dot-separated part on its own.
-func (sqliteDialector) QuoteTo(w clause.Writer, s string) {
-	for i, part := range strings.Split(s, ".") {
-		if i > 0 {
-			_ = w.WriteByte('.')
-		}
-		_, _ = w.WriteString("`" + strings.ReplaceAll(part, "`", "``") + "`")
-	}
+// sqliteDialector is glebarez/sqlite's dialector with one change, Explain.
+//
+// Its Initialize opens a new connection pool each time it runs (no Conn given):
+// Open opens the same DSN more than once (the single writer and the checkpointer),
+// and each must get a pool of its own.
+type sqliteDialector struct {
+	*sqlite.Dialector
 }
 
 // Explain returns the statement as written, its values left out. GORM asks for it
@@ -88,11 +32,15 @@ func (sqliteDialector) QuoteTo(w clause.Writer, s string) {
 // on the single writer; fixit never logs SQL (the values carry customer text).
 func (sqliteDialector) Explain(sql string, _ ...any) string { return sql }
 
+// newSQLiteDialector is the dialector of a driver DSN.
+func newSQLiteDialector(dsn string) sqliteDialector {
+	return sqliteDialector{&sqlite.Dialector{DSN: dsn}}
+}
+
 // sqliteURI is the driver's DSN for a database file: a file: URI with fixit's
-// pragmas, the time layout, and the caller's own query parameters after them.
+// pragmas and the caller's own query parameters after them.
 func sqliteURI(path, userParams string) string {
-	u := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + sqlitePragmas +
-		"&_timefmt=" + url.QueryEscape(sqliteTimeLayout)
+	u := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + sqlitePragmas
 	if userParams != "" {
 		u += "&" + userParams
 	}
@@ -107,5 +55,5 @@ func SQLiteDialector(path string) (gorm.Dialector, error) {
 	if err != nil {
 		return nil, err
 	}
-	return sqliteDialector{dsn: dsn}, nil
+	return newSQLiteDialector(dsn), nil
 }

@@ -73,6 +73,15 @@ func generatedDedupeKey() string {
 	return "auto:" + hex.EncodeToString(b[:])
 }
 
+// limitClause is " LIMIT n", n at least 1: a row count the code chose, written into
+// the statement rather than bound. SQLite compiles a statement whose LIMIT is a
+// bound parameter a second time when it first runs, to plan with the value, and
+// the SQLite driver compiles every statement on each use: a bound LIMIT made each
+// such read cost two compilations.
+func limitClause(n int) string {
+	return " LIMIT " + strconv.Itoa(max(n, 1))
+}
+
 // clampLimit applies the admin lists' page size bounds.
 func clampLimit(n int) int {
 	switch {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,6 +20,26 @@ import (
 type stepTx struct {
 	s  *GormStore
 	tx *gorm.DB
+	// w keeps the writes made at the end of the transaction's steps (SQLite; nil
+	// on PostgreSQL, where every write is made at once).
+	w *deferredWrites
+}
+
+// newStepTx is the StepTx of tx.
+func (s *GormStore) newStepTx(tx *gorm.DB) *stepTx {
+	t := &stepTx{s: s, tx: tx}
+	if s.dialect == dialectSQLite {
+		t.w = newDeferredWrites()
+	}
+	return t
+}
+
+// flush makes the writes kept until the end of the step (or of the batch of steps).
+func (t *stepTx) flush() error {
+	if t.w == nil {
+		return nil
+	}
+	return t.w.flush(t.tx)
 }
 
 var _ StepTx = (*stepTx)(nil)
@@ -49,6 +70,11 @@ func (t *stepTx) insert(query string, args ...any) (int64, error) {
 // SQLite needs no row lock: the step's IMMEDIATE transaction holds the database's
 // write lock already.
 func (t *stepTx) LockDialog(id int64) (*Dialog, error) {
+	if t.w != nil && slices.Contains(t.w.dialogIDs, id) {
+		if err := t.w.flushDialogs(t.tx); err != nil {
+			return nil, err
+		}
+	}
 	suffix := ""
 	if t.s.dialect == dialectPostgres {
 		suffix = " FOR UPDATE"
@@ -61,6 +87,11 @@ func (t *stepTx) ClaimEvent(seq int64) (bool, error) {
 	suffix := ""
 	if t.s.dialect == dialectPostgres {
 		suffix = " FOR UPDATE SKIP LOCKED"
+	}
+	if t.w != nil {
+		if err := t.w.flushMarks(t.tx); err != nil {
+			return false, err
+		}
 	}
 	var ids []int64
 	if err := t.tx.Raw(`SELECT id FROM events WHERE id = ? AND status = 'pending'`+suffix, seq).Scan(&ids).Error; err != nil {
@@ -137,7 +168,9 @@ func encodeVars(vars map[string]any) (string, error) {
 	return s, nil
 }
 
-// UpdateDialog writes d if its revision is current; see StepTx.UpdateDialog.
+// UpdateDialog writes d if its revision is current; see StepTx.UpdateDialog. On
+// SQLite the update is kept until the step ends (see deferredWrites), and a
+// revision that moved on fails the step there.
 func (t *stepTx) UpdateDialog(d *Dialog) error {
 	if !d.Status.Valid() {
 		return fmt.Errorf("update dialog %d: unknown status %q", d.ID, d.Status)
@@ -154,15 +187,30 @@ func (t *stepTx) UpdateDialog(d *Dialog) error {
 	cols := &storedColumns{flowHash: cleanText(d.FlowHash), state: cleanText(d.State), status: string(d.Status), vars: vars,
 		channel: cleanText(d.Channel), contactID: cleanText(d.ContactID), phone: cleanText(d.Phone), handoff: handoff,
 		enteredAt: optTime(d.EnteredAt)}
-	set, args := cols.changedSince(d.stored)
-	args = append(args, now, d.LastEventID, d.ID, d.Revision)
-	n, err := t.exec(`UPDATE dialogs SET `+set+`updated_at = ?, last_event_id = ?, revision = revision + 1
-		WHERE id = ? AND revision = ?`, args...)
-	if err != nil {
-		return fmt.Errorf("update dialog %d: %w", d.ID, err)
-	}
-	if n != 1 {
-		return fmt.Errorf("update dialog %d at revision %d: %w", d.ID, d.Revision, ErrConflict)
+	changed, args := cols.changedSince(d.stored)
+	if t.w != nil {
+		if slices.Contains(t.w.dialogIDs, d.ID) {
+			// Updated twice in one transaction: the first is made now, so that the
+			// second finds the revision it was given.
+			if err := t.w.flushDialogs(t.tx); err != nil {
+				return err
+			}
+		}
+		t.w.addDialogUpdate(d.ID, d.Revision, changed, args, now, d.LastEventID)
+	} else {
+		var set strings.Builder
+		for _, c := range changed {
+			set.WriteString(c + " = ?, ")
+		}
+		args = append(args, now, d.LastEventID, d.ID, d.Revision)
+		n, err := t.exec(`UPDATE dialogs SET `+set.String()+`updated_at = ?, last_event_id = ?, revision = revision + 1
+			WHERE id = ? AND revision = ?`, args...)
+		if err != nil {
+			return fmt.Errorf("update dialog %d: %w", d.ID, err)
+		}
+		if n != 1 {
+			return fmt.Errorf("update dialog %d at revision %d: %w", d.ID, d.Revision, ErrConflict)
+		}
 	}
 	d.Revision++
 	d.UpdatedAt = now
@@ -184,10 +232,10 @@ type storedColumns struct {
 	enteredAt                                                         any // nil or a time.Time
 }
 
-// changedSince returns the SET list ("col = ?, " each) and arguments of the columns
-// that differ from old; every column when old is unknown.
-func (c *storedColumns) changedSince(old *storedColumns) (string, []any) {
-	var set strings.Builder
+// changedSince returns the columns that differ from old, and their values; every
+// column when old is unknown.
+func (c *storedColumns) changedSince(old *storedColumns) ([]string, []any) {
+	var cols []string
 	args := make([]any, 0, 13)
 	all := old == nil
 	if all {
@@ -195,8 +243,7 @@ func (c *storedColumns) changedSince(old *storedColumns) (string, []any) {
 	}
 	add := func(col string, changed bool, v any) {
 		if all || changed {
-			set.WriteString(col)
-			set.WriteString(" = ?, ")
+			cols = append(cols, col)
 			args = append(args, v)
 		}
 	}
@@ -209,7 +256,7 @@ func (c *storedColumns) changedSince(old *storedColumns) (string, []any) {
 	add("phone", c.phone != old.phone, c.phone)
 	add("handoff_until", c.handoff != old.handoff, c.handoff)
 	add("entered_at", !sameTime(c.enteredAt, old.enteredAt), c.enteredAt)
-	return set.String(), args
+	return cols, args
 }
 
 // sameTime compares two column values that are each nil or a time.Time.
@@ -238,6 +285,12 @@ func (t *stepTx) BindKey(dialogID int64, key string) error {
 		}
 		if n == 1 {
 			return nil
+		}
+		if t.w != nil {
+			// The owner's status is read: kept updates of dialogs are made first.
+			if err := t.w.flushDialogs(t.tx); err != nil {
+				return err
+			}
 		}
 		var owners []struct {
 			DialogID int64  `gorm:"column:dialog_id"`
@@ -273,38 +326,54 @@ func (t *stepTx) ReleaseKeys(dialogID int64) error {
 	return nil
 }
 
-// AppendHistory appends entries with one statement per chunk.
+// AppendHistory appends entries: on SQLite with the other writes kept until the
+// step ends (see deferredWrites), on PostgreSQL with one statement per chunk.
 func (t *stepTx) AppendHistory(entries ...HistoryEntry) error {
 	if len(entries) == 0 {
 		return nil
 	}
 	now := dbTime(t.s.now())
+	type line struct {
+		at                     time.Time
+		kind, from, to, detail string
+	}
+	lines := make([]line, len(entries))
+	for i, h := range entries {
+		detail, err := rawJSON("detail", h.Detail)
+		if err != nil {
+			return fmt.Errorf("append %s history of dialog %d: %w", h.Kind, h.DialogID, err)
+		}
+		if !h.Kind.Valid() {
+			return fmt.Errorf("append history of dialog %d: unknown kind %q", h.DialogID, h.Kind)
+		}
+		at := now
+		if !h.At.IsZero() {
+			at = dbTime(h.At)
+		}
+		lines[i] = line{at, cleanText(string(h.Kind)), cleanText(h.FromState), cleanText(h.ToState), detail}
+	}
+	if t.w != nil {
+		for i, h := range entries {
+			l := &lines[i]
+			t.w.addHistory(h.DialogID, l.at, l.kind, h.EventSeq, l.from, l.to, l.detail)
+		}
+		return nil
+	}
 	for start := 0; start < len(entries); start += maxRowsPerInsert {
-		chunk := entries[start:min(start+maxRowsPerInsert, len(entries))]
+		end := min(start+maxRowsPerInsert, len(entries))
 		var q strings.Builder
 		q.WriteString(`INSERT INTO history (dialog_id, at, kind, event_id, from_state, to_state, detail) VALUES `)
-		args := make([]any, 0, 7*len(chunk))
-		for i, h := range chunk {
-			detail, err := rawJSON("detail", h.Detail)
-			if err != nil {
-				return fmt.Errorf("append %s history of dialog %d: %w", h.Kind, h.DialogID, err)
-			}
-			if !h.Kind.Valid() {
-				return fmt.Errorf("append history of dialog %d: unknown kind %q", h.DialogID, h.Kind)
-			}
-			at := now
-			if !h.At.IsZero() {
-				at = dbTime(h.At)
-			}
-			if i > 0 {
+		args := make([]any, 0, 7*(end-start))
+		for i := start; i < end; i++ {
+			if i > start {
 				q.WriteString(", ")
 			}
 			q.WriteString("(?, ?, ?, ?, ?, ?, ?)")
-			args = append(args, h.DialogID, at, cleanText(string(h.Kind)), h.EventSeq,
-				cleanText(h.FromState), cleanText(h.ToState), detail)
+			l := &lines[i]
+			args = append(args, entries[i].DialogID, l.at, l.kind, entries[i].EventSeq, l.from, l.to, l.detail)
 		}
 		if _, err := t.exec(q.String(), args...); err != nil {
-			return fmt.Errorf("append history of dialog %d: %w", chunk[0].DialogID, err)
+			return fmt.Errorf("append history of dialog %d: %w", entries[start].DialogID, err)
 		}
 	}
 	return nil
@@ -317,9 +386,15 @@ func (t *stepTx) ScheduleTimer(tm *Timer) error {
 	}
 	now := dbTime(t.s.now())
 	tm.DueAt = dbTime(tm.DueAt)
-	id, err := t.insert(`INSERT INTO timers (dialog_id, state, name, due_at, status, created_at)
-		VALUES (?, ?, ?, ?, 'pending', ?)`,
-		tm.DialogID, cleanText(tm.State), cleanText(tm.Name), tm.DueAt, now)
+	var id int64
+	var err error
+	if t.w != nil {
+		id, err = t.w.addTimer(t.tx, tm.DialogID, cleanText(tm.State), cleanText(tm.Name), tm.DueAt, now)
+	} else {
+		id, err = t.insert(`INSERT INTO timers (dialog_id, state, name, due_at, status, created_at)
+			VALUES (?, ?, ?, ?, 'pending', ?)`,
+			tm.DialogID, cleanText(tm.State), cleanText(tm.Name), tm.DueAt, now)
+	}
 	if err != nil {
 		return fmt.Errorf("schedule timer %s of dialog %d: %w", tm.Name, tm.DialogID, err)
 	}
@@ -329,6 +404,11 @@ func (t *stepTx) ScheduleTimer(tm *Timer) error {
 
 // CancelTimers cancels the dialog's pending timers of state ("" = all).
 func (t *stepTx) CancelTimers(dialogID int64, state string) (int64, error) {
+	if t.w != nil && slices.Contains(t.w.timerDialogs, dialogID) {
+		if err := t.w.flushTimers(t.tx); err != nil {
+			return 0, err
+		}
+	}
 	q := `UPDATE timers SET status = 'cancelled' WHERE dialog_id = ? AND status = 'pending'`
 	args := []any{dialogID}
 	if state != "" {
@@ -344,6 +424,11 @@ func (t *stepTx) CancelTimers(dialogID int64, state string) (int64, error) {
 
 // FireTimer marks a pending timer fired; false when it no longer was pending.
 func (t *stepTx) FireTimer(id int64) (bool, error) {
+	if t.w != nil && slices.Contains(t.w.timerIDs, id) {
+		if err := t.w.flushTimers(t.tx); err != nil {
+			return false, err
+		}
+	}
 	n, err := t.exec(`UPDATE timers SET status = 'fired' WHERE id = ? AND status = 'pending'`, id)
 	if err != nil {
 		return false, fmt.Errorf("fire timer %d: %w", id, err)
@@ -365,9 +450,14 @@ func (t *stepTx) Enqueue(item *OutboxItem) error {
 	if !item.NextAt.IsZero() {
 		nextAt = dbTime(item.NextAt)
 	}
-	id, err := t.insert(`INSERT INTO outbox (dialog_id, kind, params, status, attempts, next_at, created_at, updated_at)
-		VALUES (?, ?, ?, 'pending', 0, ?, ?, ?)`,
-		item.DialogID, cleanText(item.Kind), params, nextAt, now, now)
+	var id int64
+	if t.w != nil {
+		id, err = t.w.addOutbox(t.tx, item.DialogID, cleanText(item.Kind), params, nextAt, now)
+	} else {
+		id, err = t.insert(`INSERT INTO outbox (dialog_id, kind, params, status, attempts, next_at, created_at, updated_at)
+			VALUES (?, ?, ?, 'pending', 0, ?, ?, ?)`,
+			item.DialogID, cleanText(item.Kind), params, nextAt, now, now)
+	}
 	if err != nil {
 		return fmt.Errorf("enqueue %s: %w", item.Kind, err)
 	}
@@ -376,10 +466,23 @@ func (t *stepTx) Enqueue(item *OutboxItem) error {
 	return nil
 }
 
-// MarkEvent records the outcome of one processing attempt of an event.
+// MarkEvent records the outcome of one processing attempt of an event. On SQLite
+// the update is kept until the step ends (see deferredWrites), and a missing or
+// settled event fails the step there.
 func (t *stepTx) MarkEvent(seq int64, status EventStatus, dialogID *int64, errText string) error {
 	if !status.Valid() {
 		return fmt.Errorf("mark event %d: unknown status %q", seq, status)
+	}
+	if t.w != nil {
+		if slices.Contains(t.w.markIDs, seq) {
+			// Marked twice in one transaction: the first is made now, so that the
+			// second finds the event settled.
+			if err := t.w.flushMarks(t.tx); err != nil {
+				return err
+			}
+		}
+		t.w.addMark(seq, status, dialogID, cleanText(errText))
+		return nil
 	}
 	n, err := t.exec(`UPDATE events SET status = ?, dialog_id = ?, error = ?, attempts = attempts + 1
 		WHERE id = ? AND status = 'pending'`,
@@ -409,22 +512,65 @@ func (t *stepTx) AppendEvents(events []event.Event) ([]AppendResult, error) {
 	return t.s.appendEvents(events, func(fn func(*gorm.DB) error, _ ...*sql.TxOptions) error { return fn(t.tx) })
 }
 
-// CompleteOutbox marks a running item done as part of the step.
+// CompleteOutbox marks a running item done as part of the step. On SQLite the
+// update is kept until the step ends (see deferredWrites), and an item no longer
+// running fails the step there.
 func (t *stepTx) CompleteOutbox(id int64, result json.RawMessage) error {
-	return t.s.completeOutbox(t.tx, id, result)
+	if t.w == nil {
+		return t.s.completeOutbox(t.tx, id, result)
+	}
+	res, err := rawJSON("result", result)
+	if err != nil {
+		return fmt.Errorf("complete outbox item %d: %w", id, err)
+	}
+	if err := t.flushDoneOf(id); err != nil {
+		return err
+	}
+	t.w.addDone(id, dbTime(t.s.now()), res)
+	return nil
+}
+
+// flushDoneOf makes the kept insert and completions when one of them is of item
+// id, so that what follows finds it as it is.
+func (t *stepTx) flushDoneOf(id int64) error {
+	if t.w == nil {
+		return nil
+	}
+	if slices.Contains(t.w.outboxIDs, id) {
+		if err := t.w.flushOutbox(t.tx); err != nil {
+			return err
+		}
+	}
+	if slices.Contains(t.w.doneIDs, id) {
+		return t.w.flushDone(t.tx)
+	}
+	return nil
 }
 
 // RetryOutbox schedules another attempt of a running item as part of the step.
 func (t *stepTx) RetryOutbox(id int64, nextAt time.Time, errCode, errText string) error {
+	if err := t.flushDoneOf(id); err != nil {
+		return err
+	}
 	return t.s.retryOutbox(t.tx, id, nextAt, errCode, errText)
 }
 
 // FailOutbox ends a running item as failed or dead as part of the step.
 func (t *stepTx) FailOutbox(id int64, status OutboxStatus, errCode, errText string) error {
+	if err := t.flushDoneOf(id); err != nil {
+		return err
+	}
 	return t.s.failOutbox(t.tx, id, status, errCode, errText)
 }
 
 // ClaimOutbox claims due outbox items as part of the step; see Store.ClaimOutbox.
+// Kept outbox writes are made first: a new item may be due, a completed one must
+// not be claimed again.
 func (t *stepTx) ClaimOutbox(now time.Time, limit int, lease time.Duration) ([]OutboxItem, error) {
+	if t.w != nil {
+		if err := errors.Join(t.w.flushOutbox(t.tx), t.w.flushDone(t.tx)); err != nil {
+			return nil, err
+		}
+	}
 	return t.s.claimOutbox(t.tx, now, limit, lease)
 }

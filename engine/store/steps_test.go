@@ -1,11 +1,11 @@
 package store
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -170,81 +170,6 @@ func TestStepAppendsAndSettles(t *testing.T) {
 	})
 }
 
-// TestStatementCache: statements are prepared once per connection and reused,
-// including one text used twice at once, and the cache stays bounded.
-func TestStatementCache(t *testing.T) {
-	s := openStore(t, filepath.Join(t.TempDir(), "fixit.db"), &fakeClock{now: t0})
-	ctx := context.Background()
-	conn, err := s.sqlDB.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	var cc *cachingConn
-	if err := conn.Raw(func(dc any) error {
-		var ok bool
-		cc, ok = dc.(*cachingConn)
-		if !ok {
-			return fmt.Errorf("driver connection is %T, not *cachingConn", dc)
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	count := func(q string, arg int) int64 {
-		t.Helper()
-		var n int64
-		if err := conn.QueryRowContext(ctx, q, arg).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
-	const q = `SELECT COUNT(*) FROM events WHERE id > ?`
-	count(q, 0)
-	first := cc.stmts[q]
-	if first == nil || first.inUse {
-		t.Fatalf("after one query the statement is not kept idle: %+v", first)
-	}
-	count(q, 1)
-	if cc.stmts[q] != first {
-		t.Errorf("the second query prepared the statement again")
-	}
-
-	// The same text twice at once: the second is prepared apart, and finalized
-	// when closed, while the first stays kept.
-	if err := conn.Raw(func(any) error {
-		s1, err := cc.PrepareContext(ctx, q)
-		if err != nil {
-			return err
-		}
-		s2, err := cc.PrepareContext(ctx, q)
-		if err != nil {
-			return err
-		}
-		if s1 != driverStmt(first) || s2 == s1 || s2.(*cachedStmt).cached {
-			t.Errorf("statements in use at once: %p %p (kept %p)", s1, s2, first)
-		}
-		return errors.Join(s2.Close(), s1.Close())
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if cc.stmts[q] != first || first.inUse {
-		t.Errorf("the kept statement changed or stayed in use")
-	}
-
-	for i := range stmtCacheSize + 10 {
-		count(fmt.Sprintf(`SELECT COUNT(*) FROM events WHERE id > ? + %d`, i), 0)
-	}
-	if n := len(cc.stmts); n > stmtCacheSize {
-		t.Errorf("%d statements kept, more than %d", n, stmtCacheSize)
-	}
-	if cc.stmts[q] != nil {
-		t.Errorf("the least recently used statement was not evicted")
-	}
-}
-
-func driverStmt(s *cachedStmt) any { return s }
-
 // TestChangedColumns: UpdateDialog sets only the columns that differ from the ones
 // read (or last written); all of them for a dialog it knows nothing of.
 func TestChangedColumns(t *testing.T) {
@@ -260,20 +185,20 @@ func TestChangedColumns(t *testing.T) {
 		args int
 	}{
 		{"unknown: every column", &base, nil,
-			"flow_hash = ?, state = ?, status = ?, vars = ?, channel = ?, contact_id = ?, phone = ?, handoff_until = ?, entered_at = ?, ", 9},
+			"flow_hash state status vars channel contact_id phone handoff_until entered_at", 9},
 		{"unknown, empty values: every column", &storedColumns{}, nil,
-			"flow_hash = ?, state = ?, status = ?, vars = ?, channel = ?, contact_id = ?, phone = ?, handoff_until = ?, entered_at = ?, ", 9},
+			"flow_hash state status vars channel contact_id phone handoff_until entered_at", 9},
 		{"nothing changed", &base, with(func(*storedColumns) {}), "", 0},
-		{"state and vars", with(func(c *storedColumns) { c.state, c.vars = "done", `{"n":2}` }), &base, "state = ?, vars = ?, ", 2},
-		{"status", with(func(c *storedColumns) { c.status = "finished" }), &base, "status = ?, ", 1},
-		{"entered now, unknown before", &base, with(func(c *storedColumns) { c.enteredAt = nil }), "entered_at = ?, ", 1},
+		{"state and vars", with(func(c *storedColumns) { c.state, c.vars = "done", `{"n":2}` }), &base, "state vars", 2},
+		{"status", with(func(c *storedColumns) { c.status = "finished" }), &base, "status", 1},
+		{"entered now, unknown before", &base, with(func(c *storedColumns) { c.enteredAt = nil }), "entered_at", 1},
 		{"same instant, other zone", with(func(c *storedColumns) { c.enteredAt = at.In(time.FixedZone("MSK", 3*3600)) }), &base, "", 0},
-		{"handoff", with(func(c *storedColumns) { c.handoff = `["okdesk.new_comment"]` }), &base, "handoff_until = ?, ", 1},
+		{"handoff", with(func(c *storedColumns) { c.handoff = `["okdesk.new_comment"]` }), &base, "handoff_until", 1},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			set, args := c.cur.changedSince(c.old)
-			if set != c.set || len(args) != c.args {
+			cols, args := c.cur.changedSince(c.old)
+			if set := strings.Join(cols, " "); set != c.set || len(args) != c.args {
 				t.Errorf("set %q with %d args, want %q with %d", set, len(args), c.set, c.args)
 			}
 		})
@@ -350,4 +275,27 @@ func TestClaimOutboxOrder(t *testing.T) {
 			t.Errorf("second claim %v, want %v (the last is not due)", got, want)
 		}
 	})
+}
+
+// TestDeferredWritesFindRowsByID: the kept updates look each JSON row's target up
+// by id, never scan the JSON rows for each row of a status (which is quadratic in a
+// backlog).
+func TestDeferredWritesFindRowsByID(t *testing.T) {
+	s := openStore(t, filepath.Join(t.TempDir(), "plan.db"), &fakeClock{now: t0})
+	w := newDeferredWrites()
+	for _, q := range []string{w.marks.many, w.done.many, dialogUpdate([]string{"state", "vars"}).many} {
+		var plan []struct {
+			Detail string `gorm:"column:detail"`
+		}
+		if err := s.db.Raw(`EXPLAIN QUERY PLAN `+q, `[[1,"processed",null,"","",""]]`).Scan(&plan).Error; err != nil {
+			t.Fatal(err)
+		}
+		var lines []string
+		for _, p := range plan {
+			lines = append(lines, p.Detail)
+		}
+		if len(lines) != 2 || !strings.HasPrefix(lines[0], "SCAN j") || !strings.Contains(lines[1], "INTEGER PRIMARY KEY (rowid=?)") {
+			t.Errorf("plan of %s:\n%s\nwant the JSON rows scanned, each row found by id", firstLine(q), strings.Join(lines, "\n"))
+		}
+	}
 }

@@ -325,6 +325,14 @@ type Store interface {
 
 // StepTx is what a step may do inside its transaction. Its methods use the context
 // given to Store.Step.
+//
+// On a single-writer store (SQLite) the writes that nothing in the transaction
+// reads back (UpdateDialog, AppendHistory, ScheduleTimer, Enqueue, MarkEvent,
+// CompleteOutbox) are made together when the step, or the batch of Store.Steps,
+// ends; a later call that depends on one makes it first. Their checks (a revision
+// that moved on, an event settled already, an item no longer running) then fail
+// the step from Store.Step or Store.Steps, with the same errors, instead of from the
+// call; what they set on their arguments (IDs, revisions, times) is set at once.
 type StepTx interface {
 	// ClaimEvent claims a pending event for this step: on PostgreSQL it locks the
 	// event's row with FOR UPDATE SKIP LOCKED, so another replica's step skips it

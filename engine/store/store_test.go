@@ -2,12 +2,12 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -1094,9 +1094,9 @@ func TestSQLiteDSN(t *testing.T) {
 		in, want string
 		err      bool
 	}{
-		{filepath.Join(dir, "a", "b.db"), "file:" + filepath.Join(dir, "a", "b.db") + "?" + sqlitePragmas + "&_timefmt=" + url.QueryEscape(sqliteTimeLayout), false},
-		{filepath.Join(dir, "c.db") + "?_pragma=cache_size(-20000)", "file:" + filepath.Join(dir, "c.db") + "?" + sqlitePragmas + "&_timefmt=" + url.QueryEscape(sqliteTimeLayout) + "&_pragma=cache_size(-20000)", false},
-		{filepath.Join(dir, "odd #1%.db"), "file:" + filepath.Join(dir, "odd%20%231%25.db") + "?" + sqlitePragmas + "&_timefmt=" + url.QueryEscape(sqliteTimeLayout), false},
+		{filepath.Join(dir, "a", "b.db"), "file:" + filepath.Join(dir, "a", "b.db") + "?" + sqlitePragmas, false},
+		{filepath.Join(dir, "c.db") + "?_pragma=cache_size(-20000)", "file:" + filepath.Join(dir, "c.db") + "?" + sqlitePragmas + "&_pragma=cache_size(-20000)", false},
+		{filepath.Join(dir, "odd #1%.db"), "file:" + filepath.Join(dir, "odd%20%231%25.db") + "?" + sqlitePragmas, false},
 		{"", "", true},
 	}
 	for _, c := range cases {
@@ -1110,26 +1110,124 @@ func TestSQLiteDSN(t *testing.T) {
 	}
 }
 
+// TestSQLitePragmasOnConnection: every pragma of the DSN is in force on the
+// writer and on each reader, and only the readers are read-only.
 func TestSQLitePragmasOnConnection(t *testing.T) {
 	clock := &fakeClock{now: t0}
 	s := openStore(t, filepath.Join(t.TempDir(), "p.db"), clock)
-	cases := []struct{ pragma, want string }{
-		{"journal_mode", "wal"},
-		{"foreign_keys", "1"},
-		{"synchronous", "1"},
-		{"busy_timeout", "10000"},
-	}
-	for _, c := range cases {
-		var got string
-		if err := s.db.Raw("PRAGMA " + c.pragma).Scan(&got).Error; err != nil {
-			t.Fatal(err)
+	ctx := context.Background()
+	check := func(name string, db *sql.DB, queryOnly string) {
+		t.Helper()
+		// Hold every connection of the pool at once, so that each is asked.
+		n := db.Stats().MaxOpenConnections
+		conns := make([]*sql.Conn, n)
+		for i := range conns {
+			c, err := db.Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			conns[i] = c
 		}
-		if got != c.want {
-			t.Errorf("PRAGMA %s = %s, want %s", c.pragma, got, c.want)
+		cases := []struct{ pragma, want string }{
+			{"journal_mode", "wal"},
+			{"foreign_keys", "1"},
+			{"synchronous", "1"},
+			{"busy_timeout", "10000"},
+			{"temp_store", "2"},
+			{"wal_autocheckpoint", "10000"},
+			{"cache_size", "-8192"},
+			{"query_only", queryOnly},
+		}
+		for i, c := range conns {
+			for _, p := range cases {
+				var got string
+				if err := c.QueryRowContext(ctx, "PRAGMA "+p.pragma).Scan(&got); err != nil {
+					t.Fatal(err)
+				}
+				if got != p.want {
+					t.Errorf("%s connection %d: PRAGMA %s = %s, want %s", name, i+1, p.pragma, got, p.want)
+				}
+			}
 		}
 	}
+	check("writer", s.sqlDB, "0")
+	check("reader", s.rsqlDB, "1")
 	if n := s.sqlDB.Stats().MaxOpenConnections; n != 1 {
 		t.Errorf("MaxOpenConnections = %d, want 1", n)
+	}
+	if n := s.rsqlDB.Stats().MaxOpenConnections; n < 2 {
+		t.Errorf("readers' MaxOpenConnections = %d, want several", n)
+	}
+}
+
+// TestSQLiteTimeText: the driver writes a time as sqliteTimeLayout's text, the
+// layout the stored rows have always had, and reads that text back as the same time.
+func TestSQLiteTimeText(t *testing.T) {
+	s := openStore(t, filepath.Join(t.TempDir(), "time.db"), &fakeClock{now: t0})
+	cases := []struct {
+		in   time.Time
+		text string
+	}{
+		{time.Date(2026, 11, 29, 9, 30, 0, 0, time.UTC), "2026-11-29 09:30:00+00:00"},
+		{time.Date(2026, 11, 29, 9, 30, 0, 123456789, time.UTC), "2026-11-29 09:30:00.123456+00:00"},
+		{time.Date(2026, 11, 29, 9, 30, 0, 120000000, time.UTC), "2026-11-29 09:30:00.12+00:00"},
+		{time.Date(2026, 11, 29, 12, 30, 0, 1000, time.FixedZone("MSK", 3*3600)), "2026-11-29 09:30:00.000001+00:00"},
+	}
+	for i, c := range cases {
+		at := dbTime(c.in)
+		if want := at.Format(sqliteTimeLayout); want != c.text {
+			t.Fatalf("case %d: the layout gives %q, the case expects %q", i, want, c.text)
+		}
+		id := fmt.Sprint(i)
+		if err := s.db.Exec(`INSERT INTO contacts (channel, contact_id, last_inbound_at) VALUES ('t', ?, ?)`, id, at).Error; err != nil {
+			t.Fatal(err)
+		}
+		var row struct {
+			Text string    `gorm:"column:text"`
+			At   time.Time `gorm:"column:last_inbound_at"`
+		}
+		if err := s.db.Raw(`SELECT CAST(last_inbound_at AS TEXT) AS text, last_inbound_at FROM contacts
+			WHERE channel = 't' AND contact_id = ?`, id).Scan(&row).Error; err != nil {
+			t.Fatal(err)
+		}
+		if row.Text != c.text || !row.At.Equal(at) || row.At.Location() != time.UTC {
+			t.Errorf("case %d: stored %q, read back %v; want %q and %v in UTC", i, row.Text, row.At, c.text, at)
+		}
+	}
+}
+
+// TestSQLiteTransactionsBeginImmediate: a transaction of the store holds the
+// database's write lock from its start, before it writes anything, so another
+// connection cannot begin writing meanwhile.
+func TestSQLiteTransactionsBeginImmediate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lock.db")
+	s := openStore(t, path, &fakeClock{now: t0})
+	other, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(0)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	try := func() error {
+		tx, err := other.Begin()
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		_, err = tx.Exec(`UPDATE events SET attempts = 0 WHERE id = 0`)
+		return err
+	}
+	if err := try(); err != nil {
+		t.Fatalf("writing beside an idle store: %v", err)
+	}
+	err = s.Step(context.Background(), func(StepTx) error {
+		if err := try(); err == nil || !strings.Contains(err.Error(), "locked") {
+			return fmt.Errorf("another connection wrote while a step had begun and not yet written (error %v)", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
