@@ -7,7 +7,7 @@ LDFLAGS     := -s -w -X main.version=$(VERSION)
 # Settings for `make run`: .env when present, otherwise the demo values of .env.example.
 ENVFILE     := $(if $(wildcard .env),.env,.env.example)
 
-.PHONY: build run test lint fmt-check vet staticcheck validate fuzz bench schema clean
+.PHONY: build run test lint fmt-check vet staticcheck validate fuzz bench schema vendor-js clean
 
 ## build: the static binary (CGO_ENABLED=0, exactly what the Dockerfile builds)
 build:
@@ -57,6 +57,25 @@ bench:
 ## schema: regenerate docs/flow.schema.json and docs/flows.md from the spec
 schema:
 	$(GO) test ./engine -run 'TestSchemaFile|TestReferenceDoc' -update
+
+## vendor-js: refresh the console's vendored htmx from the npm registry (needs npm; building
+## and running fixit never do). Pinned versions; the files and their licences go to
+## server/console/static/vendor/, whose VENDOR.md records them.
+HTMX_VERSION     := 2.0.11
+HTMX_SSE_VERSION := 2.2.4
+VENDOR_DIR       := server/console/static/vendor
+vendor-js:
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	cd "$$tmp" && npm pack --silent htmx.org@$(HTMX_VERSION) htmx-ext-sse@$(HTMX_SSE_VERSION) >/dev/null && \
+	mkdir htmx sse && tar -xzf htmx.org-$(HTMX_VERSION).tgz -C htmx && tar -xzf htmx-ext-sse-$(HTMX_SSE_VERSION).tgz -C sse && \
+	cd "$(CURDIR)" && \
+	cp "$$tmp/htmx/package/dist/htmx.min.js" $(VENDOR_DIR)/htmx.min.js && \
+	cp "$$tmp/htmx/package/LICENSE" $(VENDOR_DIR)/htmx.org.LICENSE && \
+	cp "$$tmp/sse/package/dist/sse.min.js" $(VENDOR_DIR)/htmx-ext-sse.min.js && \
+	cp "$$tmp/sse/package/LICENSE" $(VENDOR_DIR)/htmx-ext-sse.LICENSE && \
+	sed -i -e 's/| `htmx.org` (`dist\/htmx.min.js`) | [^|]* |/| `htmx.org` (`dist\/htmx.min.js`) | $(HTMX_VERSION) |/' \
+	       -e 's/| `htmx-ext-sse` (`dist\/sse.min.js`) | [^|]* |/| `htmx-ext-sse` (`dist\/sse.min.js`) | $(HTMX_SSE_VERSION) |/' $(VENDOR_DIR)/VENDOR.md && \
+	echo "vendored htmx.org $(HTMX_VERSION), htmx-ext-sse $(HTMX_SSE_VERSION) into $(VENDOR_DIR)"
 
 clean:
 	rm -rf bin coverage.out

@@ -87,6 +87,8 @@ type Server struct {
 	now    func() time.Time
 	engine *gin.Engine
 	docs   *apiDocs
+	// console is the operators' console; nil while the admin API is off.
+	console *consoleState
 }
 
 // New builds the router. It panics when a required dependency is missing or the
@@ -123,6 +125,9 @@ func New(cfg Config) *Server {
 		panic("server.New: " + err.Error())
 	}
 	s := &Server{cfg: cfg, log: logger, now: time.Now, docs: docs}
+	if cfg.AdminToken != "" {
+		s.console = newConsole(func() time.Time { return s.now() })
+	}
 	s.engine = s.routes()
 	return s
 }
@@ -230,6 +235,9 @@ func (s *Server) routes() *gin.Engine {
 	}
 	ops.POST("/outbox/:id/retry", s.retryAction)
 	ops.POST("/events/:id/redrive", s.redrive)
+	if s.console != nil {
+		s.consoleRoutes(r)
+	}
 	return r
 }
 
@@ -259,6 +267,10 @@ func (s *Server) failInput(c *gin.Context, status int, msg string) {
 func (s *Server) noRoute(c *gin.Context) {
 	if s.adminOff(c.Request.URL.Path) {
 		fail(c, http.StatusNotFound, adminOffMsg)
+		return
+	}
+	if s.consoleOff(c.Request.URL.Path) {
+		fail(c, http.StatusNotFound, consoleOffMsg)
 		return
 	}
 	fail(c, http.StatusNotFound, "no route "+c.Request.Method+" "+c.Request.URL.Path)
