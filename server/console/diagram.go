@@ -57,10 +57,12 @@ const (
 	nodeH       = 46
 	nodeMinW    = 120
 	charW       = 7.4 // average advance of the 13px sans-serif used for names
-	layerGap    = 96
-	nodeGap     = 44
+	layerGap    = 84
+	nodeGap     = 40
+	dummyW      = 22 // the width a long edge takes in a layer it passes through
+	dummyGap    = 8
 	margin      = 24
-	backReach   = 56 // how far a loop back swings out to the side
+	backReach   = 48 // how far a loop back swings out to the side
 	selfReach   = 42
 	parallelGap = 14
 )
@@ -68,6 +70,12 @@ const (
 // Layout lays the flow out. live counts the dialogs waiting in each state; taken
 // counts how often each branch (by its place in the file) was taken, and started
 // how many dialogs the flow started, in the period the caller counted.
+//
+// It is a small layered (Sugiyama-style) layout: back edges found by a
+// depth-first walk are set aside; each state's layer is its longest path from a
+// root (final states last); an edge that spans several layers passes through a
+// point of its own in each layer between, so that it goes around the states
+// there; a few sweeps order each layer by the mean position of its neighbours.
 func Layout(f *engine.Flow, live map[string]int64, taken map[engine.Pos]int64, started int64) Diagram {
 	edges := f.Edges()
 	index := map[string]int{}
@@ -75,9 +83,205 @@ func Layout(f *engine.Flow, live map[string]int64, taken map[engine.Pos]int64, s
 		index[name] = i
 	}
 	n := len(f.StateNames)
-	// Back edges: those a depth-first walk from the initial state finds going to a
-	// state still on its path. Without them the graph has no cycles.
-	out := make([][]int, n) // edge indexes by source
+	back := backEdges(f, edges, index)
+	layer := layers(f, edges, index, back)
+
+	// Items: the states, then a point per layer crossed by a long edge.
+	type item struct {
+		layer int
+		w     int
+		state bool
+	}
+	items := make([]item, n)
+	for v, name := range f.StateNames {
+		items[v] = item{layer: layer[v], w: max(nodeMinW, int(float64(utf8.RuneCountInString(name))*charW)+28), state: true}
+	}
+	hops := make([][]int, len(edges)) // the items a forward edge goes through, source to target
+	var segs [][2]int                 // consecutive hops: the graph the ordering works on
+	for i, e := range edges {
+		a, b := index[e.From], index[e.To]
+		if back[i] || a == b {
+			continue
+		}
+		path := []int{a}
+		for l := layer[a] + 1; l < layer[b]; l++ {
+			items = append(items, item{layer: l, w: dummyW})
+			path = append(path, len(items)-1)
+		}
+		path = append(path, b)
+		hops[i] = path
+		for k := 0; k+1 < len(path); k++ {
+			segs = append(segs, [2]int{path[k], path[k+1]})
+		}
+	}
+	maxLayer := 0
+	for _, it := range items {
+		maxLayer = max(maxLayer, it.layer)
+	}
+	byLayer := make([][]int, maxLayer+1)
+	for v, it := range items {
+		byLayer[it.layer] = append(byLayer[it.layer], v)
+	}
+	orderLayers(byLayer, segs)
+
+	// Positions: each layer centred on the widest.
+	gap := func(a, b int) int {
+		if items[a].state && items[b].state {
+			return nodeGap
+		}
+		return dummyGap
+	}
+	widthOf := func(l []int) int {
+		w := 0
+		for k, v := range l {
+			if k > 0 {
+				w += gap(l[k-1], v)
+			}
+			w += items[v].w
+		}
+		return w
+	}
+	widest := 0
+	for _, l := range byLayer {
+		widest = max(widest, widthOf(l))
+	}
+	x := make([]int, len(items))
+	top := margin + 44 // room for the start marker
+	yOf := func(l int) int { return top + l*(nodeH+layerGap) }
+	for _, l := range byLayer {
+		cur := margin + (widest-widthOf(l))/2
+		for k, v := range l {
+			if k > 0 {
+				cur += gap(l[k-1], v)
+			}
+			x[v] = cur
+			cur += items[v].w
+		}
+	}
+	d := Diagram{Flow: f.Name, Width: widest + 2*margin + backReach + selfReach + 3*parallelGap,
+		Height: yOf(maxLayer) + nodeH + margin}
+	d.Nodes = make([]DiagramNode, n)
+	for v, name := range f.StateNames {
+		st := f.States[name]
+		d.Nodes[v] = DiagramNode{Name: name, Description: oneLine(st.Description), X: x[v], Y: yOf(layer[v]),
+			W: items[v].w, H: nodeH, Final: st.Final, Initial: name == f.Initial, Live: live[name]}
+	}
+	if init, ok := index[f.Initial]; ok {
+		in := d.Nodes[init]
+		d.Start = DiagramStart{X: in.CX(), Y: margin + 6, Label: strings.Join(f.StartOn, ", "), Count: started,
+			Path: fmt.Sprintf("M%d %d L%d %d", in.CX(), margin+12, in.CX(), in.Y-2)}
+	}
+
+	// Edge ends: a state's outgoing edges leave from its bottom, spread by where
+	// their first hop is; incoming ones arrive on its top, spread by where their
+	// last hop comes from.
+	centre := func(v int) int { return x[v] + items[v].w/2 }
+	outX, inX := map[int]int{}, map[int]int{}
+	outs, ins := make([][]int, n), make([][]int, n)
+	for i, path := range hops {
+		if path != nil {
+			outs[path[0]] = append(outs[path[0]], i)
+			ins[path[len(path)-1]] = append(ins[path[len(path)-1]], i)
+		}
+	}
+	spread := func(list []int, v int, other func(int) int, into map[int]int) {
+		slices.SortStableFunc(list, func(a, b int) int { return other(a) - other(b) })
+		for k, ei := range list {
+			into[ei] = x[v] + items[v].w*(k+1)/(len(list)+1)
+		}
+	}
+	for v := range n {
+		spread(outs[v], v, func(ei int) int { return centre(hops[ei][1]) }, outX)
+		spread(ins[v], v, func(ei int) int { return centre(hops[ei][len(hops[ei])-2]) }, inX)
+	}
+	sides := map[[2]int]int{} // loops and back edges drawn so far, by state pair
+	order := map[int]int{}    // outgoing edges labelled so far, by state
+	for i, e := range edges {
+		a, b := d.Nodes[index[e.From]], d.Nodes[index[e.To]]
+		de := DiagramEdge{Edge: e, Count: taken[e.Pos], Back: back[i], Short: shortLabel(e.Label)}
+		pair := [2]int{index[e.From], index[e.To]}
+		var first cubic // the segment that carries the label
+		switch {
+		case hops[i] == nil && pair[0] == pair[1]:
+			k := sides[pair]
+			sides[pair]++
+			x0, y0 := float64(a.X+a.W), float64(a.Y+a.H/2)
+			r := float64(selfReach + k*parallelGap)
+			first = cubic{{x0, y0 - 10}, {x0 + r, y0 - 28}, {x0 + r, y0 + 28}, {x0, y0 + 10}}
+			de.Path = first.path()
+		case hops[i] == nil:
+			k := sides[pair]
+			sides[pair]++
+			x1, y1 := float64(a.X+a.W), float64(a.Y+a.H/2+6)
+			x2, y2 := float64(b.X+b.W), float64(b.Y+b.H/2-6)
+			r := float64(backReach + k*parallelGap)
+			first = cubic{{x1, y1}, {max(x1, x2) + r, y1}, {max(x1, x2) + r, y2}, {x2, y2}}
+			de.Path = first.path()
+		default:
+			// Through each layer it crosses, the edge runs straight down its point.
+			pts := [][2]float64{{float64(outX[i]), float64(a.Y + a.H)}}
+			for _, h := range hops[i][1 : len(hops[i])-1] {
+				cx := float64(centre(h))
+				pts = append(pts, [2]float64{cx, float64(yOf(items[h].layer))}, [2]float64{cx, float64(yOf(items[h].layer) + nodeH)})
+			}
+			pts = append(pts, [2]float64{float64(inX[i]), float64(b.Y - 2)})
+			var sb strings.Builder
+			fmt.Fprintf(&sb, "M%.0f %.0f", pts[0][0], pts[0][1])
+			for k := 0; k+1 < len(pts); k += 2 {
+				c := down(pts[k], pts[k+1])
+				if k == 0 {
+					first = c
+				}
+				fmt.Fprintf(&sb, " C%.0f %.0f, %.0f %.0f, %.0f %.0f", c[1][0], c[1][1], c[2][0], c[2][1], c[3][0], c[3][1])
+				if k+2 < len(pts) {
+					fmt.Fprintf(&sb, " L%.0f %.0f", pts[k+2][0], pts[k+2][1])
+				}
+			}
+			de.Path = sb.String()
+		}
+		// Labels of one state's edges sit at staggered heights of their first
+		// segment, in the gap below the state, so that neighbours do not cover
+		// each other.
+		t := 0.5
+		if !de.Back {
+			k := order[pair[0]]
+			order[pair[0]]++
+			t = []float64{0.3, 0.55, 0.8}[k%3]
+		}
+		lx, ly := first.at(t)
+		de.LabelX, de.LabelY = int(lx), int(ly)+4
+		d.Edges = append(d.Edges, de)
+	}
+	return d
+}
+
+// cubic is a cubic Bézier curve: start, two control points, end.
+type cubic [4][2]float64
+
+// down is the curve from p to q leaving and arriving vertically.
+func down(p, q [2]float64) cubic {
+	dy := (q[1] - p[1]) / 2
+	return cubic{p, {p[0], p[1] + dy}, {q[0], q[1] - dy}, q}
+}
+
+func (c cubic) path() string {
+	return fmt.Sprintf("M%.0f %.0f C%.0f %.0f, %.0f %.0f, %.0f %.0f",
+		c[0][0], c[0][1], c[1][0], c[1][1], c[2][0], c[2][1], c[3][0], c[3][1])
+}
+
+// at is the point of the curve at t in [0, 1].
+func (c cubic) at(t float64) (float64, float64) {
+	u := 1 - t
+	a, b, cc, d := u*u*u, 3*u*u*t, 3*u*t*t, t*t*t
+	return a*c[0][0] + b*c[1][0] + cc*c[2][0] + d*c[3][0], a*c[0][1] + b*c[1][1] + cc*c[2][1] + d*c[3][1]
+}
+
+// backEdges marks the edges a depth-first walk from the initial state (then from
+// any state not reached) finds going back to a state on its path: without them
+// the graph has no cycles.
+func backEdges(f *engine.Flow, edges []engine.Edge, index map[string]int) []bool {
+	n := len(f.StateNames)
+	out := make([][]int, n)
 	for i, e := range edges {
 		out[index[e.From]] = append(out[index[e.From]], i)
 	}
@@ -105,17 +309,20 @@ func Layout(f *engine.Flow, live map[string]int64, taken map[engine.Pos]int64, s
 			visit(v)
 		}
 	}
-	// Layers: the longest path from a root over forward edges; final states go
-	// to the bottom layer.
+	return back
+}
+
+// layers gives each state its layer: the longest path from a root over the
+// forward edges, with final states in a last layer of their own; empty layers
+// are closed up.
+func layers(f *engine.Flow, edges []engine.Edge, index map[string]int, back []bool) []int {
+	n := len(f.StateNames)
 	layer := make([]int, n)
 	for changed := true; changed; {
 		changed = false
 		for i, e := range edges {
 			a, b := index[e.From], index[e.To]
-			if back[i] || a == b {
-				continue
-			}
-			if layer[b] < layer[a]+1 {
+			if !back[i] && a != b && layer[b] < layer[a]+1 {
 				layer[b], changed = layer[a]+1, true
 			}
 		}
@@ -131,156 +338,57 @@ func Layout(f *engine.Flow, live map[string]int64, taken map[engine.Pos]int64, s
 			layer[v] = bottom + 1
 		}
 	}
-	layers := [][]int{}
-	for v := range n {
-		for len(layers) <= layer[v] {
-			layers = append(layers, nil)
+	used := map[int]bool{}
+	for _, l := range layer {
+		used[l] = true
+	}
+	shift := make([]int, slices.Max(append(layer, 0))+1)
+	gaps := 0
+	for l := range shift {
+		if !used[l] {
+			gaps++
 		}
-		layers[layer[v]] = append(layers[layer[v]], v)
+		shift[l] = gaps
 	}
-	layers = slices.DeleteFunc(layers, func(l []int) bool { return len(l) == 0 })
-	orderLayers(layers, edges, index, back)
-
-	// Sizes and positions.
-	w := make([]int, n)
-	for v, name := range f.StateNames {
-		w[v] = max(nodeMinW, int(float64(utf8.RuneCountInString(name))*charW)+28)
+	for v := range layer {
+		layer[v] -= shift[layer[v]]
 	}
-	widest := 0
-	for _, l := range layers {
-		lw := -nodeGap
-		for _, v := range l {
-			lw += w[v] + nodeGap
-		}
-		widest = max(widest, lw)
-	}
-	d := Diagram{Flow: f.Name, Width: widest + 2*margin + backReach + selfReach}
-	nodes := make([]DiagramNode, n)
-	top := margin + 44 // room for the start marker
-	for li, l := range layers {
-		lw := -nodeGap
-		for _, v := range l {
-			lw += w[v] + nodeGap
-		}
-		x := margin + (widest-lw)/2
-		for _, v := range l {
-			name := f.StateNames[v]
-			st := f.States[name]
-			nodes[v] = DiagramNode{Name: name, Description: oneLine(st.Description), X: x, Y: top + li*(nodeH+layerGap),
-				W: w[v], H: nodeH, Final: st.Final, Initial: name == f.Initial, Live: live[name]}
-			x += w[v] + nodeGap
-		}
-	}
-	d.Height = top + len(layers)*(nodeH+layerGap) - layerGap + margin
-	d.Nodes = nodes
-	if init, ok := index[f.Initial]; ok {
-		in := nodes[init]
-		d.Start = DiagramStart{X: in.CX(), Y: margin + 6, Label: strings.Join(f.StartOn, ", "), Count: started,
-			Path: fmt.Sprintf("M%d %d L%d %d", in.CX(), margin+12, in.CX(), in.Y-2)}
-	}
-
-	// Edge ends: a node's outgoing forward edges leave from its bottom, spread by
-	// where they go; incoming ones arrive on its top, spread by where they come from.
-	outs := make([][]int, n)
-	ins := make([][]int, n)
-	for i, e := range edges {
-		a, b := index[e.From], index[e.To]
-		if back[i] || a == b {
-			continue
-		}
-		outs[a] = append(outs[a], i)
-		ins[b] = append(ins[b], i)
-	}
-	outX := map[int]int{}
-	inX := map[int]int{}
-	spread := func(list []int, node DiagramNode, other func(int) int, into map[int]int) {
-		slices.SortStableFunc(list, func(x, y int) int { return other(x) - other(y) })
-		for k, ei := range list {
-			into[ei] = node.X + node.W*(k+1)/(len(list)+1)
-		}
-	}
-	for v := range n {
-		spread(outs[v], nodes[v], func(ei int) int { return nodes[index[edges[ei].To]].CX() }, outX)
-		spread(ins[v], nodes[v], func(ei int) int { return nodes[index[edges[ei].From]].CX() }, inX)
-	}
-	sides := map[[2]int]int{} // loops and back edges drawn so far, by node pair
-	for i, e := range edges {
-		a, b := nodes[index[e.From]], nodes[index[e.To]]
-		de := DiagramEdge{Edge: e, Count: taken[e.Pos], Back: back[i]}
-		de.Short = shortLabel(e.Label)
-		var p [4][2]float64
-		switch {
-		case index[e.From] == index[e.To]:
-			k := sides[[2]int{index[e.From], index[e.To]}]
-			sides[[2]int{index[e.From], index[e.To]}]++
-			x, y := float64(a.X+a.W), float64(a.Y+a.H/2)
-			r := float64(selfReach + k*parallelGap)
-			p = [4][2]float64{{x, y - 10}, {x + r, y - 28}, {x + r, y + 28}, {x, y + 10}}
-		case back[i] || b.Y <= a.Y:
-			de.Back = true
-			k := sides[[2]int{index[e.From], index[e.To]}]
-			sides[[2]int{index[e.From], index[e.To]}]++
-			x1, y1 := float64(a.X+a.W), float64(a.Y+a.H/2+6)
-			x2, y2 := float64(b.X+b.W), float64(b.Y+b.H/2-6)
-			r := float64(backReach + k*parallelGap)
-			p = [4][2]float64{{x1, y1}, {max(x1, x2) + r, y1}, {max(x1, x2) + r, y2}, {x2, y2}}
-		default:
-			x1, y1 := float64(outX[i]), float64(a.Y+a.H)
-			x2, y2 := float64(inX[i]), float64(b.Y-2)
-			dy := (y2 - y1) / 2
-			p = [4][2]float64{{x1, y1}, {x1, y1 + dy}, {x2, y2 - dy}, {x2, y2}}
-		}
-		de.Path = fmt.Sprintf("M%.0f %.0f C%.0f %.0f, %.0f %.0f, %.0f %.0f",
-			p[0][0], p[0][1], p[1][0], p[1][1], p[2][0], p[2][1], p[3][0], p[3][1])
-		// The curve's middle: B(½) = (P0 + 3·P1 + 3·P2 + P3) / 8.
-		de.LabelX = int((p[0][0] + 3*p[1][0] + 3*p[2][0] + p[3][0]) / 8)
-		de.LabelY = int((p[0][1] + 3*p[1][1] + 3*p[2][1] + p[3][1]) / 8)
-		d.Edges = append(d.Edges, de)
-	}
-	return d
+	return layer
 }
 
-// orderLayers orders the states inside each layer to cross fewer edges: file order
-// first, then a few sweeps that put each state at the mean position of its
+// orderLayers orders the items inside each layer to cross fewer edges: their
+// first order, then a few sweeps that put each at the mean position of its
 // neighbours in the layer above (going down) or below (going up).
-func orderLayers(layers [][]int, edges []engine.Edge, index map[string]int, back []bool) {
+func orderLayers(layers [][]int, segs [][2]int) {
 	pos := map[int]float64{}
-	set := func() {
-		for _, l := range layers {
-			for k, v := range l {
-				pos[v] = float64(k)
-			}
+	for _, l := range layers {
+		for k, v := range l {
+			pos[v] = float64(k)
 		}
 	}
-	set()
-	up := map[int][]int{}   // neighbours above, by state
-	down := map[int][]int{} // neighbours below, by state
-	for i, e := range edges {
-		a, b := index[e.From], index[e.To]
-		if back[i] || a == b {
-			continue
-		}
-		up[b] = append(up[b], a)
-		down[a] = append(down[a], b)
+	up := map[int][]int{}   // neighbours above, by item
+	down := map[int][]int{} // neighbours below, by item
+	for _, s := range segs {
+		up[s[1]] = append(up[s[1]], s[0])
+		down[s[0]] = append(down[s[0]], s[1])
 	}
 	sweep := func(l []int, nb map[int][]int) {
 		key := map[int]float64{}
 		for _, v := range l {
-			if len(nb[v]) == 0 {
-				key[v] = pos[v]
-				continue
+			key[v] = pos[v]
+			if len(nb[v]) > 0 {
+				sum := 0.0
+				for _, u := range nb[v] {
+					sum += pos[u]
+				}
+				key[v] = sum / float64(len(nb[v]))
 			}
-			sum := 0.0
-			for _, u := range nb[v] {
-				sum += pos[u]
-			}
-			key[v] = sum / float64(len(nb[v]))
 		}
-		slices.SortStableFunc(l, func(x, y int) int {
+		slices.SortStableFunc(l, func(a, b int) int {
 			switch {
-			case key[x] < key[y]:
+			case key[a] < key[b]:
 				return -1
-			case key[x] > key[y]:
+			case key[a] > key[b]:
 				return 1
 			}
 			return 0
@@ -289,7 +397,7 @@ func orderLayers(layers [][]int, edges []engine.Edge, index map[string]int, back
 			pos[v] = float64(k)
 		}
 	}
-	for range 3 {
+	for range 4 {
 		for i := 1; i < len(layers); i++ {
 			sweep(layers[i], up)
 		}

@@ -169,6 +169,8 @@ var catalog = map[string][2]string{
 	"ctl.template.language": {"Language", "Язык"},
 	"ctl.template.params":   {"Parameters, one per line", "Параметры, по одному в строке"},
 	"ctl.send":              {"Send", "Отправить"},
+	"ctl.retry":             {"queued an action again", "повторил действие"},
+	"ctl.redrive":           {"re-drove an event", "провёл событие заново"},
 	"ctl.done":              {"Done: %s.", "Готово: %s."},
 	"ctl.queued":            {"The dialog is busy: the control is queued and applied in its turn.", "Диалог занят: действие поставлено в очередь и будет применено в свой черёд."},
 

@@ -27,9 +27,12 @@ const (
 type Message struct {
 	At   time.Time
 	From string // FromCustomer, FromBot, FromOperator or FromNote
-	// Name is the operator's name (FromOperator), or what a note is about.
+	// Name is the operator's name (FromOperator, and a note of a control), or
+	// what a note is about: "handoff", "handback", "end".
 	Name string
-	Text string
+	// Control is the control a note tells of ("takeover", "goto", "retry"…).
+	Control string
+	Text    string
 	// Held marks a customer's message that arrived while a person had the dialog.
 	Held bool
 	// Delivery is what is known of a message to the customer: queued, sending,
@@ -140,7 +143,7 @@ func BuildDialogView(hist []store.HistoryEntry, events []store.Event, actions []
 	}
 	statuses := deliveryStatuses(events)
 	for _, st := range v.Steps {
-		v.Messages = append(v.Messages, stepMessages(st, statuses)...)
+		v.Messages = append(v.Messages, stepMessages(st, statuses, failedStep(st.Lines))...)
 	}
 	return v
 }
@@ -179,8 +182,9 @@ func deliveryStatuses(events []store.Event) map[string]string {
 }
 
 // stepMessages is what a step adds to the thread: the customer's message, the
-// messages it sent, and notes of handoffs, controls and the dialog's end.
-func stepMessages(st Step, statuses map[string]string) []Message {
+// messages it sent (none when it failed), and notes of handoffs, controls and the
+// dialog's end.
+func stepMessages(st Step, statuses map[string]string, failed bool) []Message {
 	var out []Message
 	held := false
 	for _, l := range st.Lines {
@@ -194,7 +198,7 @@ func stepMessages(st Step, statuses map[string]string) []Message {
 	for _, l := range st.Lines {
 		switch l.Kind {
 		case dialog.HistAction:
-			if l.Field("kind") != "send" {
+			if failed || l.Field("kind") != "send" {
 				continue
 			}
 			m := Message{At: l.At, From: FromBot}
@@ -213,20 +217,27 @@ func stepMessages(st Step, statuses map[string]string) []Message {
 			}
 			out = append(out, m)
 		case dialog.HistOperator:
-			text := l.Field("control")
-			if r := l.Field("reason"); r != "" {
-				text += ": " + r
+			if l.Field("control") == event.ControlMessage {
+				continue // the operator's bubble says it
 			}
-			if s := l.Field("state"); s != "" && l.Field("control") != "" {
-				text += " → " + s
+			var text []string
+			for _, f := range []string{"state", "status", "reason"} {
+				if v := l.Field(f); v != "" {
+					text = append(text, v)
+				}
 			}
-			out = append(out, Message{At: l.At, From: FromNote, Name: l.Field("operator"), Text: text})
+			out = append(out, Message{At: l.At, From: FromNote, Name: l.Field("operator"), Control: l.Field("control"),
+				Text: strings.Join(text, " · ")})
 		case dialog.HistHandoff:
 			switch {
+			case l.Field("end") != "" && strings.HasPrefix(l.Field("by"), "operator "):
+				// the operator's handback: the operator's note says so
 			case l.Field("end") != "":
 				out = append(out, Message{At: l.At, From: FromNote, Name: "handback", Text: l.Field("by")})
-			case l.Field("by") == "" && l.Field("reason") != "":
-				// an event held during a handoff: the customer's message says so
+			case l.Field("by") == "" && l.Field("reason") != "",
+				strings.HasPrefix(l.Field("by"), "operator "):
+				// an event held during a handoff (the customer's message says so),
+				// or an operator's takeover (the operator's note says so)
 			default:
 				out = append(out, Message{At: l.At, From: FromNote, Name: "handoff", Text: cmp.Or(l.Field("reason"), l.Field("by"))})
 			}

@@ -5,8 +5,10 @@
   // Keep the conversation scrolled to its newest message, on load and after
   // every live update.
   function toNewest() {
-    var t = document.getElementById("thread");
-    if (t) { t.scrollTop = t.scrollHeight; }
+    ["thread", "trace"].forEach(function (id) {
+      var t = document.getElementById(id);
+      if (t) { t.scrollTop = t.scrollHeight; }
+    });
   }
   document.addEventListener("DOMContentLoaded", toNewest);
   document.addEventListener("htmx:afterSettle", toNewest);
