@@ -429,12 +429,15 @@ func (s *Server) consoleLang(c *gin.Context) {
 
 // safeBack is a console path to return to, or the overview: never another site.
 func safeBack(back string) string {
+	home := consolePrefix + "/"
 	u, err := url.Parse(back)
-	if err != nil || u.Scheme != "" || u.Host != "" || !strings.HasPrefix(u.Path, consolePrefix+"/") ||
-		strings.HasPrefix(back, "//") || strings.Contains(back, `\`) {
-		return consolePrefix + "/"
+	if err != nil || u.Scheme != "" || u.Host != "" || !strings.HasPrefix(back, home) || strings.Contains(back, `\`) {
+		return home
 	}
-	return u.RequestURI()
+	if out := u.RequestURI(); strings.HasPrefix(out, home) && !strings.HasPrefix(out, "//") {
+		return out
+	}
+	return home
 }
 
 // flash keeps a message for the person's next page.

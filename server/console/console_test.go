@@ -267,3 +267,15 @@ func TestNegotiateAndAgo(t *testing.T) {
 		}
 	}
 }
+
+// FuzzNegotiate: any Accept-Language header gives one of the console's languages.
+func FuzzNegotiate(f *testing.F) {
+	for _, s := range []string{"", "ru", "ru-RU,ru;q=0.9,en;q=0.8", "en;q=abc", ";;,,q=", "*"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, accept string) {
+		if got := Negotiate(accept); !Supported(got) {
+			t.Fatalf("Negotiate(%q) = %q", accept, got)
+		}
+	})
+}
