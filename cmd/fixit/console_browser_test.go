@@ -326,15 +326,10 @@ func TestConsoleInBrowser(t *testing.T) {
 	})
 
 	// The dialog on a phone's screen, in Russian.
-	phone := newBrowser(t, 390, 844)
-	browse(t, phone, "sign in on a phone", chromedp.EmulateViewport(390, 844), chromedp.Navigate(in.base+"/console/lang?to=ru&back=/console/dialogs/1"),
-		chromedp.WaitVisible(chromedp.ID("token")),
-		chromedp.SendKeys(chromedp.ID("token"), operatorToken),
-		chromedp.Submit(chromedp.ID("token")),
-		chromedp.WaitVisible(chromedp.ID("ov-dialogs")),
-		chromedp.Navigate(base+"dialogs/1"), chromedp.WaitVisible(chromedp.ID("thread")))
-	waitText(t, phone, "h1", "Диалог", "the Russian page title")
-	shot(t, phone, dir, "08-dialog-phone-ru")
+	browse(t, ctx, "open the dialog on a phone", chromedp.EmulateViewport(390, 844),
+		chromedp.Navigate(in.base+"/console/lang?to=ru&back=/console/dialogs/1"), chromedp.WaitVisible(chromedp.ID("thread")))
+	waitText(t, ctx, "h1", "Диалог", "the Russian page title")
+	shot(t, ctx, dir, "08-dialog-phone-ru")
 
 	// Nothing secret reached the log or a page.
 	logs := in.logText()
