@@ -22,8 +22,10 @@ run: build
 ## test: gofmt check, go vet, staticcheck, the race-enabled test suite (the console's
 ## browser tests drive Debian's Chromium, installed when missing), shipped flows and
 ## their scenarios
+# -timeout: cmd/fixit's end-to-end and browser tests share 2 cores with every other
+# package and may pass go test's default of 10 minutes for one package.
 test: lint chromium
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
 	$(GO) run ./cmd/fixit validate flows.d examples
 	$(GO) run ./cmd/fixit test --coverage flows.d examples
 
