@@ -7,7 +7,7 @@ LDFLAGS     := -s -w -X main.version=$(VERSION)
 # Settings for `make run`: .env when present, otherwise the demo values of .env.example.
 ENVFILE     := $(if $(wildcard .env),.env,.env.example)
 
-.PHONY: build run test lint fmt-check vet staticcheck validate fuzz bench schema dist clean
+.PHONY: build run test chromium lint fmt-check vet staticcheck validate fuzz bench schema dist vendor-js clean
 
 ## build: the static binary (CGO_ENABLED=0, exactly what the Dockerfile builds)
 build:
@@ -19,14 +19,25 @@ run: build
 	@mkdir -p data
 	@set -a; . ./$(ENVFILE); set +a; exec ./$(BIN) serve
 
-## test: gofmt check, go vet, staticcheck, the race-enabled test suite, the agreement
-## test whole without the race detector (it takes fewer rounds under it), shipped flows
-## and their scenarios
-test: lint
-	$(GO) test -race -count=1 ./...
+## test: gofmt check, go vet, staticcheck, the race-enabled test suite (the console's
+## browser tests drive Debian's Chromium, installed when missing), the agreement test
+## whole without the race detector (it takes fewer rounds under it), shipped flows and
+## their scenarios
+# -timeout: cmd/fixit's end-to-end and browser tests share 2 cores with every other
+# package and may pass go test's default of 10 minutes for one package.
+test: lint chromium
+	$(GO) test -race -count=1 -timeout 20m ./...
 	$(GO) test -count=1 -run '^TestAgreement' ./cmd/fixit
 	$(GO) run ./cmd/fixit validate flows.d examples
 	$(GO) run ./cmd/fixit test --coverage flows.d examples
+
+## chromium: Debian's Chromium for the console's browser tests, installed when missing
+## (as root). Without it the browser tests fail under CI and are skipped elsewhere.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing chromium for the console's browser tests"; \
+	  (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium) \
+	    || echo "warning: could not install chromium; the browser tests will be skipped (or fail under CI)"; }
 
 ## lint: gofmt, go vet and staticcheck
 lint: fmt-check vet staticcheck
@@ -70,6 +81,25 @@ schema:
 ## the same (SOURCE_DATE_EPOCH overrides the entries' time, by default the last commit's)
 dist:
 	GO=$(GO) $(GO) run ./tools/dist -version $(VERSION) -out dist
+
+## vendor-js: refresh the console's vendored htmx from the npm registry (needs npm; building
+## and running fixit never do). Pinned versions; the files and their licences go to
+## server/console/static/vendor/, whose VENDOR.md records them.
+HTMX_VERSION     := 2.0.11
+HTMX_SSE_VERSION := 2.2.4
+VENDOR_DIR       := server/console/static/vendor
+vendor-js:
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	cd "$$tmp" && npm pack --silent htmx.org@$(HTMX_VERSION) htmx-ext-sse@$(HTMX_SSE_VERSION) >/dev/null && \
+	mkdir htmx sse && tar -xzf htmx.org-$(HTMX_VERSION).tgz -C htmx && tar -xzf htmx-ext-sse-$(HTMX_SSE_VERSION).tgz -C sse && \
+	cd "$(CURDIR)" && \
+	cp "$$tmp/htmx/package/dist/htmx.min.js" $(VENDOR_DIR)/htmx.min.js && \
+	cp "$$tmp/htmx/package/LICENSE" $(VENDOR_DIR)/htmx.org.LICENSE && \
+	cp "$$tmp/sse/package/dist/sse.min.js" $(VENDOR_DIR)/htmx-ext-sse.min.js && \
+	cp "$$tmp/sse/package/LICENSE" $(VENDOR_DIR)/htmx-ext-sse.LICENSE && \
+	sed -i -e 's/| `htmx.org` (`dist\/htmx.min.js`) | [^|]* |/| `htmx.org` (`dist\/htmx.min.js`) | $(HTMX_VERSION) |/' \
+	       -e 's/| `htmx-ext-sse` (`dist\/sse.min.js`) | [^|]* |/| `htmx-ext-sse` (`dist\/sse.min.js`) | $(HTMX_SSE_VERSION) |/' $(VENDOR_DIR)/VENDOR.md && \
+	echo "vendored htmx.org $(HTMX_VERSION), htmx-ext-sse $(HTMX_SSE_VERSION) into $(VENDOR_DIR)"
 
 clean:
 	rm -rf bin dist coverage.out

@@ -6,13 +6,20 @@ import (
 	"strings"
 )
 
-// edge is one transition of the state diagram.
-type edge struct {
-	from, to, label string
+// Edge is one transition of the flow's state diagram: a branch with a goto, an
+// always-branch or a timer.
+type Edge struct {
+	From, To string
+	// Label is the event type (or "always", "after 48h") with the guard or the
+	// branch's number in brackets.
+	Label string
+	// Pos is the branch's place in the flow file: the history's guard lines carry it.
+	Pos Pos
 }
 
-func (f *Flow) edges() []edge {
-	var out []edge
+// Edges returns the flow's transitions in file order: what `fixit graph` draws.
+func (f *Flow) Edges() []Edge {
+	var out []Edge
 	for _, name := range f.StateNames {
 		st := f.States[name]
 		for _, t := range st.OnOrder {
@@ -26,7 +33,7 @@ func (f *Flow) edges() []edge {
 				} else if len(st.On[t]) > 1 {
 					label += fmt.Sprintf(" [else #%d]", i+1)
 				}
-				out = append(out, edge{name, b.Goto, label})
+				out = append(out, Edge{name, b.Goto, label, b.Pos})
 			}
 		}
 		for _, b := range st.Always {
@@ -35,12 +42,12 @@ func (f *Flow) edges() []edge {
 				if b.WhenSrc != "" {
 					label += " [" + b.WhenSrc + "]"
 				}
-				out = append(out, edge{name, b.Goto, label})
+				out = append(out, Edge{name, b.Goto, label, b.Pos})
 			}
 		}
 		for _, t := range st.Timers {
 			if t.Goto != "" {
-				out = append(out, edge{name, t.Goto, "after " + t.Written()})
+				out = append(out, Edge{name, t.Goto, "after " + t.Written(), t.Pos})
 			}
 		}
 	}
@@ -60,8 +67,8 @@ func (f *Flow) WriteMermaid(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "---\ntitle: %s\n---\nstateDiagram-v2\n", f.Name)
 	fmt.Fprintf(&b, "    [*] --> %s : %s\n", f.Initial, esc(strings.Join(f.StartOn, ", ")))
-	for _, e := range f.edges() {
-		fmt.Fprintf(&b, "    %s --> %s : %s\n", e.from, e.to, esc(e.label))
+	for _, e := range f.Edges() {
+		fmt.Fprintf(&b, "    %s --> %s : %s\n", e.From, e.To, esc(e.Label))
 	}
 	for _, name := range f.StateNames {
 		st := f.States[name]
@@ -90,8 +97,8 @@ func (f *Flow) WriteDot(w io.Writer) error {
 			fmt.Fprintf(&b, "    %s [shape=doublecircle, label=%s];\n", q(name), label)
 		}
 	}
-	for _, e := range f.edges() {
-		fmt.Fprintf(&b, "    %s -> %s [label=%s];\n", q(e.from), q(e.to), q(e.label))
+	for _, e := range f.Edges() {
+		fmt.Fprintf(&b, "    %s -> %s [label=%s];\n", q(e.From), q(e.To), q(e.Label))
 	}
 	b.WriteString("}\n")
 	_, err := io.WriteString(w, b.String())

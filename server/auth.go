@@ -101,7 +101,7 @@ func isAdminPath(path string) bool {
 // need lets through callers of at least role; others get 403.
 func need(role int) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if who(c).role < role {
+		if !allowed(who(c), role) {
 			what := "an operator's or the administrator's"
 			if role == roleAdmin {
 				what = "the administrator's"
@@ -112,6 +112,10 @@ func need(role int) gin.HandlerFunc {
 		c.Next()
 	}
 }
+
+// allowed reports whether p may do what needs role: the one rule of the admin
+// API and the console.
+func allowed(p principal, role int) bool { return p.role >= role }
 
 // unauthorized answers 401 with a WWW-Authenticate challenge ("" = none).
 func unauthorized(c *gin.Context, challenge, msg string) {

@@ -72,19 +72,35 @@ func (s *Server) control(kind string) gin.HandlerFunc {
 		if !s.bindControl(c, kind, &b) {
 			return
 		}
-		ctl := event.Control{Kind: kind, DialogID: id, Operator: who(c).name, Reason: strings.TrimSpace(b.Reason),
-			State: strings.TrimSpace(b.State), Status: b.Status, Text: b.Text}
-		if msg := checkBody(kind, &b, &ctl); msg != "" {
-			s.failInput(c, http.StatusUnprocessableEntity, msg)
+		d, err := s.applyControl(c.Request.Context(), who(c), kind, id, &b)
+		var bad *badControl
+		if errors.As(err, &bad) {
+			s.failInput(c, http.StatusUnprocessableEntity, bad.msg)
 			return
 		}
-		d, err := s.cfg.Controls.Control(c.Request.Context(), ctl)
 		if err != nil {
 			s.controlError(c, "dialog", id, err)
 			return
 		}
 		c.JSON(http.StatusOK, toDialogJSON(d))
 	}
+}
+
+// badControl is a control whose body lacks a field it needs or has a wrong one.
+type badControl struct{ msg string }
+
+func (e *badControl) Error() string { return e.msg }
+
+// applyControl checks a control's body and has the processor apply it to dialog
+// id, on behalf of p: the one path of the admin API and the console. Errors:
+// *badControl (422) and those of Controls.Control (see controlOutcome).
+func (s *Server) applyControl(ctx context.Context, p principal, kind string, id int64, b *controlBody) (*store.Dialog, error) {
+	ctl := event.Control{Kind: kind, DialogID: id, Operator: p.name, Reason: strings.TrimSpace(b.Reason),
+		State: strings.TrimSpace(b.State), Status: b.Status, Text: b.Text}
+	if msg := checkBody(kind, b, &ctl); msg != "" {
+		return nil, &badControl{msg}
+	}
+	return s.cfg.Controls.Control(ctx, ctl)
 }
 
 // checkBody checks the fields a control needs and copies the template; it
@@ -212,23 +228,36 @@ func (s *Server) idParam(c *gin.Context, what string) (int64, bool) {
 	return id, true
 }
 
-// controlError answers a control's error: 404, 409, 422 or 202.
-func (s *Server) controlError(c *gin.Context, what string, id int64, err error) {
+// controlOutcome says how a control's error is answered: 404, 409, 422 or 202
+// with a message, or 500 with "" for an infrastructure failure (logged by the
+// caller, never shown).
+func controlOutcome(what string, id int64, err error) (int, string) {
 	var ce *engine.ErrControl
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		fail(c, http.StatusNotFound, fmt.Sprintf("no %s %d", what, id))
+		return http.StatusNotFound, fmt.Sprintf("no %s %d", what, id)
 	case errors.As(err, &ce) && ce.Invalid:
-		fail(c, http.StatusUnprocessableEntity, ce.Msg)
+		return http.StatusUnprocessableEntity, ce.Msg
 	case errors.As(err, &ce):
-		fail(c, http.StatusConflict, ce.Msg)
+		return http.StatusConflict, ce.Msg
 	case errors.Is(err, store.ErrConflict):
-		fail(c, http.StatusConflict, fmt.Sprintf("the %s changed meanwhile: look again and retry", what))
+		return http.StatusConflict, fmt.Sprintf("the %s changed meanwhile: look again and retry", what)
 	case errors.Is(err, ErrQueued):
-		c.JSON(http.StatusAccepted, gin.H{"status": "queued", "message": ErrQueued.Error()})
-	default:
+		return http.StatusAccepted, ErrQueued.Error()
+	}
+	return http.StatusInternalServerError, ""
+}
+
+// controlError answers a control's error: 404, 409, 422 or 202.
+func (s *Server) controlError(c *gin.Context, what string, id int64, err error) {
+	switch status, msg := controlOutcome(what, id, err); status {
+	case http.StatusAccepted:
+		c.JSON(http.StatusAccepted, gin.H{"status": "queued", "message": msg})
+	case http.StatusInternalServerError:
 		s.logger(c).Error("operator control", "what", what, "id", id, "err", err)
 		fail(c, http.StatusInternalServerError, "the control failed on the server's side (its log says why); try again")
+	default:
+		fail(c, status, msg)
 	}
 }
 

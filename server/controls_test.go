@@ -1,38 +1,13 @@
 package server
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/fixit-exchange/fixit/engine"
-	"github.com/fixit-exchange/fixit/engine/dialog"
-	"github.com/fixit-exchange/fixit/engine/event"
 	"github.com/fixit-exchange/fixit/engine/store"
 )
-
-// fakeControls records the controls it is given and answers with err.
-type fakeControls struct {
-	got []event.Control
-	err error
-}
-
-func (f *fakeControls) Control(_ context.Context, c event.Control) (*store.Dialog, error) {
-	f.got = append(f.got, c)
-	if f.err != nil {
-		return nil, f.err
-	}
-	return &store.Dialog{Dialog: dialog.Dialog{ID: c.DialogID, Flow: "demo", State: "start", Status: dialog.Active}}, nil
-}
-
-func (f *fakeControls) RetryAction(context.Context, int64, string) (*store.OutboxItem, error) {
-	return nil, f.err
-}
-
-func (f *fakeControls) Redrive(context.Context, int64, string) (*store.Event, error) {
-	return nil, f.err
-}
 
 // TestControlBodies: each control takes one JSON object of its own fields; the
 // answer names what is wrong (400: not such an object; 422: a field wrong for the
@@ -79,11 +54,11 @@ func TestControlBodies(t *testing.T) {
 				if msg := errorOf(t, rec); !strings.Contains(msg, tc.msg) {
 					t.Errorf("error %q, want it to contain %q", msg, tc.msg)
 				}
-				if len(fc.got) != 0 {
-					t.Errorf("a refused body reached the processor: %+v", fc.got)
+				if len(fc.calls) != 0 {
+					t.Errorf("a refused body reached the processor: %+v", fc.calls)
 				}
-			} else if len(fc.got) != 1 {
-				t.Errorf("%d controls reached the processor, want 1", len(fc.got))
+			} else if len(fc.calls) != 1 {
+				t.Errorf("%d controls reached the processor, want 1", len(fc.calls))
 			}
 		})
 	}

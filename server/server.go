@@ -94,6 +94,8 @@ type Server struct {
 	// Timeouts of a request's reading and writing, and of the live feed's
 	// heartbeat (fields so that a test can shorten them).
 	readTimeout, writeTimeout, heartbeat time.Duration
+	// console is the operators' console; nil while the admin API is off.
+	console *consoleState
 }
 
 // New builds the router. It panics when a required dependency is missing or the
@@ -131,6 +133,9 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg, log: logger, now: time.Now, docs: docs,
 		readTimeout: 60 * time.Second, writeTimeout: 60 * time.Second, heartbeat: 15 * time.Second}
+	if cfg.AdminToken != "" {
+		s.console = newConsole(func() time.Time { return s.now() })
+	}
 	s.engine = s.routes()
 	return s
 }
@@ -241,6 +246,9 @@ func (s *Server) routes() *gin.Engine {
 	}
 	ops.POST("/outbox/:id/retry", s.retryAction)
 	ops.POST("/events/:id/redrive", s.redrive)
+	if s.console != nil {
+		s.consoleRoutes(r)
+	}
 	return r
 }
 
@@ -270,6 +278,10 @@ func (s *Server) failInput(c *gin.Context, status int, msg string) {
 func (s *Server) noRoute(c *gin.Context) {
 	// Under the admin API, only a caller with a token learns which paths exist.
 	if isAdminPath(c.Request.URL.Path) && !s.authorized(c) {
+		return
+	}
+	if s.consoleOff(c.Request.URL.Path) {
+		fail(c, http.StatusNotFound, consoleOffMsg)
 		return
 	}
 	fail(c, http.StatusNotFound, "no route "+c.Request.Method+" "+c.Request.URL.Path)

@@ -36,34 +36,11 @@ func nextCursor[T any](list string, rows []T, limit int, id func(*T) int64) ([]T
 
 // ListDialogs returns one page of dialogs, newest first.
 func (s *GormStore) ListDialogs(ctx context.Context, f DialogFilter, p Page) ([]Dialog, string, error) {
-	var w where
-	w.addEq("flow", f.Flow)
-	w.addEq("state", f.State)
-	w.addEq("status", string(f.Status))
-	if f.Key != "" {
-		w.add("id IN (SELECT dialog_id FROM dialog_keys WHERE key = ?)", cleanText(f.Key))
-	}
-	if !f.Since.IsZero() {
-		w.add("created_at >= ?", dbTime(f.Since))
-	}
-	tail, limit, err := pageQuery("dialogs", &w, p)
+	rows, next, err := s.dialogsMatching(ctx, DialogSearch{DialogFilter: f}, p)
 	if err != nil {
 		return nil, "", fmt.Errorf("list dialogs: %w", err)
 	}
-	var rows []dialogRow
-	if err := s.read(ctx).Raw(`SELECT `+dialogColumns+` FROM dialogs`+w.String()+tail, w.args...).Scan(&rows).Error; err != nil {
-		return nil, "", fmt.Errorf("list dialogs: %w", err)
-	}
-	rows, next := nextCursor("dialogs", rows, limit, func(r *dialogRow) int64 { return r.ID })
-	out := make([]Dialog, 0, len(rows))
-	for i := range rows {
-		d, err := rows[i].toDialog()
-		if err != nil {
-			return nil, "", fmt.Errorf("list dialogs: %w", err)
-		}
-		out = append(out, d)
-	}
-	return out, next, nil
+	return rows, next, nil
 }
 
 // ListEvents returns one page of events, newest first.
