@@ -329,6 +329,19 @@ func (d *serverDriver) Control(c event.Control) (*sim.Report, error) {
 	return rep, rep.Err
 }
 
+func (d *serverDriver) Retry(dialogID int64, kind string) (*sim.Report, error) {
+	id, err := sim.LastFailed(d.ctx, d.app.st, dialogID, kind)
+	if err != nil {
+		return nil, err
+	}
+	mark := d.mark()
+	if _, err := d.app.proc.RetryAction(d.ctx, id, "scenario"); err != nil {
+		return nil, err
+	}
+	rep := d.settle(mark)
+	return rep, rep.Err
+}
+
 type mark struct{ stepped, settled int }
 
 func (d *serverDriver) mark() mark {

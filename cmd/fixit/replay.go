@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -40,13 +42,9 @@ func (d *ids) Set(v string) error {
 // runReplay is `fixit replay`: it re-runs recorded conversations against a
 // candidate flow set and says, per dialog, whether it would go the same way.
 func runReplay(args []string, stdout, stderr io.Writer) int {
-	sub := ""
-	if len(args) > 0 && (args[0] == "export" || args[0] == "scenario") {
-		sub, args = args[0], args[1:]
-	}
 	fs := flagSet("replay", stderr)
 	fs.Usage = func() { fmt.Fprintln(stderr, replayUsage) }
-	db := fs.String("db", envOr("FIXIT_DB", "data/fixit.db"), "the database the conversations were recorded in")
+	db := fs.String("db", envOr("FIXIT_DB", "data/fixit.db"), "the database the conversations were recorded in (read only)")
 	from := fs.String("from", "", "a JSON Lines export (fixit replay export) instead of the database")
 	flows := fs.String("flows", envOr("FIXIT_FLOWS", "flows.d"), "the candidate flow folder")
 	flow := fs.String("flow", "", "only dialogs of this flow")
@@ -62,33 +60,60 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return 2
 	}
-	sel := replay.Selection{Flow: *flow, Status: dialog.Status(*status), Dialogs: dialogs, Limit: *limit}
-	if *status != "" && !sel.Status.Valid() {
-		fmt.Fprintf(stderr, "fixit replay: --status %q is not one of %s\n", *status, strings.Join(statusNames(), ", "))
+	sub := ""
+	if len(pos) > 0 && (pos[0] == "export" || pos[0] == "scenario") {
+		sub, pos = pos[0], pos[1:]
+	}
+	bad := func(msg string, a ...any) int {
+		fmt.Fprintf(stderr, "fixit replay: "+msg+"\n", a...)
 		return 2
+	}
+	// Each subcommand takes its own flags; one it ignores would mislead.
+	takes := map[string][]string{
+		"":         {"db", "from", "flows", "flow", "since", "status", "limit", "format", "allow-diverged", "dialog"},
+		"export":   {"db", "flow", "since", "status", "limit", "dialog"},
+		"scenario": {"db", "from", "keep-pii"},
+	}[sub]
+	var unused []string
+	fs.Visit(func(f *flag.Flag) {
+		if !slices.Contains(takes, f.Name) {
+			unused = append(unused, "--"+f.Name)
+		}
+	})
+	if len(unused) > 0 {
+		name := "fixit replay"
+		if sub != "" {
+			name += " " + sub
+		}
+		return bad("%s does not take %s\n%s", name, strings.Join(unused, ", "), replayUsage)
+	}
+	sel := replay.Selection{Flow: *flow, Status: dialog.Status(*status), Dialogs: dialogs, Limit: *limit}
+	switch {
+	case *status != "" && !sel.Status.Valid():
+		return bad("--status %q is not one of %s", *status, strings.Join(statusNames(), ", "))
+	case *limit < 0:
+		return bad("--limit %d: want a number of dialogs, 0 for all", *limit)
+	case *format != "text" && *format != "json":
+		return bad("--format %q: want text or json", *format)
 	}
 	if *since != "" {
 		t, err := time.Parse(time.RFC3339, *since)
 		if err != nil {
-			fmt.Fprintf(stderr, "fixit replay: --since %q is not an RFC 3339 time (e.g. 2026-11-01T00:00:00+03:00)\n", *since)
-			return 2
+			return bad("--since %q is not an RFC 3339 time (e.g. 2026-11-01T00:00:00+03:00)", *since)
 		}
 		sel.Since = t
 	}
-	if sub == "scenario" {
-		if len(pos) != 1 {
-			fmt.Fprintln(stderr, replayUsage)
-			return 2
+	switch {
+	case sub == "scenario" && len(pos) != 1:
+		return bad("scenario takes one dialog id\n%s", replayUsage)
+	case sub == "scenario":
+		id, err := strconv.ParseInt(pos[0], 10, 64)
+		if err != nil || id <= 0 {
+			return bad("scenario: %q is not a dialog id", pos[0])
 		}
-		var id ids
-		if err := id.Set(pos[0]); err != nil {
-			fmt.Fprintf(stderr, "fixit replay scenario: %v\n", err)
-			return 2
-		}
-		sel = replay.Selection{Dialogs: id}
-	} else if len(pos) != 0 {
-		fmt.Fprintln(stderr, replayUsage)
-		return 2
+		sel = replay.Selection{Dialogs: []int64{id}}
+	case len(pos) != 0:
+		return bad("unexpected %q\n%s", pos[0], replayUsage)
 	}
 	ctx := context.Background()
 	recs, err := recordings(ctx, *db, *from, sel)
@@ -96,8 +121,15 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "fixit replay: %v\n", err)
 		return 1
 	}
+	if len(recs) == 0 && sub == "" {
+		fmt.Fprintln(stderr, "fixit replay: no recorded dialog matches the selection: nothing was replayed")
+		return 1
+	}
 	switch sub {
 	case "export":
+		if len(recs) == 0 {
+			fmt.Fprintln(stderr, "fixit replay export: no recorded dialog matches the selection")
+		}
 		if err := replay.Export(stdout, recs); err != nil {
 			fmt.Fprintf(stderr, "fixit replay export: %v\n", err)
 			return 1
@@ -150,11 +182,8 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 			Summary map[string]int   `json:"summary"`
 		}{append([]replay.Verdict{}, verdicts...), map[string]int{replay.Same: counts[replay.Same],
 			replay.Diverged: counts[replay.Diverged], replay.Stranded: counts[replay.Stranded]}})
-	case "text":
-		writeVerdicts(stdout, verdicts, counts)
 	default:
-		fmt.Fprintf(stderr, "fixit replay: --format %q: want text or json\n", *format)
-		return 2
+		writeVerdicts(stdout, verdicts, counts)
 	}
 	if !*allow && counts[replay.Diverged]+counts[replay.Stranded] > 0 {
 		return 1
@@ -185,7 +214,7 @@ func recordings(ctx context.Context, dsn, from string, sel replay.Selection) ([]
 		}
 		return out, nil
 	}
-	st, err := store.Open(ctx, dsn, slog.New(slog.DiscardHandler))
+	st, err := store.Open(ctx, dsn, slog.New(slog.DiscardHandler), store.ReadOnly())
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", store.Describe(dsn), err)
 	}

@@ -5,18 +5,23 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/fixit-exchange/fixit/engine/event"
 	"github.com/fixit-exchange/fixit/engine/scenario"
 	"github.com/fixit-exchange/fixit/engine/sim"
+	"github.com/fixit-exchange/fixit/engine/store"
 )
 
 // recordConversations runs conversations through the real server (in this process,
 // on a fake clock) and returns the flows folder and the database they were recorded
 // in: dialog 1 walks simple_lead to the end, dialog 2 is reminded after a day of
-// silence and then answers, dialog 3 waits for its problem.
+// silence and then answers, dialog 3 waits for its problem, and dialog 4 has an
+// operator: its issue fails to be created (the flow hands it to a person) and is
+// retried; an operator writes and hands it back, then takes it over and closes it.
 func recordConversations(t *testing.T) (flowsDir, db string, in *inproc) {
 	t.Helper()
 	flowsDir = t.TempDir()
@@ -50,6 +55,35 @@ func recordConversations(t *testing.T) (flowsDir, db string, in *inproc) {
 	in.send(b.WhatsAppText(petr, "Пётр"))
 	in.send(b.WhatsAppText(ivan, "Здравствуйте"))
 	in.send(b.WhatsAppText(ivan, "Иван"))
+
+	maria := sim.WhatsAppContact{Phone: "+79160000004", Name: "Мария"}
+	in.mocks.Once("okdesk.create_issue", sim.Mock{Fail: &sim.Failure{Code: "bad_request", Message: "contact is invalid", Status: 422}})
+	in.send(b.WhatsAppText(maria, "Здравствуйте"))
+	in.send(b.WhatsAppText(maria, "Мария"))
+	in.send(b.WhatsAppText(maria, "Не работает стиральная машина"))
+	failed, _, err := in.app.st.ListOutbox(in.ctx, store.OutboxFilter{Status: store.OutboxFailed}, store.Page{Limit: 10})
+	failed = slices.DeleteFunc(failed, func(it store.OutboxItem) bool { return it.Kind != "okdesk.create_issue" })
+	if err != nil || len(failed) != 1 {
+		t.Fatalf("the failed issue: %v %d", err, len(failed))
+	}
+	tick(time.Minute)
+	if _, err := in.app.proc.RetryAction(in.ctx, failed[0].ID, "anna"); err != nil {
+		t.Fatal(err)
+	}
+	tick(time.Minute)
+	maria4 := *failed[0].DialogID
+	for _, c := range []event.Control{
+		{Kind: event.ControlMessage, Text: "Мария, это Анна из сервиса, заявка оформлена"},
+		{Kind: event.ControlHandback},
+		{Kind: event.ControlTakeover, Reason: "Мария просила позвонить"},
+		{Kind: event.ControlClose, Status: "finished", Reason: "Мария получила ответ по телефону"},
+	} {
+		c.DialogID, c.Operator = maria4, "anna"
+		if _, err := in.app.proc.Control(in.ctx, c); err != nil {
+			t.Fatalf("%s: %v", c.Kind, err)
+		}
+		tick(time.Minute)
+	}
 	return flowsDir, db, in
 }
 
@@ -117,7 +151,7 @@ func TestReplay(t *testing.T) {
 	flows, db, _ := recordConversations(t)
 
 	code, r, stderr := replayCLI(t, "--db", db, "--flows", flows)
-	if code != 0 || r.Summary["same"] != 3 {
+	if code != 0 || r.Summary["same"] != 4 {
 		t.Fatalf("the same flows: exit %d, %+v %s", code, r, stderr)
 	}
 
@@ -125,7 +159,8 @@ func TestReplay(t *testing.T) {
 	// the step of Okdesk's answer (the 4th event: 3 messages, then action.done).
 	changed := editFlow(t, flows, "создана. Мы напишем", "оформлена. Мы напишем")
 	code, r, _ = replayCLI(t, "--db", db, "--flows", changed)
-	if code != 1 || r.Summary["diverged"] != 1 || r.Summary["same"] != 2 {
+	// Dialog 4's issue-created message never went (it was in an operator's hands).
+	if code != 1 || r.Summary["diverged"] != 1 || r.Summary["same"] != 3 {
 		t.Fatalf("a changed text: exit %d, %+v", code, r)
 	}
 	d := r.Dialogs[0]
@@ -149,7 +184,7 @@ func TestReplay(t *testing.T) {
 	if code := runReplay([]string{"export", "--db", db}, &export, &errOut); code != 0 {
 		t.Fatalf("export: %d %s", code, errOut.String())
 	}
-	if n := strings.Count(export.String(), "\n"); n != 3 {
+	if n := strings.Count(export.String(), "\n"); n != 4 {
 		t.Errorf("the export has %d lines, want one per dialog", n)
 	}
 	file := filepath.Join(t.TempDir(), "dialogs.jsonl")
@@ -172,8 +207,12 @@ func TestReplayScenario(t *testing.T) {
 	if fs == nil {
 		t.Fatal(diags)
 	}
-	for _, keep := range []bool{true, false} {
-		args := []string{"scenario", "--db", db, "1"}
+	for _, c := range []struct {
+		id   string
+		keep bool
+	}{{"1", true}, {"1", false}, {"4", true}, {"4", false}} {
+		keep := c.keep
+		args := []string{"scenario", "--db", db, c.id}
 		if keep {
 			args = append(args, "--keep-pii")
 		}
@@ -182,10 +221,14 @@ func TestReplayScenario(t *testing.T) {
 			t.Fatalf("scenario: %d %s", code, errOut.String())
 		}
 		src := out.String()
-		if !keep && (strings.Contains(src, "9161234567") || strings.Contains(src, "Анна") || strings.Contains(src, "кондиционер")) {
+		if !keep && (strings.Contains(src, "9161234567") || strings.Contains(src, "Анна") || strings.Contains(src, "кондиционер") ||
+			strings.Contains(src, "Мария")) {
 			t.Errorf("the masked scenario shows personal data:\n%s", src)
 		}
-		sf, pd := scenario.ParseScenarios("dialog_1_test.yaml", []byte(src))
+		if c.id == "4" && !strings.Contains(src, "takeover:") {
+			t.Errorf("dialog 4's scenario has no takeover:\n%s", src)
+		}
+		sf, pd := scenario.ParseScenarios("dialog_"+c.id+"_test.yaml", []byte(src))
 		if sf == nil {
 			t.Fatalf("the scenario does not parse: %v\n%s", pd, src)
 		}
@@ -196,5 +239,52 @@ func TestReplayScenario(t *testing.T) {
 				t.Errorf("keep-pii=%v: the scenario fails:\n%s\n%s", keep, b.String(), src)
 			}
 		}
+	}
+}
+
+// TestReplayArguments: every way of asking wrongly is refused up front with what
+// is wrong (exit 2), before anything is read; a database that is not there is an
+// error, not an empty replay; a selection of nothing fails the replay.
+func TestReplayArguments(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "recorded.db")
+	tests := []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"--db", db, "export", "--keep-pii"}, 2, "fixit replay export does not take --keep-pii"},
+		{[]string{"scenario", "--db", db, "--flow", "simple_lead", "1"}, 2, "fixit replay scenario does not take --flow"},
+		{[]string{"--db", db, "--keep-pii"}, 2, "fixit replay does not take --keep-pii"},
+		{[]string{"--db", db, "--format", "yaml"}, 2, `--format "yaml": want text or json`},
+		{[]string{"--db", db, "--limit", "-3"}, 2, "--limit -3"},
+		{[]string{"--db", db, "--status", "done"}, 2, `--status "done" is not one of`},
+		{[]string{"scenario", "--db", db, "1,2"}, 2, `"1,2" is not a dialog id`},
+		{[]string{"scenario", "--db", db}, 2, "scenario takes one dialog id"},
+		{[]string{"--db", db, "extra"}, 2, `unexpected "extra"`},
+		{[]string{"--db", filepath.Join(dir, "typo", "x.db")}, 1, "no such file"},
+	}
+	for _, tc := range tests {
+		var out, errOut bytes.Buffer
+		code := runReplay(tc.args, &out, &errOut)
+		if code != tc.code || !strings.Contains(errOut.String(), tc.msg) {
+			t.Errorf("%v: exit %d, %q; want %d and %q", tc.args, code, errOut.String(), tc.code, tc.msg)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "typo")); !os.IsNotExist(err) {
+		t.Errorf("replay made the folder of a database that is not there: %v", err)
+	}
+
+	// The subcommand may come after the flags; nothing selected fails a replay.
+	_, recorded, _ := recordConversations(t)
+	var out, errOut bytes.Buffer
+	if code := runReplay([]string{"--db", recorded, "export", "--flow", "simple_lead"}, &out, &errOut); code != 0 ||
+		strings.Count(out.String(), "\n") != 4 {
+		t.Errorf("export after the flags: exit %d, %d lines %s", code, strings.Count(out.String(), "\n"), errOut.String())
+	}
+	errOut.Reset()
+	if code := runReplay([]string{"--db", recorded, "--flow", "no_such_flow"}, &out, &errOut); code != 1 ||
+		!strings.Contains(errOut.String(), "no recorded dialog matches") {
+		t.Errorf("an empty selection: exit %d %s", code, errOut.String())
 	}
 }

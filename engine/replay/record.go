@@ -110,13 +110,35 @@ func Load(ctx context.Context, st store.Store, sel Selection) ([]Recording, erro
 	slices.SortFunc(rows, func(a, b store.Dialog) int { return int(a.ID - b.ID) })
 	out := make([]Recording, 0, len(rows))
 	for _, d := range rows {
-		rec, err := record(ctx, st, d)
+		rec, err := recordSteady(ctx, st, d)
 		if err != nil {
 			return nil, fmt.Errorf("dialog %d: %w", d.ID, err)
 		}
 		out = append(out, rec)
 	}
 	return out, nil
+}
+
+// recordSteady reads a dialog's recording while a server may be processing it:
+// a recording is kept only when the dialog did not change while it was read (its
+// revision and last update are the same after), so its events, actions and
+// history belong together.
+func recordSteady(ctx context.Context, st store.Store, d store.Dialog) (Recording, error) {
+	for range 5 {
+		rec, err := record(ctx, st, d)
+		if err != nil {
+			return rec, err
+		}
+		after, err := st.GetDialog(ctx, d.ID)
+		if err != nil {
+			return rec, err
+		}
+		if after.Revision == d.Revision && after.UpdatedAt.Equal(d.UpdatedAt) {
+			return rec, nil
+		}
+		d = *after // it moved on: read it again as it is now
+	}
+	return Recording{}, fmt.Errorf("the dialog kept changing while it was read (it is busy): try again")
 }
 
 func record(ctx context.Context, st store.Store, d store.Dialog) (Recording, error) {

@@ -1,8 +1,10 @@
 package replay
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -106,7 +108,7 @@ func Run(ctx context.Context, rec Recording, fs *engine.FlowSet, env map[string]
 		w.Mocks().Set(kind, sim.Mock{Pending: true}) // every result waits for its place
 	}
 	var id int64
-	for _, e := range rec.Events {
+	for _, e := range processingOrder(rec) {
 		ev := e.Event
 		switch {
 		case ev.Type == event.TypeTimer:
@@ -114,6 +116,12 @@ func Run(ctx context.Context, rec Recording, fs *engine.FlowSet, env map[string]
 			w.Jump(e.ReceivedAt)
 		case ev.Source == event.SourceAction:
 			_, kind, _ := event.ActionOf(&ev)
+			if !slices.ContainsFunc(w.Pending(), func(a *sim.Action) bool { return a.Kind == kind }) {
+				// A second result of one action: an operator retried it after it failed.
+				if err := retryLast(w, id, kind); err != nil {
+					return v, err
+				}
+			}
 			if slices.ContainsFunc(w.Pending(), func(a *sim.Action) bool { return a.Kind == kind }) {
 				if _, err := w.Complete(kind, answer(&ev)); err != nil {
 					return v, err
@@ -197,6 +205,45 @@ func Run(ctx context.Context, rec Recording, fs *engine.FlowSet, env map[string]
 		return v, nil
 	}
 	return v, nil
+}
+
+// processingOrder lists the recorded events in the order the dialog processed
+// them, which its history tells: an event re-driven by an operator was processed
+// after events that arrived later. Events the history does not name keep their
+// place by id.
+func processingOrder(rec Recording) []Event {
+	first := map[int64]int{}
+	for i, l := range rec.History {
+		if _, ok := first[l.EventSeq]; !ok && l.EventSeq != 0 {
+			first[l.EventSeq] = i
+		}
+	}
+	out := slices.Clone(rec.Events)
+	slices.SortFunc(out, func(a, b Event) int { return int(a.Seq - b.Seq) })
+	key := make(map[int64]float64, len(out))
+	last := -1.0
+	for _, e := range out {
+		if i, ok := first[e.Seq]; ok {
+			last = float64(i)
+		} else {
+			last += 0.5 // right after the event before it
+		}
+		key[e.Seq] = last
+	}
+	slices.SortStableFunc(out, func(a, b Event) int { return cmp.Compare(key[a.Seq], key[b.Seq]) })
+	return out
+}
+
+// retryLast retries the candidate's last failed or dead action of kind in dialog
+// id, if it has one.
+func retryLast(w *sim.World, id int64, kind string) error {
+	if id == 0 {
+		return nil
+	}
+	if _, err := w.Retry(id, kind); err != nil && !errors.Is(err, sim.ErrNothingToRetry) {
+		return err
+	}
+	return nil
 }
 
 // answer is the recorded outcome of an action, from its result event.

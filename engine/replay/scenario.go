@@ -54,13 +54,17 @@ func Scenario(rec Recording, keepPII bool) (string, error) {
 	for _, l := range rec.History {
 		byEvent[l.EventSeq] = append(byEvent[l.EventSeq], l)
 	}
-	results := map[int64]*event.Event{} // action id → its result event
-	for i := range rec.Events {
-		ev := &rec.Events[i].Event
+	events := processingOrder(rec)
+	// results: each action's result events, in order (more than one: an operator
+	// retried it).
+	results := map[int64][]*event.Event{}
+	for i := range events {
+		ev := &events[i].Event
 		if id, _, ok := event.ActionOf(ev); ok {
-			results[id] = ev
+			results[id] = append(results[id], ev)
 		}
 	}
+	answered := map[int64]int{} // results of each action met so far
 	nextAction := 0
 	clock := start
 	state, status := "", dialog.Active
@@ -86,11 +90,22 @@ func Scenario(rec Recording, keepPII bool) (string, error) {
 		s.lines = append(s.lines, "        expect: { "+strings.Join(exp, ", ")+" }")
 		sent = nil
 	}
-	for _, e := range rec.Events {
+	for _, e := range events {
 		ev := e.Event
 		at := e.ReceivedAt
 		if ev.Type == event.TypeTimer {
 			at = ev.At
+		}
+		if id, kind, ok := event.ActionOf(&ev); ok {
+			if answered[id]++; answered[id] > 1 {
+				// An operator's retry: its outcome as a mock, then the retry.
+				flush()
+				st := stepText{lines: []string{"      - retry: " + q(kind)}}
+				if mock := m.mock(Action{ID: id, Kind: kind}, &ev); mock != "" {
+					st.mocks = append(st.mocks, mock)
+				}
+				steps = append(steps, st)
+			}
 		}
 		if ev.Source != event.SourceAction {
 			if gap := at.Sub(clock).Truncate(time.Second); gap > 0 || ev.Type == event.TypeTimer {
@@ -127,7 +142,11 @@ func Scenario(rec Recording, keepPII bool) (string, error) {
 				}
 				a := rec.Actions[nextAction]
 				nextAction++
-				if mock := m.mock(a, results[a.ID]); mock != "" {
+				var first *event.Event
+				if rs := results[a.ID]; len(rs) > 0 {
+					first = rs[0]
+				}
+				if mock := m.mock(a, first); mock != "" {
 					s := &steps[len(steps)-1]
 					s.mocks = append(s.mocks, mock)
 				}
@@ -270,10 +289,7 @@ func (m *masker) step(ev *event.Event) (string, error) {
 		return s + " }", nil
 	}
 	if c, ok := event.ControlOf(ev); ok {
-		if c.Kind == event.ControlHandback {
-			return "handback: true", nil
-		}
-		return "", fmt.Errorf("an operator's %s has no scenario step yet", c.Kind)
+		return m.control(c)
 	}
 	// Any other event, as it is (its data masked unless kept).
 	keys := make([]string, len(ev.Keys))
@@ -283,6 +299,48 @@ func (m *masker) step(ev *event.Event) (string, error) {
 	data, _ := json.Marshal(m.data(ev.Data))
 	return fmt.Sprintf("event: { type: %s, keys: [%s], text: %s, data: %s }", q(ev.Type), strings.Join(keys, ", "),
 		q(m.text(ev.Text)), data), nil
+}
+
+// control writes an operator's control as its scenario step; reasons and texts
+// are masked unless kept (operators write about the customer).
+func (m *masker) control(c event.Control) (string, error) {
+	fields := []string{}
+	add := func(k, v string) {
+		if v != "" {
+			fields = append(fields, k+": "+q(v))
+		}
+	}
+	switch c.Kind {
+	case event.ControlTakeover:
+		add("reason", m.text(c.Reason))
+	case event.ControlHandback:
+		add("state", c.State)
+		add("reason", m.text(c.Reason))
+	case event.ControlMessage:
+		if c.Template != nil {
+			tpl := map[string]any{"name": c.Template["name"], "language": c.Template["language"]}
+			if ps, ok := c.Template["params"].([]any); ok {
+				tpl["params"] = m.field("text", ps) // what fills a template is about the customer
+			}
+			b, _ := json.Marshal(tpl)
+			fields = append(fields, "template: "+string(b))
+		} else {
+			add("text", m.text(c.Text))
+		}
+	case event.ControlGoto:
+		add("state", c.State)
+		add("reason", m.text(c.Reason))
+	case event.ControlClose:
+		add("status", c.Status)
+		add("reason", m.text(c.Reason))
+	default:
+		return "", fmt.Errorf("an operator's %q is not a control a scenario knows", c.Kind)
+	}
+	if c.Kind == event.ControlHandback && len(fields) == 0 {
+		return "handback: true", nil
+	}
+	add("operator", c.Operator)
+	return fmt.Sprintf("%s: { %s }", c.Kind, strings.Join(fields, ", ")), nil
 }
 
 // key masks the personal part of a correlation key (a phone, a contact id).

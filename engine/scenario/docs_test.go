@@ -74,6 +74,8 @@ func TestSpecKeysParse(t *testing.T) {
 					v = "{ name: t, language: ru, params: [a] }"
 				case f.Name == "status":
 					v = "paid"
+				case f.Name == "kind" && s.Name == "retry":
+					v = "okdesk.create_issue"
 				}
 				b.WriteString("          " + f.Name + ": " + v + "\n")
 			}

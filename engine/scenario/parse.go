@@ -567,6 +567,16 @@ func (p *parser) input(spec StepSpec, n *yaml.Node, sc *Scenario) input {
 		return p.control(spec, n, event.ControlGoto)
 	case "close":
 		return p.control(spec, n, event.ControlClose)
+	case "retry":
+		f, ok := p.fields(n, spec)
+		if !ok {
+			return nil
+		}
+		kind := p.str(f, "kind", spec.Name)
+		if kind == "" || !p.knownAction(orNode(f["kind"], n), kind) {
+			return nil
+		}
+		return &retry{kind: kind}
 	}
 	return nil
 }

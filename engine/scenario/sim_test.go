@@ -3,6 +3,7 @@ package scenario
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -213,3 +214,37 @@ func TestParseScenariosErrors(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestRetryStep: an operator's retry performs the dialog's last failed action of a
+// kind again, answered by the mocks as they are then; a retry with nothing failed
+// fails the step.
+func TestRetryStep(t *testing.T) {
+	fs := demoFlows(t)
+	failures := runYAML(t, fs, `scenarios:
+  - name: Okdesk refuses, then an operator retries
+    steps:
+      - whatsapp: "Здравствуйте"
+      - mock: { okdesk.create_issue: { fail: { code: bad_request, status: 422, message: "contact is invalid" }, once: true } }
+      - whatsapp: "issue"
+        expect: { failed: [ okdesk.create_issue ] }
+      - mock: { okdesk.create_issue: { id: "1542" } }
+      - retry: okdesk.create_issue
+        expect: { keys: [ "okdesk:issue:1542" ] }
+`)
+	for _, f := range failures {
+		t.Error(failureOut(f))
+	}
+	failures = runYAML(t, fs, `scenarios:
+  - name: nothing to retry
+    steps:
+      - whatsapp: "Здравствуйте"
+      - whatsapp: "issue"
+      - retry: okdesk.create_issue
+`)
+	if len(failures) != 1 || !strings.Contains(failureOut(failures[0]), "no failed or dead action") {
+		t.Errorf("a retry of nothing: %v", failures)
+	}
+	if _, diags := ParseScenarios("r_test.yaml", []byte("scenarios:\n  - name: x\n    steps:\n      - retry: okdesk.creat_issue\n")); !strings.Contains(fmt.Sprint(diags), `unknown action "okdesk.creat_issue"`) {
+		t.Errorf("an unknown kind: %v", diags)
+	}
+}

@@ -104,6 +104,8 @@ var StepSpecs = []StepSpec{
 		text("state", "the state"), text("reason", "why"), text("operator", "who (default scenario)")),
 	step("close", "an operator ends the dialog: its timers are cancelled and its keys released", false, "status", "`close: abandoned`",
 		text("status", "finished or abandoned", "finished", "abandoned"), text("reason", "why"), text("operator", "who (default scenario)")),
+	step("retry", "an operator retries the dialog's last failed or dead action of a kind, as `POST /api/v1/outbox/{id}/retry` does: the same action again, with a fresh budget of attempts, answered by the mocks as they are now", false, "kind", "`retry: okdesk.create_issue`",
+		engine.Field{Name: "kind", Type: engine.TString, Required: true, Doc: "the action's kind"}),
 }
 
 // stepSpec returns the spec of a step kind.

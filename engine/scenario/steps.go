@@ -248,3 +248,14 @@ func (s *control) apply(r *runner) (*sim.Report, error) {
 	}
 	return r.w.Control(c)
 }
+
+// retry is an operator's retry of the current dialog's last failed or dead action
+// of a kind.
+type retry struct{ kind string }
+
+func (s *retry) apply(r *runner) (*sim.Report, error) {
+	if r.cur == 0 {
+		return nil, fmt.Errorf("retry: no dialog yet")
+	}
+	return r.w.Retry(r.cur, s.kind)
+}

@@ -209,6 +209,9 @@ type Driver interface {
 	Complete(kind string, m Mock) (*Report, error)
 	// Control applies an operator's control.
 	Control(c event.Control) (*Report, error)
+	// Retry queues the dialog's last failed or dead action of kind again, as an
+	// operator does (ErrNothingToRetry when it has none).
+	Retry(dialogID int64, kind string) (*Report, error)
 	// Mocks is the table that answers outbound actions.
 	Mocks() *Mocks
 	// Dialog returns a dialog with its active keys, or nil.
@@ -467,6 +470,53 @@ func (w *World) Complete(kind string, m Mock) (*Report, error) {
 		rep.Events[0].Completed = a
 	}
 	return rep, nil
+}
+
+// ErrNothingToRetry is Retry's error when the dialog has no failed or dead action
+// of the kind.
+var ErrNothingToRetry = errors.New("no failed or dead action of that kind to retry")
+
+// LastFailed returns the id of the dialog's last failed or dead action of kind.
+func LastFailed(ctx context.Context, st store.Store, dialogID int64, kind string) (int64, error) {
+	items, _, err := st.ListOutbox(ctx, store.OutboxFilter{DialogID: dialogID}, store.Page{Limit: store.MaxLimit})
+	if err != nil {
+		return 0, err
+	}
+	for _, it := range items { // newest first
+		if it.Kind == kind && (it.Status == store.OutboxFailed || it.Status == store.OutboxDead) {
+			return it.ID, nil
+		}
+	}
+	return 0, fmt.Errorf("retry %s of dialog %d: %w", kind, dialogID, ErrNothingToRetry)
+}
+
+// Retry queues the dialog's last failed or dead action of kind again and performs
+// it at once, as an operator's retry does (the same id, a fresh budget of
+// attempts); its result and everything that follows are processed now.
+func (w *World) Retry(dialogID int64, kind string) (*Report, error) {
+	id, err := LastFailed(w.ctx, w.st, dialogID, kind)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := w.st.RequeueOutbox(w.ctx, id, w.now); err != nil {
+		return nil, fmt.Errorf("retry action %d: %w", id, err)
+	}
+	rep := &Report{}
+	var items []store.OutboxItem
+	if err := w.st.Step(w.ctx, func(tx store.StepTx) error {
+		var err error
+		items, err = tx.ClaimOutbox(w.now, len(w.pending)+1, simLease)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	for _, it := range items {
+		if it.ID == id {
+			w.perform(rep, NewAction(it))
+		}
+	}
+	w.drain(rep)
+	return rep, rep.Err
 }
 
 // notPending is Complete's error when nothing of kind is held back.

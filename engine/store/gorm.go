@@ -68,6 +68,7 @@ type GormStore struct {
 	dialect            dialect
 	log                *slog.Logger
 	now                func() time.Time
+	readOnly           bool
 }
 
 var _ Store = (*GormStore)(nil)
@@ -81,6 +82,16 @@ type Option func(*GormStore)
 func WithClock(now func() time.Time) Option {
 	return func(s *GormStore) { s.now = now }
 }
+
+// ReadOnly opens an existing database only to read it, beside a server that may be
+// serving it: a SQLite file must exist and its connections refuse writes; a
+// PostgreSQL session is read-only. Nothing is migrated — the schema must be the
+// one this binary knows (ErrSchema otherwise) — and no checkpointer runs.
+func ReadOnly() Option { return func(s *GormStore) { s.readOnly = true } }
+
+// ErrSchema means a database opened ReadOnly has another schema version than
+// this binary's.
+var ErrSchema = errors.New("schema version differs")
 
 // Memory is the dsn of a SQLite database held in memory, gone when it is closed:
 // the test world's store (`fixit test`, `fixit chat`, replay). Everything goes
@@ -104,7 +115,16 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger, opts ...Option) 
 	var dialector, reader gorm.Dialector
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
 		s.dialect = dialectPostgres
+		if s.readOnly {
+			dsn = withParam(dsn, "default_transaction_read_only=on")
+		}
 		dialector = postgres.Open(dsn)
+	} else if s.readOnly {
+		path, _, _ := strings.Cut(dsn, "?")
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("open database: %w", err)
+		}
+		dialector = newSQLiteDialector(sqliteURI(path, "_pragma=query_only(1)"))
 	} else if dsn == Memory {
 		dialector = newSQLiteDialector("file::memory:?" + sqlitePragmas)
 	} else {
@@ -136,6 +156,13 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger, opts ...Option) 
 	if err := sqlDB.PingContext(ctx); err != nil {
 		_ = sqlDB.Close()
 		return nil, fmt.Errorf("connect to database: %w", err)
+	}
+	if s.readOnly {
+		if err := s.checkSchema(ctx); err != nil {
+			_ = sqlDB.Close()
+			return nil, err
+		}
+		return s, nil
 	}
 	if err := s.migrate(ctx); err != nil {
 		_ = sqlDB.Close()
@@ -203,6 +230,31 @@ func sqliteDSN(dsn string) (string, error) {
 		}
 	}
 	return sqliteURI(path, userParams), nil
+}
+
+// withParam adds a query parameter to a URL-shaped DSN.
+func withParam(dsn, param string) string {
+	if strings.Contains(dsn, "?") {
+		return dsn + "&" + param
+	}
+	return dsn + "?" + param
+}
+
+// checkSchema requires the database's schema version to be this binary's.
+func (s *GormStore) checkSchema(ctx context.Context) error {
+	var newest int
+	if err := s.db.WithContext(ctx).Raw(`SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&newest).Error; err != nil {
+		return fmt.Errorf("read schema version (is it a fixit database?): %w", err)
+	}
+	switch known := migrations[len(migrations)-1].version; {
+	case newest < known:
+		return fmt.Errorf("the database's schema is version %d, this fixit's %d (a server of this version migrates it when it starts): %w",
+			newest, known, ErrSchema)
+	case newest > known:
+		return fmt.Errorf("the database's schema is version %d, newer than this fixit's %d: use the fixit that serves it: %w",
+			newest, known, ErrSchema)
+	}
+	return nil
 }
 
 // Close releases the database.
