@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -265,37 +266,63 @@ var errNoInline = errors.New("the result cannot be applied inline")
 // inline records a settlement and, in the same transaction, applies its result
 // event to the action's dialog, saving the event a transaction, a read by the
 // router and a turn in a lane. The dialog's order allows it only when nothing can
-// come before the result: the dialog's lane is idle (and is held meanwhile), the
-// router has read every earlier event, and no event waits in a start lane (it might
-// yet belong to this dialog). On SQLite only, where this process makes every change
-// and the dialog is at hand in the cache. Should the step fail, nothing is written
-// and the result goes the usual way.
+// come before the result: the dialog's lane is idle (and is held meanwhile), no
+// earlier event the router has not handed out is for the dialog, and, when the
+// step binds keys, no event waits in a start lane (it might carry one of them). On
+// SQLite only, where this process makes every change and the dialog is at hand in
+// the cache. Should the step fail, nothing is written and the result goes the
+// usual way.
 func (o *outbox) inline(ctx context.Context, s core.Settlement) (*core.Applied, error) {
 	p := o.p
 	if s.Event == nil || p.dialogs == nil {
 		return nil, errNoInline
 	}
 	id := *s.Item.DialogID
-	d, gen, ok := p.dialogs.lookup(id)
-	if !ok || !p.lanes.occupy(id) {
+	if !p.lanes.occupy(id) {
 		return nil, errNoInline
 	}
 	defer p.lanes.release(id)
+	// Read while the lane is held: no step of the dialog changes it meanwhile.
+	d, gen, ok := p.dialogs.lookup(id)
+	if !ok {
+		return nil, errNoInline
+	}
 	var applied *core.Applied
 	var stepErr error
 	err := p.step(ctx, func(tx store.StepTx) error {
 		applied, stepErr = nil, nil
+		// Read first: an event of this dialog the router handed out before it waits
+		// in the held lane's queue.
+		seen := p.router.seen.Load()
 		ev, err := s.Record(tx)
-		// Every event before this one has been handed to a lane (seen is read first:
-		// an event of this dialog handed out before it is in the held lane's queue).
-		if err != nil || ev.Seq == 0 || p.router.seen.Load() < ev.Seq-1 || !p.lanes.quiet() || p.lanes.waiting(id) {
+		if err != nil || ev.Seq == 0 || p.lanes.waiting(id) {
 			return err // recorded; the result event goes the usual way
 		}
 		ev.ReceivedAt = p.cfg.Now()
 		plan, err := p.core.Plan(ctx, ev, d)
-		if err == nil {
-			applied, err = p.core.Apply(tx, plan)
+		if err != nil {
+			stepErr = err
+			return err
 		}
+		// Nothing that arrived before the result may be applied after it: no event
+		// the router has not handed out yet is for this dialog (addressed to it, or
+		// with a key it has or binds now), and when the step binds keys no event
+		// waits to start a dialog (it might carry one of them).
+		keys := d.Keys
+		if binds := plan.Result.Binds; len(binds) > 0 {
+			if !p.lanes.quiet() {
+				return nil
+			}
+			keys = append(slices.Clone(keys), binds...)
+		}
+		if seen < ev.Seq-1 {
+			earlier, err := tx.AnyEventFor(seen, ev.Seq, id, keys)
+			if err != nil || earlier {
+				stepErr = err
+				return err
+			}
+		}
+		applied, err = p.core.Apply(tx, plan)
 		stepErr = err
 		return err
 	})

@@ -710,3 +710,92 @@ func TestControlAppliedByAnotherReplica(t *testing.T) {
 		}
 	})
 }
+
+// waFrom is h.wa from another customer.
+func (h *harness) waFrom(phone, text string) event.Event {
+	e := h.wa(text)
+	e.Keys = []string{"waba:" + phone, "phone:" + phone}
+	e.Contact.ID, e.Contact.Phone = phone, phone
+	return e
+}
+
+// resultOf returns the stored result event of the dialog's action of kind.
+func (h *harness) resultOf(kind string) store.Event {
+	h.t.Helper()
+	evs, _, err := h.st.ListEvents(context.Background(), store.EventFilter{Source: event.SourceAction}, store.Page{Limit: store.MaxLimit})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, e := range evs { // newest first
+		if _, k, ok := event.ActionOf(&e.Event); ok && k == kind {
+			return e
+		}
+	}
+	h.t.Fatalf("no result of %s", kind)
+	return store.Event{}
+}
+
+// TestActionResultInline: an action's result is applied to its dialog in the
+// transaction that records it when nothing that arrived before it is still to
+// come for the dialog; when an earlier event of the dialog has not been handed out
+// yet, the result waits for its turn and the dialog sees both in arrival order.
+func TestActionResultInline(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t, "../../flows.d")
+	routeOnly := func() {
+		if err := h.p.RouteOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+		h.p.Drain()
+	}
+	// Another customer's message waits unseen meanwhile: it does not hold the result back.
+	h.append(h.wa("Здравствуйте"))
+	h.settle()
+	h.append(h.wa("Анна"))
+	h.settle()
+	h.append(h.wa("Течёт кондиционер"))
+	routeOnly() // the step queues okdesk.create_issue
+	h.append(h.waFrom("79160000002", "Добрый день"))
+	if _, err := h.p.RunOutbox(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r := h.resultOf("okdesk.create_issue"); r.Status != store.EventProcessed {
+		t.Fatalf("Okdesk's answer was not applied where it was recorded: %s", r.Status)
+	}
+	if d := h.dialog(); d.State != "issue_open" {
+		t.Fatalf("dialog after the inline result: %+v", d)
+	}
+	h.settle()
+
+	// The same customer writes before Okdesk answers, and the router has not seen
+	// it yet: the answer waits, and the message is processed first.
+	h = newHarness(t, "../../flows.d")
+	h.append(h.wa("Здравствуйте"))
+	h.settle()
+	h.append(h.wa("Анна"))
+	h.settle()
+	h.append(h.wa("Течёт кондиционер"))
+	routeOnly()
+	msg := h.append(h.wa("Это срочно"))[0].Seq
+	if _, err := h.p.RunOutbox(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res := h.resultOf("okdesk.create_issue")
+	if res.Status != store.EventPending {
+		t.Fatalf("the answer overtook the customer's earlier message: %s", res.Status)
+	}
+	h.settle()
+	hist, err := h.st.DialogHistory(ctx, h.dialog().ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []int64
+	for _, l := range hist {
+		if l.Kind == dialog.HistEvent && l.EventSeq != nil && (*l.EventSeq == msg || *l.EventSeq == res.Seq) {
+			order = append(order, *l.EventSeq)
+		}
+	}
+	if len(order) != 2 || order[0] != msg {
+		t.Errorf("the dialog saw %v, want the message %d before the answer %d", order, msg, res.Seq)
+	}
+}
