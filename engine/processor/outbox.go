@@ -263,6 +263,10 @@ func (o *outbox) record(ctx context.Context, s core.Settlement) {
 // nothing was written.
 var errNoInline = errors.New("the result cannot be applied inline")
 
+// maxInlineGap bounds the events the router has yet to read that inline looks
+// through: past it, the query would cost more than the step it saves.
+const maxInlineGap = 64
+
 // inline records a settlement and, in the same transaction, applies its result
 // event to the action's dialog, saving the event a transaction, a read by the
 // router and a turn in a lane. The dialog's order allows it only when nothing can
@@ -315,7 +319,9 @@ func (o *outbox) inline(ctx context.Context, s core.Settlement) (*core.Applied, 
 			}
 			keys = append(slices.Clone(keys), binds...)
 		}
-		if seen < ev.Seq-1 {
+		if gap := ev.Seq - 1 - seen; gap > maxInlineGap {
+			return nil
+		} else if gap > 0 {
 			earlier, err := tx.AnyEventFor(seen, ev.Seq, id, keys)
 			if err != nil || earlier {
 				stepErr = err
