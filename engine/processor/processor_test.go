@@ -748,14 +748,17 @@ func TestActionResultInline(t *testing.T) {
 		}
 		h.p.Drain()
 	}
-	// Another customer's message waits unseen meanwhile: it does not hold the result back.
-	h.append(h.wa("Здравствуйте"))
-	h.settle()
-	h.append(h.wa("Анна"))
-	h.settle()
-	h.append(h.wa("Течёт кондиционер"))
-	routeOnly() // the step queues okdesk.create_issue
-	h.append(h.waFrom("79160000002", "Добрый день"))
+	// toIssue walks a customer to the step that queues okdesk.create_issue.
+	toIssue := func(h *harness) {
+		h.append(h.wa("Здравствуйте"))
+		h.settle()
+		h.append(h.wa("Анна"))
+		h.settle()
+		h.append(h.wa("Течёт кондиционер"))
+		routeOnly()
+	}
+	// The router has read everything: Okdesk's answer is applied where it is recorded.
+	toIssue(h) // the step queues okdesk.create_issue
 	if _, err := h.p.RunOutbox(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -767,15 +770,26 @@ func TestActionResultInline(t *testing.T) {
 	}
 	h.settle()
 
+	// Another customer's message waits unseen: the answer goes the usual way,
+	// after it, and still reaches the dialog.
+	h = newHarness(t, "../../flows.d")
+	toIssue(h)
+	h.append(h.waFrom("79160000002", "Добрый день"))
+	if _, err := h.p.RunOutbox(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r := h.resultOf("okdesk.create_issue"); r.Status != store.EventPending {
+		t.Fatalf("the answer was applied past an event the router had not read: %s", r.Status)
+	}
+	h.settle()
+	if r := h.resultOf("okdesk.create_issue"); r.Status != store.EventProcessed {
+		t.Fatalf("the answer was not processed after the other message: %s", r.Status)
+	}
+
 	// The same customer writes before Okdesk answers, and the router has not seen
 	// it yet: the answer waits, and the message is processed first.
 	h = newHarness(t, "../../flows.d")
-	h.append(h.wa("Здравствуйте"))
-	h.settle()
-	h.append(h.wa("Анна"))
-	h.settle()
-	h.append(h.wa("Течёт кондиционер"))
-	routeOnly()
+	toIssue(h)
 	msg := h.append(h.wa("Это срочно"))[0].Seq
 	if _, err := h.p.RunOutbox(ctx); err != nil {
 		t.Fatal(err)

@@ -512,44 +512,6 @@ func (t *stepTx) AppendEvents(events []event.Event) ([]AppendResult, error) {
 	return t.s.appendEvents(events, func(fn func(*gorm.DB) error, _ ...*sql.TxOptions) error { return fn(t.tx) })
 }
 
-// AnyEventFor finds the events in the range that are addressed (their dialog read
-// from their data) or carry one of keys (their JSON text matched with LIKE).
-func (t *stepTx) AnyEventFor(after, before, dialogID int64, keys []string) (bool, error) {
-	if before-after <= 1 {
-		return false, nil
-	}
-	q := `SELECT source, data FROM events WHERE id > ? AND id < ? AND (source IN (?, ?, ?)`
-	args := []any{after, before, event.SourceTimer, event.SourceAction, event.SourceOperator}
-	for _, k := range keys {
-		quoted, err := encodeJSON(k)
-		if err != nil {
-			return false, err
-		}
-		q += ` OR keys LIKE ? ESCAPE '\'`
-		args = append(args, "%"+likeEscape(quoted)+"%")
-	}
-	var rows []struct {
-		Source string `gorm:"column:source"`
-		Data   string `gorm:"column:data"`
-	}
-	if err := t.tx.Raw(q+`)`, args...).Scan(&rows).Error; err != nil {
-		return false, fmt.Errorf("read events between %d and %d: %w", after, before, err)
-	}
-	for _, r := range rows {
-		ev := event.Event{Source: r.Source}
-		if !event.Addressed(&ev) {
-			return true, nil // it carries one of the keys
-		}
-		if err := json.Unmarshal([]byte(r.Data), &ev.Data); err != nil {
-			return true, nil // unreadable: assume the worst
-		}
-		if target, ok := event.Target(&ev); !ok || target == dialogID {
-			return true, nil
-		}
-	}
-	return false, nil
-}
-
 // CompleteOutbox marks a running item done as part of the step. On SQLite the
 // update is kept until the step ends (see deferredWrites), and an item no longer
 // running fails the step there.

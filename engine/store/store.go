@@ -375,11 +375,6 @@ type StepTx interface {
 	SaveFlowVersion(v FlowVersion) error
 	// AppendEvents stores events as Store.AppendEvents does, in this transaction.
 	AppendEvents(events []event.Event) ([]AppendResult, error)
-	// AnyEventFor reports whether an event stored with after < Seq < before is
-	// addressed to the dialog or carries one of keys, as this transaction sees the
-	// events. It may say true of an event that goes elsewhere, never false of one
-	// that comes here.
-	AnyEventFor(after, before, dialogID int64, keys []string) (bool, error)
 	// CompleteOutbox marks a running outbox item done with its JSON result;
 	// ErrConflict when it is no longer running.
 	CompleteOutbox(id int64, result json.RawMessage) error
