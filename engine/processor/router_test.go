@@ -3,7 +3,6 @@ package processor
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 
@@ -27,11 +26,7 @@ func (f *failingRoutes) FindDialogByKeys(ctx context.Context, keys []string) (*s
 // handed out and not passed: the router's cursor and seen stay before it, and the
 // next look routes it.
 func TestRouteErrorKeepsTheEvent(t *testing.T) {
-	var fs *failingRoutes
-	h := newHarnessWith(t, "../../flows.d", filepath.Join(t.TempDir(), "fixit.db"), func(st store.Store) store.Store {
-		fs = &failingRoutes{Store: st}
-		return fs
-	})
+	h, fs := newWrapped(t, func(st store.Store) *failingRoutes { return &failingRoutes{Store: st} })
 	ctx := context.Background()
 	h.append(h.wa("Здравствуйте"))
 	fs.fail.Store(1)
