@@ -35,6 +35,12 @@ func (s *stepper) process(lane int64, ev store.Event) {
 	target := lane // negative: find the dialog by the event's keys (an earlier event may have started it)
 	wait, deadline := 5*time.Millisecond, time.Now().Add(maxWaitElse)
 	failures := 0
+	if t, ok := event.TimerOf(&ev.Event); ok {
+		// However the event ends (applied, failed, settled elsewhere), the scheduler
+		// may look at its timer again: still pending, it is appended again, which the
+		// dedupe key makes the same event; fired, it is no longer due.
+		defer p.timers.unqueue(t.ID)
+	}
 	for {
 		applied, err := s.once(ctx, target, ev)
 
@@ -112,9 +118,6 @@ func (s *stepper) once(ctx context.Context, target int64, ev store.Event) (*core
 		applied, err = p.core.Apply(tx, plan)
 		return err
 	})
-	if t, ok := event.TimerOf(&ev.Event); ok && err == nil {
-		p.timers.unqueue(t.ID)
-	}
 	if err != nil {
 		if target != 0 {
 			p.dialogs.drop(target)
