@@ -75,7 +75,11 @@ func (s *stepper) process(lane int64, ev store.Event) {
 			dialogID := max(target, 0)
 			log.Error("process event: giving up", "dialog_id", dialogID, "attempts", failures+1, "err", err)
 			if merr := p.step(ctx, func(tx store.StepTx) error { return p.core.Failed(tx, ev, dialogID, err) }); merr != nil {
+				// Nothing is recorded: the event stays pending for a rescan, and whoever
+				// waits for it (a control) hears of it only once it is settled.
 				log.Error("process event: record the failure", "err", merr)
+				p.router.rescanSoon()
+				return
 			}
 			s.observe(log, &core.Applied{Event: ev, Outcome: engine.Failed, Err: err})
 			return
@@ -133,7 +137,8 @@ func (s *stepper) once(ctx context.Context, target int64, ev store.Event) (*core
 	return applied, nil
 }
 
-// observe counts an event's outcome and tells its story in the log: one line per
+// observe counts an event's outcome, once it is committed, tells whoever waits for
+// it (Observer, a control's caller), and tells its story in the log: one line per
 // event (at info; a failure at warn), and the flow's own `log` actions at their
 // level. Customer text is left out unless Config.LogContent is set.
 func (s *stepper) observe(log *slog.Logger, a *core.Applied) {
