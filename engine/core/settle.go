@@ -95,9 +95,11 @@ func (c *Core) Settle(it store.OutboxItem, d *dialog.Dialog, res connectors.Resu
 // Record writes a settlement in tx: the item's new status and, when there is one,
 // the result event (deduplicated by action id), so an item is never done without
 // its event. It returns the result event as stored (its Seq set; zero when there
-// is none, or when it was stored before: a duplicate). store.ErrConflict means the
-// item is no longer running: its lease ran out and another worker took it over,
-// which records the outcome instead.
+// is none, or when it was stored before: a duplicate). The item is finished only
+// while it still runs under the claim the attempt was made by (its Attempts):
+// store.ErrConflict means it no longer does (its lease ran out and another worker
+// claimed it again, which records its own outcome), and the transaction must be
+// rolled back, result event and all.
 func (s Settlement) Record(tx store.StepTx) (store.Event, error) {
 	var stored store.Event
 	if s.Event != nil {
@@ -113,11 +115,11 @@ func (s Settlement) Record(tx store.StepTx) (store.Event, error) {
 	var err error
 	switch s.Status {
 	case store.OutboxDone:
-		err = tx.CompleteOutbox(s.Item.ID, s.Result)
+		err = tx.CompleteOutbox(s.Item.ID, s.Item.Attempts, s.Result)
 	case store.OutboxPending:
-		err = tx.RetryOutbox(s.Item.ID, s.NextAt, s.Error.Code, s.Error.Error())
+		err = tx.RetryOutbox(s.Item.ID, s.Item.Attempts, s.NextAt, s.Error.Code, s.Error.Error())
 	default:
-		err = tx.FailOutbox(s.Item.ID, s.Status, s.Error.Code, s.Error.Error())
+		err = tx.FailOutbox(s.Item.ID, s.Item.Attempts, s.Status, s.Error.Code, s.Error.Error())
 	}
 	return stored, err
 }

@@ -216,8 +216,8 @@ func (o *outbox) record(ctx context.Context, s core.Settlement) {
 		})
 	}
 	if errors.Is(err, store.ErrConflict) {
-		// No longer running: its lease ran out and another worker took it over,
-		// which records the outcome instead.
+		// No longer running under this claim: its lease ran out and another worker
+		// claimed it again, which records its own outcome; nothing of this one is kept.
 		log.Warn("outbox: outcome not recorded: another worker took the action over", "err", err)
 		return
 	}

@@ -380,14 +380,17 @@ type StepTx interface {
 	// events. It may say true of an event that goes elsewhere, never false of one
 	// that comes here.
 	AnyEventFor(after, before, dialogID int64, keys []string) (bool, error)
-	// CompleteOutbox marks a running outbox item done with its JSON result;
-	// ErrConflict when it is no longer running.
-	CompleteOutbox(id int64, result json.RawMessage) error
-	// FailOutbox ends a running outbox item as OutboxFailed or OutboxDead;
-	// ErrConflict when it is no longer running.
-	FailOutbox(id int64, status OutboxStatus, errCode, errText string) error
-	// RetryOutbox puts a running item back to pending, due at nextAt, in this transaction.
-	RetryOutbox(id int64, nextAt time.Time, errCode, errText string) error
+	// CompleteOutbox marks a running outbox item done with its JSON result. attempt
+	// is the claim's (the item's Attempts as claimed; 0: any claim): ErrConflict when
+	// the item is no longer running under it (finished, or its lease ran out and
+	// another worker claimed it again).
+	CompleteOutbox(id int64, attempt int, result json.RawMessage) error
+	// FailOutbox ends a running outbox item as OutboxFailed or OutboxDead; attempt
+	// and ErrConflict as for CompleteOutbox.
+	FailOutbox(id int64, attempt int, status OutboxStatus, errCode, errText string) error
+	// RetryOutbox puts a running item back to pending, due at nextAt; attempt and
+	// ErrConflict as for CompleteOutbox.
+	RetryOutbox(id int64, attempt int, nextAt time.Time, errCode, errText string) error
 	// ClaimOutbox claims due items as Store.ClaimOutbox does, in this transaction.
 	ClaimOutbox(now time.Time, limit int, lease time.Duration) ([]OutboxItem, error)
 }
