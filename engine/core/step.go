@@ -67,7 +67,7 @@ func (c *Core) Plan(ctx context.Context, ev store.Event, d *store.Dialog) (*Plan
 		p.Flow, errs = m.StartFlow(fs, &ev.Event, now)
 		for _, err := range errs {
 			p.Notes = append(p.Notes, "start guard failed: "+err.Error())
-			c.log.Warn("start guard failed", "event_id", ev.ID, "err", err)
+			c.log.Warn("start guard failed", "event_id", ev.ID, "err", c.logText(err.Error(), &ev.Event))
 		}
 		return p, nil
 	}

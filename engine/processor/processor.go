@@ -51,7 +51,8 @@ type Config struct {
 	// FlowEnv is what expressions see as env (engine.FlowEnv(os.Environ())).
 	FlowEnv map[string]any
 	// LogContent puts customers' text in the info log line of each processed event
-	// (FIXIT_LOG_CONTENT); off, the log tells what happened without what was said.
+	// and leaves it in the errors and notes logged (FIXIT_LOG_CONTENT); off, the log
+	// tells what happened without what was said (core.Redact).
 	LogContent bool
 	// Observer, when set, hears of every step and every settled action after its
 	// commit (the admin API's live stream; tests).
@@ -123,7 +124,7 @@ func New(cfg Config) *Processor {
 		p.dialogs = newDialogCache()
 	}
 	p.core = core.New(core.Config{Flows: cfg.Flows, Reader: cachedReader{st: cfg.Store, dialogs: p.dialogs},
-		Registry: cfg.Registry, Now: cfg.Now, Env: cfg.FlowEnv, Logger: cfg.Logger, MaxAttempts: cfg.MaxAttempts,
+		Registry: cfg.Registry, Now: cfg.Now, Env: cfg.FlowEnv, Logger: cfg.Logger, LogContent: cfg.LogContent, MaxAttempts: cfg.MaxAttempts,
 		BackoffBase: cfg.BackoffBase, BackoffMax: cfg.BackoffMax, Jitter: cfg.Jitter})
 	p.timers = &timers{p: p, queued: map[int64]bool{}}
 	p.outbox = newOutbox(p, cfg.OutboxWorkers)

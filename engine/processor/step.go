@@ -73,7 +73,7 @@ func (s *stepper) process(lane int64, ev store.Event) {
 			}
 		default:
 			dialogID := max(target, 0)
-			log.Error("process event: giving up", "dialog_id", dialogID, "attempts", failures+1, "err", err)
+			log.Error("process event: giving up", "dialog_id", dialogID, "attempts", failures+1, "err", p.logText(err, &ev))
 			if merr := p.step(ctx, func(tx store.StepTx) error { return p.core.Failed(tx, ev, dialogID, err) }); merr != nil {
 				// Nothing is recorded: the event stays pending for a rescan, and whoever
 				// waits for it (a control) hears of it only once it is settled.
@@ -161,11 +161,11 @@ func (s *stepper) observe(log *slog.Logger, a *core.Applied) {
 		if event.Addressed(&ev.Event) {
 			reason = "the dialog it is addressed to does not exist"
 		}
-		log.Info("event unrouted", append([]any{"source", ev.Source, "reason", reason}, notes(a.Notes)...)...)
+		log.Info("event unrouted", append([]any{"source", ev.Source, "reason", reason}, p.notes(a)...)...)
 		return
 	}
 	if a.Dialog == nil { // given up before a dialog was known
-		log.Warn("event failed", "err", a.Err)
+		log.Warn("event failed", "err", p.logText(a.Err, &ev))
 		return
 	}
 	log = log.With("dialog_id", a.Dialog.ID, "flow", a.Flow)
@@ -179,7 +179,7 @@ func (s *stepper) observe(log *slog.Logger, a *core.Applied) {
 		}
 	}
 	if a.Outcome == engine.Failed {
-		log.Warn("event failed", "state", a.From, "err", a.Err)
+		log.Warn("event failed", "state", a.From, "err", p.logText(a.Err, &ev))
 		return
 	}
 	attrs := []any{"source", ev.Source, "from", a.From, "to", a.Dialog.State, "status", string(a.Dialog.Status),
@@ -197,14 +197,34 @@ func (s *stepper) observe(log *slog.Logger, a *core.Applied) {
 	if p.cfg.LogContent && ev.Text != "" {
 		attrs = append(attrs, "text", ev.Text)
 	}
-	log.Info("event processed", append(attrs, notes(a.Notes)...)...)
+	log.Info("event processed", append(attrs, p.notes(a)...)...)
 }
 
-func notes(ns []string) []any {
-	if len(ns) == 0 {
+// notes are a step's notes as log attributes (none when it has none).
+func (p *Processor) notes(a *core.Applied) []any {
+	if len(a.Notes) == 0 {
 		return nil
 	}
+	ns := make([]string, len(a.Notes))
+	for i, n := range a.Notes {
+		ns[i] = n
+		if !p.cfg.LogContent {
+			ns[i] = core.Redact(n, &a.Event.Event)
+		}
+	}
 	return []any{"notes", ns}
+}
+
+// logText is an error as the logs show it: without the customer's content of ev
+// unless Config.LogContent is set.
+func (p *Processor) logText(err error, ev *store.Event) string {
+	if err == nil {
+		return ""
+	}
+	if p.cfg.LogContent {
+		return err.Error()
+	}
+	return core.Redact(err.Error(), &ev.Event)
 }
 
 // metricOutcome is the outcome label of fixit_events_processed_total: processed,
