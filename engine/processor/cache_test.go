@@ -95,7 +95,7 @@ func TestCachesSaveReads(t *testing.T) {
 // TestWindowCacheRereadsOldTimes: a remembered last inbound time older than the
 // window is read again, since a newer one may be stored; a read error is returned.
 func TestWindowCacheRereadsOldTimes(t *testing.T) {
-	h, cs := newWrapped(t, func(st store.Store) *countingStore { return &countingStore{Store: st} })
+	h, cs := newWrapped(t, "../../flows.d", func(st store.Store) *countingStore { return &countingStore{Store: st} })
 	ctx := context.Background()
 	h.append(h.wa("Здравствуйте"))
 	now := h.clk.Now()

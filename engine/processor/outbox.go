@@ -282,6 +282,8 @@ func (o *outbox) inline(ctx context.Context, s core.Settlement) (*core.Applied, 
 		return nil, errNoInline
 	}
 	defer p.lanes.release(id)
+	p.swap.RLock() // no reload moves the dialog between its read and the commit
+	defer p.swap.RUnlock()
 	// Read while the lane is held: no step of the dialog changes it meanwhile.
 	d, gen, ok := p.dialogs.lookup(id)
 	if !ok {

@@ -91,7 +91,10 @@ type Processor struct {
 	timers  *timers
 
 	reloadMu sync.Mutex // one reload at a time
-	waits    sync.Map   // an operator's control event's dedupe key → chan *core.Applied (Control)
+	// swap is held (read) by each step from the read of its dialog to its commit,
+	// and (write) by a reload while it moves dialogs and swaps the flow set.
+	swap  sync.RWMutex
+	waits sync.Map // an operator's control event's dedupe key → chan *core.Applied (Control)
 }
 
 // New returns a Processor; Run starts it. Its Inbox is ready at once.

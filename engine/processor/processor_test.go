@@ -147,12 +147,12 @@ func newHarnessWith(t *testing.T, flowsDir, dsn string, wrap func(store.Store) s
 	return &harness{t: t, dsn: dsn, st: st, p: p, clk: clk, conn: conn, flows: h}
 }
 
-// newWrapped is a harness on a SQLite file whose store wrap wraps (fault
+// newWrapped is a harness of the flows in flowsDir on a SQLite file whose store wrap wraps (fault
 // injection, counting), and the wrapper.
-func newWrapped[S store.Store](t *testing.T, wrap func(store.Store) S) (*harness, S) {
+func newWrapped[S store.Store](t *testing.T, flowsDir string, wrap func(store.Store) S) (*harness, S) {
 	t.Helper()
 	var w S
-	h := newHarnessWith(t, "../../flows.d", filepath.Join(t.TempDir(), "fixit.db"), func(st store.Store) store.Store {
+	h := newHarnessWith(t, flowsDir, filepath.Join(t.TempDir(), "fixit.db"), func(st store.Store) store.Store {
 		w = wrap(st)
 		return w
 	})

@@ -26,7 +26,7 @@ func (f *failingRoutes) FindDialogByKeys(ctx context.Context, keys []string) (*s
 // handed out and not passed: the router's cursor and seen stay before it, and the
 // next look routes it.
 func TestRouteErrorKeepsTheEvent(t *testing.T) {
-	h, fs := newWrapped(t, func(st store.Store) *failingRoutes { return &failingRoutes{Store: st} })
+	h, fs := newWrapped(t, "../../flows.d", func(st store.Store) *failingRoutes { return &failingRoutes{Store: st} })
 	ctx := context.Background()
 	h.append(h.wa("Здравствуйте"))
 	fs.fail.Store(1)

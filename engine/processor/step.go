@@ -91,6 +91,8 @@ func (s *stepper) process(lane int64, ev store.Event) {
 // negative: find it by the event's keys).
 func (s *stepper) once(ctx context.Context, target int64, ev store.Event) (*core.Applied, error) {
 	p := s.p
+	p.swap.RLock()
+	defer p.swap.RUnlock()
 	if target < 0 {
 		var err error
 		if target, err = p.core.Route(ctx, p.core.Reader(), &ev); err != nil {

@@ -13,7 +13,7 @@ import (
 // failure cannot be recorded either, whoever waits for it hears nothing (the event
 // is still pending); it hears the outcome once one is committed.
 func TestWaiterHearsOnlyRecordedOutcomes(t *testing.T) {
-	h, fs := newWrapped(t, func(st store.Store) *failingSteps { return &failingSteps{Store: st} })
+	h, fs := newWrapped(t, "../../flows.d", func(st store.Store) *failingSteps { return &failingSteps{Store: st} })
 	ctx := context.Background()
 	ev := h.wa("Здравствуйте")
 	done := make(chan *core.Applied, 1)

@@ -40,7 +40,7 @@ func (f *failingSteps) Steps(ctx context.Context, fns []func(store.StepTx) error
 // not left due (appended again each look) nor queued forever: its event is marked
 // failed and the timer fired with it; the next look finds nothing to fire.
 func TestTimerOfAFailedEventFiresOnce(t *testing.T) {
-	h, fs := newWrapped(t, func(st store.Store) *failingSteps { return &failingSteps{Store: st} })
+	h, fs := newWrapped(t, "../../flows.d", func(st store.Store) *failingSteps { return &failingSteps{Store: st} })
 	ctx := context.Background()
 	h.append(h.wa("Здравствуйте"))
 	h.settle()

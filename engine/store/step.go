@@ -507,6 +507,18 @@ func (t *stepTx) SaveFlowVersion(v FlowVersion) error {
 	return saveFlowVersion(t.tx, v, dbTime(t.s.now()))
 }
 
+// AdoptDialogs moves live dialogs to a new flow version as part of the step; see
+// Store.AdoptDialogs. Kept writes are made first: the dialogs and timers it moves
+// must be as the step left them.
+func (t *stepTx) AdoptDialogs(flow, toHash string, moves map[string]string) (int64, error) {
+	if t.w != nil {
+		if err := t.w.flush(t.tx); err != nil {
+			return 0, err
+		}
+	}
+	return t.s.adoptDialogs(t.tx, flow, toHash, moves)
+}
+
 // AppendEvents stores events as part of the step; see Store.AppendEvents.
 func (t *stepTx) AppendEvents(events []event.Event) ([]AppendResult, error) {
 	return t.s.appendEvents(events, func(fn func(*gorm.DB) error, _ ...*sql.TxOptions) error { return fn(t.tx) })

@@ -373,6 +373,9 @@ type StepTx interface {
 	MarkEvent(seq int64, status EventStatus, dialogID *int64, errText string) error
 	// SaveFlowVersion stores a flow version unless its hash is already stored.
 	SaveFlowVersion(v FlowVersion) error
+	// AdoptDialogs moves live dialogs to a new flow version as Store.AdoptDialogs
+	// does, in this transaction.
+	AdoptDialogs(flow, toHash string, moves map[string]string) (int64, error)
 	// AppendEvents stores events as Store.AppendEvents does, in this transaction.
 	AppendEvents(events []event.Event) ([]AppendResult, error)
 	// AnyEventFor reports whether an event stored with after < Seq < before is
