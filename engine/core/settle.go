@@ -33,8 +33,8 @@ func (c *Core) Perform(ctx context.Context, it store.OutboxItem, d *dialog.Dialo
 // Settlement is the outcome of one attempt at an outbox item, decided by the rules:
 // done; tried again later (a retryable failure with attempts left, after a backoff
 // that honours Retry-After); failed for good (the remote side refused it); or dead
-// (the retries ran out). Done, failed and dead go back to the item's dialog as an
-// action.done or action.failed event.
+// (the retries ran out). Done, failed and dead go back to the item's dialog, when
+// it has one, as an action.done or action.failed event.
 type Settlement struct {
 	Item      store.OutboxItem
 	Status    store.OutboxStatus // done, pending (tried again at NextAt), failed or dead
@@ -49,9 +49,10 @@ type Settlement struct {
 	Event *event.Event
 }
 
-// Settle decides what an attempt at it came to. d is the item's dialog (nil for an
-// item without one, or when it could not be read): a send is performed by the
-// connector of its channel.
+// Settle decides what an attempt at it came to, from the attempt's result and
+// error. d is the item's dialog (nil for an item without one, or when it could not
+// be read): its channel names the connector a send is attributed to (in the
+// result's error, logs and metrics), its flow labels them.
 func (c *Core) Settle(it store.OutboxItem, d *dialog.Dialog, res connectors.Result, err error) Settlement {
 	var channel, flow string
 	if d != nil {

@@ -183,7 +183,8 @@ func (p *Processor) RunOutbox(ctx context.Context) (int, error) { return p.outbo
 // how many it appended.
 func (p *Processor) FireTimers(ctx context.Context) (int, error) { return p.timers.fire(ctx) }
 
-// Backoff is the delay before attempt+1 of an action (see Config.BackoffBase).
+// Backoff is the delay before attempt+1 of an action: the core's rule
+// (core.Core.Backoff) with Config's BackoffBase, BackoffMax and Jitter.
 func (p *Processor) Backoff(attempt int, retryAfter time.Duration) time.Duration {
 	return p.core.Backoff(attempt, retryAfter)
 }
