@@ -37,6 +37,9 @@ type Config struct {
 	Now      func() time.Time     // the clock (default time.Now)
 	Env      map[string]any       // what expressions see as env (engine.FlowEnv)
 	Logger   *slog.Logger
+	// LogContent lets customers' text into the core's log lines (errors that quote
+	// it); off, it is taken out (see Redact).
+	LogContent bool
 	// MaxAttempts is how many times an action is tried before it is dead (default 8).
 	MaxAttempts int
 	// BackoffBase and BackoffMax bound the retry delay (defaults 2s and 10m); see Backoff.

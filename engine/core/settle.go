@@ -33,8 +33,8 @@ func (c *Core) Perform(ctx context.Context, it store.OutboxItem, d *dialog.Dialo
 // Settlement is the outcome of one attempt at an outbox item, decided by the rules:
 // done; tried again later (a retryable failure with attempts left, after a backoff
 // that honours Retry-After); failed for good (the remote side refused it); or dead
-// (the retries ran out). Done, failed and dead go back to the item's dialog as an
-// action.done or action.failed event.
+// (the retries ran out). Done, failed and dead go back to the item's dialog, when
+// it has one, as an action.done or action.failed event.
 type Settlement struct {
 	Item      store.OutboxItem
 	Status    store.OutboxStatus // done, pending (tried again at NextAt), failed or dead
@@ -49,9 +49,10 @@ type Settlement struct {
 	Event *event.Event
 }
 
-// Settle decides what an attempt at it came to. d is the item's dialog (nil for an
-// item without one, or when it could not be read): a send is performed by the
-// connector of its channel.
+// Settle decides what an attempt at it came to, from the attempt's result and
+// error. d is the item's dialog (nil for an item without one, or when it could not
+// be read): its channel names the connector a send is attributed to (in the
+// result's error, logs and metrics), its flow labels them.
 func (c *Core) Settle(it store.OutboxItem, d *dialog.Dialog, res connectors.Result, err error) Settlement {
 	var channel, flow string
 	if d != nil {
@@ -95,9 +96,11 @@ func (c *Core) Settle(it store.OutboxItem, d *dialog.Dialog, res connectors.Resu
 // Record writes a settlement in tx: the item's new status and, when there is one,
 // the result event (deduplicated by action id), so an item is never done without
 // its event. It returns the result event as stored (its Seq set; zero when there
-// is none, or when it was stored before: a duplicate). store.ErrConflict means the
-// item is no longer running: its lease ran out and another worker took it over,
-// which records the outcome instead.
+// is none, or when it was stored before: a duplicate). The item is finished only
+// while it still runs under the claim the attempt was made by (its Attempts):
+// store.ErrConflict means it no longer does (its lease ran out and another worker
+// claimed it again, which records its own outcome), and the transaction must be
+// rolled back, result event and all.
 func (s Settlement) Record(tx store.StepTx) (store.Event, error) {
 	var stored store.Event
 	if s.Event != nil {
@@ -113,11 +116,11 @@ func (s Settlement) Record(tx store.StepTx) (store.Event, error) {
 	var err error
 	switch s.Status {
 	case store.OutboxDone:
-		err = tx.CompleteOutbox(s.Item.ID, s.Result)
+		err = tx.CompleteOutbox(s.Item.ID, s.Item.Attempts, s.Result)
 	case store.OutboxPending:
-		err = tx.RetryOutbox(s.Item.ID, s.NextAt, s.Error.Code, s.Error.Error())
+		err = tx.RetryOutbox(s.Item.ID, s.Item.Attempts, s.NextAt, s.Error.Code, s.Error.Error())
 	default:
-		err = tx.FailOutbox(s.Item.ID, s.Status, s.Error.Code, s.Error.Error())
+		err = tx.FailOutbox(s.Item.ID, s.Item.Attempts, s.Status, s.Error.Code, s.Error.Error())
 	}
 	return stored, err
 }

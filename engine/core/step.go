@@ -67,7 +67,7 @@ func (c *Core) Plan(ctx context.Context, ev store.Event, d *store.Dialog) (*Plan
 		p.Flow, errs = m.StartFlow(fs, &ev.Event, now)
 		for _, err := range errs {
 			p.Notes = append(p.Notes, "start guard failed: "+err.Error())
-			c.log.Warn("start guard failed", "event_id", ev.ID, "err", err)
+			c.log.Warn("start guard failed", "event_id", ev.ID, "err", c.logText(err.Error(), &ev.Event))
 		}
 		return p, nil
 	}
@@ -97,13 +97,22 @@ type Applied struct {
 }
 
 // Apply writes a plan in tx: the dialog (created, for a start), its keys, timers,
-// outbound actions and history, and the event's status. Its error is the
+// outbound actions and history, and the event's status; a timer event's timer is
+// marked fired whatever the step comes to. Its error is the
 // transaction's: roll it back (store.ErrConflict: the dialog changed since it was
 // read; plan again from a fresh read).
 func (c *Core) Apply(tx store.StepTx, p *Plan) (*Applied, error) {
 	ev := p.Event
 	now := c.cfg.Now()
 	a := &Applied{Event: ev, Notes: slices.Clone(p.Notes)}
+	// A timer fires once, whatever its event comes to: it is no longer due.
+	fired := true
+	if t, ok := event.TimerOf(&ev.Event); ok {
+		var err error
+		if fired, err = tx.FireTimer(t.ID); err != nil {
+			return a, fmt.Errorf("fire timer %d: %w", t.ID, err)
+		}
+	}
 	switch {
 	case p.Dialog == nil && p.Flow == nil:
 		a.Outcome = engine.Unrouted
@@ -114,6 +123,14 @@ func (c *Core) Apply(tx store.StepTx, p *Plan) (*Applied, error) {
 	row := *p.Dialog // a rolled-back run must not leave its changes to the next
 	a.Dialog, a.Flow, a.From = &row, row.Flow, row.State
 	id := row.ID
+	if t, ok := event.TimerOf(&ev.Event); ok && !fired {
+		a.Outcome = engine.Ignored
+		if err := tx.AppendHistory(store.HistoryEntry{DialogID: id, At: now, Kind: dialog.HistTimer, EventSeq: &ev.Seq,
+			Detail: mustJSON(map[string]any{"timer": t.Name, "ignored": "cancelled before it fired"})}); err != nil {
+			return a, fmt.Errorf("append history: %w", err)
+		}
+		return a, tx.MarkEvent(ev.Seq, store.EventProcessed, &id, "")
+	}
 	if p.Err != nil {
 		a.Outcome, a.Err = engine.Failed, p.Err
 		if err := tx.AppendHistory(store.HistoryEntry{DialogID: id, At: now, Kind: dialog.HistError, EventSeq: &ev.Seq,
@@ -121,20 +138,6 @@ func (c *Core) Apply(tx store.StepTx, p *Plan) (*Applied, error) {
 			return a, fmt.Errorf("append history: %w", err)
 		}
 		return a, tx.MarkEvent(ev.Seq, store.EventFailed, &id, p.Err.Error())
-	}
-	if t, ok := event.TimerOf(&ev.Event); ok {
-		fired, err := tx.FireTimer(t.ID)
-		if err != nil {
-			return a, fmt.Errorf("fire timer %d: %w", t.ID, err)
-		}
-		if !fired {
-			a.Outcome = engine.Ignored
-			if err := tx.AppendHistory(store.HistoryEntry{DialogID: id, At: now, Kind: dialog.HistTimer, EventSeq: &ev.Seq,
-				Detail: mustJSON(map[string]any{"timer": t.Name, "ignored": "cancelled before it fired"})}); err != nil {
-				return a, fmt.Errorf("append history: %w", err)
-			}
-			return a, tx.MarkEvent(ev.Seq, store.EventProcessed, &id, "")
-		}
 	}
 	return a, c.apply(tx, a, p.Result, now)
 }
@@ -260,11 +263,18 @@ func note(res engine.Result, state string) string {
 	return "unhandled in state " + state
 }
 
-// Failed records that ev could not be processed after every attempt.
+// Failed records that ev could not be processed after every attempt. The timer
+// of a timer event is marked fired with it: a timer fires once, and its failed
+// event is re-driven like any other.
 func (c *Core) Failed(tx store.StepTx, ev store.Event, dialogID int64, err error) error {
 	var ref *int64
 	if dialogID > 0 {
 		ref = &dialogID
+	}
+	if t, ok := event.TimerOf(&ev.Event); ok {
+		if _, err := tx.FireTimer(t.ID); err != nil {
+			return fmt.Errorf("fire timer %d: %w", t.ID, err)
+		}
 	}
 	return tx.MarkEvent(ev.Seq, store.EventFailed, ref, err.Error())
 }

@@ -95,11 +95,7 @@ func TestCachesSaveReads(t *testing.T) {
 // TestWindowCacheRereadsOldTimes: a remembered last inbound time older than the
 // window is read again, since a newer one may be stored; a read error is returned.
 func TestWindowCacheRereadsOldTimes(t *testing.T) {
-	var cs *countingStore
-	h := newHarnessWith(t, "../../flows.d", filepath.Join(t.TempDir(), "fixit.db"), func(st store.Store) store.Store {
-		cs = &countingStore{Store: st}
-		return cs
-	})
+	h, cs := newWrapped(t, "../../flows.d", func(st store.Store) *countingStore { return &countingStore{Store: st} })
 	ctx := context.Background()
 	h.append(h.wa("Здравствуйте"))
 	now := h.clk.Now()

@@ -37,20 +37,11 @@ func (p *Processor) Control(ctx context.Context, c event.Control) (*core.Applied
 	if err != nil {
 		return nil, err
 	}
-	f, err := p.core.Version(ctx, d.Flow, d.FlowHash)
-	if err != nil {
-		return nil, err
+	lastInbound := func(ctx context.Context, channel, contact string) (time.Time, error) {
+		return p.lastInbound(ctx, channel, contact, p.cfg.Now(), waba.Window)
 	}
-	if err := engine.CheckControl(f, c); err != nil {
+	if err := p.core.CheckControl(ctx, &d.Dialog, c, lastInbound); err != nil {
 		return nil, err
-	}
-	if err := engine.ControlFits(c.Kind, d.Status); err != nil {
-		return nil, err
-	}
-	if c.Kind == event.ControlMessage {
-		if err := p.canWrite(ctx, &d.Dialog, c); err != nil {
-			return nil, err
-		}
 	}
 	ev := c.Event(p.cfg.Now())
 	var b [12]byte
@@ -122,31 +113,6 @@ func (p *Processor) appliedElsewhere(ctx context.Context, seq, dialogID int64) (
 		return nil, fmt.Errorf("dialog %d: %w", dialogID, store.ErrNotFound)
 	}
 	return nil, nil
-}
-
-// canWrite says whether an operator may write to the customer of d: on a channel,
-// and on WhatsApp inside the 24-hour window unless with a template.
-func (p *Processor) canWrite(ctx context.Context, d *dialog.Dialog, c event.Control) error {
-	if d.Channel == "" || d.ContactID == "" {
-		return &engine.ErrControl{Msg: "the dialog has no customer channel to write on", Invalid: true}
-	}
-	if d.Channel != event.SourceWABA || c.Template != nil {
-		return nil
-	}
-	now := p.cfg.Now()
-	last, err := p.lastInbound(ctx, d.Channel, d.ContactID, now, waba.Window)
-	if err != nil {
-		return err
-	}
-	if last.IsZero() || now.Sub(last) >= waba.Window {
-		why := "no message from the customer is known"
-		if !last.IsZero() {
-			why = "the customer last wrote at " + last.UTC().Format(time.RFC3339)
-		}
-		return &engine.ErrControl{Invalid: true, Msg: "outside WhatsApp's 24-hour customer service window (" + why +
-			"): only a template may be sent; give template {name, language, params}"}
-	}
-	return nil
 }
 
 // RetryAction queues a dead or failed action again, with the same id (a

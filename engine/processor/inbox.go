@@ -39,7 +39,7 @@ type Inbox struct {
 }
 
 // Waiting is how many Append calls (webhooks, mostly) wait for their commit: the
-// intake's pressure, which processing yields to (see Processor.yield).
+// intake's pressure, which the lanes yield to (see lanes.yield).
 func (in *Inbox) Waiting() int64 { return in.waiting.Load() }
 
 type appendReq struct {

@@ -46,6 +46,25 @@ func (s *syncBuffer) lines(msg string) []map[string]any {
 	return out
 }
 
+// logged is a processor of the flows in dir on a SQLite file, as cfg says, that
+// logs JSON lines at level to logs; its flows are loaded.
+func logged(t *testing.T, dir string, logs *syncBuffer, level slog.Level, cfg Config) (*Processor, store.Store) {
+	t.Helper()
+	clk := &clock{t: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)}
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "f.db"), nil, store.WithClock(clk.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Store, cfg.Now = st, clk.Now
+	cfg.Flows = engine.NewHolder(clk.Now, engine.MustLoader(registry.DryRun()), dir)
+	cfg.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: level}))
+	p := New(cfg)
+	if r := p.Reload(context.Background(), false); r.Result != engine.ReloadOK {
+		t.Fatal(r)
+	}
+	return p, st
+}
+
 // TestLogsTellTheStory: at info, one line per processed event (dialog, flow,
 // state from → to, actions queued), one per unrouted event (why), one per dead
 // action (its error); a flow's log action at its level; no customer text unless
@@ -67,21 +86,12 @@ states:
 			t.Fatal(err)
 		}
 		ctx := context.Background()
-		clk := &clock{t: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)}
-		st, err := store.Open(ctx, filepath.Join(t.TempDir(), "f.db"), nil, store.WithClock(clk.Now))
-		if err != nil {
-			t.Fatal(err)
-		}
 		conn := &fakeConn{answers: map[string][]error{"okdesk.comment": {
 			&connectors.Error{Connector: "okdesk", Code: connectors.CodeServer, Status: 503, Message: "down", Retryable: true}}}}
 		reg := connectors.NewRegistry()
 		_ = reg.Register(conn)
 		var logs syncBuffer
-		p := New(Config{Store: st, Flows: engine.NewHolder(clk.Now, engine.MustLoader(registry.DryRun()), dir), Registry: reg, Now: clk.Now, MaxAttempts: 1, LogContent: content,
-			Logger: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))})
-		if r := p.Reload(ctx, false); r.Result != engine.ReloadOK {
-			t.Fatal(r)
-		}
+		p, st := logged(t, dir, &logs, slog.LevelInfo, Config{Registry: reg, MaxAttempts: 1, LogContent: content})
 		tg := func(key, text string) event.Event {
 			return event.Event{Source: "telegram", Type: "telegram.message", DedupeKey: key, Keys: []string{"telegram:7"}, Text: text,
 				Contact: event.Contact{Channel: "telegram", ID: "7"}, Data: map[string]any{}}
@@ -121,6 +131,61 @@ states:
 		}
 		if d := logs.lines("action dead: retries exhausted"); len(d) != 1 || d[0]["level"] != "ERROR" || d[0]["code"] != "server_error" {
 			t.Errorf("dead action lines %v", d)
+		}
+	}
+}
+
+// TestNoCustomerTextInLogs: without LogContent no line of the log, at any level,
+// carries what the customer wrote, though start guards and steps fail on it and
+// their errors quote it; with LogContent the errors keep it.
+func TestNoCustomerTextInLogs(t *testing.T) {
+	for _, content := range []bool{false, true} {
+		dir := t.TempDir()
+		files := map[string]string{
+			// Tried first: its start guard fails on the text.
+			"a.yaml": `flow: a
+start: { on: telegram.message, when: int(event.text) > 0 }
+initial: s
+states:
+  s: { final: true }
+`,
+			"b.yaml": `flow: b
+start: { on: telegram.message }
+initial: s
+vars: { n: 0 }
+states:
+  s:
+    on:
+      telegram.message: [ { set: { n: int(event.text) } } ]
+`}
+		for name, src := range files {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ctx := context.Background()
+		var logs syncBuffer
+		p, st := logged(t, dir, &logs, slog.LevelDebug, Config{LogContent: content})
+		for i, text := range []string{"Секретный адрес", "Тайный телефон"} {
+			if _, err := p.Inbox().Append(ctx, []event.Event{{Source: "telegram", Type: "telegram.message", DedupeKey: fmt.Sprint("m", i),
+				Keys: []string{"telegram:7"}, Text: text, Contact: event.Contact{Channel: "telegram", ID: "7", Name: "Анна Петровна"},
+				Data: map[string]any{}}}); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.RouteOnce(ctx); err != nil {
+				t.Fatal(err)
+			}
+			p.Drain()
+		}
+		p.Inbox().Close()
+		st.Close()
+		if len(logs.lines("start guard failed")) == 0 || len(logs.lines("event failed")) == 0 {
+			t.Fatalf("no failure lines:\n%s", logs.b.String())
+		}
+		for _, secret := range []string{"Секретный", "Тайный", "Петровна"} {
+			if got := strings.Contains(logs.b.String(), secret); got != (content && secret != "Петровна") {
+				t.Errorf("LogContent=%v: %q in the log: %v\n%s", content, secret, got, logs.b.String())
+			}
 		}
 	}
 }

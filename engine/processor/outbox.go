@@ -215,8 +215,8 @@ func (o *outbox) record(ctx context.Context, s core.Settlement) {
 		})
 	}
 	if errors.Is(err, store.ErrConflict) {
-		// No longer running: its lease ran out and another worker took it over,
-		// which records the outcome instead.
+		// No longer running under this claim: its lease ran out and another worker
+		// claimed it again, which records its own outcome; nothing of this one is kept.
 		log.Warn("outbox: outcome not recorded: another worker took the action over", "err", err)
 		return
 	}
@@ -286,6 +286,8 @@ func (o *outbox) inline(ctx context.Context, s core.Settlement) (*core.Applied, 
 		return nil, errNoInline
 	}
 	defer p.lanes.release(id)
+	p.swap.RLock() // no reload moves the dialog between its read and the commit
+	defer p.swap.RUnlock()
 	// Read while the lane is held: no step of the dialog changes it meanwhile.
 	d, gen, ok := p.dialogs.lookup(id)
 	if !ok {

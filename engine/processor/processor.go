@@ -51,7 +51,8 @@ type Config struct {
 	// FlowEnv is what expressions see as env (engine.FlowEnv(os.Environ())).
 	FlowEnv map[string]any
 	// LogContent puts customers' text in the info log line of each processed event
-	// (FIXIT_LOG_CONTENT); off, the log tells what happened without what was said.
+	// and leaves it in the errors and notes logged (FIXIT_LOG_CONTENT); off, the log
+	// tells what happened without what was said (core.Redact).
 	LogContent bool
 	// Observer, when set, hears of every step and every settled action after its
 	// commit (the admin API's live stream; tests).
@@ -90,7 +91,10 @@ type Processor struct {
 	timers  *timers
 
 	reloadMu sync.Mutex // one reload at a time
-	waits    sync.Map   // an operator's control event's dedupe key → chan *core.Applied (Control)
+	// swap is held (read) by each step from the read of its dialog to its commit,
+	// and (write) by a reload while it moves dialogs and swaps the flow set.
+	swap  sync.RWMutex
+	waits sync.Map // an operator's control event's dedupe key → chan *core.Applied (Control)
 }
 
 // New returns a Processor; Run starts it. Its Inbox is ready at once.
@@ -123,7 +127,7 @@ func New(cfg Config) *Processor {
 		p.dialogs = newDialogCache()
 	}
 	p.core = core.New(core.Config{Flows: cfg.Flows, Reader: cachedReader{st: cfg.Store, dialogs: p.dialogs},
-		Registry: cfg.Registry, Now: cfg.Now, Env: cfg.FlowEnv, Logger: cfg.Logger, MaxAttempts: cfg.MaxAttempts,
+		Registry: cfg.Registry, Now: cfg.Now, Env: cfg.FlowEnv, Logger: cfg.Logger, LogContent: cfg.LogContent, MaxAttempts: cfg.MaxAttempts,
 		BackoffBase: cfg.BackoffBase, BackoffMax: cfg.BackoffMax, Jitter: cfg.Jitter})
 	p.timers = &timers{p: p, queued: map[int64]bool{}}
 	p.outbox = newOutbox(p, cfg.OutboxWorkers)
@@ -179,7 +183,8 @@ func (p *Processor) RunOutbox(ctx context.Context) (int, error) { return p.outbo
 // how many it appended.
 func (p *Processor) FireTimers(ctx context.Context) (int, error) { return p.timers.fire(ctx) }
 
-// Backoff is the delay before attempt+1 of an action (see Config.BackoffBase).
+// Backoff is the delay before attempt+1 of an action: the core's rule
+// (core.Core.Backoff) with Config's BackoffBase, BackoffMax and Jitter.
 func (p *Processor) Backoff(attempt int, retryAfter time.Duration) time.Duration {
 	return p.core.Backoff(attempt, retryAfter)
 }

@@ -147,6 +147,18 @@ func newHarnessWith(t *testing.T, flowsDir, dsn string, wrap func(store.Store) s
 	return &harness{t: t, dsn: dsn, st: st, p: p, clk: clk, conn: conn, flows: h}
 }
 
+// newWrapped is a harness of the flows in flowsDir on a SQLite file whose store wrap wraps (fault
+// injection, counting), and the wrapper.
+func newWrapped[S store.Store](t *testing.T, flowsDir string, wrap func(store.Store) S) (*harness, S) {
+	t.Helper()
+	var w S
+	h := newHarnessWith(t, flowsDir, filepath.Join(t.TempDir(), "fixit.db"), func(st store.Store) store.Store {
+		w = wrap(st)
+		return w
+	})
+	return h, w
+}
+
 // settle routes, processes and performs until nothing is left to do.
 func (h *harness) settle() {
 	h.t.Helper()

@@ -16,8 +16,9 @@ import (
 // can fail is done before the swap — the files are loaded and checked, the set is
 // checked against the live dialogs (a flow that declares `migrate` must not move
 // dialogs into states it lacks), every version is stored, and the live dialogs of
-// those flows are moved to their new version — and then one pointer is swapped. On
-// any error the old set keeps serving and the report says why.
+// those flows are moved to their new version, in one transaction — and then one
+// pointer is swapped, while no step is under way. On any error nothing is stored
+// or moved, the old set keeps serving and the report says why.
 //
 // With dryRun nothing is stored, moved or swapped: the report says what a reload
 // would do (its diagnostics, the flows added, changed and removed, the dialogs
@@ -40,12 +41,19 @@ func (p *Processor) Reload(ctx context.Context, dryRun bool) engine.ReloadReport
 		return rep
 	}
 	if next != nil {
-		if err := p.install(ctx, next); err != nil {
+		// Steps wait while the set changes: none plans on a dialog read before the
+		// move and commits after it, or runs on a version the swap replaces.
+		p.swap.Lock()
+		err := p.install(ctx, next)
+		if err != nil {
 			refuse(&rep, next, engine.CodeReloadFailed, err.Error(), "the old flows keep serving; check the database, then reload again")
 			rep.Result, next = engine.ReloadError, nil
 		}
+		holder.Commit(next, rep)
+		p.swap.Unlock()
+	} else {
+		holder.Commit(next, rep)
 	}
-	holder.Commit(next, rep)
 	p.report(rep)
 	if p.cfg.Observer != nil {
 		p.cfg.Observer.Reloaded(rep)
@@ -54,31 +62,43 @@ func (p *Processor) Reload(ctx context.Context, dryRun bool) engine.ReloadReport
 }
 
 // install stores the versions of a set about to go into service and moves the
-// live dialogs of its flows that declare `migrate`.
+// live dialogs of its flows that declare `migrate`, all in one transaction: on an
+// error nothing is stored or moved. The dialogs moved are changed behind the
+// dialog cache, which is cleared.
 func (p *Processor) install(ctx context.Context, fs *engine.FlowSet) error {
-	for _, f := range fs.Flows() {
-		if err := p.st.SaveFlowVersion(ctx, store.FlowVersion{Hash: f.Hash, Flow: f.Name, File: f.File, Source: string(f.Source)}); err != nil {
-			return fmt.Errorf("store flow version %s: %w", f.Name, err)
+	moved := map[string]int64{}
+	err := p.st.Step(ctx, func(tx store.StepTx) error {
+		clear(moved) // a step may be run again
+		for _, f := range fs.Flows() {
+			if err := tx.SaveFlowVersion(store.FlowVersion{Hash: f.Hash, Flow: f.Name, File: f.File, Source: string(f.Source)}); err != nil {
+				return fmt.Errorf("store flow version %s: %w", f.Name, err)
+			}
 		}
+		for _, f := range fs.Flows() {
+			if f.Migrate == nil {
+				continue
+			}
+			n, err := tx.AdoptDialogs(f.Name, f.Hash, f.Migrate)
+			if err != nil {
+				return fmt.Errorf("move live dialogs of %s to its new version: %w", f.Name, err)
+			}
+			moved[f.Name] = n
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	moved := int64(0)
+	total := int64(0)
 	for _, f := range fs.Flows() {
-		if f.Migrate == nil {
-			continue
-		}
-		n, err := p.st.AdoptDialogs(ctx, f.Name, f.Hash, f.Migrate)
-		if err != nil {
-			return fmt.Errorf("move live dialogs of %s to its new version: %w", f.Name, err)
-		}
-		if n > 0 {
+		if n := moved[f.Name]; n > 0 {
 			p.log.Info("live dialogs moved to the new flow version", "flow", f.Name, "version", f.Hash[:12], "dialogs", n)
+			total += n
 		}
-		moved += n
 	}
-	if moved > 0 {
-		// The moves bypassed the steps: a step that writes a moved dialog would fail
-		// its revision check, but one that does not (an event the old state ignores)
-		// would go on from the old version.
+	if total > 0 {
+		// A cached dialog would go on from its old version until a write of it
+		// failed its revision check (and one that writes nothing, never would).
 		p.dialogs.clear()
 	}
 	return nil

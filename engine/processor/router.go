@@ -2,6 +2,7 @@ package processor
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"time"
 
@@ -46,7 +47,7 @@ func (r *router) loop(ctx context.Context) {
 	defer tick.Stop()
 	for {
 		if err := r.once(ctx); err != nil && ctx.Err() == nil {
-			r.p.log.Error("router: read pending events", "err", err)
+			r.p.log.Error("router: route pending events", "err", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -82,7 +83,10 @@ func (r *router) once(ctx context.Context) error {
 			return nil
 		}
 		for i := range evs {
-			r.route(ctx, evs[i])
+			if err := r.route(ctx, evs[i]); err != nil {
+				// Neither the cursor nor seen moves past it: the next look routes it again.
+				return err
+			}
 			r.cursor = evs[i].Seq
 			if r.cursor > r.seen.Load() {
 				r.seen.Store(r.cursor)
@@ -92,7 +96,8 @@ func (r *router) once(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// route hands one event to a lane.
+// route hands one event to a lane. An error (the store did not answer) hands it
+// to none: the caller stops before it.
 //
 // An event of a known dialog goes to that dialog's lane. An event no dialog claims
 // is decided only after every earlier event is processed, since one of them may bind
@@ -101,21 +106,19 @@ func (r *router) once(ctx context.Context) error {
 // share a lane, so a contact's second message finds the dialog its first one
 // started). Before the next event of a known dialog the router waits for the start
 // lanes to finish, so that no event overtakes an earlier one of the same dialog.
-func (r *router) route(ctx context.Context, ev store.Event) {
+func (r *router) route(ctx context.Context, ev store.Event) error {
 	lanes := r.p.lanes
 	if lanes.queued(ev.Seq) {
-		return
+		return nil
 	}
 	id, err := r.p.core.Route(ctx, r.p.core.Reader(), &ev)
 	if err != nil {
-		r.p.log.Error("router: find dialog", "event_id", ev.ID, "err", err)
-		return
+		return fmt.Errorf("find the dialog of event %s: %w", ev.ID, err)
 	}
 	if id == 0 && r.run == nil {
 		lanes.wait()
 		if id, err = r.p.core.Route(ctx, r.p.core.Reader(), &ev); err != nil {
-			r.p.log.Error("router: find dialog", "event_id", ev.ID, "err", err)
-			return
+			return fmt.Errorf("find the dialog of event %s: %w", ev.ID, err)
 		}
 		if id == 0 {
 			r.run = map[string]int64{}
@@ -127,9 +130,10 @@ func (r *router) route(ctx context.Context, ev store.Event) {
 			r.run = nil
 		}
 		lanes.submit(id, ev)
-		return
+		return nil
 	}
 	lanes.submit(r.startLane(ev.Keys), ev)
+	return nil
 }
 
 // startLane returns the (negative) lane of a run's event that no dialog claims: the

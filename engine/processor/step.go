@@ -35,6 +35,12 @@ func (s *stepper) process(lane int64, ev store.Event) {
 	target := lane // negative: find the dialog by the event's keys (an earlier event may have started it)
 	wait, deadline := 5*time.Millisecond, time.Now().Add(maxWaitElse)
 	failures := 0
+	if t, ok := event.TimerOf(&ev.Event); ok {
+		// However the event ends (applied, failed, settled elsewhere), the scheduler
+		// may look at its timer again: still pending, it is appended again, which the
+		// dedupe key makes the same event; fired, it is no longer due.
+		defer p.timers.unqueue(t.ID)
+	}
 	for {
 		applied, err := s.once(ctx, target, ev)
 
@@ -67,9 +73,13 @@ func (s *stepper) process(lane int64, ev store.Event) {
 			}
 		default:
 			dialogID := max(target, 0)
-			log.Error("process event: giving up", "dialog_id", dialogID, "attempts", failures+1, "err", err)
+			log.Error("process event: giving up", "dialog_id", dialogID, "attempts", failures+1, "err", p.logText(err, &ev))
 			if merr := p.step(ctx, func(tx store.StepTx) error { return p.core.Failed(tx, ev, dialogID, err) }); merr != nil {
+				// Nothing is recorded: the event stays pending for a rescan, and whoever
+				// waits for it (a control) hears of it only once it is settled.
 				log.Error("process event: record the failure", "err", merr)
+				p.router.rescanSoon()
+				return
 			}
 			s.observe(log, &core.Applied{Event: ev, Outcome: engine.Failed, Err: err})
 			return
@@ -81,6 +91,8 @@ func (s *stepper) process(lane int64, ev store.Event) {
 // negative: find it by the event's keys).
 func (s *stepper) once(ctx context.Context, target int64, ev store.Event) (*core.Applied, error) {
 	p := s.p
+	p.swap.RLock()
+	defer p.swap.RUnlock()
 	if target < 0 {
 		var err error
 		if target, err = p.core.Route(ctx, p.core.Reader(), &ev); err != nil {
@@ -112,9 +124,6 @@ func (s *stepper) once(ctx context.Context, target int64, ev store.Event) (*core
 		applied, err = p.core.Apply(tx, plan)
 		return err
 	})
-	if t, ok := event.TimerOf(&ev.Event); ok && err == nil {
-		p.timers.unqueue(t.ID)
-	}
 	if err != nil {
 		if target != 0 {
 			p.dialogs.drop(target)
@@ -130,7 +139,8 @@ func (s *stepper) once(ctx context.Context, target int64, ev store.Event) (*core
 	return applied, nil
 }
 
-// observe counts an event's outcome and tells its story in the log: one line per
+// observe counts an event's outcome, once it is committed, tells whoever waits for
+// it (Observer, a control's caller), and tells its story in the log: one line per
 // event (at info; a failure at warn), and the flow's own `log` actions at their
 // level. Customer text is left out unless Config.LogContent is set.
 func (s *stepper) observe(log *slog.Logger, a *core.Applied) {
@@ -153,11 +163,11 @@ func (s *stepper) observe(log *slog.Logger, a *core.Applied) {
 		if event.Addressed(&ev.Event) {
 			reason = "the dialog it is addressed to does not exist"
 		}
-		log.Info("event unrouted", append([]any{"source", ev.Source, "reason", reason}, notes(a.Notes)...)...)
+		log.Info("event unrouted", append([]any{"source", ev.Source, "reason", reason}, p.notes(a)...)...)
 		return
 	}
 	if a.Dialog == nil { // given up before a dialog was known
-		log.Warn("event failed", "err", a.Err)
+		log.Warn("event failed", "err", p.logText(a.Err, &ev))
 		return
 	}
 	log = log.With("dialog_id", a.Dialog.ID, "flow", a.Flow)
@@ -171,7 +181,7 @@ func (s *stepper) observe(log *slog.Logger, a *core.Applied) {
 		}
 	}
 	if a.Outcome == engine.Failed {
-		log.Warn("event failed", "state", a.From, "err", a.Err)
+		log.Warn("event failed", "state", a.From, "err", p.logText(a.Err, &ev))
 		return
 	}
 	attrs := []any{"source", ev.Source, "from", a.From, "to", a.Dialog.State, "status", string(a.Dialog.Status),
@@ -189,14 +199,34 @@ func (s *stepper) observe(log *slog.Logger, a *core.Applied) {
 	if p.cfg.LogContent && ev.Text != "" {
 		attrs = append(attrs, "text", ev.Text)
 	}
-	log.Info("event processed", append(attrs, notes(a.Notes)...)...)
+	log.Info("event processed", append(attrs, p.notes(a)...)...)
 }
 
-func notes(ns []string) []any {
-	if len(ns) == 0 {
+// notes are a step's notes as log attributes (none when it has none).
+func (p *Processor) notes(a *core.Applied) []any {
+	if len(a.Notes) == 0 {
 		return nil
 	}
+	ns := make([]string, len(a.Notes))
+	for i, n := range a.Notes {
+		ns[i] = n
+		if !p.cfg.LogContent {
+			ns[i] = core.Redact(n, &a.Event.Event)
+		}
+	}
 	return []any{"notes", ns}
+}
+
+// logText is an error as the logs show it: without the customer's content of ev
+// unless Config.LogContent is set.
+func (p *Processor) logText(err error, ev *store.Event) string {
+	if err == nil {
+		return ""
+	}
+	if p.cfg.LogContent {
+		return err.Error()
+	}
+	return core.Redact(err.Error(), &ev.Event)
 }
 
 // metricOutcome is the outcome label of fixit_events_processed_total: processed,

@@ -9,9 +9,10 @@ import (
 )
 
 // timers turns due timers into timer events in the inbox. A timer is marked fired
-// when its event is processed, in the same transaction as the step (core.Apply), so
-// it stays due until then: queued remembers the timers whose event is appended and
-// not yet processed, so that the next look does not append them again.
+// in the transaction that settles its event (core.Apply, or core.Failed when the
+// event fails), so it stays due until then: queued remembers the timers whose event
+// is appended and not yet settled here, so that the next look does not append them
+// again. An event's dedupe key is its timer's id, so a timer fires one event.
 type timers struct {
 	p      *Processor
 	mu     sync.Mutex
@@ -34,7 +35,7 @@ func (t *timers) loop(ctx context.Context) {
 }
 
 // fire appends the events of the timers due now (their dedupe key is the timer id,
-// so firing twice stores one event) and returns how many it appended.
+// so firing twice stores one event) and returns how many new events it appended.
 func (t *timers) fire(ctx context.Context) (int, error) {
 	due, err := t.p.st.DueTimers(ctx, t.p.cfg.Now(), 500)
 	if err != nil || len(due) == 0 {
@@ -52,7 +53,8 @@ func (t *timers) fire(ctx context.Context) (int, error) {
 	if len(fresh) == 0 {
 		return 0, nil
 	}
-	if _, err := t.p.inbox.Append(ctx, core.TimerEvents(fresh)); err != nil {
+	res, err := t.p.inbox.Append(ctx, core.TimerEvents(fresh))
+	if err != nil {
 		t.mu.Lock()
 		for _, d := range fresh {
 			delete(t.queued, d.ID)
@@ -60,10 +62,23 @@ func (t *timers) fire(ctx context.Context) (int, error) {
 		t.mu.Unlock()
 		return 0, err
 	}
-	return len(fresh), nil
+	// A duplicate is the timer's event stored before (the timer was read as due
+	// before its step committed, or on another replica): nothing new was appended,
+	// and no step of this append will unqueue it.
+	n := 0
+	t.mu.Lock()
+	for i, r := range res {
+		if r.Duplicate {
+			delete(t.queued, fresh[i].ID)
+		} else {
+			n++
+		}
+	}
+	t.mu.Unlock()
+	return n, nil
 }
 
-// unqueue forgets a timer whose event was processed.
+// unqueue forgets a timer whose event was settled, or given up on here.
 func (t *timers) unqueue(id int64) {
 	t.mu.Lock()
 	delete(t.queued, id)

@@ -98,7 +98,7 @@ var StepSpecs = []StepSpec{
 		text("reason", "why"), text("operator", "who (default scenario)")),
 	step("handback", "an operator hands a dialog that is with a human back to the bot: it resumes in its state, or enters `state`; messages held meanwhile are not replayed", false, "", "`handback: true`",
 		text("state", "a state to enter"), text("reason", "why"), text("operator", "who (default scenario)")),
-	step("message", "an operator writes to the customer through the outbox (a `send` on the dialog's channel; on WhatsApp a text only inside the 24-hour window)", false, "text", "`message: \"Здравствуйте, это Анна\"`",
+	step("message", "an operator writes to the customer through the outbox (a `send` on the dialog's channel; on WhatsApp a text only inside the 24-hour window: outside it the step is refused, as the admin API refuses it)", false, "text", "`message: \"Здравствуйте, это Анна\"`",
 		text("text", "the text"), engine.Field{Name: "template", Type: engine.TAny, Doc: "a WhatsApp template `{name, language, params}` instead of a text"}, text("operator", "who (default scenario)")),
 	step("goto", "an operator moves an active dialog to a state, entering it", false, "state", "`goto: ask_problem`",
 		text("state", "the state"), text("reason", "why"), text("operator", "who (default scenario)")),

@@ -234,7 +234,7 @@ func (s *complete) apply(r *runner) (*sim.Report, error) {
 }
 
 // control is an operator's control of the current dialog, as the admin API
-// applies it (it must fit the dialog's status).
+// checks and applies it (core.CheckControl).
 type control struct{ c event.Control }
 
 func (s *control) apply(r *runner) (*sim.Report, error) {

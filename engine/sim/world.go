@@ -381,14 +381,16 @@ func (w *World) Inject(ev event.Event) *Report {
 	return rep
 }
 
-// Control applies an operator's control to a dialog, as the admin API does: a
-// control that does not fit the dialog's status is refused.
+// Control applies an operator's control to a dialog, as the admin API does: it is
+// checked first with the same rules (core.CheckControl: the control fits the
+// dialog's flow and status, a free-form WhatsApp message is inside the 24-hour
+// window) and refused when it does not pass.
 func (w *World) Control(c event.Control) (*Report, error) {
 	d := w.Dialog(c.DialogID)
 	if d == nil {
 		return nil, fmt.Errorf("%s: no dialog %d", c.Kind, c.DialogID)
 	}
-	if err := engine.ControlFits(c.Kind, d.Status); err != nil {
+	if err := w.core.CheckControl(w.ctx, &d.Dialog, c, w.st.LastInbound); err != nil {
 		return nil, fmt.Errorf("%s dialog %d: %w", c.Kind, c.DialogID, err)
 	}
 	rep := w.Inject(c.Event(w.now))

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -78,7 +79,8 @@ func TestWindow(t *testing.T) {
 		failCode string
 	}{
 		{"inside", 23*time.Hour + 59*time.Minute, event.Control{Text: "x"}, "text", ""},
-		{"exactly 24h is closed", 24 * time.Hour, event.Control{Text: "x"}, "", "window_closed"},
+		// The control is refused before it is stored, as the admin API refuses it.
+		{"exactly 24h is closed", 24 * time.Hour, event.Control{Text: "x"}, "", "refused"},
 		{"a template ignores the window", 25 * time.Hour, event.Control{Template: map[string]any{"name": "t", "language": "ru"}}, "template", ""},
 	}
 	for _, tc := range tests {
@@ -89,6 +91,16 @@ func TestWindow(t *testing.T) {
 			c := tc.control
 			c.Kind, c.DialogID, c.Operator = event.ControlMessage, 1, "anna"
 			rep, err := w.Control(c)
+			if tc.failCode == "refused" {
+				var ce *engine.ErrControl
+				if !errors.As(err, &ce) || !ce.Invalid || !strings.Contains(err.Error(), "24-hour") {
+					t.Fatalf("outside the window: %v, want a refusal", err)
+				}
+				if rep != nil {
+					t.Fatalf("a refused control was applied: %+v", rep)
+				}
+				return
+			}
 			if err != nil {
 				t.Fatal(err)
 			}

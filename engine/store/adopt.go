@@ -43,34 +43,41 @@ func (s *GormStore) WaitingDialogs(ctx context.Context, flow, exceptHash string)
 func (s *GormStore) AdoptDialogs(ctx context.Context, flow, toHash string, moves map[string]string) (int64, error) {
 	var moved int64
 	err := s.conn(ctx).Transaction(func(tx *gorm.DB) error {
-		now := dbTime(s.now())
-		live := `flow = ? AND flow_hash <> ? AND status IN ('active', 'handoff')`
-		for from, to := range moves {
-			if from == to {
-				continue
-			}
-			if err := tx.Exec(`UPDATE timers SET state = ? WHERE status = 'pending' AND state = ?
-				AND dialog_id IN (SELECT id FROM dialogs WHERE `+live+` AND state = ?)`,
-				cleanText(to), cleanText(from), flow, toHash, cleanText(from)).Error; err != nil {
-				return fmt.Errorf("move timers of state %s: %w", from, err)
-			}
-			res := tx.Exec(`UPDATE dialogs SET state = ?, flow_hash = ?, revision = revision + 1, updated_at = ?
-				WHERE `+live+` AND state = ?`, cleanText(to), toHash, now, flow, toHash, cleanText(from))
-			if res.Error != nil {
-				return fmt.Errorf("move dialogs in state %s: %w", from, res.Error)
-			}
-			moved += res.RowsAffected
-		}
-		res := tx.Exec(`UPDATE dialogs SET flow_hash = ?, revision = revision + 1, updated_at = ? WHERE `+live,
-			toHash, now, flow, toHash)
-		if res.Error != nil {
-			return fmt.Errorf("move dialogs: %w", res.Error)
-		}
-		moved += res.RowsAffected
-		return nil
+		var err error
+		moved, err = s.adoptDialogs(tx, flow, toHash, moves)
+		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("adopt dialogs of %s: %w", flow, err)
+		return 0, err
 	}
 	return moved, nil
+}
+
+// adoptDialogs is AdoptDialogs in the transaction tx.
+func (s *GormStore) adoptDialogs(tx *gorm.DB, flow, toHash string, moves map[string]string) (int64, error) {
+	var moved int64
+	now := dbTime(s.now())
+	live := `flow = ? AND flow_hash <> ? AND status IN ('active', 'handoff')`
+	for from, to := range moves {
+		if from == to {
+			continue
+		}
+		if err := tx.Exec(`UPDATE timers SET state = ? WHERE status = 'pending' AND state = ?
+			AND dialog_id IN (SELECT id FROM dialogs WHERE `+live+` AND state = ?)`,
+			cleanText(to), cleanText(from), flow, toHash, cleanText(from)).Error; err != nil {
+			return 0, fmt.Errorf("adopt dialogs of %s: move timers of state %s: %w", flow, from, err)
+		}
+		res := tx.Exec(`UPDATE dialogs SET state = ?, flow_hash = ?, revision = revision + 1, updated_at = ?
+			WHERE `+live+` AND state = ?`, cleanText(to), toHash, now, flow, toHash, cleanText(from))
+		if res.Error != nil {
+			return 0, fmt.Errorf("adopt dialogs of %s: move dialogs in state %s: %w", flow, from, res.Error)
+		}
+		moved += res.RowsAffected
+	}
+	res := tx.Exec(`UPDATE dialogs SET flow_hash = ?, revision = revision + 1, updated_at = ? WHERE `+live,
+		toHash, now, flow, toHash)
+	if res.Error != nil {
+		return 0, fmt.Errorf("adopt dialogs of %s: move dialogs: %w", flow, res.Error)
+	}
+	return moved + res.RowsAffected, nil
 }

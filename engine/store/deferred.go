@@ -82,9 +82,10 @@ func newDeferredWrites() *deferredWrites {
 				FROM jsonb_each(?) AS j WHERE events.id = j.value->>0 AND +events.status = 'pending'`},
 		done: kept{manyFrom: 3,
 			one: `UPDATE outbox SET updated_at = ?2, locked_until = NULL, status = 'done', result = ?3
-				WHERE id = ?1 AND status = 'running'`,
+				WHERE id = ?1 AND status = 'running' AND (?4 = 0 OR attempts = ?4)`,
 			many: `UPDATE outbox SET updated_at = j.value->>1, locked_until = NULL, status = 'done', result = j.value->>2
-				FROM jsonb_each(?) AS j WHERE outbox.id = j.value->>0 AND +outbox.status = 'running'`},
+				FROM jsonb_each(?) AS j WHERE outbox.id = j.value->>0 AND +outbox.status = 'running'
+				AND (j.value->>3 = 0 OR outbox.attempts = j.value->>3)`},
 	}
 }
 
@@ -262,9 +263,9 @@ func (w *deferredWrites) addMark(seq int64, status EventStatus, dialogID *int64,
 	w.marked = append(w.marked, status)
 }
 
-// addDone keeps one outbox item's completion.
-func (w *deferredWrites) addDone(id int64, at time.Time, result string) {
-	w.done.add(id, at, result)
+// addDone keeps one outbox item's completion under the claim of attempt (0: any).
+func (w *deferredWrites) addDone(id int64, attempt int, at time.Time, result string) {
+	w.done.add(id, at, result, int64(attempt))
 	w.doneIDs = append(w.doneIDs, id)
 }
 
@@ -398,7 +399,7 @@ func (w *deferredWrites) flushMarks(tx *gorm.DB) error {
 }
 
 // flushDone completes the kept outbox items; it fails, as CompleteOutbox does, when
-// one of them is missing or no longer running.
+// one of them is missing or no longer running under the claim it was completed by.
 func (w *deferredWrites) flushDone(tx *gorm.DB) error {
 	ids := w.doneIDs
 	w.doneIDs = nil

@@ -58,8 +58,8 @@ func TestStepsWritesSeenInOrder(t *testing.T) {
 				claimed, err = tx.ClaimOutbox(t0, 10, time.Minute)
 				return err
 			},
-			func(tx StepTx) error { return tx.CompleteOutbox(item.ID, json.RawMessage(`{"ok":true}`)) },
-			func(tx StepTx) error { return tx.FailOutbox(item.ID, OutboxDead, "late", "done already") },
+			func(tx StepTx) error { return tx.CompleteOutbox(item.ID, 0, json.RawMessage(`{"ok":true}`)) },
+			func(tx StepTx) error { return tx.FailOutbox(item.ID, 0, OutboxDead, "late", "done already") },
 			func(tx StepTx) error { return tx.MarkEvent(seqs[0].Seq, EventFailed, &d.ID, "twice") },
 			func(tx StepTx) error { return tx.MarkEvent(seqs[1].Seq, EventUnrouted, nil, "") },
 		})
@@ -127,7 +127,7 @@ func TestStepsKeptWriteFailsItsStep(t *testing.T) {
 			func(tx StepTx) error { return tx.MarkEvent(seqs[0].Seq, EventProcessed, nil, "") },
 			func(tx StepTx) error { return tx.MarkEvent(seqs[2].Seq+100, EventProcessed, nil, "") },
 			func(tx StepTx) error { cur := *stale; return tx.UpdateDialog(&cur) }, // a step starts afresh each time
-			func(tx StepTx) error { return tx.CompleteOutbox(12345, nil) },
+			func(tx StepTx) error { return tx.CompleteOutbox(12345, 0, nil) },
 			func(tx StepTx) error {
 				return tx.AppendHistory(HistoryEntry{DialogID: d.ID + 1000, Kind: dialog.HistLog, ToState: "nobody"})
 			},
@@ -248,7 +248,7 @@ func TestKeptWritesEitherForm(t *testing.T) {
 						tx.Enqueue(&OutboxItem{DialogID: &cur.ID, Kind: "next", Params: json.RawMessage(`{"i":"\"é\n"}`)}),
 						tx.AppendHistory(HistoryEntry{DialogID: cur.ID, Kind: dialog.HistTransition, FromState: "a", ToState: "b"}),
 						tx.MarkEvent(evs[i].Seq, EventProcessed, &cur.ID, ""),
-						tx.CompleteOutbox(items[i].ID, json.RawMessage(`{"n":1}`)))
+						tx.CompleteOutbox(items[i].ID, items[i].Attempts, json.RawMessage(`{"n":1}`)))
 				}
 			}
 			for i, err := range e.s.Steps(ctxT(t), fns) {
@@ -277,6 +277,58 @@ func TestKeptWritesEitherForm(t *testing.T) {
 				ev, err := e.s.GetEvent(ctxT(t), evs[i].Seq)
 				if err != nil || ev.Status != EventProcessed || ev.DialogID == nil || *ev.DialogID != d.ID {
 					t.Errorf("%d steps: event %d: %+v %v", n, i+1, ev, err)
+				}
+			}
+		}
+	})
+}
+
+// TestLostClaimFinishesNothing: an item claimed again after its lease ran out is
+// finished only by the claim it runs under, whether its completions are kept and
+// made one by one or all at once, and whether it is completed, retried or failed.
+func TestLostClaimFinishesNothing(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *env) {
+		for _, n := range []int{1, 4} {
+			items := make([]*OutboxItem, n)
+			for i := range items {
+				d := e.newDialog(t, fmt.Sprint("lost", n, "-", i), "a")
+				items[i] = &OutboxItem{DialogID: &d.ID, Kind: "send"}
+				e.step(t, func(tx StepTx) error { return tx.Enqueue(items[i]) })
+			}
+			first, err := e.s.ClaimOutbox(ctxT(t), t0.Add(time.Hour), 100, time.Minute)
+			if err != nil || len(first) != n {
+				t.Fatalf("first claim: %d %v", len(first), err)
+			}
+			second, err := e.s.ClaimOutbox(ctxT(t), t0.Add(2*time.Hour), 100, time.Minute)
+			if err != nil || len(second) != n {
+				t.Fatalf("second claim: %d %v", len(second), err)
+			}
+			finish := func(claimed []OutboxItem) []error {
+				fns := make([]func(StepTx) error, n)
+				for i := range fns {
+					it := claimed[i]
+					fns[i] = func(tx StepTx) error { return tx.CompleteOutbox(it.ID, it.Attempts, json.RawMessage(`{}`)) }
+				}
+				return e.s.Steps(ctxT(t), fns)
+			}
+			for i, err := range finish(first) {
+				if !errors.Is(err, ErrConflict) {
+					t.Errorf("%d items: the lost claim completed item %d: %v", n, i+1, err)
+				}
+			}
+			if err := e.s.Step(ctxT(t), func(tx StepTx) error {
+				return tx.RetryOutbox(first[0].ID, first[0].Attempts, t0, "x", "x")
+			}); !errors.Is(err, ErrConflict) {
+				t.Errorf("%d items: the lost claim retried: %v", n, err)
+			}
+			if err := e.s.Step(ctxT(t), func(tx StepTx) error {
+				return tx.FailOutbox(first[0].ID, first[0].Attempts, OutboxDead, "x", "x")
+			}); !errors.Is(err, ErrConflict) {
+				t.Errorf("%d items: the lost claim failed it: %v", n, err)
+			}
+			for i, err := range finish(second) {
+				if err != nil {
+					t.Errorf("%d items: the claim it runs under: item %d: %v", n, i+1, err)
 				}
 			}
 		}

@@ -1047,60 +1047,73 @@ func (s *GormStore) claimOutbox(tx *gorm.DB, now time.Time, limit int, lease tim
 	return toOutbox(rows), nil
 }
 
-// finishOutbox applies an update to a running item and explains a miss.
-func (s *GormStore) finishOutbox(db *gorm.DB, what string, id int64, set string, args ...any) error {
+// finishOutbox applies an update to a running item and explains a miss. With
+// attempt > 0 the item must still run under that claim (its attempts count): a
+// claim whose lease ran out and that another worker took over finishes nothing.
+func (s *GormStore) finishOutbox(db *gorm.DB, what string, id int64, attempt int, set string, args ...any) error {
 	args = append(append([]any{dbTime(s.now())}, args...), id)
-	n, err := s.execSQL(db, `UPDATE outbox SET updated_at = ?, locked_until = NULL, `+set+`
-		WHERE id = ? AND status = 'running'`, args...)
+	where := `WHERE id = ? AND status = 'running'`
+	if attempt > 0 {
+		where += ` AND attempts = ?`
+		args = append(args, attempt)
+	}
+	n, err := s.execSQL(db, `UPDATE outbox SET updated_at = ?, locked_until = NULL, `+set+` `+where, args...)
 	if err != nil {
 		return fmt.Errorf("%s outbox item %d: %w", what, id, err)
 	}
 	if n == 1 {
 		return nil
 	}
-	var status []string
-	if err := db.Raw(`SELECT status FROM outbox WHERE id = ?`, id).Scan(&status).Error; err != nil {
+	var rows []struct {
+		Status   string `gorm:"column:status"`
+		Attempts int    `gorm:"column:attempts"`
+	}
+	if err := db.Raw(`SELECT status, attempts FROM outbox WHERE id = ?`, id).Scan(&rows).Error; err != nil {
 		return fmt.Errorf("%s outbox item %d: %w", what, id, err)
 	}
-	if len(status) == 0 {
+	if len(rows) == 0 {
 		return fmt.Errorf("%s outbox item %d: %w", what, id, ErrNotFound)
 	}
-	return fmt.Errorf("%s outbox item %d: it is %s, not running: %w", what, id, status[0], ErrConflict)
+	if rows[0].Status == string(OutboxRunning) {
+		return fmt.Errorf("%s outbox item %d: attempt %d's claim is lost: attempt %d runs it: %w", what, id, attempt,
+			rows[0].Attempts, ErrConflict)
+	}
+	return fmt.Errorf("%s outbox item %d: it is %s, not running: %w", what, id, rows[0].Status, ErrConflict)
 }
 
 // CompleteOutbox marks a running item done; ErrConflict when it is not running.
 func (s *GormStore) CompleteOutbox(ctx context.Context, id int64, result json.RawMessage) error {
-	return s.completeOutbox(s.conn(ctx), id, result)
+	return s.completeOutbox(s.conn(ctx), id, 0, result)
 }
 
-func (s *GormStore) completeOutbox(db *gorm.DB, id int64, result json.RawMessage) error {
+func (s *GormStore) completeOutbox(db *gorm.DB, id int64, attempt int, result json.RawMessage) error {
 	res, err := rawJSON("result", result)
 	if err != nil {
 		return fmt.Errorf("complete outbox item %d: %w", id, err)
 	}
-	return s.finishOutbox(db, "complete", id, `status = 'done', result = ?`, res)
+	return s.finishOutbox(db, "complete", id, attempt, `status = 'done', result = ?`, res)
 }
 
 // RetryOutbox schedules another attempt of a running item; ErrConflict when it is not running.
 func (s *GormStore) RetryOutbox(ctx context.Context, id int64, nextAt time.Time, errCode, errText string) error {
-	return s.retryOutbox(s.conn(ctx), id, nextAt, errCode, errText)
+	return s.retryOutbox(s.conn(ctx), id, 0, nextAt, errCode, errText)
 }
 
-func (s *GormStore) retryOutbox(db *gorm.DB, id int64, nextAt time.Time, errCode, errText string) error {
-	return s.finishOutbox(db, "retry", id, `status = 'pending', next_at = ?, error_code = ?, last_error = ?`,
+func (s *GormStore) retryOutbox(db *gorm.DB, id int64, attempt int, nextAt time.Time, errCode, errText string) error {
+	return s.finishOutbox(db, "retry", id, attempt, `status = 'pending', next_at = ?, error_code = ?, last_error = ?`,
 		dbTime(nextAt), cleanText(errCode), cleanText(errText))
 }
 
 // FailOutbox ends a running item as failed or dead; ErrConflict when it is not running.
 func (s *GormStore) FailOutbox(ctx context.Context, id int64, status OutboxStatus, errCode, errText string) error {
-	return s.failOutbox(s.conn(ctx), id, status, errCode, errText)
+	return s.failOutbox(s.conn(ctx), id, 0, status, errCode, errText)
 }
 
-func (s *GormStore) failOutbox(db *gorm.DB, id int64, status OutboxStatus, errCode, errText string) error {
+func (s *GormStore) failOutbox(db *gorm.DB, id int64, attempt int, status OutboxStatus, errCode, errText string) error {
 	if status != OutboxFailed && status != OutboxDead {
 		return fmt.Errorf("fail outbox item %d: status must be %s or %s, got %q", id, OutboxFailed, OutboxDead, status)
 	}
-	return s.finishOutbox(db, "fail", id, `status = ?, error_code = ?, last_error = ?`,
+	return s.finishOutbox(db, "fail", id, attempt, `status = ?, error_code = ?, last_error = ?`,
 		string(status), cleanText(errCode), cleanText(errText))
 }
 

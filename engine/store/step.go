@@ -507,6 +507,18 @@ func (t *stepTx) SaveFlowVersion(v FlowVersion) error {
 	return saveFlowVersion(t.tx, v, dbTime(t.s.now()))
 }
 
+// AdoptDialogs moves live dialogs to a new flow version as part of the step; see
+// Store.AdoptDialogs. Kept writes are made first: the dialogs and timers it moves
+// must be as the step left them.
+func (t *stepTx) AdoptDialogs(flow, toHash string, moves map[string]string) (int64, error) {
+	if t.w != nil {
+		if err := t.w.flush(t.tx); err != nil {
+			return 0, err
+		}
+	}
+	return t.s.adoptDialogs(t.tx, flow, toHash, moves)
+}
+
 // AppendEvents stores events as part of the step; see Store.AppendEvents.
 func (t *stepTx) AppendEvents(events []event.Event) ([]AppendResult, error) {
 	return t.s.appendEvents(events, func(fn func(*gorm.DB) error, _ ...*sql.TxOptions) error { return fn(t.tx) })
@@ -515,9 +527,9 @@ func (t *stepTx) AppendEvents(events []event.Event) ([]AppendResult, error) {
 // CompleteOutbox marks a running item done as part of the step. On SQLite the
 // update is kept until the step ends (see deferredWrites), and an item no longer
 // running fails the step there.
-func (t *stepTx) CompleteOutbox(id int64, result json.RawMessage) error {
+func (t *stepTx) CompleteOutbox(id int64, attempt int, result json.RawMessage) error {
 	if t.w == nil {
-		return t.s.completeOutbox(t.tx, id, result)
+		return t.s.completeOutbox(t.tx, id, attempt, result)
 	}
 	res, err := rawJSON("result", result)
 	if err != nil {
@@ -526,7 +538,7 @@ func (t *stepTx) CompleteOutbox(id int64, result json.RawMessage) error {
 	if err := t.flushDoneOf(id); err != nil {
 		return err
 	}
-	t.w.addDone(id, dbTime(t.s.now()), res)
+	t.w.addDone(id, attempt, dbTime(t.s.now()), res)
 	return nil
 }
 
@@ -548,19 +560,19 @@ func (t *stepTx) flushDoneOf(id int64) error {
 }
 
 // RetryOutbox schedules another attempt of a running item as part of the step.
-func (t *stepTx) RetryOutbox(id int64, nextAt time.Time, errCode, errText string) error {
+func (t *stepTx) RetryOutbox(id int64, attempt int, nextAt time.Time, errCode, errText string) error {
 	if err := t.flushDoneOf(id); err != nil {
 		return err
 	}
-	return t.s.retryOutbox(t.tx, id, nextAt, errCode, errText)
+	return t.s.retryOutbox(t.tx, id, attempt, nextAt, errCode, errText)
 }
 
 // FailOutbox ends a running item as failed or dead as part of the step.
-func (t *stepTx) FailOutbox(id int64, status OutboxStatus, errCode, errText string) error {
+func (t *stepTx) FailOutbox(id int64, attempt int, status OutboxStatus, errCode, errText string) error {
 	if err := t.flushDoneOf(id); err != nil {
 		return err
 	}
-	return t.s.failOutbox(t.tx, id, status, errCode, errText)
+	return t.s.failOutbox(t.tx, id, attempt, status, errCode, errText)
 }
 
 // ClaimOutbox claims due outbox items as part of the step; see Store.ClaimOutbox.

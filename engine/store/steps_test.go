@@ -142,7 +142,7 @@ func TestStepAppendsAndSettles(t *testing.T) {
 			if res, err = tx.AppendEvents([]event.Event{done, done}); err != nil {
 				return err
 			}
-			return tx.CompleteOutbox(it.ID, json.RawMessage(`{"message_id":"wamid.1"}`))
+			return tx.CompleteOutbox(it.ID, it.Attempts, json.RawMessage(`{"message_id":"wamid.1"}`))
 		})
 		if len(res) != 2 || res[0].Duplicate || !res[1].Duplicate || res[0].Seq != res[1].Seq {
 			t.Fatalf("append results: %+v", res)
@@ -159,7 +159,7 @@ func TestStepAppendsAndSettles(t *testing.T) {
 			if _, err := tx.AppendEvents([]event.Event{again}); err != nil {
 				return err
 			}
-			return tx.FailOutbox(it.ID, OutboxDead, "network", "late")
+			return tx.FailOutbox(it.ID, it.Attempts, OutboxDead, "network", "late")
 		})
 		if !errors.Is(err, ErrConflict) {
 			t.Fatalf("settle of a done item: %v, want ErrConflict", err)

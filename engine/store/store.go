@@ -373,16 +373,22 @@ type StepTx interface {
 	MarkEvent(seq int64, status EventStatus, dialogID *int64, errText string) error
 	// SaveFlowVersion stores a flow version unless its hash is already stored.
 	SaveFlowVersion(v FlowVersion) error
+	// AdoptDialogs moves live dialogs to a new flow version as Store.AdoptDialogs
+	// does, in this transaction.
+	AdoptDialogs(flow, toHash string, moves map[string]string) (int64, error)
 	// AppendEvents stores events as Store.AppendEvents does, in this transaction.
 	AppendEvents(events []event.Event) ([]AppendResult, error)
-	// CompleteOutbox marks a running outbox item done with its JSON result;
-	// ErrConflict when it is no longer running.
-	CompleteOutbox(id int64, result json.RawMessage) error
-	// FailOutbox ends a running outbox item as OutboxFailed or OutboxDead;
-	// ErrConflict when it is no longer running.
-	FailOutbox(id int64, status OutboxStatus, errCode, errText string) error
-	// RetryOutbox puts a running item back to pending, due at nextAt, in this transaction.
-	RetryOutbox(id int64, nextAt time.Time, errCode, errText string) error
+	// CompleteOutbox marks a running outbox item done with its JSON result. attempt
+	// is the claim's (the item's Attempts as claimed; 0: any claim): ErrConflict when
+	// the item is no longer running under it (finished, or its lease ran out and
+	// another worker claimed it again).
+	CompleteOutbox(id int64, attempt int, result json.RawMessage) error
+	// FailOutbox ends a running outbox item as OutboxFailed or OutboxDead; attempt
+	// and ErrConflict as for CompleteOutbox.
+	FailOutbox(id int64, attempt int, status OutboxStatus, errCode, errText string) error
+	// RetryOutbox puts a running item back to pending, due at nextAt; attempt and
+	// ErrConflict as for CompleteOutbox.
+	RetryOutbox(id int64, attempt int, nextAt time.Time, errCode, errText string) error
 	// ClaimOutbox claims due items as Store.ClaimOutbox does, in this transaction.
 	ClaimOutbox(now time.Time, limit int, lease time.Duration) ([]OutboxItem, error)
 }
