@@ -59,31 +59,6 @@ func Run(paths []string, opt TestOptions, stdout, stderr io.Writer) (Result, boo
 	groups := map[string]*group{}
 	var order []string
 	for _, name := range files {
-		src := opt.Flows
-		if src == "" {
-			src = filepath.Dir(name)
-		}
-		g := groups[src]
-		if g == nil {
-			loader := opt.Loader
-			if loader == nil {
-				loader = sim.DefaultLoader()
-			}
-			fs, diags := loader.Load(src)
-			for _, d := range diags {
-				if d.Severity == engine.SevError {
-					fmt.Fprintln(stderr, d.String())
-				}
-			}
-			if fs == nil {
-				fmt.Fprintf(stderr, "fixit test: the flows in %s do not load; scenarios in %s not run\n", src, name)
-				ok = false
-				continue
-			}
-			g = &group{flows: fs, cov: NewCoverage()}
-			groups[src] = g
-			order = append(order, src)
-		}
 		data, err := os.ReadFile(name)
 		if err != nil {
 			fmt.Fprintf(stderr, "%s:1:1: error: %s cannot read: %v\n", name, engine.CodeReadError, err)
@@ -100,6 +75,29 @@ func Run(paths []string, opt TestOptions, stdout, stderr io.Writer) (Result, boo
 		if sf == nil {
 			ok = false
 			continue
+		}
+		srcs := FlowPaths(sf, opt.Flows)
+		src := strings.Join(srcs, string(os.PathListSeparator))
+		g := groups[src]
+		if g == nil {
+			loader := opt.Loader
+			if loader == nil {
+				loader = sim.DefaultLoader()
+			}
+			fs, diags := loader.Load(srcs...)
+			for _, d := range diags {
+				if d.Severity == engine.SevError {
+					fmt.Fprintln(stderr, d.String())
+				}
+			}
+			if fs == nil {
+				fmt.Fprintf(stderr, "fixit test: the flows in %s do not load; scenarios in %s not run\n", strings.Join(srcs, ", "), name)
+				ok = false
+				continue
+			}
+			g = &group{flows: fs, cov: NewCoverage()}
+			groups[src] = g
+			order = append(order, src)
 		}
 		for _, sc := range sf.Scenarios {
 			if opt.Run != "" && !strings.Contains(sc.Name, opt.Run) {
@@ -120,6 +118,19 @@ func Run(paths []string, opt TestOptions, stdout, stderr io.Writer) (Result, boo
 		res.Coverage = append(res.Coverage, groups[src].cov.Report(groups[src].flows)...)
 	}
 	return res, ok
+}
+
+// FlowPaths returns the flow files and folders a scenario file runs against:
+// override when set (`fixit test --flows`), else the file's `flows:`, else its
+// folder.
+func FlowPaths(sf *ScenarioFile, override string) []string {
+	switch {
+	case override != "":
+		return []string{override}
+	case len(sf.Flows) > 0:
+		return sf.Flows
+	}
+	return []string{filepath.Dir(sf.Name)}
 }
 
 // scenarioFiles expands paths into scenario files, sorted and unique.

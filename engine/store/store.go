@@ -85,6 +85,10 @@ type Event struct {
 	Error      string
 	Attempts   int
 	ReceivedAt time.Time
+	// Deliveries are the dialogs the event was applied to when it went to more
+	// than the one DialogID names (an alongside flow took it); filled by
+	// ListEvents only.
+	Deliveries []Delivery
 }
 
 // AppendResult is the outcome of appending one event, in the order of the input.
@@ -219,7 +223,8 @@ type DialogFilter struct {
 type EventFilter struct {
 	Source string
 	Status EventStatus
-	// DialogID, when not 0, keeps the events processed for that dialog.
+	// DialogID, when not 0, keeps the events processed for that dialog (the one
+	// their row names, or one of their deliveries).
 	DialogID int64
 }
 
