@@ -4,11 +4,15 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/fixit-exchange/fixit/connectors"
+	"github.com/fixit-exchange/fixit/engine"
 	"github.com/fixit-exchange/fixit/engine/event"
 	"github.com/fixit-exchange/fixit/engine/store"
 	"github.com/fixit-exchange/fixit/engine/store/storetest"
@@ -114,4 +118,85 @@ func TestAlongsideEachDeliveryOnce(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestAlongsideRedrive: an event that failed in the alongside dialog only is
+// failed; re-driven after the flow is fixed, it goes to that dialog again and
+// not to the ordinary one, which had processed it.
+func TestAlongsideRedrive(t *testing.T) {
+	dir := t.TempDir()
+	counter, err := os.ReadFile("testdata/alongside/counter.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, src string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("counter.yaml", string(counter))
+	const tally = `flow: tally
+start: { on: okdesk.new_comment, alongside: true }
+initial: counting
+vars: { count: 0 }
+migrate: {}
+states:
+  counting:
+    on:
+      okdesk.new_comment:
+        - set: { count: 'vars.count + %s' }
+`
+	write("tally.yaml", fmt.Sprintf(tally, "1"))
+	h := newHarness(t, dir)
+	ctx := context.Background()
+	comment := func(i int) event.Event {
+		return event.Event{Source: "okdesk", Type: "okdesk.new_comment", DedupeKey: fmt.Sprintf("ok:%d", i),
+			Keys: []string{"okdesk:issue:1", "telegram:1"}, Text: "x", Data: map[string]any{}}
+	}
+	h.append(event.Event{Source: "telegram", Type: "telegram.message", DedupeKey: "tg:1", Keys: []string{"telegram:1"},
+		Contact: event.Contact{Channel: "telegram", ID: "1"}, Data: map[string]any{}})
+	h.append(comment(1)) // starts the tally beside the counter
+	h.settle()
+	write("tally.yaml", fmt.Sprintf(tally, "int(event.text)")) // "x" is no number: the step fails
+	if r := h.p.Reload(ctx, false); r.Result != engine.ReloadOK {
+		t.Fatalf("reload: %+v", r)
+	}
+	seq := h.append(comment(2))[0].Seq
+	h.settle()
+	ev, err := h.st.GetEvent(ctx, seq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.Status != store.EventFailed || !strings.Contains(ev.Error, "flow tally") {
+		t.Fatalf("event: %s %q", ev.Status, ev.Error)
+	}
+	write("tally.yaml", fmt.Sprintf(tally, "10"))
+	if r := h.p.Reload(ctx, false); r.Result != engine.ReloadOK {
+		t.Fatalf("reload: %+v", r)
+	}
+	if _, err := h.p.Redrive(ctx, seq, "ops"); err != nil {
+		t.Fatal(err)
+	}
+	h.settle()
+	counts := map[string]any{}
+	ds, _, err := h.st.ListDialogs(ctx, store.DialogFilter{}, store.Page{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range ds {
+		counts[d.Flow] = d.Vars["count"]
+	}
+	// counter: the two comments once each; tally: started by the first, 10 for the
+	// re-driven second.
+	if counts["counter"] != float64(2) || counts["tally"] != float64(10) {
+		t.Errorf("counts %v, want counter 2 and tally 10", counts)
+	}
+	ev, _ = h.st.GetEvent(ctx, seq)
+	dels, _ := h.st.EventDeliveries(ctx, seq)
+	if ev.Status != store.EventProcessed || len(dels) != 2 || dels[0].Status != store.EventProcessed || dels[1].Status != store.EventProcessed {
+		t.Errorf("after the re-drive: %s %+v", ev.Status, dels)
+	}
+	if _, err := h.p.Redrive(ctx, seq, "ops"); err == nil {
+		t.Error("a processed event was re-driven")
+	}
 }
