@@ -200,3 +200,47 @@ states:
 		t.Error("a processed event was re-driven")
 	}
 }
+
+// TestAlongsideFlipRefused: a reload whose `migrate` would move live dialogs to a
+// version that changes `alongside` is refused (their keys are in the other scope).
+func TestAlongsideFlipRefused(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"counter.yaml", "tally.yaml"} {
+		data, err := os.ReadFile(filepath.Join("testdata/alongside", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := newHarness(t, dir)
+	h.append(event.Event{Source: "okdesk", Type: "okdesk.new_comment", DedupeKey: "ok:1", Keys: []string{"okdesk:issue:1"}, Data: map[string]any{}})
+	h.settle()
+	const ordinary = `flow: tally
+start: { on: okdesk.new_comment }
+initial: counting
+vars: { count: 0 }
+migrate: {}
+states:
+  counting:
+    on:
+      okdesk.new_comment:
+        - set: { count: vars.count + 1 }
+`
+	if err := os.WriteFile(filepath.Join(dir, "tally.yaml"), []byte(ordinary), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := h.p.Reload(context.Background(), false)
+	if r.Result != engine.ReloadError || len(r.Diagnostics) == 0 || r.Diagnostics[0].Code != engine.CodeStrandedDialogs ||
+		!strings.Contains(r.Diagnostics[0].Message, "alongside") {
+		t.Fatalf("reload: %+v", r)
+	}
+	// Without migrate the dialog stays on its version: accepted.
+	if err := os.WriteFile(filepath.Join(dir, "tally.yaml"), []byte(strings.Replace(ordinary, "migrate: {}\n", "", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := h.p.Reload(context.Background(), false); r.Result != engine.ReloadOK {
+		t.Fatalf("reload without migrate: %+v", r)
+	}
+}
