@@ -3,15 +3,12 @@ package processor
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/fixit-exchange/fixit/connectors"
 	"github.com/fixit-exchange/fixit/engine"
 	"github.com/fixit-exchange/fixit/engine/event"
 	"github.com/fixit-exchange/fixit/engine/store"
@@ -26,13 +23,6 @@ func TestAlongsideEachDeliveryOnce(t *testing.T) {
 	storetest.EachDB(t, func(t *testing.T, dsn string) {
 		h := newHarnessOn(t, "testdata/alongside", dsn)
 		ctx := context.Background()
-		st2, err := store.Open(ctx, h.dsn, slog.New(slog.DiscardHandler), store.WithClock(h.clk.Now))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer st2.Close()
-		p2 := New(Config{Store: st2, Flows: h.flows, Registry: connectors.NewRegistry(), Now: h.clk.Now, Poll: 10 * time.Millisecond})
-		defer p2.Inbox().Close()
 		const convs, n = 3, 24
 		comments := 0
 		for c := range convs {
@@ -54,22 +44,7 @@ func TestAlongsideEachDeliveryOnce(t *testing.T) {
 					Keys: []string{fmt.Sprintf("okdesk:issue:%d", c), chat}, Data: map[string]any{}})
 			}
 		}
-		runCtx, cancel := context.WithCancel(ctx)
-		var wg sync.WaitGroup
-		for _, p := range []*Processor{h.p, p2} {
-			wg.Add(1)
-			go func(p *Processor) { defer wg.Done(); _ = p.Run(runCtx) }(p)
-		}
-		deadline := time.Now().Add(90 * time.Second)
-		for {
-			pending, _ := h.st.PendingEvents(ctx, 0, 1)
-			if len(pending) == 0 || time.Now().After(deadline) {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		cancel()
-		wg.Wait()
+		h.runWithReplica(90 * time.Second)
 
 		ds, _, err := h.st.ListDialogs(ctx, store.DialogFilter{}, store.Page{Limit: 100})
 		if err != nil {
@@ -124,17 +99,12 @@ func TestAlongsideEachDeliveryOnce(t *testing.T) {
 // failed; re-driven after the flow is fixed, it goes to that dialog again and
 // not to the ordinary one, which had processed it.
 func TestAlongsideRedrive(t *testing.T) {
-	dir := t.TempDir()
-	counter, err := os.ReadFile("testdata/alongside/counter.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir := copyFlows(t, "counter.yaml")
 	write := func(name, src string) {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	write("counter.yaml", string(counter))
 	const tally = `flow: tally
 start: { on: okdesk.new_comment, alongside: true }
 initial: counting
@@ -204,16 +174,7 @@ states:
 // TestAlongsideFlipRefused: a reload whose `migrate` would move live dialogs to a
 // version that changes `alongside` is refused (their keys are in the other scope).
 func TestAlongsideFlipRefused(t *testing.T) {
-	dir := t.TempDir()
-	for _, f := range []string{"counter.yaml", "tally.yaml"} {
-		data, err := os.ReadFile(filepath.Join("testdata/alongside", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, f), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := copyFlows(t, "counter.yaml", "tally.yaml")
 	h := newHarness(t, dir)
 	h.append(event.Event{Source: "okdesk", Type: "okdesk.new_comment", DedupeKey: "ok:1", Keys: []string{"okdesk:issue:1"}, Data: map[string]any{}})
 	h.settle()
@@ -243,4 +204,21 @@ states:
 	if r := h.p.Reload(context.Background(), false); r.Result != engine.ReloadOK {
 		t.Fatalf("reload without migrate: %+v", r)
 	}
+}
+
+// copyFlows copies flow files of testdata/alongside to a temporary folder, which
+// the test may change.
+func copyFlows(t *testing.T, names ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, f := range names {
+		data, err := os.ReadFile(filepath.Join("testdata/alongside", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
 }

@@ -62,12 +62,7 @@ func (t *stepTx) RecordDeliveries(ds []Delivery) error {
 // FindScopedDialogs returns the live dialogs bound to keys outside the ordinary
 // scope; see Store.FindScopedDialogs.
 func (s *GormStore) FindScopedDialogs(ctx context.Context, keys []string) ([]ScopedDialog, error) {
-	clean := make([]string, 0, len(keys))
-	for _, k := range keys {
-		if k != "" {
-			clean = append(clean, cleanText(k))
-		}
-	}
+	clean := cleanKeys(keys)
 	if len(clean) == 0 {
 		return nil, nil
 	}

@@ -751,12 +751,7 @@ func ActiveKeys(keys []DialogKey) []string {
 // FindDialogByKeys returns the live dialog of the first key bound in the ordinary
 // scope; see Store.FindDialogByKeys.
 func (s *GormStore) FindDialogByKeys(ctx context.Context, keys []string) (*Dialog, error) {
-	clean := make([]string, 0, len(keys))
-	for _, k := range keys {
-		if k != "" {
-			clean = append(clean, cleanText(k))
-		}
-	}
+	clean := cleanKeys(keys)
 	if len(clean) == 0 {
 		return nil, nil
 	}
@@ -784,6 +779,17 @@ func (s *GormStore) FindDialogByKeys(ctx context.Context, keys []string) (*Dialo
 		return nil, err
 	}
 	return &d, nil
+}
+
+// cleanKeys returns keys as stored, without the empty ones.
+func cleanKeys(keys []string) []string {
+	clean := make([]string, 0, len(keys))
+	for _, k := range keys {
+		if k != "" {
+			clean = append(clean, cleanText(k))
+		}
+	}
+	return clean
 }
 
 // prefixed qualifies every column of a column list with a table alias.
