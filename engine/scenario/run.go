@@ -57,6 +57,7 @@ func Run(paths []string, opt TestOptions, stdout, stderr io.Writer) (Result, boo
 		cov   *Coverage
 	}
 	groups := map[string]*group{}
+	cov := NewCoverage() // by flow version: shared by the groups that load the same file
 	var order []string
 	for _, name := range files {
 		data, err := os.ReadFile(name)
@@ -95,7 +96,7 @@ func Run(paths []string, opt TestOptions, stdout, stderr io.Writer) (Result, boo
 				ok = false
 				continue
 			}
-			g = &group{flows: fs, cov: NewCoverage()}
+			g = &group{flows: fs, cov: cov}
 			groups[src] = g
 			order = append(order, src)
 		}
@@ -114,8 +115,16 @@ func Run(paths []string, opt TestOptions, stdout, stderr io.Writer) (Result, boo
 			}
 		}
 	}
+	// A flow file loaded by several groups (a scenario file's `flows:` names it
+	// beside others) is reported once, with what all of them reached.
+	reported := map[string]bool{}
 	for _, src := range order {
-		res.Coverage = append(res.Coverage, groups[src].cov.Report(groups[src].flows)...)
+		for _, fc := range cov.Report(groups[src].flows) {
+			if !reported[fc.File+"\x00"+fc.Flow] {
+				reported[fc.File+"\x00"+fc.Flow] = true
+				res.Coverage = append(res.Coverage, fc)
+			}
+		}
 	}
 	return res, ok
 }
