@@ -69,8 +69,8 @@ func (s *stepper) attempt(ev store.Event, lane int64, try func(context.Context) 
 
 		switch {
 		case err == nil:
-			for _, a := range applied {
-				s.observe(log, a)
+			for i, a := range applied {
+				s.observeOne(log, a, i == 0)
 			}
 			return
 		case errors.Is(err, errAgain):
@@ -211,7 +211,11 @@ func (s *stepper) once(ctx context.Context, target int64, ev store.Event) (*core
 // observe counts an event's outcome and tells its story in the log: one line per
 // event (at info; a failure at warn), and the flow's own `log` actions at their
 // level. Customer text is left out unless Config.LogContent is set.
-func (s *stepper) observe(log *slog.Logger, a *core.Applied) {
+func (s *stepper) observe(log *slog.Logger, a *core.Applied) { s.observeOne(log, a, true) }
+
+// observeOne is observe for one of the dialogs an event went to; count is false
+// for all but the first, so that the metrics count the event once.
+func (s *stepper) observeOne(log *slog.Logger, a *core.Applied, count bool) {
 	p := s.p
 	if p.cfg.Observer != nil {
 		p.cfg.Observer.Stepped(a)
@@ -220,7 +224,7 @@ func (s *stepper) observe(log *slog.Logger, a *core.Applied) {
 		ch.(chan *core.Applied) <- a
 	}
 	ev := a.Event
-	if p.met != nil {
+	if p.met != nil && count {
 		p.met.Processed.WithLabelValues(ev.Source, metricOutcome(a.Outcome)).Inc()
 		if !ev.ReceivedAt.IsZero() {
 			p.met.ProcessingSeconds.WithLabelValues(ev.Source).Observe(time.Since(ev.ReceivedAt).Seconds())
