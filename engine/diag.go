@@ -151,6 +151,8 @@ const (
 	CodeBadValue          = "bad-value"
 	CodeStrandedDialogs   = "stranded-dialogs"
 	CodeReloadFailed      = "reload-failed"
+	CodeStartShadowed     = "start-shadowed"
+	CodeAlongsideReplies  = "alongside-replies"
 )
 
 // Codes is the documented list of every diagnostic code.
@@ -191,7 +193,9 @@ var Codes = []Code{
 	{CodeUnreachableBranch, SevWarning, "A branch follows an unguarded branch of the same handler and can never run.", "move the unguarded (catch-all) branch last"},
 	{CodeFinalWithExits, SevWarning, "A final state has handlers, timers or gotos that will never run.", "remove them or make the state non-final"},
 	{CodeBadValue, SevError, "A value is outside the allowed set (e.g. a final status).", "use one of the values the flow reference lists"},
-	{CodeStrandedDialogs, SevError, "A reload would move live dialogs (the flow declares `migrate`) to a version without the state they wait in; the reload is refused.", "map the state under `migrate:` to a state of the new version, or keep the state"},
+	{CodeStrandedDialogs, SevError, "A reload would move live dialogs (the flow declares `migrate`) to a version without the state they wait in, or to one that changes `alongside` (their keys are held in the other scope); the reload is refused.", "map the state under `migrate:` to a state of the new version, or keep the state"},
+	{CodeStartShadowed, SevWarning, "Two ordinary flows start on the same event type and the one tried first (higher `priority`, then file name) has no `when`: the other never starts on that type.", "give the first flow a `start.when` that leaves the other's events to it, or make one of them `alongside: true`"},
+	{CodeAlongsideReplies, SevWarning, "An alongside flow sends to the customer on a message type an ordinary flow takes too: one message would be answered by both dialogs.", "let only one of the flows reply, or start the alongside flow on another event"},
 	{CodeReloadFailed, SevError, "The flows are valid but could not be put in service: the database did not answer while their versions were stored or live dialogs moved. The old flows keep serving.", "check the database, then reload again"},
 }
 

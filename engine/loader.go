@@ -174,7 +174,11 @@ func (ld *Loader) Compile(files []File) (*FlowSet, Diagnostics) {
 		}
 		fs.byName[flow.Name] = flow
 		fs.byHash[flow.Hash] = flow
-		fs.ordered = append(fs.ordered, flow)
+		if flow.Alongside {
+			fs.alongside = append(fs.alongside, flow)
+		} else {
+			fs.ordered = append(fs.ordered, flow)
+		}
 	}
 	diags.Sort()
 	if diags.HasErrors() {
@@ -187,6 +191,9 @@ func (ld *Loader) Compile(files []File) (*FlowSet, Diagnostics) {
 		}
 		return a.File < b.File
 	})
+	sort.Slice(fs.alongside, func(i, j int) bool { return fs.alongside[i].Name < fs.alongside[j].Name })
+	diags = append(diags, fs.contention()...)
+	diags.Sort()
 	fs.warnings = diags
 	return fs, diags
 }
@@ -440,8 +447,9 @@ func (l *fileLoader) vars0() {
 }
 
 func (l *fileLoader) start(n *yaml.Node) {
+	l.flow.StartPos = nodePos(n)
 	if n.Kind == yaml.ScalarNode || n.Kind == yaml.SequenceNode {
-		l.flow.StartOn = l.eventTypes(n, etStart)
+		l.flow.StartOn, l.flow.StartOnPos = l.startTypes(n)
 		return
 	}
 	if !l.doc.Expect(n, yaml.MappingNode, "start") {
@@ -449,11 +457,38 @@ func (l *fileLoader) start(n *yaml.Node) {
 	}
 	f, _ := l.doc.Fields(n, StartSpec, nil, nil, nil)
 	if on := f["on"]; on != nil {
-		l.flow.StartOn = l.eventTypes(on, etStart)
+		l.flow.StartPos = nodePos(on)
+		l.flow.StartOn, l.flow.StartOnPos = l.startTypes(on)
 	}
 	if w := f["when"]; w != nil {
 		l.flow.startWhen, _ = l.guard(w)
 	}
+	if a := f["alongside"]; a != nil {
+		l.flow.Alongside, _ = l.doc.Bool(a, "alongside")
+		l.flow.AlongsidePos = nodePos(a)
+	}
+}
+
+// startTypes reads `start.on` and the position of each type.
+func (l *fileLoader) startTypes(n *yaml.Node) ([]string, []Pos) {
+	types := l.eventTypes(n, etStart)
+	nodes := []*yaml.Node{n}
+	if n.Kind == yaml.SequenceNode {
+		nodes = nodes[:0]
+		for _, c := range n.Content {
+			nodes = append(nodes, Resolve(c))
+		}
+	}
+	pos := make([]Pos, 0, len(types))
+	for _, c := range nodes {
+		if len(pos) < len(types) && c.Kind == yaml.ScalarNode && c.Value == types[len(pos)] {
+			pos = append(pos, nodePos(c))
+		}
+	}
+	for len(pos) < len(types) {
+		pos = append(pos, nodePos(n))
+	}
+	return types, pos
 }
 
 // etWhere is where a list of event types stands.
@@ -496,6 +531,14 @@ func (l *fileLoader) eventTypes(n *yaml.Node, where etWhere) []string {
 	return out
 }
 
+// mention records that the flow names event type t (see Flow.Mentions).
+func (l *fileLoader) mention(t string) {
+	if l.flow.mentions == nil {
+		l.flow.mentions = map[string]bool{}
+	}
+	l.flow.mentions[t] = true
+}
+
 // eventType checks one event type; handler is set for the key of an `on`
 // handler. strict makes a type fixit does not know an error even where it is
 // otherwise let through with a warning.
@@ -510,12 +553,14 @@ func (l *fileLoader) eventType(t string, p Pos, handler, strict bool) bool {
 				}
 				return false
 			}
+			l.mention(t)
 			return true
 		}
 	}
 	for _, prefix := range []string{"okdesk.", "onec.", "telegram."} {
 		if strings.HasPrefix(t, prefix) && identRe.MatchString(strings.TrimPrefix(t, prefix)) {
 			if prefix == "onec." {
+				l.mention(t)
 				return true // 1C events are the integrator's own
 			}
 			if strict {
@@ -523,6 +568,7 @@ func (l *fileLoader) eventType(t string, p Pos, handler, strict bool) bool {
 				return false
 			}
 			l.warn(p, CodeUnknownEvent, fmt.Sprintf("event type %q is not one fixit knows; it is accepted because %s* passes every type through", t, prefix), didYouMeanHint(t, eventTypeNames()))
+			l.mention(t)
 			return true
 		}
 	}

@@ -79,7 +79,7 @@ func TestBrokenFlows(t *testing.T) {
 	// TestLoadPathErrors and TestDuplicateFlow.
 	// Codes about files, folders or the dialogs of a running server, tested elsewhere.
 	fileLevel := map[string]bool{CodeReadError: true, CodeNoFlows: true, CodeDuplicateFlow: true, CodeStrandedDialogs: true,
-		CodeReloadFailed: true}
+		CodeReloadFailed: true, CodeStartShadowed: true, CodeAlongsideReplies: true}
 	var missing []string
 	for _, c := range Codes {
 		if !seen[c.Name] && !fileLevel[c.Name] {

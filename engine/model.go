@@ -13,11 +13,12 @@ import (
 // FlowSet is an immutable, fully validated set of flows. It is built by the loader
 // in one piece or not at all, and swapped as a whole on reload.
 type FlowSet struct {
-	ordered  []*Flow // start order: priority desc, then file name
-	byName   map[string]*Flow
-	byHash   map[string]*Flow
-	warnings Diagnostics
-	loader   *Loader
+	ordered   []*Flow // start order of the ordinary flows: priority desc, then file name
+	alongside []*Flow // the alongside flows, by name
+	byName    map[string]*Flow
+	byHash    map[string]*Flow
+	warnings  Diagnostics
+	loader    *Loader
 }
 
 // Loader returns the loader that built the set: older versions of its flows
@@ -43,6 +44,21 @@ func (fs *FlowSet) ByHash(hash string) *Flow { return fs.byHash[hash] }
 // Warnings returns the warnings found while loading the set.
 func (fs *FlowSet) Warnings() Diagnostics { return fs.warnings }
 
+// Alongside returns the alongside flows, by name (nil when there are none).
+func (fs *FlowSet) Alongside() []*Flow { return fs.alongside }
+
+// AlongsideFor returns the alongside flows that mention event type t (see
+// Flow.Mentions), by name: those an event of type t is offered to.
+func (fs *FlowSet) AlongsideFor(t string) []*Flow {
+	var out []*Flow
+	for _, f := range fs.alongside {
+		if f.Mentions(t) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
 // Len is the number of flows.
 func (fs *FlowSet) Len() int { return len(fs.byName) }
 
@@ -61,6 +77,18 @@ type Flow struct {
 
 	StartOn   []string
 	startWhen *vm.Program
+	// StartPos is where `start` (its `on`) is written; StartOnPos has the
+	// position of each of StartOn's types.
+	StartPos   Pos
+	StartOnPos []Pos
+	// Alongside is `start.alongside`: the flow is offered every event it takes
+	// besides the ordinary routing, and its dialogs hold their keys apart (in a
+	// scope named after the flow; see KeyScope). AlongsidePos is where it is set.
+	Alongside    bool
+	AlongsidePos Pos
+	// mentions holds every event type the flow names: in `start.on`, as a
+	// handler, in `ignore` and in a handoff's `until`.
+	mentions map[string]bool
 
 	Initial  string
 	VarNames []string       // in file order
@@ -72,6 +100,24 @@ type Flow struct {
 	// Migrate is nil when live dialogs stay pinned to their version; otherwise
 	// this version adopts them on reload, renaming states old → new as listed.
 	Migrate map[string]string
+}
+
+// HasStartGuard reports whether the flow's start has a `when`.
+func (f *Flow) HasStartGuard() bool { return f.startWhen != nil }
+
+// Mentions reports whether the flow names event type t anywhere: in `start.on`,
+// as a handler, in an `ignore` or in a handoff's `until`. An alongside flow is
+// offered only the events of types it mentions.
+func (f *Flow) Mentions(t string) bool { return f.mentions[t] }
+
+// KeyScope is the scope in which the flow's dialogs bind their correlation keys:
+// "" (shared by every ordinary flow: a key routes to one of their dialogs) or,
+// for an alongside flow, the flow's name.
+func (f *Flow) KeyScope() string {
+	if f.Alongside {
+		return f.Name
+	}
+	return ""
 }
 
 // MigrateTarget returns the state a dialog waiting in state of an older version

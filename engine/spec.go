@@ -89,6 +89,7 @@ var FlowSpec = Object{Name: "flow", Doc: "A flow file: one state machine. Top-le
 var StartSpec = Object{Name: "start", Doc: "Which events start a new dialog.", Fields: []Field{
 	{Name: "on", Type: TEventTypes, Required: true, Doc: "Event type(s) that may start a dialog, e.g. waba.message."},
 	{Name: "when", Type: TGuard, Doc: "Optional guard: the dialog starts only when it is true."},
+	{Name: "alongside", Type: TBool, Doc: "The flow runs beside the others instead of competing with them: an event is offered to it in addition to the ordinary routing (see \"One event, several flows\"). Its dialogs hold their correlation keys apart from other flows' dialogs. Default false."},
 }}
 
 // StateSpec describes one state.

@@ -304,6 +304,20 @@ type eventJSON struct {
 	DialogID   *int64         `json:"dialog_id"`
 	Error      string         `json:"error"`
 	Attempts   int            `json:"attempts"`
+	// Deliveries lists every dialog the event was applied to when an alongside
+	// flow took it besides (or instead of) the ordinary routing; absent otherwise.
+	Deliveries []deliveryJSON `json:"deliveries,omitempty"`
+}
+
+// deliveryJSON is one (event, dialog) application of an event.
+type deliveryJSON struct {
+	DialogID  int64     `json:"dialog_id"`
+	Flow      string    `json:"flow"`
+	Alongside bool      `json:"alongside"`
+	Status    string    `json:"status"`
+	Started   bool      `json:"started"`
+	Error     string    `json:"error,omitempty"`
+	At        time.Time `json:"at"`
 }
 
 func toEventJSON(e store.Event) eventJSON {
@@ -315,7 +329,20 @@ func toEventJSON(e store.Event) eventJSON {
 		ID: strconv.FormatInt(e.Seq, 10), Source: e.Source, Type: e.Type, At: e.At.UTC(), ReceivedAt: e.ReceivedAt.UTC(),
 		DedupeKey: e.DedupeKey, Keys: nonNil(e.Keys), Contact: e.Contact, Text: e.Text, Data: data,
 		Status: string(e.Status), DialogID: e.DialogID, Error: e.Error, Attempts: e.Attempts,
+		Deliveries: toDeliveriesJSON(e.Deliveries),
 	}
+}
+
+func toDeliveriesJSON(ds []store.Delivery) []deliveryJSON {
+	if len(ds) == 0 {
+		return nil
+	}
+	out := make([]deliveryJSON, len(ds))
+	for i, d := range ds {
+		out[i] = deliveryJSON{DialogID: d.DialogID, Flow: d.Flow, Alongside: d.Scope != "", Status: string(d.Status),
+			Started: d.Started, Error: d.Error, At: d.At.UTC()}
+	}
+	return out
 }
 
 func (s *Server) listEvents(c *gin.Context) {

@@ -390,6 +390,23 @@ func TestConsolePages(t *testing.T) {
 	if err := e.st.Step(ctx, func(tx store.StepTx) error { return tx.MarkEvent(res[0].Seq, store.EventUnrouted, nil, "") }); err != nil {
 		t.Fatal(err)
 	}
+	// an event that went to two dialogs and failed in the second (an alongside flow's)
+	var beside int64
+	res, _ = e.st.AppendEvents(ctx, []event.Event{{Source: "okdesk", Type: "okdesk.new_ticket_status", At: t0, DedupeKey: "ok:1"}})
+	if err := e.st.Step(ctx, func(tx store.StepTx) error {
+		d := &store.Dialog{Dialog: dialog.Dialog{Flow: "invoice", State: "request", Status: dialog.Failed}}
+		if err := tx.CreateDialog(d); err != nil {
+			return err
+		}
+		beside = d.ID
+		if err := tx.RecordDeliveries([]store.Delivery{{EventSeq: res[0].Seq, DialogID: id, Flow: "demo", Status: store.EventProcessed},
+			{EventSeq: res[0].Seq, DialogID: beside, Flow: "invoice", Scope: "invoice", Status: store.EventFailed, Started: true, Error: "boom"}}); err != nil {
+			return err
+		}
+		return tx.MarkEvent(res[0].Seq, store.EventFailed, &id, "flow invoice (dialog 2): boom")
+	}); err != nil {
+		t.Fatal(err)
+	}
 	pages := []string{"/console/", "/console/overview/live", "/console/flows", "/console/dialogs", "/console/dialogs/rows",
 		"/console/dialogs?phone=916&name=ann&status=active&flow=demo", "/console/dialogs/" + itoa(id), "/console/dialogs/" + itoa(id) + "/live",
 		"/console/outbox", "/console/outbox/live", "/console/events", "/console/events/live"}
@@ -431,7 +448,7 @@ func TestConsolePages(t *testing.T) {
 				t.Errorf("a viewer sees a button that changes something, other than sign-out")
 			}
 			for _, want := range []string{who.role, who.dialogRow, "Hello there", "Welcome, Anna", "okdesk answered 503",
-				"telegram.message", `data-state="ask"`, "<svg"} {
+				"telegram.message", `data-state="ask"`, "<svg", `href="/console/dialogs/` + itoa(beside) + `">#` + itoa(beside) + `</a> <span class="muted">invoice</span>`} {
 				if !strings.Contains(all, want) {
 					t.Errorf("the pages lack %q", want)
 				}

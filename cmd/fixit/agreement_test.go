@@ -443,13 +443,15 @@ func canon(v any) string {
 }
 
 // agree runs sc on the world and on the server and compares what both did. It
-// reports the scenario's failures on either side too.
-func agree(t *testing.T, flowsDir string, sc *scenario.Scenario, checkExpectations bool) {
+// reports the scenario's failures on either side too. flows are the flow files
+// and folders sc runs against (see scenario.FlowPaths).
+func agree(t *testing.T, flows []string, sc *scenario.Scenario, checkExpectations bool) {
 	t.Helper()
-	fs, diags := sim.DefaultLoader().Load(flowsDir)
+	fs, diags := sim.DefaultLoader().Load(flows...)
 	if fs == nil {
-		t.Fatalf("load %s: %v", flowsDir, diags)
+		t.Fatalf("load %v: %v", flows, diags)
 	}
+	flowsDir := flowFolder(t, flows)
 	w, err := sim.NewWorld(fs, sim.Options{Start: sc.Start, Env: sc.Env})
 	if err != nil {
 		t.Fatal(err)
@@ -470,6 +472,34 @@ func agree(t *testing.T, flowsDir string, sc *scenario.Scenario, checkExpectatio
 	if want != got {
 		t.Errorf("fixit test and fixit serve disagree on %q:\n%s", sc.Name, diffLines(want, got))
 	}
+}
+
+// flowFolder returns the one folder the server serves flows from: flows itself
+// when it is one folder, else a temporary folder with a copy of every flow file
+// they name (folders expanded as the loader expands them).
+func flowFolder(t *testing.T, flows []string) string {
+	t.Helper()
+	if len(flows) == 1 {
+		if st, err := os.Stat(flows[0]); err == nil && st.IsDir() {
+			return flows[0]
+		}
+	}
+	files, diags := engine.ReadPaths(flows...)
+	if diags.HasErrors() {
+		t.Fatalf("read %v: %v", flows, diags)
+	}
+	dir := t.TempDir()
+	for _, f := range files {
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(f.Name)), f.Data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// scenarioFlows are the flows a parsed scenario runs against.
+func scenarioFlows(sc *scenario.Scenario) []string {
+	return scenario.FlowPaths(&scenario.ScenarioFile{Name: sc.File, Flows: sc.Flows}, "")
 }
 
 // diffLines shows the lines that differ, marked - (fixit test) and + (fixit serve).
@@ -520,7 +550,7 @@ func TestAgreementShippedScenarios(t *testing.T) {
 	for dir, scs := range shippedScenarios(t) {
 		for _, sc := range scs {
 			n++
-			t.Run(filepath.Base(dir)+"/"+sc.Name, func(t *testing.T) { agree(t, dir, sc, true) })
+			t.Run(filepath.Base(dir)+"/"+sc.Name, func(t *testing.T) { agree(t, scenarioFlows(sc), sc, true) })
 		}
 	}
 	if n < 27 {
@@ -538,13 +568,13 @@ func TestAgreementRandomConversations(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(2026, 12))
 	for i := range rounds {
-		dir, src := randomConversation(rng, i)
+		flows, src := randomConversation(rng, i)
 		sf, diags := scenario.ParseScenarios(fmt.Sprintf("random_%d_test.yaml", i), []byte(src))
 		if sf == nil {
 			t.Fatalf("a generated conversation does not parse: %v\n%s", diags, src)
 		}
 		t.Run(strconv.Itoa(i), func(t *testing.T) {
-			agree(t, dir, sf.Scenarios[0], false)
+			agree(t, flows, sf.Scenarios[0], false)
 			if t.Failed() {
 				t.Logf("the conversation:\n%s", src)
 			}
@@ -552,11 +582,15 @@ func TestAgreementRandomConversations(t *testing.T) {
 	}
 }
 
-// randomConversation writes a scenario of random steps over one shipped flow.
-func randomConversation(rng *rand.Rand, i int) (dir, src string) {
+// randomConversation writes a scenario of random steps over one shipped flow (in
+// every fourth, the customer's flow with the invoice flow alongside).
+func randomConversation(rng *rand.Rand, i int) (flows []string, src string) {
 	pick := func(xs ...string) string { return xs[rng.IntN(len(xs))] }
 	var steps []string
-	dir = "../../flows.d"
+	flows = []string{"../../flows.d"}
+	if i%4 == 2 {
+		flows = append(flows, "../../examples/okdesk_to_1c_invoice.yaml")
+	}
 	switch i % 4 {
 	case 0, 1, 2: // simple_lead, the customer's flow
 		for range 6 + rng.IntN(14) {
@@ -587,7 +621,7 @@ func randomConversation(rng *rand.Rand, i int) (dir, src string) {
 			}
 		}
 	default: // the Telegram example and the system-to-system invoice
-		dir = "../../examples"
+		flows = []string{"../../examples"}
 		for range 5 + rng.IntN(10) {
 			switch rng.IntN(7) {
 			case 0, 1:
@@ -608,5 +642,5 @@ func randomConversation(rng *rand.Rand, i int) (dir, src string) {
 	for _, s := range steps {
 		fmt.Fprintf(&b, "      - %s\n", s)
 	}
-	return dir, b.String()
+	return flows, b.String()
 }

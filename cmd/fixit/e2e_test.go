@@ -3,7 +3,10 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -140,4 +143,79 @@ func TestServeDryRun(t *testing.T) {
 			t.Errorf("a log line is not JSON: %s", sc.Text())
 		}
 	}
+}
+
+// TestServeAlongside runs the customer flow with the invoice example beside it:
+// the engineer's completion of a WhatsApp-born issue notifies the customer and
+// starts the invoice flow on the same event, which asks 1C for the invoice and
+// records it on the issue.
+func TestServeAlongside(t *testing.T) {
+	storetest.EachDB(t, func(t *testing.T, dsn string) {
+		flows := t.TempDir()
+		for _, f := range []string{"../../flows.d/simple_lead_flow.yaml", "../../examples/okdesk_to_1c_invoice.yaml"} {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(flows, filepath.Base(f)), data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		apis := newFakeAPIs(t)
+		in := startFixit(t, dsn, flows,
+			"WABA_API_URL="+apis.srv.URL, "WABA_ACCESS_TOKEN=e2e-graph-token", "WABA_PHONE_NUMBER_ID=498761234560011",
+			"OKDESK_API_URL="+apis.srv.URL+"/api/v1", "OKDESK_API_TOKEN=e2e-okdesk-token",
+			"FLOW_ONEC_INVOICE_URL="+apis.srv.URL+"/1c/invoices")
+
+		walkReferenceFlow(t, in, apis) // the customer is notified of the completion
+		eventually(t, "the invoice comment on the issue", func() bool {
+			apis.mu.Lock()
+			defer apis.mu.Unlock()
+			return slices.Contains(apis.okdesk, "POST /issues/1542/comments") && len(apis.invoices) == 1
+		})
+		apis.mu.Lock()
+		invoice := apis.invoices[0]
+		apis.mu.Unlock()
+		if fmt.Sprint(invoice["okdesk_issue_id"]) != "1542" {
+			t.Errorf("1C got %v, want the invoice of issue 1542", invoice)
+		}
+
+		// The completion went to both dialogs, once each: the admin API lists its
+		// deliveries.
+		var events struct {
+			Items []struct {
+				ID         string `json:"id"`
+				Status     string `json:"status"`
+				DialogID   int64  `json:"dialog_id"`
+				Deliveries []struct {
+					DialogID  int64  `json:"dialog_id"`
+					Flow      string `json:"flow"`
+					Alongside bool   `json:"alongside"`
+					Status    string `json:"status"`
+					Started   bool   `json:"started"`
+				} `json:"deliveries"`
+			} `json:"items"`
+		}
+		in.admin("/api/v1/events?source=okdesk", &events)
+		if len(events.Items) != 1 {
+			t.Fatalf("okdesk events: %+v", events.Items)
+		}
+		ev := events.Items[0]
+		if ev.Status != "processed" || len(ev.Deliveries) != 2 || ev.Deliveries[0].Flow != "simple_lead" ||
+			ev.Deliveries[0].DialogID != ev.DialogID || ev.Deliveries[1].Flow != "okdesk_to_1c_invoice" ||
+			!ev.Deliveries[1].Alongside || !ev.Deliveries[1].Started {
+			t.Errorf("the completion event: %+v", ev)
+		}
+		var dialogs struct {
+			Items []struct {
+				ID     int64  `json:"id"`
+				Flow   string `json:"flow"`
+				Status string `json:"status"`
+			} `json:"items"`
+		}
+		in.admin("/api/v1/dialogs?flow=okdesk_to_1c_invoice", &dialogs)
+		if len(dialogs.Items) != 1 || dialogs.Items[0].Status != "finished" || dialogs.Items[0].ID != ev.Deliveries[1].DialogID {
+			t.Errorf("invoice dialogs: %+v", dialogs.Items)
+		}
+	})
 }

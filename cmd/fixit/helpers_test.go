@@ -62,6 +62,7 @@ type fakeAPIs struct {
 	messages []map[string]any // Graph message bodies
 	okdesk   []string         // "METHOD path"
 	issues   int
+	invoices []map[string]any // bodies the 1C invoice service got (the invoice example's http call)
 	srv      *httptest.Server
 }
 
@@ -83,6 +84,11 @@ func newFakeAPIs(t *testing.T) *fakeAPIs {
 			_ = json.Unmarshal(body, &m)
 			f.messages = append(f.messages, m)
 			fmt.Fprintf(w, `{"messaging_product":"whatsapp","contacts":[{"input":"%v","wa_id":"%v"}],"messages":[{"id":"wamid.e2e.%d"}]}`, m["to"], m["to"], len(f.messages))
+		case r.URL.Path == "/1c/invoices" && r.Method == "POST":
+			var m map[string]any
+			_ = json.Unmarshal(body, &m)
+			f.invoices = append(f.invoices, m)
+			fmt.Fprintf(w, `{"number": "00БП-%06d", "amount": 18500}`, len(f.invoices))
 		case strings.HasPrefix(r.URL.Path, "/api/v1/"):
 			if r.URL.Query().Get("api_token") != "e2e-okdesk-token" {
 				w.WriteHeader(401)

@@ -22,10 +22,13 @@ type Flows interface {
 }
 
 // Reader is what the core reads outside a step's transaction: the dialog bound to
-// an event's keys, and the stored versions of flows no longer in service. A
+// an event's keys (in the ordinary scope, and in the alongside flows'), an event's
+// earlier deliveries, and the stored versions of flows no longer in service. A
 // store.Store is one; the processor puts its caches in front of it.
 type Reader interface {
 	FindDialogByKeys(ctx context.Context, keys []string) (*store.Dialog, error)
+	FindScopedDialogs(ctx context.Context, keys []string) ([]store.ScopedDialog, error)
+	EventDeliveries(ctx context.Context, seq int64) ([]store.Delivery, error)
 	GetFlowVersion(ctx context.Context, hash string) (*store.FlowVersion, error)
 }
 

@@ -94,6 +94,22 @@ type Applied struct {
 	Actions []store.OutboxItem // the outbound actions queued, in order, with their ids
 	Bound   []string           // the keys newly bound to the dialog
 	Notes   []string           // start guards that failed, keys bound elsewhere
+	// Scope is the scope of the dialog's keys: "" for an ordinary flow's dialog,
+	// the flow's name for an alongside flow's (see engine.Flow.KeyScope).
+	Scope string
+	// Status and Note are what the step makes of the event: its status (for this
+	// dialog, when it went to several) and why no branch ran, or the error.
+	Status store.EventStatus
+	Note   string
+}
+
+// dialogRef is the id of the dialog the step was for, or nil.
+func (a *Applied) dialogRef() *int64 {
+	if a.Dialog == nil {
+		return nil
+	}
+	id := a.Dialog.ID
+	return &id
 }
 
 // Apply writes a plan in tx: the dialog (created, for a start), its keys, timers,
@@ -102,6 +118,16 @@ type Applied struct {
 // transaction's: roll it back (store.ErrConflict: the dialog changed since it was
 // read; plan again from a fresh read).
 func (c *Core) Apply(tx store.StepTx, p *Plan) (*Applied, error) {
+	a, err := c.applyPlan(tx, p)
+	if err != nil {
+		return a, err
+	}
+	return a, tx.MarkEvent(p.Event.Seq, a.Status, a.dialogRef(), a.Note)
+}
+
+// applyPlan writes a plan as Apply does, all but the event's status, which it
+// leaves in the Applied.
+func (c *Core) applyPlan(tx store.StepTx, p *Plan) (*Applied, error) {
 	ev := p.Event
 	now := c.cfg.Now()
 	a := &Applied{Event: ev, Notes: slices.Clone(p.Notes)}
@@ -113,10 +139,13 @@ func (c *Core) Apply(tx store.StepTx, p *Plan) (*Applied, error) {
 			return a, fmt.Errorf("fire timer %d: %w", t.ID, err)
 		}
 	}
+	if p.Flow != nil {
+		a.Scope = p.Flow.KeyScope()
+	}
 	switch {
 	case p.Dialog == nil && p.Flow == nil:
-		a.Outcome = engine.Unrouted
-		return a, tx.MarkEvent(ev.Seq, store.EventUnrouted, nil, "")
+		a.Outcome, a.Status = engine.Unrouted, store.EventUnrouted
+		return a, nil
 	case p.Dialog == nil:
 		return a, c.start(tx, p, a, now)
 	}
@@ -129,7 +158,8 @@ func (c *Core) Apply(tx store.StepTx, p *Plan) (*Applied, error) {
 			Detail: mustJSON(map[string]any{"timer": t.Name, "ignored": "cancelled before it fired"})}); err != nil {
 			return a, fmt.Errorf("append history: %w", err)
 		}
-		return a, tx.MarkEvent(ev.Seq, store.EventProcessed, &id, "")
+		a.Status = store.EventProcessed
+		return a, nil
 	}
 	if p.Err != nil {
 		a.Outcome, a.Err = engine.Failed, p.Err
@@ -137,7 +167,8 @@ func (c *Core) Apply(tx store.StepTx, p *Plan) (*Applied, error) {
 			Detail: mustJSON(map[string]any{"error": p.Err.Error()})}); err != nil {
 			return a, fmt.Errorf("append history: %w", err)
 		}
-		return a, tx.MarkEvent(ev.Seq, store.EventFailed, &id, p.Err.Error())
+		a.Status, a.Note = store.EventFailed, p.Err.Error()
+		return a, nil
 	}
 	return a, c.apply(tx, a, p.Result, now)
 }
@@ -185,7 +216,8 @@ func (c *Core) apply(tx store.StepTx, a *Applied, res engine.Result, now time.Ti
 				return fmt.Errorf("update dialog: %w", err)
 			}
 		}
-		return tx.MarkEvent(ev.Seq, store.EventFailed, &id, res.Err.Error())
+		a.Status, a.Note = store.EventFailed, res.Err.Error()
+		return nil
 	}
 	d := res.Dialog
 	held := row.Keys // the keys bound before the step
@@ -196,7 +228,7 @@ func (c *Core) apply(tx store.StepTx, a *Applied, res engine.Result, now time.Ti
 		if slices.Contains(held, k) || slices.Contains(a.Bound, k) {
 			continue // bound already: nothing to write
 		}
-		if err := tx.BindKey(id, k); err != nil {
+		if err := tx.BindKeyIn(a.Scope, id, k); err != nil {
 			if !errors.Is(err, store.ErrKeyTaken) {
 				return fmt.Errorf("bind %s: %w", k, err)
 			}
@@ -246,7 +278,8 @@ func (c *Core) apply(tx store.StepTx, a *Applied, res engine.Result, now time.Ti
 	if err := tx.AppendHistory(hist...); err != nil {
 		return fmt.Errorf("append history: %w", err)
 	}
-	return tx.MarkEvent(ev.Seq, store.EventProcessed, &id, note(res, a.From))
+	a.Status, a.Note = store.EventProcessed, note(res, a.From)
+	return nil
 }
 
 // note is what an event's status records besides "processed": why no branch ran.

@@ -136,7 +136,8 @@ func (p *Processor) RetryAction(ctx context.Context, id int64, by string) (*stor
 }
 
 // Redrive routes an unrouted or failed event again, under the flows in service;
-// its dialog's history (when it had one) says who did it. store.ErrNotFound, or
+// its dialog's history (when it had one) says who did it. An event that went to
+// several dialogs goes again only where it was not processed. store.ErrNotFound, or
 // *engine.ErrControl when it is pending or processed.
 func (p *Processor) Redrive(ctx context.Context, seq int64, by string) (*store.Event, error) {
 	ev, err := p.st.RequeueEvent(ctx, seq)
@@ -146,8 +147,23 @@ func (p *Processor) Redrive(ctx context.Context, seq int64, by string) (*store.E
 	if err != nil {
 		return ev, err
 	}
-	if ev.DialogID != nil {
-		p.note(ctx, *ev.DialogID, &seq, map[string]any{"control": "redrive", "operator": by})
+	// An event that went to several dialogs goes again only to those it failed in
+	// (see core.Core.PlanFan): they are the ones whose history tells of it.
+	notify := []int64{}
+	deliveries, err := p.st.EventDeliveries(ctx, seq)
+	if err != nil {
+		p.log.Error("re-drive: read the event's deliveries", "event_id", ev.ID, "err", err)
+	}
+	for _, d := range deliveries {
+		if d.Status == store.EventFailed {
+			notify = append(notify, d.DialogID)
+		}
+	}
+	if len(notify) == 0 && ev.DialogID != nil {
+		notify = append(notify, *ev.DialogID)
+	}
+	for _, id := range notify {
+		p.note(ctx, id, &seq, map[string]any{"control": "redrive", "operator": by})
 	}
 	p.router.rescanSoon()
 	p.Wake()

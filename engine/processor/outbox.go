@@ -328,9 +328,7 @@ func (o *outbox) inline(ctx context.Context, s core.Settlement) (*core.Applied, 
 	if err != nil || applied == nil {
 		return nil, err
 	}
-	if applied.Dialog != nil {
-		p.dialogs.put(applied.Dialog, gen)
-	}
+	p.stepper.keep(applied, gen)
 	if len(applied.Actions) > 0 {
 		o.wake()
 	}

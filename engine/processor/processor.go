@@ -203,6 +203,14 @@ func (r cachedReader) FindDialogByKeys(ctx context.Context, keys []string) (*sto
 	return r.st.FindDialogByKeys(ctx, keys)
 }
 
+func (r cachedReader) FindScopedDialogs(ctx context.Context, keys []string) ([]store.ScopedDialog, error) {
+	return r.st.FindScopedDialogs(ctx, keys)
+}
+
+func (r cachedReader) EventDeliveries(ctx context.Context, seq int64) ([]store.Delivery, error) {
+	return r.st.EventDeliveries(ctx, seq)
+}
+
 func (r cachedReader) GetFlowVersion(ctx context.Context, hash string) (*store.FlowVersion, error) {
 	return r.st.GetFlowVersion(ctx, hash)
 }

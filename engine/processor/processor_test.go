@@ -516,6 +516,36 @@ func TestOutboxKeepsDialogOrder(t *testing.T) {
 	}
 }
 
+// runWithReplica runs the harness's processor and a second one on the same
+// database, as two replicas, until no event is pending (or timeout passes).
+func (h *harness) runWithReplica(timeout time.Duration) {
+	h.t.Helper()
+	ctx := context.Background()
+	st2, err := store.Open(ctx, h.dsn, slog.New(slog.DiscardHandler), store.WithClock(h.clk.Now))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer st2.Close()
+	p2 := New(Config{Store: st2, Flows: h.flows, Registry: connectors.NewRegistry(), Now: h.clk.Now, Poll: 10 * time.Millisecond})
+	defer p2.Inbox().Close()
+	runCtx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for _, p := range []*Processor{h.p, p2} {
+		wg.Add(1)
+		go func(p *Processor) { defer wg.Done(); _ = p.Run(runCtx) }(p)
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		pending, _ := h.st.PendingEvents(ctx, 0, 1)
+		if len(pending) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	wg.Wait()
+}
+
 // TestTwoProcessorsApplyEachEventOnce runs two processors on one database, as two
 // replicas would: every event is applied exactly once (the step that loses the race
 // rolls back with store.ErrSettled).
@@ -523,13 +553,6 @@ func TestTwoProcessorsApplyEachEventOnce(t *testing.T) {
 	storetest.EachDB(t, func(t *testing.T, dsn string) {
 		h := newHarnessOn(t, "testdata/counter", dsn)
 		ctx := context.Background()
-		st2, err := store.Open(ctx, h.dsn, slog.New(slog.DiscardHandler), store.WithClock(h.clk.Now))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer st2.Close()
-		p2 := New(Config{Store: st2, Flows: h.flows, Registry: connectors.NewRegistry(), Now: h.clk.Now, Poll: 10 * time.Millisecond})
-		defer p2.Inbox().Close()
 		const n = 60
 		for c := 0; c < 3; c++ { // three conversations
 			for i := 0; i < n; i++ {
@@ -537,22 +560,7 @@ func TestTwoProcessorsApplyEachEventOnce(t *testing.T) {
 					Keys: []string{fmt.Sprintf("telegram:%d", c)}, Contact: event.Contact{Channel: "telegram", ID: fmt.Sprint(c)}, Data: map[string]any{}})
 			}
 		}
-		runCtx, cancel := context.WithCancel(ctx)
-		var wg sync.WaitGroup
-		for _, p := range []*Processor{h.p, p2} {
-			wg.Add(1)
-			go func(p *Processor) { defer wg.Done(); _ = p.Run(runCtx) }(p)
-		}
-		deadline := time.Now().Add(60 * time.Second)
-		for {
-			pending, _ := h.st.PendingEvents(ctx, 0, 1)
-			if len(pending) == 0 || time.Now().After(deadline) {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		cancel()
-		wg.Wait()
+		h.runWithReplica(60 * time.Second)
 		ds, _, err := h.st.ListDialogs(ctx, store.DialogFilter{}, store.Page{Limit: 10})
 		if err != nil {
 			t.Fatal(err)

@@ -120,7 +120,15 @@ func (p *Processor) checkMigrations(ctx context.Context, next *engine.FlowSet, r
 			return fmt.Errorf("flow %s: %w", f.Name, err)
 		}
 		stranded, moved := map[string]int64{}, map[string]int64{}
+		flipped := int64(0)
 		for _, w := range waiting {
+			// A dialog's keys are bound in its flow's scope (ordinary, or the alongside
+			// flow's own): moved to a version that changes `alongside`, it would hold
+			// keys the routing no longer looks for.
+			if old, err := p.core.Version(ctx, f.Name, w.Hash); err == nil && old.Alongside != f.Alongside {
+				flipped += w.Count
+				continue
+			}
 			if _, ok := f.MigrateTarget(w.State); ok {
 				moved[w.State] += w.Count
 			} else {
@@ -133,6 +141,12 @@ func (p *Processor) checkMigrations(ctx context.Context, next *engine.FlowSet, r
 				Severity: engine.SevError, Code: engine.CodeStrandedDialogs,
 				Message: fmt.Sprintf("%d live dialog(s) of %s wait in state %q, which this version does not have", stranded[state], f.Name, state),
 				Hint:    fmt.Sprintf("map it under `migrate: { %s: <state> }`, keep the state, or remove `migrate` to leave them on their version", state)})
+		}
+		if flipped > 0 {
+			rep.Diagnostics = append(rep.Diagnostics, engine.Diagnostic{File: f.File, Line: f.Pos.Line, Col: f.Pos.Col,
+				Severity: engine.SevError, Code: engine.CodeStrandedDialogs,
+				Message: fmt.Sprintf("%d live dialog(s) of %s run a version with alongside: %v, and this version changes it: their correlation keys are held in the other scope", flipped, f.Name, !f.Alongside),
+				Hint:    "remove `migrate` to leave them on their version (new dialogs use this one), or change `alongside` once they have ended"})
 		}
 		for _, state := range slices.Sorted(maps.Keys(moved)) {
 			rep.Migrated = append(rep.Migrated, engine.StateCount{Flow: f.Name, State: state, Dialogs: moved[state]})

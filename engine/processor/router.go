@@ -111,6 +111,17 @@ func (r *router) route(ctx context.Context, ev store.Event) error {
 	if lanes.queued(ev.Seq) {
 		return nil
 	}
+	if r.p.core.FansOut(&ev) {
+		// An event that may go to several dialogs (an alongside flow takes its type)
+		// is applied, to all of them in one step, once every earlier event is
+		// processed and before a later one is handed out: each of its dialogs
+		// then gets it in arrival order, and whatever an earlier event bound or
+		// started is seen. Only the types of alongside flows pay this.
+		lanes.wait()
+		r.run = nil
+		r.p.stepper.processFan(ev)
+		return nil
+	}
 	id, err := r.p.core.Route(ctx, r.p.core.Reader(), &ev)
 	if err != nil {
 		return fmt.Errorf("find the dialog of event %s: %w", ev.ID, err)

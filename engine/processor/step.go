@@ -30,9 +30,38 @@ const (
 // a start lane's (negative) when no dialog held the event's keys when it was routed.
 func (s *stepper) process(lane int64, ev store.Event) {
 	p := s.p
+	target := lane // negative: find the dialog by the event's keys (an earlier event may have started it)
+	s.attempt(ev, lane, func(ctx context.Context) ([]*core.Applied, int64, error) {
+		applied, err := s.once(ctx, target, ev)
+		if errors.Is(err, core.ErrEnded) {
+			// Its dialog ended meanwhile: the event may start a new one.
+			p.dialogs.forgetKeys(ev.Keys)
+			target = -1
+			return nil, 0, errAgain
+		}
+		return []*core.Applied{applied}, max(target, 0), err
+	})
+}
+
+// processFan applies an event that may go to several dialogs (see
+// core.Core.FansOut) in one step, as process does with one.
+func (s *stepper) processFan(ev store.Event) {
+	s.attempt(ev, 0, func(ctx context.Context) ([]*core.Applied, int64, error) {
+		applied, err := s.fanOnce(ctx, ev)
+		return applied, 0, err
+	})
+}
+
+// errAgain asks attempt to try again at once, without counting a failure.
+var errAgain = errors.New("try again")
+
+// attempt runs try until it succeeds, retrying lost revision races and transient
+// failures and waiting for another worker that has claimed the event; after
+// maxFailures it records the event as failed (for the dialog try names).
+func (s *stepper) attempt(ev store.Event, lane int64, try func(context.Context) ([]*core.Applied, int64, error)) {
+	p := s.p
 	ctx := context.Background()
 	log := p.log.With("event_id", ev.ID, "event_type", ev.Type)
-	target := lane // negative: find the dialog by the event's keys (an earlier event may have started it)
 	wait, deadline := 5*time.Millisecond, time.Now().Add(maxWaitElse)
 	failures := 0
 	if t, ok := event.TimerOf(&ev.Event); ok {
@@ -42,16 +71,15 @@ func (s *stepper) process(lane int64, ev store.Event) {
 		defer p.timers.unqueue(t.ID)
 	}
 	for {
-		applied, err := s.once(ctx, target, ev)
+		applied, dialogID, err := try(ctx)
 
 		switch {
 		case err == nil:
-			s.observe(log, applied)
+			for i, a := range applied {
+				s.observeOne(log, a, i == 0)
+			}
 			return
-		case errors.Is(err, core.ErrEnded):
-			// Its dialog ended meanwhile: the event may start a new one.
-			p.dialogs.forgetKeys(ev.Keys)
-			target = -1
+		case errors.Is(err, errAgain):
 		case errors.Is(err, store.ErrSettled):
 			// Another worker (a rescan, another replica) claimed or processed it; this
 			// attempt was rolled back whole. The lane waits until that event is settled,
@@ -72,7 +100,6 @@ func (s *stepper) process(lane int64, ev store.Event) {
 				time.Sleep(time.Duration(failures*failures) * 20 * time.Millisecond)
 			}
 		default:
-			dialogID := max(target, 0)
 			log.Error("process event: giving up", "dialog_id", dialogID, "attempts", failures+1, "err", p.logText(err, &ev))
 			if merr := p.step(ctx, func(tx store.StepTx) error { return p.core.Failed(tx, ev, dialogID, err) }); merr != nil {
 				// Nothing is recorded: the event stays pending for a rescan, and whoever
@@ -85,6 +112,61 @@ func (s *stepper) process(lane int64, ev store.Event) {
 			return
 		}
 	}
+}
+
+// fanOnce makes one attempt at an event that may go to several dialogs.
+func (s *stepper) fanOnce(ctx context.Context, ev store.Event) ([]*core.Applied, error) {
+	p := s.p
+	p.swap.RLock() // no reload moves a dialog between its read and the commit
+	defer p.swap.RUnlock()
+	gen := p.dialogs.generation()
+	load := func(ctx context.Context, id int64) (*store.Dialog, error) {
+		d, _, err := p.loadDialog(ctx, id)
+		return d, err
+	}
+	fan, err := p.core.PlanFan(ctx, p.core.Reader(), load, ev)
+	if err != nil {
+		return nil, err
+	}
+	var applied []*core.Applied
+	err = p.step(ctx, func(tx store.StepTx) error {
+		if err := p.claim(tx, ev.Seq); err != nil {
+			return err
+		}
+		var err error
+		applied, err = p.core.ApplyFan(tx, fan)
+		return err
+	})
+	if err != nil {
+		for _, pl := range fan.Plans {
+			if pl.Dialog != nil {
+				p.dialogs.drop(pl.Dialog.ID)
+			}
+		}
+		return nil, err
+	}
+	wake := false
+	for _, a := range applied {
+		s.keep(a, gen)
+		wake = wake || len(a.Actions) > 0
+	}
+	if wake {
+		p.outbox.wake()
+	}
+	return applied, nil
+}
+
+// keep puts the dialog of an applied step in the cache. An alongside flow's
+// dialog is dropped instead: the cache's keys are the ordinary scope's.
+func (s *stepper) keep(a *core.Applied, gen uint64) {
+	if a.Dialog == nil {
+		return
+	}
+	if a.Scope != "" {
+		s.p.dialogs.drop(a.Dialog.ID)
+		return
+	}
+	s.p.dialogs.put(a.Dialog, gen)
 }
 
 // once makes one attempt at an event for the dialog target (0: none holds it;
@@ -130,9 +212,7 @@ func (s *stepper) once(ctx context.Context, target int64, ev store.Event) (*core
 		}
 		return nil, err
 	}
-	if applied.Dialog != nil {
-		p.dialogs.put(applied.Dialog, gen)
-	}
+	s.keep(applied, gen)
 	if len(applied.Actions) > 0 {
 		p.outbox.wake()
 	}
@@ -143,7 +223,11 @@ func (s *stepper) once(ctx context.Context, target int64, ev store.Event) (*core
 // it (Observer, a control's caller), and tells its story in the log: one line per
 // event (at info; a failure at warn), and the flow's own `log` actions at their
 // level. Customer text is left out unless Config.LogContent is set.
-func (s *stepper) observe(log *slog.Logger, a *core.Applied) {
+func (s *stepper) observe(log *slog.Logger, a *core.Applied) { s.observeOne(log, a, true) }
+
+// observeOne is observe for one of the dialogs an event went to; count is false
+// for all but the first, so that the metrics count the event once.
+func (s *stepper) observeOne(log *slog.Logger, a *core.Applied, count bool) {
 	p := s.p
 	if p.cfg.Observer != nil {
 		p.cfg.Observer.Stepped(a)
@@ -152,7 +236,7 @@ func (s *stepper) observe(log *slog.Logger, a *core.Applied) {
 		ch.(chan *core.Applied) <- a
 	}
 	ev := a.Event
-	if p.met != nil {
+	if p.met != nil && count {
 		p.met.Processed.WithLabelValues(ev.Source, metricOutcome(a.Outcome)).Inc()
 		if !ev.ReceivedAt.IsZero() {
 			p.met.ProcessingSeconds.WithLabelValues(ev.Source).Observe(time.Since(ev.ReceivedAt).Seconds())

@@ -138,7 +138,15 @@ func Run(ctx context.Context, rec Recording, fs *engine.FlowSet, env map[string]
 				return v, rep.Err
 			}
 			if id == 0 && len(rep.Events) > 0 {
+				// An event may go to several dialogs (an alongside flow takes it):
+				// the recorded flow's is the one replayed.
 				id = rep.Events[0].Dialog
+				for _, p := range rep.Events {
+					if p.Flow == rec.Dialog.Flow && p.Dialog != 0 {
+						id = p.Dialog
+						break
+					}
+				}
 			}
 		}
 	}

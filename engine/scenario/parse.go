@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,6 +21,9 @@ import (
 type ScenarioFile struct {
 	Name      string
 	Scenarios []*Scenario
+	// Flows are the flow files and folders the scenarios run against (`flows:`,
+	// joined to the file's folder); empty: the file's folder.
+	Flows []string
 }
 
 // Scenario is one named sequence of steps run in a fresh world.
@@ -32,6 +36,8 @@ type Scenario struct {
 	Telegram sim.TelegramChat
 	Env      map[string]any
 	Steps    []*Step
+	// Flows are its file's flows (see ScenarioFile.Flows).
+	Flows []string
 }
 
 // Step is one input (an inbound event, the clock moving, a mock, an operator's
@@ -161,6 +167,34 @@ func (p *parser) value(n *yaml.Node, what string) (any, bool) {
 	return p.doc.Decode(n, what)
 }
 
+// flowPaths reads `flows:`: one path or a list, each joined to the scenario
+// file's folder.
+func (p *parser) flowPaths(n *yaml.Node) []string {
+	nodes := []*yaml.Node{n}
+	if n.Kind == yaml.SequenceNode {
+		nodes = nodes[:0]
+		for _, c := range n.Content {
+			nodes = append(nodes, engine.Resolve(c))
+		}
+	}
+	var out []string
+	for _, c := range nodes {
+		v, ok := p.scalar(c, "a flow path")
+		if !ok {
+			continue
+		}
+		if v == "" {
+			p.add(c, engine.CodeBadValue, "name a flow file or folder, relative to this file", "a flow path is empty")
+			continue
+		}
+		if !filepath.IsAbs(v) {
+			v = filepath.Join(filepath.Dir(p.file), v)
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
 func (p *parser) file0(root *yaml.Node) *ScenarioFile {
 	out := &ScenarioFile{Name: p.file}
 	if root == nil {
@@ -179,6 +213,10 @@ func (p *parser) file0(root *yaml.Node) *ScenarioFile {
 		if v := f[k]; v != nil {
 			p.setting(&defaults, k, v)
 		}
+	}
+	if v := f["flows"]; v != nil {
+		out.Flows = p.flowPaths(engine.Resolve(v))
+		defaults.Flows = out.Flows
 	}
 	list := f["scenarios"]
 	if list == nil {

@@ -57,33 +57,9 @@ func Run(paths []string, opt TestOptions, stdout, stderr io.Writer) (Result, boo
 		cov   *Coverage
 	}
 	groups := map[string]*group{}
+	cov := NewCoverage() // by flow version: shared by the groups that load the same file
 	var order []string
 	for _, name := range files {
-		src := opt.Flows
-		if src == "" {
-			src = filepath.Dir(name)
-		}
-		g := groups[src]
-		if g == nil {
-			loader := opt.Loader
-			if loader == nil {
-				loader = sim.DefaultLoader()
-			}
-			fs, diags := loader.Load(src)
-			for _, d := range diags {
-				if d.Severity == engine.SevError {
-					fmt.Fprintln(stderr, d.String())
-				}
-			}
-			if fs == nil {
-				fmt.Fprintf(stderr, "fixit test: the flows in %s do not load; scenarios in %s not run\n", src, name)
-				ok = false
-				continue
-			}
-			g = &group{flows: fs, cov: NewCoverage()}
-			groups[src] = g
-			order = append(order, src)
-		}
 		data, err := os.ReadFile(name)
 		if err != nil {
 			fmt.Fprintf(stderr, "%s:1:1: error: %s cannot read: %v\n", name, engine.CodeReadError, err)
@@ -101,6 +77,29 @@ func Run(paths []string, opt TestOptions, stdout, stderr io.Writer) (Result, boo
 			ok = false
 			continue
 		}
+		srcs := FlowPaths(sf, opt.Flows)
+		src := strings.Join(srcs, string(os.PathListSeparator))
+		g := groups[src]
+		if g == nil {
+			loader := opt.Loader
+			if loader == nil {
+				loader = sim.DefaultLoader()
+			}
+			fs, diags := loader.Load(srcs...)
+			for _, d := range diags {
+				if d.Severity == engine.SevError {
+					fmt.Fprintln(stderr, d.String())
+				}
+			}
+			if fs == nil {
+				fmt.Fprintf(stderr, "fixit test: the flows in %s do not load; scenarios in %s not run\n", strings.Join(srcs, ", "), name)
+				ok = false
+				continue
+			}
+			g = &group{flows: fs, cov: cov}
+			groups[src] = g
+			order = append(order, src)
+		}
 		for _, sc := range sf.Scenarios {
 			if opt.Run != "" && !strings.Contains(sc.Name, opt.Run) {
 				continue
@@ -116,10 +115,31 @@ func Run(paths []string, opt TestOptions, stdout, stderr io.Writer) (Result, boo
 			}
 		}
 	}
+	// A flow file loaded by several groups (a scenario file's `flows:` names it
+	// beside others) is reported once, with what all of them reached.
+	reported := map[string]bool{}
 	for _, src := range order {
-		res.Coverage = append(res.Coverage, groups[src].cov.Report(groups[src].flows)...)
+		for _, fc := range cov.Report(groups[src].flows) {
+			if !reported[fc.File+"\x00"+fc.Flow] {
+				reported[fc.File+"\x00"+fc.Flow] = true
+				res.Coverage = append(res.Coverage, fc)
+			}
+		}
 	}
 	return res, ok
+}
+
+// FlowPaths returns the flow files and folders a scenario file runs against:
+// override when set (`fixit test --flows`), else the file's `flows:`, else its
+// folder.
+func FlowPaths(sf *ScenarioFile, override string) []string {
+	switch {
+	case override != "":
+		return []string{override}
+	case len(sf.Flows) > 0:
+		return sf.Flows
+	}
+	return []string{filepath.Dir(sf.Name)}
 }
 
 // scenarioFiles expands paths into scenario files, sorted and unique.

@@ -133,3 +133,37 @@ func TestCoverageMissing(t *testing.T) {
 		t.Errorf("coverage lists a branch that was taken:\n%s", b.String())
 	}
 }
+
+// TestScenarioFlows: a scenario file's `flows:` loads flows from elsewhere beside
+// its folder's; each flow file's coverage is reported once, summed over every
+// scenario file that loaded it; a path that does not exist fails the run.
+func TestScenarioFlows(t *testing.T) {
+	var out, errs bytes.Buffer
+	res, ok := Run([]string{"../../examples", "../../flows.d"}, TestOptions{}, &out, &errs)
+	if !ok || res.Failed > 0 {
+		t.Fatalf("run: %s%s", out.String(), errs.String())
+	}
+	seen := map[string]int{}
+	for _, fc := range res.Coverage {
+		seen[fc.File]++
+		if fc.Reached != fc.States {
+			t.Errorf("%s: %d of %d states reached", fc.File, fc.Reached, fc.States)
+		}
+	}
+	for file, n := range seen {
+		if n != 1 {
+			t.Errorf("%s reported %d times", file, n)
+		}
+	}
+	if seen["../../flows.d/simple_lead_flow.yaml"] != 1 || len(seen) != 3 {
+		t.Errorf("coverage of %v", seen)
+	}
+
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "x_test.yaml"), []byte("flows: [nowhere]\nscenarios:\n  - name: a\n    steps: [ { advance: 1m } ]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := Run([]string{dir}, TestOptions{}, &out, &errs); ok {
+		t.Error("a scenario file whose flows: names nothing ran")
+	}
+}

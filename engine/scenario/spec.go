@@ -22,6 +22,7 @@ var settingFields = []engine.Field{
 // FileSpec is the top level of a scenario file.
 var FileSpec = engine.Object{Name: "scenario file", Doc: "A scenario file: scenarios and their defaults.", Fields: append([]engine.Field{
 	{Name: "scenarios", Type: engine.TObject, Required: true, Doc: "the list of scenarios"},
+	{Name: "flows", Type: engine.TString, Doc: "the flows the scenarios run against, loaded together as the server loads its folder: a flow file or folder, or a list of them, relative to the scenario file (e.g. `[okdesk_to_1c_invoice.yaml, ../flows.d]`); default the scenario file's folder. `fixit test --flows` overrides it"},
 }, settingFields...)}
 
 // ScenarioSpec is one scenario.

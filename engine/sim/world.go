@@ -572,6 +572,9 @@ func (w *World) drain(rep *Report) {
 
 // process routes, plans and applies one event, then performs its step's actions.
 func (w *World) process(rep *Report, ev store.Event) error {
+	if w.core.FansOut(&ev) {
+		return w.processFan(rep, ev)
+	}
 	id, err := w.core.Route(w.ctx, w.st, &ev)
 	if err != nil {
 		return err
@@ -600,6 +603,40 @@ func (w *World) process(rep *Report, ev store.Event) error {
 	if w.onStep != nil && a.Outcome != engine.Failed && plan.Flow != nil {
 		w.onStep(plan.Flow, a.Result)
 	}
+	return w.performStep(rep, a)
+}
+
+// processFan applies an event that may go to several dialogs (an alongside flow
+// takes its type) in one step, as the server does; each dialog it went to is
+// reported as an event of its own, the ordinary routing's first.
+func (w *World) processFan(rep *Report, ev store.Event) error {
+	fan, err := w.core.PlanFan(w.ctx, w.st, w.st.LoadDialog, ev)
+	if err != nil {
+		return err
+	}
+	var applied []*core.Applied
+	if err := w.st.Step(w.ctx, func(tx store.StepTx) error {
+		var err error
+		applied, err = w.core.ApplyFan(tx, fan)
+		return err
+	}); err != nil {
+		return err
+	}
+	for i, a := range applied {
+		if w.onStep != nil && a.Outcome != engine.Failed && i < len(fan.Plans) && fan.Plans[i].Flow != nil {
+			w.onStep(fan.Plans[i].Flow, a.Result)
+		}
+	}
+	for _, a := range applied {
+		if err := w.performStep(rep, a); err != nil || rep.Err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// performStep reports a step and performs its actions.
+func (w *World) performStep(rep *Report, a *core.Applied) error {
 	p := ProcessedOf(a)
 	rep.Events = append(rep.Events, p)
 	if len(a.Actions) == 0 {

@@ -49,7 +49,7 @@ func (s *GormStore) ListEvents(ctx context.Context, f EventFilter, p Page) ([]Ev
 	w.addEq("source", f.Source)
 	w.addEq("status", string(f.Status))
 	if f.DialogID != 0 {
-		w.add("dialog_id = ?", f.DialogID)
+		w.add("(dialog_id = ? OR id IN (SELECT event_id FROM event_deliveries WHERE dialog_id = ?))", f.DialogID, f.DialogID)
 	}
 	tail, limit, err := pageQuery("events", &w, p)
 	if err != nil {
@@ -64,7 +64,26 @@ func (s *GormStore) ListEvents(ctx context.Context, f EventFilter, p Page) ([]Ev
 	if err != nil {
 		return nil, "", fmt.Errorf("list events: %w", err)
 	}
+	if err := s.withDeliveries(ctx, out); err != nil {
+		return nil, "", fmt.Errorf("list events: %w", err)
+	}
 	return out, next, nil
+}
+
+// withDeliveries fills the Deliveries of events that went to several dialogs.
+func (s *GormStore) withDeliveries(ctx context.Context, evs []Event) error {
+	seqs := make([]int64, len(evs))
+	for i := range evs {
+		seqs[i] = evs[i].Seq
+	}
+	m, err := s.DeliveriesOf(ctx, seqs)
+	if err != nil {
+		return err
+	}
+	for i := range evs {
+		evs[i].Deliveries = m[evs[i].Seq]
+	}
+	return nil
 }
 
 // ListOutbox returns one page of outbox items, newest first.

@@ -14,7 +14,8 @@ import (
 
 // tables are fixit's tables in the order a copy fills them: every table after
 // the ones it refers to. schema_migrations is left out: each store migrates itself.
-var tables = []string{"flow_versions", "dialogs", "dialog_keys", "events", "history", "timers", "outbox", "contacts"}
+var tables = []string{"flow_versions", "dialogs", "dialog_keys", "events", "history", "timers", "outbox", "event_deliveries",
+	"contacts"}
 
 // TableCount is the number of rows of one table.
 type TableCount struct {

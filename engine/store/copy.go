@@ -207,6 +207,7 @@ type keyRow struct {
 	DialogID  int64     `gorm:"column:dialog_id"`
 	Active    bool      `gorm:"column:active"`
 	CreatedAt time.Time `gorm:"column:created_at"`
+	Scope     string    `gorm:"column:scope"`
 }
 
 const historyColumns = `id, dialog_id, at, kind, event_id, from_state, to_state, detail`
@@ -252,9 +253,9 @@ var copiers = []copier{
 			return []any{r.ID, r.Flow, r.FlowHash, r.State, r.Status, r.Vars, r.Channel, r.ContactID, r.Phone,
 				dbTime(r.CreatedAt), dbTime(r.UpdatedAt), r.LastEventID, r.Revision, r.Handoff, nullTime(r.EnteredAt)}
 		}},
-	tableCopy[keyRow]{name: "dialog_keys", columns: "id, key, dialog_id, active, created_at", key: "id",
+	tableCopy[keyRow]{name: "dialog_keys", columns: "id, key, dialog_id, active, created_at, scope", key: "id",
 		after:  func(r *keyRow) []any { return byID(r.ID) },
-		values: func(r *keyRow) []any { return []any{r.ID, r.Key, r.DialogID, r.Active, dbTime(r.CreatedAt)} }},
+		values: func(r *keyRow) []any { return []any{r.ID, r.Key, r.DialogID, r.Active, dbTime(r.CreatedAt), r.Scope} }},
 	tableCopy[eventRow]{name: "events", columns: eventColumns, key: "id",
 		after: func(r *eventRow) []any { return byID(r.ID) },
 		values: func(r *eventRow) []any {
@@ -276,6 +277,11 @@ var copiers = []copier{
 		values: func(r *outboxRow) []any {
 			return []any{r.ID, r.DialogID, r.Kind, r.Params, r.Status, r.Attempts, dbTime(r.NextAt), r.LastError, r.ErrorCode,
 				r.Result, dbTime(r.CreatedAt), dbTime(r.UpdatedAt), nullTime(r.LockedUntil), r.Requeues}
+		}},
+	tableCopy[deliveryRow]{name: "event_deliveries", columns: deliveryColumns, key: "event_id, dialog_id",
+		after: func(r *deliveryRow) []any { return []any{r.EventID, r.DialogID} },
+		values: func(r *deliveryRow) []any {
+			return []any{r.EventID, r.DialogID, r.Flow, r.Scope, r.Status, r.Started, r.Error, dbTime(r.At)}
 		}},
 	tableCopy[contactRow]{name: "contacts", columns: "channel, contact_id, last_inbound_at", key: "channel, contact_id",
 		after:  func(r *contactRow) []any { return []any{r.Channel, r.ContactID} },

@@ -748,14 +748,10 @@ func ActiveKeys(keys []DialogKey) []string {
 	return out
 }
 
-// FindDialogByKeys returns the live dialog of the first bound key; see Store.FindDialogByKeys.
+// FindDialogByKeys returns the live dialog of the first key bound in the ordinary
+// scope; see Store.FindDialogByKeys.
 func (s *GormStore) FindDialogByKeys(ctx context.Context, keys []string) (*Dialog, error) {
-	clean := make([]string, 0, len(keys))
-	for _, k := range keys {
-		if k != "" {
-			clean = append(clean, cleanText(k))
-		}
-	}
+	clean := cleanKeys(keys)
 	if len(clean) == 0 {
 		return nil, nil
 	}
@@ -765,7 +761,7 @@ func (s *GormStore) FindDialogByKeys(ctx context.Context, keys []string) (*Dialo
 	}
 	err := s.read(ctx).Raw(`SELECT k.key AS bound_key, `+prefixed("d.", dialogColumns)+`
 		FROM dialog_keys k JOIN dialogs d ON d.id = k.dialog_id
-		WHERE k.active AND k.key IN ? AND d.status IN ('active', 'handoff')`, clean).Scan(&rows).Error
+		WHERE k.active AND k.scope = '' AND k.key IN ? AND d.status IN ('active', 'handoff')`, clean).Scan(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("find dialog by keys: %w", err)
 	}
@@ -785,6 +781,17 @@ func (s *GormStore) FindDialogByKeys(ctx context.Context, keys []string) (*Dialo
 	return &d, nil
 }
 
+// cleanKeys returns keys as stored, without the empty ones.
+func cleanKeys(keys []string) []string {
+	clean := make([]string, 0, len(keys))
+	for _, k := range keys {
+		if k != "" {
+			clean = append(clean, cleanText(k))
+		}
+	}
+	return clean
+}
+
 // prefixed qualifies every column of a column list with a table alias.
 func prefixed(alias, columns string) string {
 	cols := strings.Split(columns, ",")
@@ -800,15 +807,16 @@ func (s *GormStore) DialogKeys(ctx context.Context, dialogID int64) ([]DialogKey
 		Key       string    `gorm:"column:key"`
 		DialogID  int64     `gorm:"column:dialog_id"`
 		Active    bool      `gorm:"column:active"`
+		Scope     string    `gorm:"column:scope"`
 		CreatedAt time.Time `gorm:"column:created_at"`
 	}
-	if err := s.read(ctx).Raw(`SELECT key, dialog_id, active, created_at FROM dialog_keys
+	if err := s.read(ctx).Raw(`SELECT key, dialog_id, active, scope, created_at FROM dialog_keys
 		WHERE dialog_id = ? ORDER BY id`, dialogID).Scan(&rows).Error; err != nil {
 		return nil, fmt.Errorf("read keys of dialog %d: %w", dialogID, err)
 	}
 	out := make([]DialogKey, len(rows))
 	for i, r := range rows {
-		out[i] = DialogKey{Key: r.Key, DialogID: r.DialogID, Active: r.Active, CreatedAt: r.CreatedAt.UTC()}
+		out[i] = DialogKey{Key: r.Key, DialogID: r.DialogID, Active: r.Active, Scope: r.Scope, CreatedAt: r.CreatedAt.UTC()}
 	}
 	return out, nil
 }

@@ -179,6 +179,33 @@ var migrations = []migration{
 			`CREATE INDEX history_event ON history (event_id)`,
 		},
 	},
+	{
+		version: 6,
+		name:    "key scopes of alongside flows and event deliveries",
+		stmts: []string{
+			// A key routes to at most one live dialog per scope: '' is shared by the
+			// ordinary flows, an alongside flow's dialogs bind in a scope named after
+			// the flow. Existing keys are all ordinary.
+			`ALTER TABLE dialog_keys ADD COLUMN scope TEXT NOT NULL DEFAULT ''`,
+			`DROP INDEX dialog_keys_active_key`,
+			`CREATE UNIQUE INDEX dialog_keys_active_scope_key ON dialog_keys (scope, key) WHERE active`,
+			// The dialogs one event was applied to, when it went to more than the
+			// one its row names (an alongside flow took it): each (event, dialog)
+			// once, with its outcome.
+			`CREATE TABLE event_deliveries (
+				event_id  BIGINT NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+				dialog_id BIGINT NOT NULL REFERENCES dialogs (id) ON DELETE CASCADE,
+				flow      TEXT NOT NULL,
+				scope     TEXT NOT NULL DEFAULT '',
+				status    TEXT NOT NULL CHECK (status IN ('processed', 'failed')),
+				started   BOOLEAN NOT NULL DEFAULT FALSE,
+				error     TEXT NOT NULL DEFAULT '',
+				at        {{TIME}} NOT NULL,
+				PRIMARY KEY (event_id, dialog_id)
+			)`,
+			`CREATE INDEX event_deliveries_dialog ON event_deliveries (dialog_id)`,
+		},
+	},
 }
 
 // expand replaces the dialect tokens of a migration statement.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -96,10 +97,17 @@ func (s *GormStore) PurgeDialogs(ctx context.Context, ids []int64, cutoff time.T
 			{&p.Timers, "timers", "dialog_id IN ?"},
 			{&p.Keys, "dialog_keys", "dialog_id IN ?"},
 			{&p.Outbox, "outbox", "dialog_id IN ?"},
-			{&p.Events, "events", "dialog_id IN ?"},
+			// An event that went to several dialogs goes with the last of them: until
+			// then it stays (its dialog_id cleared), and PurgeUnattached leaves it.
+			{&p.Events, "events", "dialog_id IN ? AND NOT EXISTS (SELECT 1 FROM event_deliveries v WHERE v.event_id = events.id AND v.dialog_id NOT IN ?)"},
+			{new(int64), "event_deliveries", "dialog_id IN ?"},
 			{&p.Dialogs, "dialogs", "id IN ?"},
 		} {
-			res := tx.Exec(`DELETE FROM `+d.table+` WHERE `+d.where, keep)
+			args := []any{keep}
+			if strings.Count(d.where, "?") == 2 {
+				args = append(args, keep)
+			}
+			res := tx.Exec(`DELETE FROM `+d.table+` WHERE `+d.where, args...)
 			if res.Error != nil {
 				return fmt.Errorf("delete from %s: %w", d.table, res.Error)
 			}
@@ -133,6 +141,7 @@ func (s *GormStore) PurgeUnattached(ctx context.Context, cutoff time.Time, limit
 			// the first limit rows that qualify.
 			{&p.Events, "events", `DELETE FROM events WHERE id IN (SELECT id FROM events
 				WHERE status IN ('processed', 'unrouted') AND dialog_id IS NULL AND received_at < ?
+				AND NOT EXISTS (SELECT 1 FROM event_deliveries v WHERE v.event_id = events.id)
 				ORDER BY id LIMIT ?)`},
 			{&p.Outbox, "outbox items", `DELETE FROM outbox WHERE id IN (SELECT id FROM outbox
 				WHERE status IN ('done', 'failed', 'dead') AND dialog_id IS NULL AND updated_at < ?

@@ -269,17 +269,21 @@ func sameTime(a, b any) bool {
 	return ta.Equal(tb)
 }
 
-// BindKey binds key to the dialog; see StepTx.BindKey.
-func (t *stepTx) BindKey(dialogID int64, key string) error {
+// BindKey binds key to the dialog in the ordinary scope; see StepTx.BindKey.
+func (t *stepTx) BindKey(dialogID int64, key string) error { return t.BindKeyIn("", dialogID, key) }
+
+// BindKeyIn binds key to the dialog in scope; see StepTx.BindKeyIn.
+func (t *stepTx) BindKeyIn(scope string, dialogID int64, key string) error {
 	key = cleanText(key)
+	scope = cleanText(scope)
 	if key == "" {
 		return fmt.Errorf("bind key to dialog %d: empty key", dialogID)
 	}
 	// A second round follows taking the key over from an ended dialog, or its owner
 	// releasing it between our insert and our look-up; a third would mean a livelock.
 	for range 3 {
-		n, err := t.exec(`INSERT INTO dialog_keys (key, dialog_id, active, created_at) VALUES (?, ?, TRUE, ?)
-			ON CONFLICT (key) WHERE active DO NOTHING`, key, dialogID, dbTime(t.s.now()))
+		n, err := t.exec(`INSERT INTO dialog_keys (key, dialog_id, active, created_at, scope) VALUES (?, ?, TRUE, ?, ?)
+			ON CONFLICT (scope, key) WHERE active DO NOTHING`, key, dialogID, dbTime(t.s.now()), scope)
 		if err != nil {
 			return fmt.Errorf("bind key %q to dialog %d: %w", key, dialogID, err)
 		}
@@ -297,7 +301,7 @@ func (t *stepTx) BindKey(dialogID int64, key string) error {
 			Status   string `gorm:"column:status"`
 		}
 		if err := t.tx.Raw(`SELECT k.dialog_id, d.status FROM dialog_keys k JOIN dialogs d ON d.id = k.dialog_id
-			WHERE k.key = ? AND k.active`, key).Scan(&owners).Error; err != nil {
+			WHERE k.key = ? AND k.scope = ? AND k.active`, key, scope).Scan(&owners).Error; err != nil {
 			return fmt.Errorf("bind key %q to dialog %d: find owner: %w", key, dialogID, err)
 		}
 		switch {
@@ -307,8 +311,8 @@ func (t *stepTx) BindKey(dialogID int64, key string) error {
 			return nil
 		case dialog.Status(owners[0].Status).Ended():
 			// Ended dialogs release their keys; one that did not must not hold them.
-			if err := t.tx.Exec(`UPDATE dialog_keys SET active = FALSE WHERE key = ? AND active AND dialog_id = ?`,
-				key, owners[0].DialogID).Error; err != nil {
+			if err := t.tx.Exec(`UPDATE dialog_keys SET active = FALSE WHERE key = ? AND scope = ? AND active AND dialog_id = ?`,
+				key, scope, owners[0].DialogID).Error; err != nil {
 				return fmt.Errorf("bind key %q to dialog %d: release from ended dialog: %w", key, dialogID, err)
 			}
 		default:

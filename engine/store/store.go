@@ -85,6 +85,10 @@ type Event struct {
 	Error      string
 	Attempts   int
 	ReceivedAt time.Time
+	// Deliveries are the dialogs the event was applied to when it went to more
+	// than the one DialogID names (an alongside flow took it); filled by
+	// ListEvents only.
+	Deliveries []Delivery
 }
 
 // AppendResult is the outcome of appending one event, in the order of the input.
@@ -114,9 +118,12 @@ type Dialog struct {
 // DialogKey is a correlation key bound to a dialog. Active keys route events; a key
 // stays recorded, inactive, after its dialog ends.
 type DialogKey struct {
-	Key       string
-	DialogID  int64
-	Active    bool
+	Key      string
+	DialogID int64
+	Active   bool
+	// Scope is "" for a key of an ordinary flow's dialog, the flow's name for one
+	// of an alongside flow's: a key routes to one live dialog per scope.
+	Scope     string
 	CreatedAt time.Time
 }
 
@@ -216,7 +223,8 @@ type DialogFilter struct {
 type EventFilter struct {
 	Source string
 	Status EventStatus
-	// DialogID, when not 0, keeps the events processed for that dialog.
+	// DialogID, when not 0, keeps the events processed for that dialog (the one
+	// their row names, or one of their deliveries).
 	DialogID int64
 }
 
@@ -241,8 +249,14 @@ type Store interface {
 	GetEvent(ctx context.Context, seq int64) (*Event, error)
 
 	// FindDialogByKeys returns the live dialog bound to the first of keys that is bound
-	// to one, or nil and no error when none is.
+	// to one in the ordinary scope, or nil and no error when none is.
 	FindDialogByKeys(ctx context.Context, keys []string) (*Dialog, error)
+	// FindScopedDialogs returns, for each key scope other than the ordinary one
+	// (each alongside flow), the live dialog bound to the first of keys bound in
+	// that scope, ordered by scope.
+	FindScopedDialogs(ctx context.Context, keys []string) ([]ScopedDialog, error)
+	// EventDeliveries returns the deliveries recorded for an event, by dialog id.
+	EventDeliveries(ctx context.Context, seq int64) ([]Delivery, error)
 	// GetDialog returns a dialog, or ErrNotFound.
 	GetDialog(ctx context.Context, id int64) (*Dialog, error)
 	// LoadDialog returns a dialog with its active keys in Keys, or ErrNotFound.
@@ -348,9 +362,18 @@ type StepTx interface {
 	// creation. When d's status has ended, the dialog's keys are released and its
 	// pending timers cancelled.
 	UpdateDialog(d *Dialog) error
-	// BindKey binds key to the dialog. Binding a key the dialog already holds is a no-op;
-	// a key held by another live dialog gives ErrKeyTaken.
+	// BindKey binds key to the dialog in the ordinary scope. Binding a key the
+	// dialog already holds is a no-op; a key held by another live dialog gives
+	// ErrKeyTaken.
 	BindKey(dialogID int64, key string) error
+	// BindKeyIn binds key to the dialog in scope ("" is the ordinary scope, else
+	// an alongside flow's name) as BindKey does: a key is held by one live dialog
+	// per scope.
+	BindKeyIn(scope string, dialogID int64, key string) error
+	// RecordDeliveries records the dialogs an event was applied to. A delivery
+	// recorded before may be recorded again only when it had failed (a re-drive);
+	// one recorded as processed gives ErrSettled.
+	RecordDeliveries(ds []Delivery) error
 	// ReleaseKeys deactivates every active key of the dialog.
 	ReleaseKeys(dialogID int64) error
 	// AppendHistory appends entries in one statement; a zero At means now. IDs are
