@@ -247,7 +247,7 @@ func (c change) valueError(v, e map[string]any) event.Event {
 	var distinct []string
 	for _, p := range people {
 		distinct = event.AddKey(distinct, p)
-		ev.Keys = addContactKeys(ev.Keys, p)
+		ev.Keys = addContactKeys(ev.Keys, c.phoneNumberID, p)
 	}
 	if len(distinct) == 1 {
 		ev.Contact = c.contact(distinct[0])
@@ -262,7 +262,7 @@ func (c change) event(typ string, data map[string]any, dedupe, waID string) even
 		Type:      typ,
 		At:        unixTime(str(data["timestamp"])),
 		DedupeKey: dedupe,
-		Keys:      addContactKeys([]string{}, waID),
+		Keys:      addContactKeys([]string{}, c.phoneNumberID, waID),
 		Contact:   c.contact(waID),
 		Data:      data,
 	}
@@ -281,12 +281,16 @@ func (c change) addMeta(data map[string]any) {
 	setNonEmpty(data, "waba_id", c.wabaID)
 }
 
-// addContactKeys adds the waba: and phone: keys of a wa_id.
-func addContactKeys(keys []string, waID string) []string {
+// addContactKeys adds the waba: key of a wa_id's conversation with the business
+// number phoneNumberID, and its phone: key. Without a business number (metadata
+// missing) there is no conversation to key, only the phone.
+func addContactKeys(keys []string, phoneNumberID, waID string) []string {
 	if waID == "" {
 		return keys
 	}
-	keys = event.AddKey(keys, event.WABAKey(waID))
+	if phoneNumberID != "" {
+		keys = event.AddKey(keys, event.WABAKey(phoneNumberID, waID))
+	}
 	if p := phoneOf(waID); p != "" {
 		keys = event.AddKey(keys, "phone:"+p)
 	}

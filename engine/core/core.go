@@ -43,6 +43,10 @@ type Config struct {
 	BackoffBase, BackoffMax time.Duration
 	// Jitter returns a random fraction in [0,1) (default math/rand/v2).
 	Jitter func() float64
+	// BusinessNumbers are the WhatsApp business numbers (phone_number_ids) fixit
+	// serves: a WhatsApp event about another one is stored but not routed. Empty:
+	// every number is served (a dry run, the test world).
+	BusinessNumbers []string
 }
 
 // Core applies the processing rules. It is safe for concurrent use: each call gets

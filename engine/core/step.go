@@ -27,7 +27,7 @@ func (c *Core) Route(ctx context.Context, find Reader, ev *store.Event) (int64, 
 		id, _ := event.Target(&ev.Event)
 		return id, nil
 	}
-	if len(ev.Keys) == 0 {
+	if len(ev.Keys) == 0 || c.unconfigured(&ev.Event) != "" {
 		return 0, nil
 	}
 	d, err := find.FindDialogByKeys(ctx, ev.Keys)
@@ -48,6 +48,9 @@ type Plan struct {
 	Result engine.Result // the step's result (a start is computed in Apply: it needs the new id)
 	Notes  []string      // start guards that failed
 	Err    error         // the dialog's flow version could not be loaded
+	// Unrouted, when set, says why the event is not routed at all (a WhatsApp
+	// business number fixit does not serve).
+	Unrouted string
 }
 
 // Plan works out what ev does to d, the dialog it was routed to (with its active
@@ -60,6 +63,10 @@ func (c *Core) Plan(ctx context.Context, ev store.Event, d *store.Dialog) (*Plan
 	defer c.machines.Put(m)
 	if d == nil {
 		fs := c.cfg.Flows.Current()
+		if p.Unrouted = c.unconfigured(&ev.Event); p.Unrouted != "" {
+			p.Notes = append(p.Notes, p.Unrouted)
+			return p, nil
+		}
 		if fs == nil || event.Addressed(&ev.Event) {
 			return p, nil
 		}
@@ -94,6 +101,9 @@ type Applied struct {
 	Actions []store.OutboxItem // the outbound actions queued, in order, with their ids
 	Bound   []string           // the keys newly bound to the dialog
 	Notes   []string           // start guards that failed, keys bound elsewhere
+	// Raised counts the events the step stored for later (a failed delivery's
+	// waba.message_failed): they wait in the inbox for the router.
+	Raised int
 }
 
 // Apply writes a plan in tx: the dialog (created, for a start), its keys, timers,
@@ -104,10 +114,15 @@ func (c *Core) Apply(tx store.StepTx, p *Plan) (*Applied, error) {
 	ev := p.Event
 	now := c.cfg.Now()
 	a := &Applied{Event: ev, Notes: slices.Clone(p.Notes)}
+	if ev.Type == event.TypeWABAStatus && p.Unrouted == "" {
+		if err := c.receipt(tx, a, now); err != nil {
+			return a, err
+		}
+	}
 	switch {
 	case p.Dialog == nil && p.Flow == nil:
 		a.Outcome = engine.Unrouted
-		return a, tx.MarkEvent(ev.Seq, store.EventUnrouted, nil, "")
+		return a, tx.MarkEvent(ev.Seq, store.EventUnrouted, nil, p.Unrouted)
 	case p.Dialog == nil:
 		return a, c.start(tx, p, a, now)
 	}
@@ -144,7 +159,8 @@ func (c *Core) Apply(tx store.StepTx, p *Plan) (*Applied, error) {
 func (c *Core) start(tx store.StepTx, p *Plan, a *Applied, now time.Time) error {
 	ev, f := p.Event, p.Flow
 	row := &store.Dialog{Dialog: dialog.Dialog{Flow: f.Name, FlowHash: f.Hash, State: f.Initial, Status: dialog.Active,
-		Vars: map[string]any{}, Channel: ev.Contact.Channel, ContactID: ev.Contact.ID, Phone: ev.Contact.Phone}}
+		Vars: map[string]any{}, Channel: ev.Contact.Channel, ContactID: ev.Contact.ID, Phone: ev.Contact.Phone,
+		BusinessNumber: event.BusinessNumber(&ev.Event)}}
 	if err := tx.CreateDialog(row); err != nil {
 		return fmt.Errorf("create dialog: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/fixit-exchange/fixit/engine"
@@ -127,6 +128,9 @@ func (s *stepper) once(ctx context.Context, target int64, ev store.Event) (*core
 	if len(applied.Actions) > 0 {
 		p.outbox.wake()
 	}
+	if applied.Raised > 0 {
+		p.router.wake() // a failed delivery's event waits in the inbox
+	}
 	return applied, nil
 }
 
@@ -150,8 +154,11 @@ func (s *stepper) observe(log *slog.Logger, a *core.Applied) {
 	}
 	if a.Outcome == engine.Unrouted {
 		reason := "no live dialog holds its keys and no flow starts on " + ev.Type
-		if event.Addressed(&ev.Event) {
+		switch {
+		case event.Addressed(&ev.Event):
 			reason = "the dialog it is addressed to does not exist"
+		case len(a.Notes) > 0 && strings.HasPrefix(a.Notes[0], "business number "):
+			reason = a.Notes[0]
 		}
 		log.Info("event unrouted", append([]any{"source", ev.Source, "reason", reason}, notes(a.Notes)...)...)
 		return

@@ -167,6 +167,39 @@ type OutboxItem struct {
 	// Requeues counts the times an operator queued the item again after it failed
 	// or died (RequeueOutbox).
 	Requeues int
+	// Delivery is the message a send made (Delivery.MessageID: a wamid, or a
+	// Telegram message id) and how far it got, as the channel reported it; empty
+	// for other actions and before the send.
+	Delivery Delivery
+}
+
+// DeliveryStatus is how far a sent message got. It only moves forward: sent <
+// delivered < read, and failed is final (WhatsApp reports statuses out of order).
+type DeliveryStatus string
+
+// Delivery statuses; the empty status means no message (yet).
+const (
+	DeliverySent      DeliveryStatus = "sent"
+	DeliveryDelivered DeliveryStatus = "delivered"
+	DeliveryRead      DeliveryStatus = "read"
+	DeliveryFailed    DeliveryStatus = "failed"
+)
+
+// DeliveryStatuses lists the delivery statuses in their order.
+var DeliveryStatuses = []DeliveryStatus{DeliverySent, DeliveryDelivered, DeliveryRead, DeliveryFailed}
+
+// Rank orders the statuses: 0 for none (or an unknown one), then 1 to 4 in the
+// order of DeliveryStatuses. A status replaces another only when it ranks higher.
+func (s DeliveryStatus) Rank() int { return slices.Index(DeliveryStatuses, s) + 1 }
+
+// Delivery is a report about a sent message: the send's own outcome, or a
+// channel's receipt.
+type Delivery struct {
+	MessageID string
+	Status    DeliveryStatus
+	Code      string // a failed delivery's error code (WhatsApp's, or a connector's)
+	Error     string // and its title
+	At        time.Time
 }
 
 // FlowVersion is the source of a flow file, stored by its content hash so that a
@@ -390,4 +423,13 @@ type StepTx interface {
 	RetryOutbox(id int64, nextAt time.Time, errCode, errText string) error
 	// ClaimOutbox claims due items as Store.ClaimOutbox does, in this transaction.
 	ClaimOutbox(now time.Time, limit int, lease time.Duration) ([]OutboxItem, error)
+	// SetDelivery records the outcome of the send outbox item id made: its message
+	// id (unless d.MessageID is empty) and d's status, which replaces the item's
+	// only when it ranks higher or the message id is new (a requeued send).
+	// It reports whether it changed the item.
+	SetDelivery(id int64, d Delivery) (bool, error)
+	// Receipt applies a channel's receipt about message d.MessageID to the item that
+	// sent it, forward only, and returns that item as it is now; nil when no item
+	// sent it. moved says whether the receipt changed the item.
+	Receipt(d Delivery) (item *OutboxItem, moved bool, err error)
 }
