@@ -158,9 +158,11 @@ type dialogJSON struct {
 	Channel   string         `json:"channel"`
 	ContactID string         `json:"contact_id"`
 	Phone     string         `json:"phone"`
-	CreatedAt time.Time      `json:"created_at"`
-	UpdatedAt time.Time      `json:"updated_at"`
-	Revision  int64          `json:"revision"`
+	// BusinessNumber is the WhatsApp number (phone_number_id) the customer wrote to.
+	BusinessNumber string    `json:"business_number"`
+	CreatedAt      time.Time `json:"created_at"`
+	UpdatedAt      time.Time `json:"updated_at"`
+	Revision       int64     `json:"revision"`
 }
 
 func toDialogJSON(d *store.Dialog) dialogJSON {
@@ -170,7 +172,7 @@ func toDialogJSON(d *store.Dialog) dialogJSON {
 	}
 	return dialogJSON{
 		ID: d.ID, Flow: d.Flow, FlowHash: d.FlowHash, State: d.State, Status: string(d.Status), Vars: vars,
-		Channel: d.Channel, ContactID: d.ContactID, Phone: d.Phone,
+		Channel: d.Channel, ContactID: d.ContactID, Phone: d.Phone, BusinessNumber: d.BusinessNumber,
 		CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(), Revision: d.Revision,
 	}
 }
@@ -444,6 +446,17 @@ type outboxJSON struct {
 	UpdatedAt time.Time       `json:"updated_at"`
 	// Requeues counts the times an operator queued the item again.
 	Requeues int `json:"requeues"`
+	// Delivery is the message a send made and how far it got; null for other
+	// actions and before the send.
+	Delivery *deliveryJSON `json:"delivery"`
+}
+
+type deliveryJSON struct {
+	MessageID string    `json:"message_id"`
+	Status    string    `json:"status"`
+	ErrorCode string    `json:"error_code,omitempty"`
+	Error     string    `json:"error,omitempty"`
+	At        time.Time `json:"at"`
 }
 
 func (s *Server) listOutbox(c *gin.Context) {
@@ -480,7 +493,15 @@ func toOutboxJSON(o *store.OutboxItem) outboxJSON {
 		ID: o.ID, DialogID: o.DialogID, Kind: o.Kind, Params: rawOrNull(o.Params), Status: string(o.Status),
 		Attempts: o.Attempts, NextAt: o.NextAt.UTC(), LastError: o.LastError, ErrorCode: o.ErrorCode,
 		Result: rawOrNull(o.Result), CreatedAt: o.CreatedAt.UTC(), UpdatedAt: o.UpdatedAt.UTC(), Requeues: o.Requeues,
+		Delivery: toDeliveryJSON(o.Delivery),
 	}
+}
+
+func toDeliveryJSON(d store.Delivery) *deliveryJSON {
+	if d.Status == "" {
+		return nil
+	}
+	return &deliveryJSON{MessageID: d.MessageID, Status: string(d.Status), ErrorCode: d.Code, Error: d.Error, At: d.At.UTC()}
 }
 
 // ---- helpers ----

@@ -20,8 +20,10 @@ var ErrEnded = errors.New("dialog has ended")
 
 // Route returns the dialog an event belongs to: the one an addressed event (a
 // timer, an action result, an operator's control) names, or the live dialog bound
-// to the first of its keys that is bound; 0 when none. find is the store, or a
-// cache in front of it.
+// to the first of its keys that is bound; 0 when none. A WhatsApp event never
+// goes to the WhatsApp dialog of another business number (which its phone: key
+// may find): the customer's conversation with this number is another dialog.
+// find is the store, or a cache in front of it.
 func (c *Core) Route(ctx context.Context, find Reader, ev *store.Event) (int64, error) {
 	if event.Addressed(&ev.Event) {
 		id, _ := event.Target(&ev.Event)
@@ -33,6 +35,10 @@ func (c *Core) Route(ctx context.Context, find Reader, ev *store.Event) (int64, 
 	d, err := find.FindDialogByKeys(ctx, ev.Keys)
 	if err != nil || d == nil {
 		return 0, err
+	}
+	if n := event.BusinessNumber(&ev.Event); n != "" && d.Channel == event.SourceWABA && d.BusinessNumber != "" &&
+		d.BusinessNumber != n {
+		return 0, nil
 	}
 	return d.ID, nil
 }

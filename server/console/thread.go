@@ -295,6 +295,12 @@ func delivery(a *store.OutboxItem, statuses map[string]string) (string, string) 
 	case store.OutboxFailed, store.OutboxDead:
 		return "failed", a.LastError
 	}
+	switch d := a.Delivery; d.Status {
+	case store.DeliveryFailed:
+		return "failed", d.Error
+	case store.DeliveryDelivered, store.DeliveryRead:
+		return string(d.Status), ""
+	}
 	var r map[string]any
 	_ = json.Unmarshal(a.Result, &r) // written by fixit; a bad one is "sent"
 	var id string
