@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -60,6 +61,7 @@ const (
 type fakeAPIs struct {
 	mu       sync.Mutex
 	messages []map[string]any // Graph message bodies
+	senders  []string         // the phone-number-id each message was posted to
 	okdesk   []string         // "METHOD path"
 	issues   int
 	srv      *httptest.Server
@@ -82,6 +84,7 @@ func newFakeAPIs(t *testing.T) *fakeAPIs {
 			var m map[string]any
 			_ = json.Unmarshal(body, &m)
 			f.messages = append(f.messages, m)
+			f.senders = append(f.senders, path.Base(path.Dir(r.URL.Path)))
 			fmt.Fprintf(w, `{"messaging_product":"whatsapp","contacts":[{"input":"%v","wa_id":"%v"}],"messages":[{"id":"wamid.e2e.%d"}]}`, m["to"], m["to"], len(f.messages))
 		case strings.HasPrefix(r.URL.Path, "/api/v1/"):
 			if r.URL.Query().Get("api_token") != "e2e-okdesk-token" {
