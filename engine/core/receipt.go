@@ -84,13 +84,7 @@ func sendDelivery(it store.OutboxItem, data map[string]any, ce *connectors.Error
 		}
 		return &store.Delivery{Status: store.DeliveryFailed, Code: code, Error: ce.Message, At: now}
 	}
-	var id string
-	switch v := data["message_id"].(type) {
-	case string:
-		id = v
-	case float64:
-		id = strconv.FormatFloat(v, 'f', -1, 64)
-	}
+	id := connectors.MessageID(data)
 	if id == "" {
 		return nil
 	}

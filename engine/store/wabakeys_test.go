@@ -21,30 +21,26 @@ func upTo(version int) Option { return func(s *GormStore) { s.migrateUpTo = vers
 func TestMigrationConvertsWABAKeys(t *testing.T) {
 	for _, db := range []string{"sqlite", "postgres"} {
 		t.Run(db, func(t *testing.T) {
-			clock := &fakeClock{now: t0}
-			dsn := freshDSN(t, db)
-			old := openStore(t, dsn, clock, upTo(4))
-			// Rows as the older release wrote them (its columns only).
-			for _, q := range []string{
-				`INSERT INTO dialogs (id, flow, state, status, channel, contact_id, created_at, updated_at)
+			dsn, clock := olderDatabase(t, db, func(old *GormStore) {
+				// Rows as the older release wrote them (its columns only).
+				for _, q := range []string{
+					`INSERT INTO dialogs (id, flow, state, status, channel, contact_id, created_at, updated_at)
 					VALUES (1, 'f', 's', 'active', 'waba', '79161234567', ?, ?)`,
-				`INSERT INTO dialogs (id, flow, state, status, channel, contact_id, created_at, updated_at)
+					`INSERT INTO dialogs (id, flow, state, status, channel, contact_id, created_at, updated_at)
 					VALUES (2, 'f', 's', 'active', 'telegram', '5', ?, ?)`,
-				`INSERT INTO dialog_keys (key, dialog_id, active, created_at) VALUES ('waba:79161234567', 1, TRUE, ?)`,
-			} {
-				args := []any{dbTime(t0), dbTime(t0)}[:strings.Count(q, "?")]
-				if err := old.db.Exec(q, args...).Error; err != nil {
+					`INSERT INTO dialog_keys (key, dialog_id, active, created_at) VALUES ('waba:79161234567', 1, TRUE, ?)`,
+				} {
+					args := []any{dbTime(t0), dbTime(t0)}[:strings.Count(q, "?")]
+					if err := old.db.Exec(q, args...).Error; err != nil {
+						t.Fatal(err)
+					}
+				}
+				if _, err := old.AppendEvents(ctxT(t), []event.Event{{Source: "waba", Type: "waba.message", At: t0, DedupeKey: "w1",
+					Keys: []string{"waba:79161234567", "phone:79161234567"}}}); err != nil {
 					t.Fatal(err)
 				}
-			}
+			})
 			d, tg := &Dialog{Dialog: dialog.Dialog{ID: 1}}, &Dialog{Dialog: dialog.Dialog{ID: 2}}
-			if _, err := old.AppendEvents(ctxT(t), []event.Event{{Source: "waba", Type: "waba.message", At: t0, DedupeKey: "w1",
-				Keys: []string{"waba:79161234567", "phone:79161234567"}}}); err != nil {
-				t.Fatal(err)
-			}
-			if err := old.Close(); err != nil {
-				t.Fatal(err)
-			}
 
 			_, err := Open(ctxT(t), dsn, testLogger(t), WithClock(clock.Now))
 			if !errors.Is(err, ErrWABANumberNeeded) {
@@ -80,22 +76,34 @@ func TestMigrationConvertsWABAKeys(t *testing.T) {
 func TestMigrationWithoutWABAKeys(t *testing.T) {
 	for _, db := range []string{"sqlite", "postgres"} {
 		t.Run(db, func(t *testing.T) {
-			clock := &fakeClock{now: t0}
-			dsn := freshDSN(t, db)
-			old := openStore(t, dsn, clock, upTo(4))
-			if _, err := old.AppendEvents(ctxT(t), []event.Event{{Source: "telegram", Type: "telegram.message", At: t0,
-				DedupeKey: "t1", Keys: []string{"telegram:5"}}}); err != nil {
-				t.Fatal(err)
-			}
-			if err := old.Close(); err != nil {
-				t.Fatal(err)
-			}
+			dsn, clock := olderDatabase(t, db, func(old *GormStore) {
+				if _, err := old.AppendEvents(ctxT(t), []event.Event{{Source: "telegram", Type: "telegram.message", At: t0,
+					DedupeKey: "t1", Keys: []string{"telegram:5"}}}); err != nil {
+					t.Fatal(err)
+				}
+			})
 			s := openStore(t, dsn, clock)
 			if n := count(t, s, "schema_migrations", "version = 5"); n != 1 {
 				t.Fatalf("migration 5 recorded %d times", n)
 			}
 		})
 	}
+}
+
+// olderDatabase makes a database (SQLite or PostgreSQL) as the release before
+// migration 5 left it, filled by fill, and returns it closed, with its clock.
+func olderDatabase(t *testing.T, db string, fill func(old *GormStore)) (string, *fakeClock) {
+	clock := &fakeClock{now: t0}
+	dsn := freshDSN(t, db)
+	s, err := Open(ctxT(t), dsn, testLogger(t), WithClock(clock.Now), upTo(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill(s)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return dsn, clock
 }
 
 // freshDSN is a new, empty SQLite file or PostgreSQL database.
