@@ -56,6 +56,10 @@ func StatusRank(status string) int {
 	return 0
 }
 
+// StatusDedupeKey is the dedupe key of the status event of message wamid: one a
+// status, however often Meta delivers it.
+func StatusDedupeKey(wamid, status string) string { return "waba:" + wamid + ":" + status }
+
 // Parse normalizes a Cloud API webhook body into events, iterating every entry,
 // change, message, status and value-level error. Only a body that is not JSON is an
 // error: JSON it does not understand yields no events (or events of kind "other"),
@@ -201,7 +205,7 @@ func normalizeMessage(m map[string]any) (kind, text string) {
 // status normalizes one value.statuses[] object; s becomes the event's Data.
 func (c change) status(s map[string]any) event.Event {
 	wamid, st, recipient := str(s["id"]), str(s["status"]), str(s["recipient_id"])
-	dedupe := "waba:" + wamid + ":" + st
+	dedupe := StatusDedupeKey(wamid, st)
 	if wamid == "" {
 		dedupe = "waba:status:" + hashKey(c.wabaID, s)
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/fixit-exchange/fixit/connectors"
+	"github.com/fixit-exchange/fixit/connectors/waba"
 	"github.com/fixit-exchange/fixit/engine/dialog"
 	"github.com/fixit-exchange/fixit/engine/event"
 	"github.com/fixit-exchange/fixit/engine/store"
@@ -24,14 +25,22 @@ func (c *Core) unconfigured(ev *event.Event) string {
 	return "business number " + n + " is not configured (WABA_PHONE_NUMBER_ID)"
 }
 
-// receipt applies a waba.status event to the outbox item that sent its message:
-// its delivery moves forward only (sent < delivered < read; failed is final). A
-// receipt for a message no item sent changes nothing. When the delivery moves to
-// failed or read, the item's dialog gets a history line; a failure also becomes a
-// waba.message_failed event addressed to that dialog, which its flow may handle.
-// The status event goes on to be routed as any other.
+// receipt applies a waba.status event to the outbox item that sent its message
+// (applyReceipt). The status event goes on to be routed as any other.
 func (c *Core) receipt(tx store.StepTx, a *Applied, now time.Time) error {
-	ev := a.Event
+	n, err := applyReceipt(tx, a.Event, now)
+	a.Raised += n
+	return err
+}
+
+// applyReceipt applies a waba.status event to the outbox item that sent its
+// message: its delivery moves forward only (sent < delivered < read; failed is
+// final). A receipt for a message no item sent changes nothing, and one applied
+// before changes nothing again. When the delivery moves to failed or read, the
+// item's dialog gets a history line; a failure also becomes a waba.message_failed
+// event addressed to that dialog, which its flow may handle. It returns how many
+// events it stored.
+func applyReceipt(tx store.StepTx, ev store.Event, now time.Time) (int, error) {
 	d := store.Delivery{MessageID: text(ev.Data["message_id"]), Status: store.DeliveryStatus(text(ev.Data["status"])),
 		Error: text(ev.Data["error_title"]), At: ev.At}
 	code, _ := ev.Data["error_code"].(float64)
@@ -40,10 +49,10 @@ func (c *Core) receipt(tx store.StepTx, a *Applied, now time.Time) error {
 	}
 	it, moved, err := tx.Receipt(d)
 	if err != nil || it == nil || !moved || it.DialogID == nil {
-		return err
+		return 0, err
 	}
 	if d.Status != store.DeliveryFailed && d.Status != store.DeliveryRead {
-		return nil
+		return 0, nil
 	}
 	detail := map[string]any{"status": string(d.Status), event.FieldMessageID: d.MessageID,
 		event.FieldOutboxID: strconv.FormatInt(it.ID, 10)}
@@ -52,10 +61,10 @@ func (c *Core) receipt(tx store.StepTx, a *Applied, now time.Time) error {
 	}
 	if err := tx.AppendHistory(store.HistoryEntry{DialogID: *it.DialogID, At: now, Kind: dialog.HistDelivery,
 		EventSeq: &ev.Seq, Detail: mustJSON(detail)}); err != nil {
-		return err
+		return 0, err
 	}
 	if d.Status != store.DeliveryFailed {
-		return nil
+		return 0, nil
 	}
 	failed := event.MessageFailed{DialogID: *it.DialogID, OutboxID: it.ID, MessageID: d.MessageID,
 		ErrorCode: int(code), ErrorTitle: d.Error, Recipient: ev.Contact}.Event(ev.At)
@@ -63,10 +72,38 @@ func (c *Core) receipt(tx store.StepTx, a *Applied, now time.Time) error {
 		failed.At = now
 	}
 	res, err := tx.AppendEvents([]event.Event{failed})
-	if err == nil && !res[0].Duplicate {
-		a.Raised++
+	if err != nil || res[0].Duplicate {
+		return 0, err
 	}
-	return err
+	return 1, nil
+}
+
+// earlierReceipts applies the receipts about a message that were stored before its
+// send was recorded (Meta may report a message before the send's answer is
+// committed): the furthest first, so the others change nothing.
+func earlierReceipts(tx store.StepTx, messageID string, now time.Time) error {
+	var keys []string
+	for _, st := range slices.Backward(store.DeliveryStatuses) {
+		if st != store.DeliverySent {
+			keys = append(keys, waba.StatusDedupeKey(messageID, string(st)))
+		}
+	}
+	evs, err := tx.EventsByDedupeKey(keys)
+	if err != nil || len(evs) == 0 {
+		return err
+	}
+	slices.SortFunc(evs, func(a, b store.Event) int {
+		return store.DeliveryStatus(text(b.Data["status"])).Rank() - store.DeliveryStatus(text(a.Data["status"])).Rank()
+	})
+	for _, ev := range evs {
+		if ev.Type != event.TypeWABAStatus || text(ev.Data["message_id"]) != messageID {
+			continue
+		}
+		if _, err := applyReceipt(tx, ev, now); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // sendDelivery is what a send's own outcome says of its message: sent with the

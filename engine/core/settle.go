@@ -115,9 +115,15 @@ func (s Settlement) Record(tx store.StepTx) (store.Event, error) {
 			stored.ID = strconv.FormatInt(res[0].Seq, 10)
 		}
 	}
-	if s.Delivery != nil {
-		if _, err := tx.SetDelivery(s.Item.ID, *s.Delivery); err != nil {
+	if d := s.Delivery; d != nil {
+		moved, err := tx.SetDelivery(s.Item.ID, *d)
+		if err != nil {
 			return stored, err
+		}
+		if moved && d.MessageID != "" {
+			if err := earlierReceipts(tx, d.MessageID, d.At); err != nil {
+				return stored, err
+			}
 		}
 	}
 	var err error

@@ -689,3 +689,28 @@ func deliveryTime(at, now time.Time) time.Time {
 	}
 	return dbTime(at)
 }
+
+// EventsByDedupeKey reads events by their dedupe keys (a unique index) as part of
+// the step.
+func (t *stepTx) EventsByDedupeKey(keys []string) ([]Event, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	clean := make([]string, len(keys))
+	for i, k := range keys {
+		clean[i] = cleanText(k)
+	}
+	var rows []eventRow
+	if err := t.tx.Raw(`SELECT `+eventColumns+` FROM events WHERE dedupe_key IN ? ORDER BY id`, clean).Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("read events by dedupe key: %w", err)
+	}
+	out := make([]Event, 0, len(rows))
+	for _, r := range rows {
+		e, err := r.toEvent()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}

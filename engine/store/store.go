@@ -432,4 +432,7 @@ type StepTx interface {
 	// sent it, forward only, and returns that item as it is now; nil when no item
 	// sent it. moved says whether the receipt changed the item.
 	Receipt(d Delivery) (item *OutboxItem, moved bool, err error)
+	// EventsByDedupeKey returns the stored events with the given dedupe keys, in
+	// Seq order, whatever their status.
+	EventsByDedupeKey(keys []string) ([]Event, error)
 }
