@@ -133,7 +133,7 @@ func StepKinds() []string {
 
 // ExpectSpec is what a step may expect.
 var ExpectSpec = engine.Object{Name: "expect", Doc: "What a step expects; a key that is absent is not checked.", Fields: []engine.Field{
-	{Name: "sent", Type: engine.TAny, Doc: "the messages delivered in this step, all of them, in order. An item is a text, or `{text, buttons: [titles], list: [row titles], template: NAME, params: [...], via}`. A message that went as a template matches only an item with `template`. `sent: []` means nothing was sent."},
+	{Name: "sent", Type: engine.TAny, Doc: "the messages delivered in this step, all of them, in order. An item is a text, or `{text, buttons: [titles], list: [row titles], template: NAME, params: [...], via, from}` (`from`: the WhatsApp business number it left from). A message that went as a template matches only an item with `template`. `sent: []` means nothing was sent."},
 	{Name: "actions", Type: engine.TAny, Doc: "every outbound action except `send` in this step, in order: `- okdesk.create_issue: { title: \"~Анна\" }` (parameters as a subset) or just `- okdesk.comment`. `actions: []`: none."},
 	{Name: "failed", Type: engine.TAny, Doc: "every action that failed in this step, in order: `- send: window_closed`, `- okdesk.create_issue` (any code)."},
 	{Name: "logged", Type: engine.TAny, Doc: "the `log` lines written in this step, in order."},
