@@ -70,7 +70,6 @@ func (c *Core) Plan(ctx context.Context, ev store.Event, d *store.Dialog) (*Plan
 	if d == nil {
 		fs := c.cfg.Flows.Current()
 		if p.Unrouted = c.unconfigured(&ev.Event); p.Unrouted != "" {
-			p.Notes = append(p.Notes, p.Unrouted)
 			return p, nil
 		}
 		if fs == nil || event.Addressed(&ev.Event) {
@@ -110,6 +109,8 @@ type Applied struct {
 	// Raised counts the events the step stored for later (a failed delivery's
 	// waba.message_failed): they wait in the inbox for the router.
 	Raised int
+	// Unrouted, with engine.Unrouted, is why the event was not even routed (Plan.Unrouted).
+	Unrouted string
 }
 
 // Apply writes a plan in tx: the dialog (created, for a start), its keys, timers,
@@ -119,7 +120,7 @@ type Applied struct {
 func (c *Core) Apply(tx store.StepTx, p *Plan) (*Applied, error) {
 	ev := p.Event
 	now := c.cfg.Now()
-	a := &Applied{Event: ev, Notes: slices.Clone(p.Notes)}
+	a := &Applied{Event: ev, Notes: slices.Clone(p.Notes), Unrouted: p.Unrouted}
 	if ev.Type == event.TypeWABAStatus && p.Unrouted == "" {
 		if err := c.receipt(tx, a, now); err != nil {
 			return a, err

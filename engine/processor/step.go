@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/fixit-exchange/fixit/engine"
@@ -157,8 +156,8 @@ func (s *stepper) observe(log *slog.Logger, a *core.Applied) {
 		switch {
 		case event.Addressed(&ev.Event):
 			reason = "the dialog it is addressed to does not exist"
-		case len(a.Notes) > 0 && strings.HasPrefix(a.Notes[0], "business number "):
-			reason = a.Notes[0]
+		case a.Unrouted != "":
+			reason = a.Unrouted
 		}
 		log.Info("event unrouted", append([]any{"source", ev.Source, "reason", reason}, notes(a.Notes)...)...)
 		return
