@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -135,6 +136,19 @@ func ParseRetryAfter(v string, now time.Time) time.Duration {
 		return t.Sub(now)
 	}
 	return 0
+}
+
+// MessageID reads the message id from a send's result data ({"message_id"}): a
+// wamid, or a Telegram message id, which may have been decoded as a number; ""
+// when there is none.
+func MessageID(data map[string]any) string {
+	switch v := data["message_id"].(type) {
+	case string:
+		return v
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	}
+	return ""
 }
 
 // ConnectorOf names the connector that performs an action kind ("send" goes to

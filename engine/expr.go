@@ -57,16 +57,19 @@ func FlowEnv(environ []string) map[string]any {
 
 // DialogEnv is what expressions see of the dialog.
 type DialogEnv struct {
-	ID        string    `expr:"id"`
-	Flow      string    `expr:"flow"`
-	State     string    `expr:"state"`
-	Status    string    `expr:"status"`
-	Channel   string    `expr:"channel"`
-	Contact   string    `expr:"contact"`
-	Phone     string    `expr:"phone"`
-	Keys      []string  `expr:"keys"`
-	StartedAt time.Time `expr:"started_at"`
-	EnteredAt time.Time `expr:"entered_at"`
+	ID      string `expr:"id"`
+	Flow    string `expr:"flow"`
+	State   string `expr:"state"`
+	Status  string `expr:"status"`
+	Channel string `expr:"channel"`
+	Contact string `expr:"contact"`
+	Phone   string `expr:"phone"`
+	// BusinessNumber is the WhatsApp business number (phone_number_id) the
+	// customer wrote to; "" for other channels.
+	BusinessNumber string    `expr:"business_number"`
+	Keys           []string  `expr:"keys"`
+	StartedAt      time.Time `expr:"started_at"`
+	EnteredAt      time.Time `expr:"entered_at"`
 }
 
 // Helper describes one helper function available to expressions.

@@ -123,7 +123,8 @@ func (m *Machine) Match(f *Flow, ev *event.Event, now time.Time) (bool, error) {
 	if f.startWhen == nil {
 		return true, nil
 	}
-	env := &Env{Event: *ev, Vars: f.Vars, Now: now, Dialog: DialogEnv{Flow: f.Name}, Env: m.env}
+	env := &Env{Event: *ev, Vars: f.Vars, Now: now, Dialog: DialogEnv{Flow: f.Name, BusinessNumber: event.BusinessNumber(ev)},
+		Env: m.env}
 	out, err := m.vm.Run(f.startWhen, env)
 	if err != nil {
 		return false, fmt.Errorf("flow %s: start guard: %w", f.Name, err)
@@ -155,7 +156,8 @@ func (m *Machine) StartFlow(fs *FlowSet, ev *event.Event, now time.Time) (*Flow,
 // not live on: the result's dialog has failed in the initial state.
 func (m *Machine) Start(f *Flow, id int64, ev *event.Event, now time.Time) Result {
 	d := dialog.Dialog{ID: id, Flow: f.Name, FlowHash: f.Hash, Status: dialog.Active, Vars: copyVars(f.Vars),
-		Channel: ev.Contact.Channel, ContactID: ev.Contact.ID, Phone: ev.Contact.Phone, CreatedAt: now}
+		Channel: ev.Contact.Channel, ContactID: ev.Contact.ID, Phone: ev.Contact.Phone, BusinessNumber: event.BusinessNumber(ev),
+		CreatedAt: now}
 	for _, k := range ev.Keys {
 		d.Keys = event.AddKey(d.Keys, k)
 	}
@@ -264,7 +266,8 @@ func (r *run) finish(orig dialog.Dialog) Result {
 func (r *run) env() *Env {
 	return &Env{Event: *r.ev, Vars: r.d.Vars, Now: r.now, Env: r.m.env, Dialog: DialogEnv{
 		ID: strconv.FormatInt(r.d.ID, 10), Flow: r.d.Flow, State: r.d.State, Status: string(r.d.Status), Channel: r.d.Channel,
-		Contact: r.d.ContactID, Phone: r.d.Phone, Keys: r.d.Keys, StartedAt: r.d.CreatedAt, EnteredAt: r.d.EnteredAt}}
+		Contact: r.d.ContactID, Phone: r.d.Phone, BusinessNumber: r.d.BusinessNumber, Keys: r.d.Keys, StartedAt: r.d.CreatedAt,
+		EnteredAt: r.d.EnteredAt}}
 }
 
 // branch runs the first of bs whose guard holds and sets the outcome: moved on,

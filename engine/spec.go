@@ -155,6 +155,7 @@ var LocalActions = []ActionSpec{
 var EventTypes = []struct{ Name, Doc string }{
 	{"waba.message", "A WhatsApp message of any kind (text, button/list reply, template button, media, location, contacts, reaction, unsupported)."},
 	{"waba.status", "A WhatsApp delivery status: sent, delivered, read, failed."},
+	{"waba.message_failed", "A message this dialog sent was not delivered (a failed receipt): data.error_code and data.error_title are Meta's, data.outbox_id and data.message_id name the send."},
 	{"waba.error", "A WhatsApp error not tied to a message."},
 	{"telegram.message", "A Telegram message or edited message."},
 	{"telegram.callback", "A Telegram inline-button tap (callback_query)."},

@@ -158,9 +158,11 @@ type dialogJSON struct {
 	Channel   string         `json:"channel"`
 	ContactID string         `json:"contact_id"`
 	Phone     string         `json:"phone"`
-	CreatedAt time.Time      `json:"created_at"`
-	UpdatedAt time.Time      `json:"updated_at"`
-	Revision  int64          `json:"revision"`
+	// BusinessNumber is the WhatsApp number (phone_number_id) the customer wrote to.
+	BusinessNumber string    `json:"business_number"`
+	CreatedAt      time.Time `json:"created_at"`
+	UpdatedAt      time.Time `json:"updated_at"`
+	Revision       int64     `json:"revision"`
 }
 
 func toDialogJSON(d *store.Dialog) dialogJSON {
@@ -170,7 +172,7 @@ func toDialogJSON(d *store.Dialog) dialogJSON {
 	}
 	return dialogJSON{
 		ID: d.ID, Flow: d.Flow, FlowHash: d.FlowHash, State: d.State, Status: string(d.Status), Vars: vars,
-		Channel: d.Channel, ContactID: d.ContactID, Phone: d.Phone,
+		Channel: d.Channel, ContactID: d.ContactID, Phone: d.Phone, BusinessNumber: d.BusinessNumber,
 		CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(), Revision: d.Revision,
 	}
 }
@@ -306,11 +308,11 @@ type eventJSON struct {
 	Attempts   int            `json:"attempts"`
 	// Deliveries lists every dialog the event was applied to when an alongside
 	// flow took it besides (or instead of) the ordinary routing; absent otherwise.
-	Deliveries []deliveryJSON `json:"deliveries,omitempty"`
+	Deliveries []eventDeliveryJSON `json:"deliveries,omitempty"`
 }
 
-// deliveryJSON is one (event, dialog) application of an event.
-type deliveryJSON struct {
+// eventDeliveryJSON is one (event, dialog) application of an event.
+type eventDeliveryJSON struct {
 	DialogID  int64     `json:"dialog_id"`
 	Flow      string    `json:"flow"`
 	Alongside bool      `json:"alongside"`
@@ -333,13 +335,13 @@ func toEventJSON(e store.Event) eventJSON {
 	}
 }
 
-func toDeliveriesJSON(ds []store.Delivery) []deliveryJSON {
+func toDeliveriesJSON(ds []store.EventDelivery) []eventDeliveryJSON {
 	if len(ds) == 0 {
 		return nil
 	}
-	out := make([]deliveryJSON, len(ds))
+	out := make([]eventDeliveryJSON, len(ds))
 	for i, d := range ds {
-		out[i] = deliveryJSON{DialogID: d.DialogID, Flow: d.Flow, Alongside: d.Scope != "", Status: string(d.Status),
+		out[i] = eventDeliveryJSON{DialogID: d.DialogID, Flow: d.Flow, Alongside: d.Scope != "", Status: string(d.Status),
 			Started: d.Started, Error: d.Error, At: d.At.UTC()}
 	}
 	return out
@@ -471,6 +473,17 @@ type outboxJSON struct {
 	UpdatedAt time.Time       `json:"updated_at"`
 	// Requeues counts the times an operator queued the item again.
 	Requeues int `json:"requeues"`
+	// Delivery is the message a send made and how far it got; null for other
+	// actions and before the send.
+	Delivery *deliveryJSON `json:"delivery"`
+}
+
+type deliveryJSON struct {
+	MessageID string    `json:"message_id"`
+	Status    string    `json:"status"`
+	ErrorCode string    `json:"error_code,omitempty"`
+	Error     string    `json:"error,omitempty"`
+	At        time.Time `json:"at"`
 }
 
 func (s *Server) listOutbox(c *gin.Context) {
@@ -507,7 +520,15 @@ func toOutboxJSON(o *store.OutboxItem) outboxJSON {
 		ID: o.ID, DialogID: o.DialogID, Kind: o.Kind, Params: rawOrNull(o.Params), Status: string(o.Status),
 		Attempts: o.Attempts, NextAt: o.NextAt.UTC(), LastError: o.LastError, ErrorCode: o.ErrorCode,
 		Result: rawOrNull(o.Result), CreatedAt: o.CreatedAt.UTC(), UpdatedAt: o.UpdatedAt.UTC(), Requeues: o.Requeues,
+		Delivery: toDeliveryJSON(o.Delivery),
 	}
+}
+
+func toDeliveryJSON(d store.Delivery) *deliveryJSON {
+	if d.Status == "" {
+		return nil
+	}
+	return &deliveryJSON{MessageID: d.MessageID, Status: string(d.Status), ErrorCode: d.Code, Error: d.Error, At: d.At.UTC()}
 }
 
 // ---- helpers ----

@@ -399,7 +399,7 @@ func TestConsolePages(t *testing.T) {
 			return err
 		}
 		beside = d.ID
-		if err := tx.RecordDeliveries([]store.Delivery{{EventSeq: res[0].Seq, DialogID: id, Flow: "demo", Status: store.EventProcessed},
+		if err := tx.RecordDeliveries([]store.EventDelivery{{EventSeq: res[0].Seq, DialogID: id, Flow: "demo", Status: store.EventProcessed},
 			{EventSeq: res[0].Seq, DialogID: beside, Flow: "invoice", Scope: "invoice", Status: store.EventFailed, Started: true, Error: "boom"}}); err != nil {
 			return err
 		}

@@ -14,7 +14,7 @@
 //     status the flow gives it: mostly active, some in handoff, finished or
 //     abandoned), variables as far as the dialog got (name, problem, issue number),
 //     the flow version's hash, times that fit the state;
-//   - its correlation keys, as the processor binds them: waba:<wa_id> and
+//   - its correlation keys, as the processor binds them: waba:<phone_number_id>:<wa_id> and
 //     phone:<wa_id> from the first message, okdesk:issue:<id> once the issue exists;
 //     active while the dialog lives, released (inactive) once it has ended;
 //   - the pending timers of its state (due in the future: none fires during a run);

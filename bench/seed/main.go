@@ -816,7 +816,7 @@ func (ins *inserters) write(ctx context.Context, tx *sql.Tx, ds []seeded) error 
 	for i := range ds {
 		d := &ds[i]
 		live := !d.state.status.Ended()
-		if err := ins.keys.add(ctx, tx, event.WABAKey(d.waID), d.id, live, d.created); err != nil {
+		if err := ins.keys.add(ctx, tx, event.WABAKey(benchPhoneNumberID, d.waID), d.id, live, d.created); err != nil {
 			return err
 		}
 		if err := ins.keys.add(ctx, tx, event.PhoneKey(d.waID), d.id, live, d.created); err != nil {
@@ -854,3 +854,7 @@ func (ins *inserters) flush(ctx context.Context, tx *sql.Tx) error {
 	}
 	return nil
 }
+
+// benchPhoneNumberID is the business number the load generator's messages arrive
+// at (bench/loadgen, and WABA_PHONE_NUMBER_ID in bench/run.sh).
+const benchPhoneNumberID = "498761234560011"

@@ -453,7 +453,7 @@ func settle(t *testing.T, in *instance, within time.Duration) {
 // timers; it fails unless there is exactly one.
 func (in *instance) dialogOf(waID string) dialogRow {
 	in.t.Helper()
-	ds := listAll[dialogRow](in, "/api/v1/dialogs?key=waba:"+waID)
+	ds := listAll[dialogRow](in, "/api/v1/dialogs?key=waba:498761234560011:"+waID)
 	if len(ds) != 1 {
 		in.t.Fatalf("contact %s has %d dialogs, want 1", waID, len(ds))
 	}

@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -60,6 +61,7 @@ const (
 type fakeAPIs struct {
 	mu       sync.Mutex
 	messages []map[string]any // Graph message bodies
+	senders  []string         // the phone-number-id each message was posted to
 	okdesk   []string         // "METHOD path"
 	issues   int
 	invoices []map[string]any // bodies the 1C invoice service got (the invoice example's http call)
@@ -83,6 +85,7 @@ func newFakeAPIs(t *testing.T) *fakeAPIs {
 			var m map[string]any
 			_ = json.Unmarshal(body, &m)
 			f.messages = append(f.messages, m)
+			f.senders = append(f.senders, path.Base(path.Dir(r.URL.Path)))
 			fmt.Fprintf(w, `{"messaging_product":"whatsapp","contacts":[{"input":"%v","wa_id":"%v"}],"messages":[{"id":"wamid.e2e.%d"}]}`, m["to"], m["to"], len(f.messages))
 		case r.URL.Path == "/1c/invoices" && r.Method == "POST":
 			var m map[string]any

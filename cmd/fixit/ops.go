@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/fixit-exchange/fixit/connectors/waba"
 	"github.com/fixit-exchange/fixit/engine/store"
 )
 
@@ -69,9 +70,19 @@ func runCopy(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := opsContext()
 	defer stop()
 	fmt.Fprintf(stdout, "copying %s to %s\n", store.Describe(*from), store.Describe(*to))
+	// An older source is migrated first, which may need the WhatsApp number.
+	numbers, err := waba.ParsePhoneNumberIDs(os.Getenv("WABA_PHONE_NUMBER_ID"))
+	if err != nil {
+		fmt.Fprintf(stderr, "fixit copy: %v\n", err)
+		return 2
+	}
+	var opts []store.Option
+	if len(numbers) > 0 {
+		opts = append(opts, store.WithWABANumber(numbers[0]))
+	}
 	counts, err := store.Copy(ctx, *from, *to, log, func(c store.TableCount) {
 		fmt.Fprintf(stdout, "  %-14s %d rows\n", c.Table, c.Rows)
-	})
+	}, opts...)
 	if err != nil {
 		fmt.Fprintf(stderr, "fixit copy: %v\n", err)
 		return 1

@@ -31,9 +31,11 @@ import (
 
 // config is everything serve reads from the environment.
 type config struct {
-	Addr, DB, Flows, AdminToken, LogLevel, LogFormat    string
-	PprofAddr                                           string
-	AppSecret, VerifyToken, WABAToken, WABAPhoneID      string
+	Addr, DB, Flows, AdminToken, LogLevel, LogFormat string
+	PprofAddr                                        string
+	AppSecret, VerifyToken, WABAToken                string
+	// WABAPhoneIDs are WABA_PHONE_NUMBER_ID's business numbers, the default first.
+	WABAPhoneIDs                                        []string
 	WABAURL, OkdeskUser, OkdeskPass, OkdeskURL          string
 	OkdeskToken, OneCToken, OneCURL, OneCUser, OneCPass string
 	TelegramToken, TelegramSecret, TelegramURL          string
@@ -61,13 +63,17 @@ func loadConfig() (config, error) {
 	if err := checkPeople(os.Getenv("FIXIT_ADMIN_TOKEN"), ops, viewers); err != nil {
 		return config{}, err
 	}
+	numbers, err := waba.ParsePhoneNumberIDs(os.Getenv("WABA_PHONE_NUMBER_ID"))
+	if err != nil {
+		return config{}, err
+	}
 	return config{
 		Operators: ops, Viewers: viewers,
 		Addr: envOr("FIXIT_ADDR", ":8000"), DB: envOr("FIXIT_DB", "data/fixit.db"), Flows: envOr("FIXIT_FLOWS", "flows.d"),
 		PprofAddr:  os.Getenv("FIXIT_PPROF_ADDR"),
 		AdminToken: os.Getenv("FIXIT_ADMIN_TOKEN"), LogLevel: envOr("FIXIT_LOG_LEVEL", "info"), LogFormat: envOr("FIXIT_LOG_FORMAT", "json"),
 		AppSecret: os.Getenv("APP_SECRET"), VerifyToken: os.Getenv("WABA_VERIFY_TOKEN"),
-		WABAToken: os.Getenv("WABA_ACCESS_TOKEN"), WABAPhoneID: os.Getenv("WABA_PHONE_NUMBER_ID"),
+		WABAToken: os.Getenv("WABA_ACCESS_TOKEN"), WABAPhoneIDs: numbers,
 		WABAURL:    envOr("WABA_API_URL", waba.DefaultBaseURL),
 		OkdeskUser: os.Getenv("OKDESK_USER"), OkdeskPass: os.Getenv("OKDESK_PASS"),
 		OkdeskURL: os.Getenv("OKDESK_API_URL"), OkdeskToken: os.Getenv("OKDESK_API_TOKEN"),
@@ -110,7 +116,7 @@ func outboundClient() *http.Client {
 func connectorRegistry(c config, log *slog.Logger) (*connectors.Registry, error) {
 	hc := outboundClient()
 	return registry.New(registry.Config{
-		WABA:     waba.Config{BaseURL: c.WABAURL, AccessToken: c.WABAToken, PhoneNumberID: c.WABAPhoneID, HTTP: hc, Logger: log},
+		WABA:     waba.Config{BaseURL: c.WABAURL, AccessToken: c.WABAToken, PhoneNumberIDs: c.WABAPhoneIDs, HTTP: hc, Logger: log},
 		Telegram: telegram.Config{BaseURL: c.TelegramURL, Token: c.TelegramToken, HTTP: hc, Logger: log},
 		Okdesk:   okdesk.Config{BaseURL: c.OkdeskURL, APIToken: c.OkdeskToken, HTTP: hc, Logger: log},
 		OneC:     onec.Config{BaseURL: c.OneCURL, User: c.OneCUser, Pass: c.OneCPass, HTTP: hc, Logger: log},
@@ -192,6 +198,9 @@ func newApp(ctx context.Context, c config, log *slog.Logger, opt appOptions) (*a
 	if opt.now != nil {
 		storeOpts = append(storeOpts, store.WithClock(opt.now))
 	}
+	if len(c.WABAPhoneIDs) > 0 {
+		storeOpts = append(storeOpts, store.WithWABANumber(c.WABAPhoneIDs[0]))
+	}
 	st, err := store.Open(ctx, c.DB, log, storeOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
@@ -245,7 +254,8 @@ func newApp(ctx context.Context, c config, log *slog.Logger, opt appOptions) (*a
 	}
 	stream := server.NewStream()
 	a.proc = processor.New(processor.Config{Store: st, Flows: a.flows, Registry: reg, Metrics: a.met, Logger: log,
-		Now: opt.now, FlowEnv: env, LogContent: c.LogContent, Observer: feed{stream: stream, next: opt.observer}})
+		Now: opt.now, FlowEnv: env, LogContent: c.LogContent, Observer: feed{stream: stream, next: opt.observer},
+		BusinessNumbers: c.WABAPhoneIDs})
 	if rep := a.proc.Reload(ctx, false); rep.Result != engine.ReloadOK {
 		a.close()
 		return nil, fmt.Errorf("flows in %s have errors (run `fixit validate %s`)", c.Flows, c.Flows)

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,14 +25,38 @@ const KindMarkRead = "waba.mark_read"
 // maxResponse bounds how much of a Graph response is read.
 const maxResponse = 1 << 20
 
-// Config configures a Client. With AccessToken or PhoneNumberID empty the client
+// Config configures a Client. With AccessToken or PhoneNumberIDs empty the client
 // runs dry: it validates and builds every request but sends nothing.
 type Config struct {
-	BaseURL       string       // Graph API base; DefaultBaseURL when empty
-	AccessToken   string       // system-user or app access token (sent as a bearer token)
-	PhoneNumberID string       // the business phone number's id, not the number itself
-	HTTP          *http.Client // nil: a client with a 30s timeout
-	Logger        *slog.Logger // nil: discard
+	BaseURL     string // Graph API base; DefaultBaseURL when empty
+	AccessToken string // system-user or app access token (sent as a bearer token), for every number
+	// PhoneNumberIDs are the business phone numbers' ids (not the numbers
+	// themselves), of one WhatsApp Business Account. A message leaves from its
+	// dialog's business number; the first is the default.
+	PhoneNumberIDs []string
+	HTTP           *http.Client // nil: a client with a 30s timeout
+	Logger         *slog.Logger // nil: discard
+}
+
+// ParsePhoneNumberIDs reads WABA_PHONE_NUMBER_ID: one phone number id or a
+// comma-separated list of them (spaces around the commas allowed). Each must be
+// digits, and none may repeat.
+func ParsePhoneNumberIDs(s string) ([]string, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	var out []string
+	for i, part := range strings.Split(s, ",") {
+		id := strings.TrimSpace(part)
+		if id == "" || strings.Trim(id, "0123456789") != "" {
+			return nil, fmt.Errorf("WABA_PHONE_NUMBER_ID: item %d is %q, not a phone number id (digits, as WhatsApp Manager shows it)", i+1, id)
+		}
+		if slices.Contains(out, id) {
+			return nil, fmt.Errorf("WABA_PHONE_NUMBER_ID: %s is listed twice", id)
+		}
+		out = append(out, id)
+	}
+	return out, nil
 }
 
 // Client sends WhatsApp messages through the Cloud API. It is both the "waba"
@@ -85,7 +110,26 @@ func (c *Client) Describe() connectors.Channel {
 }
 
 // DryRun reports whether credentials are unset, so that nothing is sent.
-func (c *Client) DryRun() bool { return c.cfg.AccessToken == "" || c.cfg.PhoneNumberID == "" }
+func (c *Client) DryRun() bool { return c.cfg.AccessToken == "" || len(c.cfg.PhoneNumberIDs) == 0 }
+
+// from returns the business number a request's message leaves from: its dialog's,
+// or the first configured one when the dialog has none. A dialog's number that is
+// not (or no longer) configured is an error, not another number's message.
+func (c *Client) from(req connectors.Request) (string, error) {
+	n := req.Dialog.BusinessNumber
+	switch {
+	case n == "" && len(c.cfg.PhoneNumberIDs) > 0:
+		return c.cfg.PhoneNumberIDs[0], nil
+	case n == "" || len(c.cfg.PhoneNumberIDs) == 0 || slices.Contains(c.cfg.PhoneNumberIDs, n):
+		return n, nil
+	}
+	return "", &connectors.Error{Connector: "waba", Code: CodeNumberNotConfigured,
+		Message: "the dialog's business number " + n + " is not configured (WABA_PHONE_NUMBER_ID)"}
+}
+
+// CodeNumberNotConfigured is the error code of a message whose dialog's business
+// number is not among the configured ones: it is not sent from another number.
+const CodeNumberNotConfigured = "number_not_configured"
 
 // Execute performs a "send" or "waba.mark_read" action. A send answers
 // {"message_id", "via"}; mark-read answers {"message_id"}. Failures are
@@ -121,7 +165,11 @@ func (c *Client) Execute(ctx context.Context, req connectors.Request) (connector
 	if err != nil {
 		return connectors.Result{}, fmt.Errorf("encode waba %s request: %w", req.Kind, err)
 	}
-	log := c.log.With("dialog_id", req.Dialog.ID, "action_id", req.ID, "kind", req.Kind)
+	number, err := c.from(req)
+	if err != nil {
+		return connectors.Result{}, err
+	}
+	log := c.log.With("dialog_id", req.Dialog.ID, "action_id", req.ID, "kind", req.Kind, "from", number)
 	if via != "" {
 		log = log.With("via", via)
 	}
@@ -130,6 +178,9 @@ func (c *Client) Execute(ctx context.Context, req connectors.Request) (connector
 	data := map[string]any{}
 	if via != "" {
 		data["via"] = via
+	}
+	if number != "" && req.Kind == "send" {
+		data["from"] = number
 	}
 	if len(cut) > 0 {
 		// A template made a value longer than WhatsApp takes: it goes out cut.
@@ -148,7 +199,7 @@ func (c *Client) Execute(ctx context.Context, req connectors.Request) (connector
 		return connectors.Result{Data: data, DryRun: true}, nil
 	}
 
-	resp, err := c.post(ctx, body, now)
+	resp, err := c.post(ctx, number, body, now)
 	if err != nil {
 		return connectors.Result{}, err
 	}
@@ -175,9 +226,10 @@ type sendResponse struct {
 	} `json:"messages"`
 }
 
-// post sends body to {base}/{phone-number-id}/messages and decodes the answer.
-func (c *Client) post(ctx context.Context, body []byte, now time.Time) (*sendResponse, error) {
-	u := c.cfg.BaseURL + "/" + url.PathEscape(c.cfg.PhoneNumberID) + "/messages"
+// post sends body to {base}/{phone-number-id}/messages, from the business number
+// number, and decodes the answer.
+func (c *Client) post(ctx context.Context, number string, body []byte, now time.Time) (*sendResponse, error) {
+	u := c.cfg.BaseURL + "/" + url.PathEscape(number) + "/messages"
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("build waba request: %w", err)

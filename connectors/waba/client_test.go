@@ -64,7 +64,7 @@ func newTestClient(t *testing.T, g *graphServer, token string) *Client {
 	t.Helper()
 	srv := httptest.NewServer(g)
 	t.Cleanup(srv.Close)
-	return New(Config{BaseURL: srv.URL + "/v21.0/", AccessToken: token, PhoneNumberID: testPhoneID, HTTP: srv.Client()})
+	return New(Config{BaseURL: srv.URL + "/v21.0/", AccessToken: token, PhoneNumberIDs: []string{testPhoneID}, HTTP: srv.Client()})
 }
 
 func sendReq(params map[string]any, lastInbound time.Time) connectors.Request {
@@ -204,6 +204,7 @@ func TestClientSend(t *testing.T) {
 				t.Fatalf("%d calls to Meta, want 1", g.calls.Load())
 			}
 			jsonEqual(t, g.got.Load().([]byte), c.wantBody)
+			c.wantData["from"] = testPhoneID // no business number: the first configured
 			if res.DryRun || !reflect.DeepEqual(res.Data, c.wantData) {
 				t.Errorf("result %+v, want data %v", res, c.wantData)
 			}
@@ -331,7 +332,7 @@ func TestClientNetworkError(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	url := srv.URL
 	srv.Close() // nothing listens any more
-	c := New(Config{BaseURL: url, AccessToken: testToken, PhoneNumberID: testPhoneID})
+	c := New(Config{BaseURL: url, AccessToken: testToken, PhoneNumberIDs: []string{testPhoneID}})
 	_, err := c.Execute(context.Background(), sendReq(map[string]any{"text": "x"}, testNow))
 	var e *connectors.Error
 	if !errors.As(err, &e) || e.Code != connectors.CodeNetwork || !e.Retryable {
@@ -469,7 +470,7 @@ func TestSendCutsToLimits(t *testing.T) {
 
 func TestClientDryRun(t *testing.T) {
 	const secretText = "Код домофона 4512"
-	for _, cfg := range []Config{{AccessToken: testToken}, {PhoneNumberID: testPhoneID}} {
+	for _, cfg := range []Config{{AccessToken: testToken}, {PhoneNumberIDs: []string{testPhoneID}}} {
 		var info, debug bytes.Buffer
 		g := &graphServer{t: t, status: 200, body: sentOK}
 		srv := httptest.NewServer(g)
@@ -486,6 +487,9 @@ func TestClientDryRun(t *testing.T) {
 		want := map[string]any{"dry_run": true, "via": "text", "payload": map[string]any{
 			"messaging_product": "whatsapp", "recipient_type": "individual", "to": testWAID, "type": "text",
 			"text": map[string]any{"body": secretText, "preview_url": false}}}
+		if len(cfg.PhoneNumberIDs) > 0 {
+			want["from"] = testPhoneID
+		}
 		if !res.DryRun || !reflect.DeepEqual(res.Data, want) {
 			t.Errorf("result %+v\nwant data %v", res, want)
 		}

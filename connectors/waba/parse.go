@@ -56,6 +56,10 @@ func StatusRank(status string) int {
 	return 0
 }
 
+// StatusDedupeKey is the dedupe key of the status event of message wamid: one a
+// status, however often Meta delivers it.
+func StatusDedupeKey(wamid, status string) string { return "waba:" + wamid + ":" + status }
+
 // Parse normalizes a Cloud API webhook body into events, iterating every entry,
 // change, message, status and value-level error. Only a body that is not JSON is an
 // error: JSON it does not understand yields no events (or events of kind "other"),
@@ -201,7 +205,7 @@ func normalizeMessage(m map[string]any) (kind, text string) {
 // status normalizes one value.statuses[] object; s becomes the event's Data.
 func (c change) status(s map[string]any) event.Event {
 	wamid, st, recipient := str(s["id"]), str(s["status"]), str(s["recipient_id"])
-	dedupe := "waba:" + wamid + ":" + st
+	dedupe := StatusDedupeKey(wamid, st)
 	if wamid == "" {
 		dedupe = "waba:status:" + hashKey(c.wabaID, s)
 	}
@@ -247,7 +251,7 @@ func (c change) valueError(v, e map[string]any) event.Event {
 	var distinct []string
 	for _, p := range people {
 		distinct = event.AddKey(distinct, p)
-		ev.Keys = addContactKeys(ev.Keys, p)
+		ev.Keys = addContactKeys(ev.Keys, c.phoneNumberID, p)
 	}
 	if len(distinct) == 1 {
 		ev.Contact = c.contact(distinct[0])
@@ -262,7 +266,7 @@ func (c change) event(typ string, data map[string]any, dedupe, waID string) even
 		Type:      typ,
 		At:        unixTime(str(data["timestamp"])),
 		DedupeKey: dedupe,
-		Keys:      addContactKeys([]string{}, waID),
+		Keys:      addContactKeys([]string{}, c.phoneNumberID, waID),
 		Contact:   c.contact(waID),
 		Data:      data,
 	}
@@ -281,12 +285,16 @@ func (c change) addMeta(data map[string]any) {
 	setNonEmpty(data, "waba_id", c.wabaID)
 }
 
-// addContactKeys adds the waba: and phone: keys of a wa_id.
-func addContactKeys(keys []string, waID string) []string {
+// addContactKeys adds the waba: key of a wa_id's conversation with the business
+// number phoneNumberID, and its phone: key. Without a business number (metadata
+// missing) there is no conversation to key, only the phone.
+func addContactKeys(keys []string, phoneNumberID, waID string) []string {
 	if waID == "" {
 		return keys
 	}
-	keys = event.AddKey(keys, event.WABAKey(waID))
+	if phoneNumberID != "" {
+		keys = event.AddKey(keys, event.WABAKey(phoneNumberID, waID))
+	}
 	if p := phoneOf(waID); p != "" {
 		keys = event.AddKey(keys, "phone:"+p)
 	}

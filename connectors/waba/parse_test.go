@@ -90,7 +90,7 @@ func summarize(ev event.Event) summary {
 }
 
 func TestParseKinds(t *testing.T) {
-	anna := []string{"waba:79161234567", "phone:79161234567"}
+	anna := []string{"waba:498761234560011:79161234567", "phone:79161234567"}
 	wamid := func(n string) string {
 		return "waba:wamid.HBgLNzkxNjEyMzQ1NjcVAgASGBQzRUIw0000000000000000000" + n + "AA=="
 	}
@@ -216,14 +216,14 @@ func TestParseBatch(t *testing.T) {
 			str(ev.Data["phone_number_id"])+" "+strings.Join(ev.Keys, ","))
 	}
 	want := []string{
-		"waba.message text 79161234567 498761234560011 waba:79161234567,phone:79161234567",
-		"waba.message button_reply 79257654321 498761234560011 waba:79257654321,phone:79257654321",
-		"waba.status sent 79161234567 498761234560011 waba:79161234567,phone:79161234567",
-		"waba.status delivered 79161234567 498761234560011 waba:79161234567,phone:79161234567",
-		"waba.status failed 79161234567 498761234560011 waba:79161234567,phone:79161234567",
+		"waba.message text 79161234567 498761234560011 waba:498761234560011:79161234567,phone:79161234567",
+		"waba.message button_reply 79257654321 498761234560011 waba:498761234560011:79257654321,phone:79257654321",
+		"waba.status sent 79161234567 498761234560011 waba:498761234560011:79161234567,phone:79161234567",
+		"waba.status delivered 79161234567 498761234560011 waba:498761234560011:79161234567,phone:79161234567",
+		"waba.status failed 79161234567 498761234560011 waba:498761234560011:79161234567,phone:79161234567",
 		// A Vietnamese wa_id (84…, 11 digits) must not be taken for a Russian 8-prefixed number.
-		"waba.message location 84912345678 598761234560022 waba:84912345678,phone:84912345678",
-		"waba.error  84912345678 598761234560022 waba:84912345678,phone:84912345678",
+		"waba.message location 84912345678 598761234560022 waba:598761234560022:84912345678,phone:84912345678",
+		"waba.error  84912345678 598761234560022 waba:598761234560022:84912345678,phone:84912345678",
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -282,7 +282,7 @@ func TestParseOddShapes(t *testing.T) {
 		t.Errorf("dashboard test message: %+v", test)
 	}
 	if !strings.HasPrefix(bsuid.DedupeKey, "waba:status:") || bsuid.Contact.Phone != "" ||
-		!reflect.DeepEqual(bsuid.Keys, []string{"waba:US.13491208655302741918"}) {
+		!reflect.DeepEqual(bsuid.Keys, []string{"waba:498761234560011:US.13491208655302741918"}) {
 		t.Errorf("status for a business-scoped user id: %+v", bsuid)
 	}
 }

@@ -28,7 +28,7 @@ type Flows interface {
 type Reader interface {
 	FindDialogByKeys(ctx context.Context, keys []string) (*store.Dialog, error)
 	FindScopedDialogs(ctx context.Context, keys []string) ([]store.ScopedDialog, error)
-	EventDeliveries(ctx context.Context, seq int64) ([]store.Delivery, error)
+	EventDeliveries(ctx context.Context, seq int64) ([]store.EventDelivery, error)
 	GetFlowVersion(ctx context.Context, hash string) (*store.FlowVersion, error)
 }
 
@@ -49,6 +49,10 @@ type Config struct {
 	BackoffBase, BackoffMax time.Duration
 	// Jitter returns a random fraction in [0,1) (default math/rand/v2).
 	Jitter func() float64
+	// BusinessNumbers are the WhatsApp business numbers (phone_number_ids) fixit
+	// serves: a WhatsApp event about another one is stored but not routed. Empty:
+	// every number is served (a dry run, the test world).
+	BusinessNumbers []string
 }
 
 // Core applies the processing rules. It is safe for concurrent use: each call gets

@@ -44,7 +44,7 @@ func (c *Core) FansOut(ev *store.Event) bool {
 type Fan struct {
 	Event store.Event
 	Plans []*Plan
-	Prior []store.Delivery
+	Prior []store.EventDelivery
 	Notes []string // start guards that failed
 }
 
@@ -179,7 +179,7 @@ func (c *Core) planFor(ctx context.Context, load func(context.Context, int64) (*
 func (c *Core) ApplyFan(tx store.StepTx, fan *Fan) ([]*Applied, error) {
 	ev := fan.Event
 	out := make([]*Applied, 0, len(fan.Plans))
-	deliveries := make([]store.Delivery, 0, len(fan.Plans))
+	deliveries := make([]store.EventDelivery, 0, len(fan.Plans))
 	for _, p := range fan.Plans {
 		a, err := c.applyPlan(tx, p)
 		if err != nil {
@@ -187,7 +187,7 @@ func (c *Core) ApplyFan(tx store.StepTx, fan *Fan) ([]*Applied, error) {
 		}
 		out = append(out, a)
 		if a.Dialog != nil {
-			deliveries = append(deliveries, store.Delivery{EventSeq: ev.Seq, DialogID: a.Dialog.ID, Flow: a.Flow, Scope: a.Scope,
+			deliveries = append(deliveries, store.EventDelivery{EventSeq: ev.Seq, DialogID: a.Dialog.ID, Flow: a.Flow, Scope: a.Scope,
 				Status: a.Status, Started: a.Started, Error: errText(a)})
 		}
 	}

@@ -123,7 +123,7 @@ func (w *fanWorld) okdesk(status string, keys ...string) event.Event {
 		Keys: keys, Data: map[string]any{"new_status": status}}
 }
 
-func (w *fanWorld) deliveries(seq int64) []store.Delivery {
+func (w *fanWorld) deliveries(seq int64) []store.EventDelivery {
 	w.t.Helper()
 	ds, err := w.st.EventDeliveries(w.ctx, seq)
 	if err != nil {
@@ -281,8 +281,8 @@ func TestFanRecordsOnce(t *testing.T) {
 	w := newFanWorld(t, map[string]string{"lead.yaml": fanLead, "beside.yaml": fanBeside})
 	w.deliver(w.wa("hi"))
 	out := w.deliver(w.okdesk("in_progress", "okdesk:issue:1", "waba:7916"))
-	d := store.Delivery{EventSeq: out[0].Event.Seq, DialogID: out[1].Dialog.ID, Flow: "beside", Scope: "beside", Status: store.EventProcessed}
-	err := w.st.Step(w.ctx, func(tx store.StepTx) error { return tx.RecordDeliveries([]store.Delivery{d}) })
+	d := store.EventDelivery{EventSeq: out[0].Event.Seq, DialogID: out[1].Dialog.ID, Flow: "beside", Scope: "beside", Status: store.EventProcessed}
+	err := w.st.Step(w.ctx, func(tx store.StepTx) error { return tx.RecordDeliveries([]store.EventDelivery{d}) })
 	if err == nil {
 		t.Fatal("a processed delivery was recorded twice")
 	}

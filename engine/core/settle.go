@@ -44,6 +44,9 @@ type Settlement struct {
 	DryRun    bool              // with done: credentials were unset, nothing was sent
 	Connector string            // who performed it, for logs and metrics
 	Flow      string            // the flow of the item's dialog ("" without one)
+	// Delivery is what a send's outcome says of its message (sent with its id, or
+	// failed); nil for other actions and for a retry.
+	Delivery *store.Delivery
 	// Event is the result event for the item's dialog; nil for a retry and for an
 	// item without a dialog.
 	Event *event.Event
@@ -70,6 +73,7 @@ func (c *Core) Settle(it store.OutboxItem, d *dialog.Dialog, res connectors.Resu
 			data["dry_run"] = true
 		}
 		s.Status, s.Result, s.DryRun = store.OutboxDone, mustJSON(data), res.DryRun
+		s.Delivery = sendDelivery(it, data, nil, c.cfg.Now())
 	} else {
 		ce := connectors.AsError(conn, err)
 		s.Error = ce
@@ -82,6 +86,7 @@ func (c *Core) Settle(it store.OutboxItem, d *dialog.Dialog, res connectors.Resu
 		default:
 			s.Status = store.OutboxFailed
 		}
+		s.Delivery = sendDelivery(it, nil, ce, c.cfg.Now())
 		data = map[string]any{event.FieldError: map[string]any{"code": ce.Code, "message": ce.Message, "status": ce.Status,
 			"api_code": ce.APICode, "connector": ce.Connector, "attempts": it.Attempts, "dead": s.Status == store.OutboxDead}}
 	}
@@ -111,6 +116,17 @@ func (s Settlement) Record(tx store.StepTx) (store.Event, error) {
 		if !res[0].Duplicate {
 			stored = store.Event{Event: *s.Event, Seq: res[0].Seq, Status: store.EventPending}
 			stored.ID = strconv.FormatInt(res[0].Seq, 10)
+		}
+	}
+	if d := s.Delivery; d != nil {
+		moved, err := tx.SetDelivery(s.Item.ID, *d)
+		if err != nil {
+			return stored, err
+		}
+		if moved && d.MessageID != "" {
+			if err := earlierReceipts(tx, d.MessageID, d.At); err != nil {
+				return stored, err
+			}
 		}
 	}
 	var err error

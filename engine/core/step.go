@@ -20,19 +20,25 @@ var ErrEnded = errors.New("dialog has ended")
 
 // Route returns the dialog an event belongs to: the one an addressed event (a
 // timer, an action result, an operator's control) names, or the live dialog bound
-// to the first of its keys that is bound; 0 when none. find is the store, or a
-// cache in front of it.
+// to the first of its keys that is bound; 0 when none. A WhatsApp event never
+// goes to the WhatsApp dialog of another business number (which its phone: key
+// may find): the customer's conversation with this number is another dialog.
+// find is the store, or a cache in front of it.
 func (c *Core) Route(ctx context.Context, find Reader, ev *store.Event) (int64, error) {
 	if event.Addressed(&ev.Event) {
 		id, _ := event.Target(&ev.Event)
 		return id, nil
 	}
-	if len(ev.Keys) == 0 {
+	if len(ev.Keys) == 0 || c.unconfigured(&ev.Event) != "" {
 		return 0, nil
 	}
 	d, err := find.FindDialogByKeys(ctx, ev.Keys)
 	if err != nil || d == nil {
 		return 0, err
+	}
+	if n := event.BusinessNumber(&ev.Event); n != "" && d.Channel == event.SourceWABA && d.BusinessNumber != "" &&
+		d.BusinessNumber != n {
+		return 0, nil
 	}
 	return d.ID, nil
 }
@@ -48,6 +54,9 @@ type Plan struct {
 	Result engine.Result // the step's result (a start is computed in Apply: it needs the new id)
 	Notes  []string      // start guards that failed
 	Err    error         // the dialog's flow version could not be loaded
+	// Unrouted, when set, says why the event is not routed at all (a WhatsApp
+	// business number fixit does not serve).
+	Unrouted string
 }
 
 // Plan works out what ev does to d, the dialog it was routed to (with its active
@@ -60,6 +69,9 @@ func (c *Core) Plan(ctx context.Context, ev store.Event, d *store.Dialog) (*Plan
 	defer c.machines.Put(m)
 	if d == nil {
 		fs := c.cfg.Flows.Current()
+		if p.Unrouted = c.unconfigured(&ev.Event); p.Unrouted != "" {
+			return p, nil
+		}
 		if fs == nil || event.Addressed(&ev.Event) {
 			return p, nil
 		}
@@ -101,6 +113,11 @@ type Applied struct {
 	// dialog, when it went to several) and why no branch ran, or the error.
 	Status store.EventStatus
 	Note   string
+	// Raised counts the events the step stored for later (a failed delivery's
+	// waba.message_failed): they wait in the inbox for the router.
+	Raised int
+	// Unrouted, with engine.Unrouted, is why the event was not even routed (Plan.Unrouted).
+	Unrouted string
 }
 
 // dialogRef is the id of the dialog the step was for, or nil.
@@ -130,7 +147,7 @@ func (c *Core) Apply(tx store.StepTx, p *Plan) (*Applied, error) {
 func (c *Core) applyPlan(tx store.StepTx, p *Plan) (*Applied, error) {
 	ev := p.Event
 	now := c.cfg.Now()
-	a := &Applied{Event: ev, Notes: slices.Clone(p.Notes)}
+	a := &Applied{Event: ev, Notes: slices.Clone(p.Notes), Unrouted: p.Unrouted}
 	// A timer fires once, whatever its event comes to: it is no longer due.
 	fired := true
 	if t, ok := event.TimerOf(&ev.Event); ok {
@@ -142,9 +159,14 @@ func (c *Core) applyPlan(tx store.StepTx, p *Plan) (*Applied, error) {
 	if p.Flow != nil {
 		a.Scope = p.Flow.KeyScope()
 	}
+	if ev.Type == event.TypeWABAStatus && p.Unrouted == "" {
+		if err := c.receipt(tx, a, now); err != nil {
+			return a, err
+		}
+	}
 	switch {
 	case p.Dialog == nil && p.Flow == nil:
-		a.Outcome, a.Status = engine.Unrouted, store.EventUnrouted
+		a.Outcome, a.Status, a.Note = engine.Unrouted, store.EventUnrouted, p.Unrouted
 		return a, nil
 	case p.Dialog == nil:
 		return a, c.start(tx, p, a, now)
@@ -178,7 +200,8 @@ func (c *Core) applyPlan(tx store.StepTx, p *Plan) (*Applied, error) {
 func (c *Core) start(tx store.StepTx, p *Plan, a *Applied, now time.Time) error {
 	ev, f := p.Event, p.Flow
 	row := &store.Dialog{Dialog: dialog.Dialog{Flow: f.Name, FlowHash: f.Hash, State: f.Initial, Status: dialog.Active,
-		Vars: map[string]any{}, Channel: ev.Contact.Channel, ContactID: ev.Contact.ID, Phone: ev.Contact.Phone}}
+		Vars: map[string]any{}, Channel: ev.Contact.Channel, ContactID: ev.Contact.ID, Phone: ev.Contact.Phone,
+		BusinessNumber: event.BusinessNumber(&ev.Event)}}
 	if err := tx.CreateDialog(row); err != nil {
 		return fmt.Errorf("create dialog: %w", err)
 	}

@@ -55,11 +55,12 @@ const (
 	HistError      HistoryKind = "error"      // a runtime error; the step changed nothing else
 	HistEnd        HistoryKind = "end"        // the dialog ended, with its final status
 	HistOperator   HistoryKind = "operator"   // an operator's control: who, what and why
+	HistDelivery   HistoryKind = "delivery"   // a message the dialog sent failed to arrive, or was read
 )
 
 // HistoryKinds lists every history kind.
 var HistoryKinds = []HistoryKind{HistEvent, HistGuard, HistTransition, HistAction, HistSet, HistBind, HistLog,
-	HistHandoff, HistUnhandled, HistIgnored, HistTimer, HistError, HistEnd, HistOperator}
+	HistHandoff, HistUnhandled, HistIgnored, HistTimer, HistError, HistEnd, HistOperator, HistDelivery}
 
 // Valid reports whether k is one of the history kinds.
 func (k HistoryKind) Valid() bool { return slices.Contains(HistoryKinds, k) }
@@ -78,6 +79,11 @@ type Dialog struct {
 	Channel   string // reply channel: "waba", "telegram", or "" for dialogs without a customer
 	ContactID string // wa_id or Telegram chat id
 	Phone     string // E.164 digits, when known
+	// BusinessNumber is the WhatsApp business number (its phone_number_id) the
+	// dialog's customer wrote to; its WhatsApp messages leave from it. Empty for
+	// other channels, and for WhatsApp dialogs that did not start with a message
+	// (they use the first configured number).
+	BusinessNumber string
 	// HandoffUntil lists the event types that hand a dialog in handoff back to the bot.
 	HandoffUntil []string
 	CreatedAt    time.Time // when the dialog started

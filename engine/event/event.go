@@ -61,8 +61,23 @@ type Contact struct {
 
 // Key builders for the correlation keys.
 
-// WABAKey is the key of a WhatsApp contact.
-func WABAKey(waID string) string { return "waba:" + waID }
+// WABAKey is the key of a WhatsApp contact in its conversation with one business
+// number (the phone_number_id the webhook's metadata names): a customer who writes
+// to two numbers of the account has two conversations, so two keys.
+func WABAKey(phoneNumberID, waID string) string { return "waba:" + phoneNumberID + ":" + waID }
+
+// FieldPhoneNumberID is the field of a WhatsApp event's Data that names the
+// business number (its phone_number_id) the notification is about.
+const FieldPhoneNumberID = "phone_number_id"
+
+// BusinessNumber returns the business number a WhatsApp event arrived at (its
+// data.phone_number_id), or "" for events of other sources.
+func BusinessNumber(ev *Event) string {
+	if ev.Source != SourceWABA {
+		return ""
+	}
+	return text(ev.Data[FieldPhoneNumberID])
+}
 
 // TelegramKey is the key of a Telegram chat.
 func TelegramKey(chatID string) string { return "telegram:" + chatID }

@@ -59,7 +59,7 @@ func TestKeys(t *testing.T) {
 	if len(keys) != 1 {
 		t.Errorf("AddKey kept duplicates or empties: %v", keys)
 	}
-	if OkdeskIssueKey("1542") != "okdesk:issue:1542" || WABAKey("7") != "waba:7" || TelegramKey("5") != "telegram:5" || OneCInvoiceKey("i") != "onec:invoice:i" {
+	if OkdeskIssueKey("1542") != "okdesk:issue:1542" || WABAKey("100", "7") != "waba:100:7" || TelegramKey("5") != "telegram:5" || OneCInvoiceKey("i") != "onec:invoice:i" {
 		t.Error("key builders disagree with the documented key formats")
 	}
 }

@@ -93,7 +93,40 @@ func ActionOf(ev *Event) (id int64, kind string, ok bool) {
 // Addressed reports whether ev is one of fixit's own events, which name their
 // dialog instead of carrying correlation keys.
 func Addressed(ev *Event) bool {
-	return ev.Source == SourceTimer || ev.Source == SourceAction || ev.Source == SourceOperator
+	return ev.Source == SourceTimer || ev.Source == SourceAction || ev.Source == SourceOperator ||
+		ev.Type == TypeWABAMessageFailed
+}
+
+// TypeWABAMessageFailed is the event a dialog gets when WhatsApp reports that a
+// message it sent was not delivered (a failed status receipt).
+const TypeWABAMessageFailed = "waba.message_failed"
+
+// Data fields of waba.message_failed.
+const (
+	FieldOutboxID   = "outbox_id"   // the outbox item of the send
+	FieldMessageID  = "message_id"  // the wamid the send returned
+	FieldErrorCode  = "error_code"  // Meta's error code (a number), 0 when the receipt gave none
+	FieldErrorTitle = "error_title" // Meta's error title
+)
+
+// MessageFailed is a failed delivery of a message a dialog sent.
+type MessageFailed struct {
+	DialogID   int64
+	OutboxID   int64
+	MessageID  string
+	ErrorCode  int
+	ErrorTitle string
+	// Recipient is the customer the message was for: the event's contact.
+	Recipient Contact
+}
+
+// Event is the waba.message_failed event addressed to the dialog. Its dedupe key is
+// the message's: one failure per message, however often Meta repeats it.
+func (m MessageFailed) Event(at time.Time) Event {
+	return Event{Source: SourceWABA, Type: TypeWABAMessageFailed, At: at, Contact: m.Recipient,
+		DedupeKey: "waba:" + m.MessageID + ":message_failed", Text: m.ErrorTitle,
+		Data: map[string]any{FieldDialogID: itoa(m.DialogID), FieldOutboxID: itoa(m.OutboxID),
+			FieldMessageID: m.MessageID, FieldErrorCode: float64(m.ErrorCode), FieldErrorTitle: m.ErrorTitle}}
 }
 
 // Target returns the dialog an addressed event names; false when it names none.

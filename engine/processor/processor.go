@@ -50,6 +50,8 @@ type Config struct {
 	Jitter func() float64
 	// FlowEnv is what expressions see as env (engine.FlowEnv(os.Environ())).
 	FlowEnv map[string]any
+	// BusinessNumbers are the WhatsApp numbers served (core.Config.BusinessNumbers).
+	BusinessNumbers []string
 	// LogContent puts customers' text in the info log line of each processed event
 	// and leaves it in the errors and notes logged (FIXIT_LOG_CONTENT); off, the log
 	// tells what happened without what was said (core.Redact).
@@ -128,7 +130,7 @@ func New(cfg Config) *Processor {
 	}
 	p.core = core.New(core.Config{Flows: cfg.Flows, Reader: cachedReader{st: cfg.Store, dialogs: p.dialogs},
 		Registry: cfg.Registry, Now: cfg.Now, Env: cfg.FlowEnv, Logger: cfg.Logger, LogContent: cfg.LogContent, MaxAttempts: cfg.MaxAttempts,
-		BackoffBase: cfg.BackoffBase, BackoffMax: cfg.BackoffMax, Jitter: cfg.Jitter})
+		BackoffBase: cfg.BackoffBase, BackoffMax: cfg.BackoffMax, Jitter: cfg.Jitter, BusinessNumbers: cfg.BusinessNumbers})
 	p.timers = &timers{p: p, queued: map[int64]bool{}}
 	p.outbox = newOutbox(p, cfg.OutboxWorkers)
 	p.stepper = &stepper{p: p}
@@ -207,7 +209,7 @@ func (r cachedReader) FindScopedDialogs(ctx context.Context, keys []string) ([]s
 	return r.st.FindScopedDialogs(ctx, keys)
 }
 
-func (r cachedReader) EventDeliveries(ctx context.Context, seq int64) ([]store.Delivery, error) {
+func (r cachedReader) EventDeliveries(ctx context.Context, seq int64) ([]store.EventDelivery, error) {
 	return r.st.EventDeliveries(ctx, seq)
 }
 

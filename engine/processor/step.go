@@ -216,6 +216,9 @@ func (s *stepper) once(ctx context.Context, target int64, ev store.Event) (*core
 	if len(applied.Actions) > 0 {
 		p.outbox.wake()
 	}
+	if applied.Raised > 0 {
+		p.router.wake() // a failed delivery's event waits in the inbox
+	}
 	return applied, nil
 }
 
@@ -244,8 +247,11 @@ func (s *stepper) observeOne(log *slog.Logger, a *core.Applied, count bool) {
 	}
 	if a.Outcome == engine.Unrouted {
 		reason := "no live dialog holds its keys and no flow starts on " + ev.Type
-		if event.Addressed(&ev.Event) {
+		switch {
+		case event.Addressed(&ev.Event):
 			reason = "the dialog it is addressed to does not exist"
+		case a.Unrouted != "":
+			reason = a.Unrouted
 		}
 		log.Info("event unrouted", append([]any{"source", ev.Source, "reason", reason}, p.notes(a)...)...)
 		return

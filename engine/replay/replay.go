@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/fixit-exchange/fixit/engine"
@@ -132,6 +134,13 @@ func Run(ctx context.Context, rec Recording, fs *engine.FlowSet, env map[string]
 			if c, ok := event.ControlOf(&ev); ok {
 				c.DialogID = id
 				ev = c.Event(w.Now())
+			}
+			if ev.Type == event.TypeWABAMessageFailed {
+				// The world's sends have other message ids, so the recorded receipt
+				// matches none of them: the failure it led to is replayed itself,
+				// addressed to the world's dialog.
+				ev.Data = maps.Clone(ev.Data)
+				ev.Data[event.FieldDialogID] = strconv.FormatInt(id, 10)
 			}
 			rep := w.Inject(ev)
 			if rep.Err != nil {

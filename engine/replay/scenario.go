@@ -347,6 +347,9 @@ func (m *masker) control(c event.Control) (string, error) {
 func (m *masker) key(k string) string {
 	for _, p := range []string{"waba:", "phone:", "telegram:"} {
 		if rest, ok := strings.CutPrefix(k, p); ok {
+			if number, contact, two := strings.Cut(rest, ":"); two && p == "waba:" {
+				return p + number + ":" + m.phone(contact) // the business number is not personal
+			}
 			return p + m.phone(rest)
 		}
 	}

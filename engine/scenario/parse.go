@@ -81,6 +81,7 @@ type msgMatch struct {
 	params     []any
 	hasParams  bool
 	via        string
+	from       string // the WhatsApp business number it left from
 }
 
 type actionMatch struct {
@@ -469,6 +470,15 @@ func (p *parser) from(f map[string]*yaml.Node, what string, sc *Scenario) sim.Wh
 	if n := f["name"]; n != nil {
 		c.Name, _ = p.scalar(n, what+".name")
 	}
+	if n := f["to"]; n != nil {
+		if s, ok := p.scalar(n, what+".to"); ok {
+			if s == "" || strings.Trim(s, "0123456789") != "" {
+				p.add(n, engine.CodeBadValue, "a business number's phone_number_id is digits, e.g. \"200000000000002\"",
+					"%q is not a phone number id", s)
+			}
+			c.To = s
+		}
+	}
 	return c
 }
 
@@ -524,12 +534,34 @@ func (p *parser) input(spec StepSpec, n *yaml.Node, sc *Scenario) input {
 		if !ok {
 			return nil
 		}
-		c := p.from(map[string]*yaml.Node{"from": f["from"]}, kind, sc)
+		c := p.from(map[string]*yaml.Node{"from": f["from"], "to": f["to"]}, kind, sc)
 		if f["from"] == nil {
-			c = sc.Contact
+			c.Phone, c.Name = sc.Contact.Phone, sc.Contact.Name
 		}
 		return &waLocation{from: c, lat: p.num(f, "latitude", kind), lon: p.num(f, "longitude", kind),
 			name: p.str(f, "name", kind), address: p.str(f, "address", kind)}
+	case "receipt":
+		f, ok := p.fields(n, spec)
+		if !ok {
+			return nil
+		}
+		st := p.str(f, "status", kind)
+		if st == "" {
+			st = "delivered"
+		}
+		if !slices.Contains([]string{"sent", "delivered", "read", "failed"}, st) {
+			p.add(orNode(f["status"], n), engine.CodeBadValue, "one of: sent, delivered, read, failed", "receipt.status %q is not a delivery status", st)
+			return nil
+		}
+		r := &waReceipt{from: p.from(map[string]*yaml.Node{"from": f["from"]}, kind, sc),
+			receipt: sim.Receipt{Status: st, Title: p.str(f, "title", kind)}}
+		if st == "failed" {
+			r.receipt.Code = 131026
+			if f["code"] != nil {
+				r.receipt.Code = int(p.num(f, "code", kind))
+			}
+		}
+		return r
 	case "telegram":
 		f, ok := p.fields(n, spec)
 		if !ok {
@@ -1005,6 +1037,8 @@ func (p *parser) msg(n *yaml.Node) (msgMatch, bool) {
 				}
 				m.params, m.hasParams = l, true
 			}
+		case "from":
+			m.from, _ = p.scalar(kv.Val, "from")
 		case "via":
 			m.via, _ = p.scalar(kv.Val, "via")
 			if !slices.Contains([]string{"text", "buttons", "list", "template", "fallback_template"}, m.via) {

@@ -236,7 +236,7 @@ func RunScenario(fs *engine.FlowSet, sc *Scenario, cov *Coverage) *ScenarioFailu
 // RunScenarioOn runs one scenario on a driver (a fresh one: the scenario starts
 // with no dialogs); it returns nil when every step met its expectations.
 func RunScenarioOn(w sim.Driver, sc *Scenario) *ScenarioFailure {
-	r := &runner{w: w, b: w.Build(), sc: sc, last: map[string]*sim.Message{}}
+	r := &runner{w: w, b: w.Build(), sc: sc, last: map[string]*sim.Message{}, delivered: map[string]*sim.Action{}}
 	for i, st := range sc.Steps {
 		rep, err := st.in.apply(r)
 		if err != nil {
@@ -245,6 +245,11 @@ func RunScenarioOn(w sim.Driver, sc *Scenario) *ScenarioFailure {
 		for _, m := range rep.Sent() {
 			if len(m.Choices()) > 0 {
 				r.last[m.Channel+":"+m.To] = m
+			}
+		}
+		for _, a := range rep.Delivered() {
+			if a.Message.Channel == "waba" {
+				r.delivered[a.Message.To] = a
 			}
 		}
 		if ms := r.check(st, rep); len(ms) > 0 {
@@ -432,6 +437,9 @@ func (m msgMatch) match(msg *sim.Message) bool {
 			return false
 		}
 	}
+	if m.from != "" && m.from != msg.From {
+		return false
+	}
 	return m.via == "" || m.via == msg.Via
 }
 
@@ -466,6 +474,9 @@ func (m msgMatch) String() string {
 	}
 	if m.via != "" {
 		parts = append(parts, "via "+m.via)
+	}
+	if m.from != "" {
+		parts = append(parts, "from "+m.from)
 	}
 	return strings.Join(parts, " ")
 }

@@ -64,19 +64,19 @@ func text(name, doc string, enum ...string) engine.Field {
 // StepSpecs lists every step kind.
 var StepSpecs = []StepSpec{
 	step("whatsapp", "`waba.message` kind `text` from the contact (`from`: another phone)", true, "text", "`whatsapp: \"text\"`",
-		text("text", "the message"), text("from", "another phone"), text("name", "the contact's profile name")),
+		text("text", "the message"), text("from", "another phone"), text("to", "the business number written to (a phone_number_id; default `200000000000001`)"), text("name", "the contact's profile name")),
 	step("button", "`waba.message` kind `button_reply`; a title or id is completed from the buttons the contact last got", true, "id", "`button: \"Да\"` (id or title)",
-		text("id", "the button's id"), text("title", "its title"), text("from", "another phone"), text("name", "the contact's profile name")),
+		text("id", "the button's id"), text("title", "its title"), text("from", "another phone"), text("to", "the business number written to (a phone_number_id; default `200000000000001`)"), text("name", "the contact's profile name")),
 	step("list", "`waba.message` kind `list_reply`", true, "id", "`list: \"slot_am\"` (id or title)",
-		text("id", "the row's id"), text("title", "its title"), text("description", "its description"), text("from", "another phone"), text("name", "the contact's profile name")),
+		text("id", "the row's id"), text("title", "its title"), text("description", "its description"), text("from", "another phone"), text("to", "the business number written to (a phone_number_id; default `200000000000001`)"), text("name", "the contact's profile name")),
 	step("photo", "`waba.message` kind `image`; the caption is the event's text", true, "caption", "`photo: \"caption\"` (`\"\"`: none)",
-		text("caption", "the caption"), text("from", "another phone"), text("name", "the contact's profile name")),
+		text("caption", "the caption"), text("from", "another phone"), text("to", "the business number written to (a phone_number_id; default `200000000000001`)"), text("name", "the contact's profile name")),
 	step("document", "`waba.message` kind `document`", true, "caption", "`document: \"caption\"`",
-		text("caption", "the caption"), text("filename", "the file's name"), text("from", "another phone"), text("name", "the contact's profile name")),
+		text("caption", "the caption"), text("filename", "the file's name"), text("from", "another phone"), text("to", "the business number written to (a phone_number_id; default `200000000000001`)"), text("name", "the contact's profile name")),
 	step("media", "`waba.message` of kind `image`, `document`, `video`, `audio`, `voice`, `sticker`", true, "", "",
-		text("kind", "the media kind", sim.MediaKinds...), text("caption", "the caption"), text("filename", "the file's name"), text("from", "another phone"), text("name", "the contact's profile name")),
+		text("kind", "the media kind", sim.MediaKinds...), text("caption", "the caption"), text("filename", "the file's name"), text("from", "another phone"), text("to", "the business number written to (a phone_number_id; default `200000000000001`)"), text("name", "the contact's profile name")),
 	step("location", "`waba.message` kind `location`; text is `name, address`", true, "", "",
-		text("latitude", "degrees"), text("longitude", "degrees"), text("name", "the place's name"), text("address", "its address"), text("from", "another phone")),
+		text("latitude", "degrees"), text("longitude", "degrees"), text("name", "the place's name"), text("address", "its address"), text("from", "another phone"), text("to", "the business number written to (a phone_number_id; default `200000000000001`)")),
 	step("telegram", "`telegram.message`", true, "text", "`telegram: \"text\"`",
 		text("text", "the message"), text("chat", "another chat id"), text("name", "the sender's name")),
 	step("callback", "`telegram.callback` (an inline button tap)", true, "data", "`callback: \"data\"`",
@@ -92,6 +92,10 @@ var StepSpecs = []StepSpec{
 	step("event", "any event; its source is the type's prefix", true, "", "",
 		engine.Field{Name: "type", Type: engine.TString, Required: true, Doc: "the event type"}, engine.Field{Name: "keys", Type: engine.TAny, Doc: "correlation keys"},
 		engine.Field{Name: "contact", Type: engine.TObject, Doc: "`{channel, id, name, phone}`"}, text("text", "the event's text"), engine.Field{Name: "data", Type: engine.TAny, Doc: "the source's own fields"}),
+	step("receipt", "`waba.status` about the last WhatsApp message the contact got: a delivery receipt (`failed`: a `waba.message_failed` event follows for the dialog)", true, "status", "`receipt: read`",
+		engine.Field{Name: "status", Type: engine.TString, Enum: []string{"sent", "delivered", "read", "failed"}, Doc: "how far the message got"},
+		engine.Field{Name: "code", Type: engine.TString, Doc: "a failure's error code, e.g. `131026` (default 131026)"}, text("title", "a failure's error title"),
+		text("from", "another phone: the last message that contact got")),
 	step("advance", "moves the clock (`90s`, `15m`, `25h`, `2d`, `1d12h`); every timer due on the way fires at its due time, in due order, as a `timer` event", false, "duration", "`advance: 25h`"),
 	{Object: engine.Object{Name: "mock", Doc: "sets how outbound actions answer, see below"}, Keyed: true, Form: "`{KIND: ANSWER, …}`"},
 	{Object: engine.Object{Name: "complete", Doc: "delivers the result a `pending` mock held back, see below"}, Keyed: true, Form: "`{KIND: RESULT, …}`"},
@@ -130,7 +134,7 @@ func StepKinds() []string {
 
 // ExpectSpec is what a step may expect.
 var ExpectSpec = engine.Object{Name: "expect", Doc: "What a step expects; a key that is absent is not checked.", Fields: []engine.Field{
-	{Name: "sent", Type: engine.TAny, Doc: "the messages delivered in this step, all of them, in order. An item is a text, or `{text, buttons: [titles], list: [row titles], template: NAME, params: [...], via}`. A message that went as a template matches only an item with `template`. `sent: []` means nothing was sent."},
+	{Name: "sent", Type: engine.TAny, Doc: "the messages delivered in this step, all of them, in order. An item is a text, or `{text, buttons: [titles], list: [row titles], template: NAME, params: [...], via, from}` (`from`: the WhatsApp business number it left from). A message that went as a template matches only an item with `template`. `sent: []` means nothing was sent."},
 	{Name: "actions", Type: engine.TAny, Doc: "every outbound action except `send` in this step, in order: `- okdesk.create_issue: { title: \"~Анна\" }` (parameters as a subset) or just `- okdesk.comment`. `actions: []`: none."},
 	{Name: "failed", Type: engine.TAny, Doc: "every action that failed in this step, in order: `- send: window_closed`, `- okdesk.create_issue` (any code)."},
 	{Name: "logged", Type: engine.TAny, Doc: "the `log` lines written in this step, in order."},
@@ -153,6 +157,7 @@ var (
 	SentSpec = engine.Object{Name: "a sent message", Fields: []engine.Field{
 		{Name: "text"}, {Name: "buttons"}, {Name: "list"}, {Name: "template"}, {Name: "params"},
 		{Name: "via", Enum: []string{"text", "buttons", "list", "template", "fallback_template"}},
+		{Name: "from"},
 	}}
 	FailSpec         = engine.Object{Name: "fail", Fields: []engine.Field{{Name: "code"}, {Name: "message"}, {Name: "status"}}}
 	EventContactSpec = engine.Object{Name: "event.contact", Fields: []engine.Field{{Name: "channel"}, {Name: "id"}, {Name: "name"}, {Name: "phone"}}}

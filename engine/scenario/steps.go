@@ -24,6 +24,8 @@ type runner struct {
 	// last holds the last message with choices each contact got, so a step may tap
 	// a button by its title or its id.
 	last map[string]*sim.Message
+	// delivered holds the last WhatsApp send each contact (wa_id) got, for receipts.
+	delivered map[string]*sim.Action
 }
 
 // dialog is the current dialog as stored now, or nil.
@@ -109,6 +111,29 @@ type waLocation struct {
 
 func (s *waLocation) apply(r *runner) (*sim.Report, error) {
 	return r.inject(r.b.WhatsAppLocation(s.from, s.lat, s.lon, s.name, s.address))
+}
+
+type waReceipt struct {
+	from    sim.WhatsAppContact
+	receipt sim.Receipt
+}
+
+func (s *waReceipt) apply(r *runner) (*sim.Report, error) {
+	a := r.delivered[s.from.WAID()]
+	if a == nil {
+		return nil, fmt.Errorf("receipt: no WhatsApp message has been sent to %s yet", s.from.WAID())
+	}
+	rc := s.receipt
+	rc.MessageID, _ = a.Result["message_id"].(string)
+	c := s.from
+	c.To = a.Message.From // the number it left from
+	d, err := r.b.WhatsAppStatus(c, rc)
+	if err != nil {
+		return nil, err
+	}
+	// The status event is routed as the server routes it: inject does not make
+	// its dialog the current one unless it reaches one.
+	return r.inject(d, nil)
 }
 
 type tgText struct {

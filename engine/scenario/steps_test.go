@@ -35,7 +35,7 @@ func TestStepsAndExpectations(t *testing.T) {
 		{"mock failure", start + "      - mock: { okdesk.create_issue: { fail: { code: server_error, status: 503 } } }\n      - whatsapp: issue\n        expect: { failed: [ { okdesk.create_issue: server_error } ], keys: [] }\n", ""},
 		{"mock once", start + "      - mock: { okdesk.create_issue: { fail: x, once: true } }\n      - whatsapp: issue\n        expect: { failed: [okdesk.create_issue] }\n      - whatsapp: issue\n        expect: { failed: [] }\n", ""},
 		{"mock send window_closed", start + "      - mock: { send: { fail: window_closed } }\n      - whatsapp: zzz\n        expect: { sent: [], failed: [ { send: window_closed } ] }\n", ""},
-		{"raw event routed by key", start + "      - advance: 30m\n      - event: { type: okdesk.new_ticket_status, keys: [\"waba:79161234567\"], data: { new_status: x } }\n        expect: { sent: [\"status x\"] }\n", ""},
+		{"raw event routed by key", start + "      - advance: 30m\n      - event: { type: okdesk.new_ticket_status, keys: [\"waba:200000000000001:79161234567\"], data: { new_status: x } }\n        expect: { sent: [\"status x\"] }\n", ""},
 		{"timer fires", start + "      - advance: 59m\n        expect: { state: menu }\n      - advance: 1m\n        expect: { status: abandoned }\n", ""},
 		{"telegram", "      - telegram: hi\n        expect: { started: true, sent: [Выберите] }\n      - telegram: again\n        expect: { sent: [\"tg: again\"] }\n", ""},
 		{"callback unhandled", "      - telegram: hi\n      - callback: a\n        expect: { unhandled: true }\n", ""},

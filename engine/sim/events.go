@@ -40,6 +40,17 @@ type Delivery struct {
 type WhatsAppContact struct {
 	Phone string // any format; the wa_id is its E.164 digits
 	Name  string
+	// To is the business number (phone_number_id) the customer writes to;
+	// SimPhoneNumberID when empty.
+	To string
+}
+
+// BusinessNumber is the business number the contact writes to.
+func (c WhatsAppContact) BusinessNumber() string {
+	if c.To != "" {
+		return c.To
+	}
+	return SimPhoneNumberID
 }
 
 // WAID is the contact's wa_id.
@@ -59,10 +70,12 @@ type TelegramChat struct {
 // MediaKinds are the kinds of WhatsApp messages that carry a file.
 var MediaKinds = []string{"image", "document", "video", "audio", "voice", "sticker"}
 
-// The world's WhatsApp business account and number.
+// The world's WhatsApp business account and its first number.
 const (
-	simWABAID        = "100000000000001"
-	simPhoneNumberID = "200000000000001"
+	simWABAID = "100000000000001"
+	// SimPhoneNumberID is the business number customers write to unless a step
+	// names another.
+	SimPhoneNumberID = "200000000000001"
 	simDisplayPhone  = "74950000000"
 )
 
@@ -88,12 +101,53 @@ func (b *Builder) waMessage(c WhatsAppContact, typ string, body map[string]any) 
 	b.n++
 	msg := map[string]any{"from": c.WAID(), "id": "wamid.sim.in." + strconv.Itoa(b.n),
 		"timestamp": strconv.FormatInt(b.now().Unix(), 10), "type": typ, typ: body}
-	value := map[string]any{"messaging_product": "whatsapp",
-		"metadata": map[string]any{"display_phone_number": simDisplayPhone, "phone_number_id": simPhoneNumberID},
+	value := map[string]any{"messaging_product": "whatsapp", "metadata": waMetadata(c.BusinessNumber()),
 		"contacts": []any{map[string]any{"profile": map[string]any{"name": c.Name}, "wa_id": c.WAID()}},
 		"messages": []any{msg}}
-	return parsed("waba", map[string]any{"object": "whatsapp_business_account", "entry": []any{map[string]any{
-		"id": simWABAID, "changes": []any{map[string]any{"field": "messages", "value": value}}}}}, waba.Parse)
+	return parsed("waba", waWebhook(value), waba.Parse)
+}
+
+// waMetadata is a webhook value's metadata for the business number number.
+func waMetadata(number string) map[string]any {
+	display := simDisplayPhone
+	if number != SimPhoneNumberID {
+		display = "7495" + number[max(len(number)-7, 0):]
+	}
+	return map[string]any{"display_phone_number": display, "phone_number_id": number}
+}
+
+// waWebhook is the Cloud API webhook body carrying one change value.
+func waWebhook(value map[string]any) map[string]any {
+	return map[string]any{"object": "whatsapp_business_account", "entry": []any{map[string]any{
+		"id": simWABAID, "changes": []any{map[string]any{"field": "messages", "value": value}}}}}
+}
+
+// Receipt is a WhatsApp delivery status of a message sent to a customer.
+type Receipt struct {
+	MessageID string // the wamid the send returned
+	Status    string // sent, delivered, read, failed
+	// Code and Title are a failed delivery's error (Meta's code, e.g. 131026).
+	Code  int
+	Title string
+}
+
+// WhatsAppStatus is the status webhook Meta posts about a message the business
+// number c.To sent to c.
+func (b *Builder) WhatsAppStatus(c WhatsAppContact, r Receipt) (Delivery, error) {
+	b.n++
+	st := map[string]any{"id": r.MessageID, "status": r.Status, "timestamp": strconv.FormatInt(b.now().Unix(), 10),
+		"recipient_id": c.WAID()}
+	if r.Status == "failed" {
+		title := r.Title
+		if title == "" {
+			title = "Message undeliverable"
+		}
+		st["errors"] = []any{map[string]any{"code": r.Code, "title": title, "message": title,
+			"error_data": map[string]any{"details": title}}}
+	}
+	value := map[string]any{"messaging_product": "whatsapp", "metadata": waMetadata(c.BusinessNumber()),
+		"statuses": []any{st}}
+	return parsed("waba", waWebhook(value), waba.Parse)
 }
 
 // WhatsAppText is a text message from c.

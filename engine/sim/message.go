@@ -19,6 +19,9 @@ type Message struct {
 	Rows       []Choice
 	Template   *Template
 	Via        string // text, buttons, list, template, fallback_template
+	// From is the WhatsApp business number (phone_number_id) it left from; empty
+	// when the dialog has none (the server's first number).
+	From string
 }
 
 // Choices returns the buttons or list rows the customer may tap.
@@ -45,7 +48,7 @@ type Template struct {
 // for the text a fallback template replaced.
 func messageOf(channel string, params, data map[string]any) *Message {
 	p := obj(data["payload"])
-	m := &Message{Channel: channel, Via: str(data["via"])}
+	m := &Message{Channel: channel, Via: str(data["via"]), From: str(data["from"])}
 	if p == nil { // the client refused it: what the flow asked for
 		m.Text = str(params["text"])
 		return m

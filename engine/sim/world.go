@@ -169,6 +169,18 @@ func (r *Report) Sent() []*Message {
 	return out
 }
 
+// Delivered returns the sends that went out, in order, with their results (the
+// message id) and messages. A pending send goes out when its result comes.
+func (r *Report) Delivered() []*Action {
+	var out []*Action
+	for _, a := range r.answered() {
+		if a.Kind == "send" && a.Failure == nil && a.Message != nil {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
 // Failed returns the actions that failed, in order (a pending action fails when
 // its failure comes).
 func (r *Report) Failed() []*Action {

@@ -28,7 +28,8 @@ var identityTables = []string{"dialogs", "dialog_keys", "events", "history", "ti
 // in one transaction: a copy that fails leaves it empty. Id counters continue
 // where the source's stood, so ids are never given out twice. progress, when not
 // nil, is told each table as it is done.
-func Copy(ctx context.Context, from, to string, log *slog.Logger, progress func(TableCount)) ([]TableCount, error) {
+// Both databases are opened (and so migrated) with opts.
+func Copy(ctx context.Context, from, to string, log *slog.Logger, progress func(TableCount), opts ...Option) ([]TableCount, error) {
 	for _, dsn := range []string{from, to} {
 		release, err := Lock(dsn)
 		if errors.Is(err, ErrInUse) {
@@ -39,12 +40,12 @@ func Copy(ctx context.Context, from, to string, log *slog.Logger, progress func(
 		}
 		defer release()
 	}
-	src, err := Open(ctx, from, log)
+	src, err := Open(ctx, from, log, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("copy: open the source: %w", err)
 	}
 	defer src.Close()
-	dst, err := Open(ctx, to, log)
+	dst, err := Open(ctx, to, log, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("copy: open the target: %w", err)
 	}
@@ -251,7 +252,7 @@ var copiers = []copier{
 		after: func(r *dialogRow) []any { return byID(r.ID) },
 		values: func(r *dialogRow) []any {
 			return []any{r.ID, r.Flow, r.FlowHash, r.State, r.Status, r.Vars, r.Channel, r.ContactID, r.Phone,
-				dbTime(r.CreatedAt), dbTime(r.UpdatedAt), r.LastEventID, r.Revision, r.Handoff, nullTime(r.EnteredAt)}
+				dbTime(r.CreatedAt), dbTime(r.UpdatedAt), r.LastEventID, r.Revision, r.Handoff, nullTime(r.EnteredAt), r.Business}
 		}},
 	tableCopy[keyRow]{name: "dialog_keys", columns: "id, key, dialog_id, active, created_at, scope", key: "id",
 		after:  func(r *keyRow) []any { return byID(r.ID) },
@@ -276,7 +277,8 @@ var copiers = []copier{
 		after: func(r *outboxRow) []any { return byID(r.ID) },
 		values: func(r *outboxRow) []any {
 			return []any{r.ID, r.DialogID, r.Kind, r.Params, r.Status, r.Attempts, dbTime(r.NextAt), r.LastError, r.ErrorCode,
-				r.Result, dbTime(r.CreatedAt), dbTime(r.UpdatedAt), nullTime(r.LockedUntil), r.Requeues}
+				r.Result, dbTime(r.CreatedAt), dbTime(r.UpdatedAt), nullTime(r.LockedUntil), r.Requeues, r.MessageID,
+				r.Delivery, r.DelivCode, r.DelivError, nullTime(r.DeliveryAt)}
 		}},
 	tableCopy[deliveryRow]{name: "event_deliveries", columns: deliveryColumns, key: "event_id, dialog_id",
 		after: func(r *deliveryRow) []any { return []any{r.EventID, r.DialogID} },

@@ -8,11 +8,11 @@ import (
 	"time"
 )
 
-// Delivery is one application of an event to a dialog. Most events go to one
+// EventDelivery is one application of an event to a dialog. Most events go to one
 // dialog, which the event's own row names; when an alongside flow takes an event
 // too, every dialog the event was applied to is recorded as a delivery, once per
 // (event, dialog).
-type Delivery struct {
+type EventDelivery struct {
 	EventSeq int64
 	DialogID int64
 	Flow     string
@@ -34,7 +34,7 @@ type ScopedDialog struct {
 
 // RecordDeliveries records deliveries, one statement each; see
 // StepTx.RecordDeliveries.
-func (t *stepTx) RecordDeliveries(ds []Delivery) error {
+func (t *stepTx) RecordDeliveries(ds []EventDelivery) error {
 	now := dbTime(t.s.now())
 	for _, d := range ds {
 		if d.Status != EventProcessed && d.Status != EventFailed {
@@ -110,20 +110,20 @@ type deliveryRow struct {
 
 const deliveryColumns = `event_id, dialog_id, flow, scope, status, started, error, at`
 
-func (r *deliveryRow) toDelivery() Delivery {
-	return Delivery{EventSeq: r.EventID, DialogID: r.DialogID, Flow: r.Flow, Scope: r.Scope, Status: EventStatus(r.Status),
+func (r *deliveryRow) toDelivery() EventDelivery {
+	return EventDelivery{EventSeq: r.EventID, DialogID: r.DialogID, Flow: r.Flow, Scope: r.Scope, Status: EventStatus(r.Status),
 		Started: r.Started, Error: r.Error, At: r.At.UTC()}
 }
 
 // EventDeliveries returns an event's deliveries, by dialog id.
-func (s *GormStore) EventDeliveries(ctx context.Context, seq int64) ([]Delivery, error) {
+func (s *GormStore) EventDeliveries(ctx context.Context, seq int64) ([]EventDelivery, error) {
 	m, err := s.DeliveriesOf(ctx, []int64{seq})
 	return m[seq], err
 }
 
 // DeliveriesOf returns the deliveries of events, by event and then dialog id; an
 // event without any has no entry.
-func (s *GormStore) DeliveriesOf(ctx context.Context, seqs []int64) (map[int64][]Delivery, error) {
+func (s *GormStore) DeliveriesOf(ctx context.Context, seqs []int64) (map[int64][]EventDelivery, error) {
 	if len(seqs) == 0 {
 		return nil, nil
 	}
@@ -132,7 +132,7 @@ func (s *GormStore) DeliveriesOf(ctx context.Context, seqs []int64) (map[int64][
 		ORDER BY event_id, dialog_id`, seqs).Scan(&rows).Error; err != nil {
 		return nil, fmt.Errorf("read event deliveries: %w", err)
 	}
-	out := map[int64][]Delivery{}
+	out := map[int64][]EventDelivery{}
 	for i := range rows {
 		out[rows[i].EventID] = append(out[rows[i].EventID], rows[i].toDelivery())
 	}

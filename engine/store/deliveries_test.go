@@ -77,7 +77,7 @@ func TestDeliveriesOnce(t *testing.T) {
 		for i := range errs {
 			wg.Go(func() {
 				errs[i] = e.s.Step(ctxT(t), func(tx StepTx) error {
-					return tx.RecordDeliveries([]Delivery{{EventSeq: seq, DialogID: d1.ID, Flow: "lead", Status: EventProcessed}})
+					return tx.RecordDeliveries([]EventDelivery{{EventSeq: seq, DialogID: d1.ID, Flow: "lead", Status: EventProcessed}})
 				})
 			})
 		}
@@ -96,7 +96,7 @@ func TestDeliveriesOnce(t *testing.T) {
 		}
 		rec := func(st EventStatus) error {
 			return e.s.Step(ctxT(t), func(tx StepTx) error {
-				return tx.RecordDeliveries([]Delivery{{EventSeq: seq, DialogID: d2.ID, Flow: "inv", Scope: "inv", Status: st, Error: "boom"}})
+				return tx.RecordDeliveries([]EventDelivery{{EventSeq: seq, DialogID: d2.ID, Flow: "inv", Scope: "inv", Status: st, Error: "boom"}})
 			})
 		}
 		if err := rec(EventFailed); err != nil {
@@ -130,7 +130,7 @@ func TestRetentionKeepsSharedEvents(t *testing.T) {
 		d1, d2 := e.newDialog(t, "lead", "s"), e.newDialog(t, "inv", "s")
 		seq := append1(t, e, msg("m1", "7916", "hi", t0))[0].Seq
 		e.step(t, func(tx StepTx) error {
-			if err := tx.RecordDeliveries([]Delivery{{EventSeq: seq, DialogID: d1.ID, Flow: "lead", Status: EventProcessed},
+			if err := tx.RecordDeliveries([]EventDelivery{{EventSeq: seq, DialogID: d1.ID, Flow: "lead", Status: EventProcessed},
 				{EventSeq: seq, DialogID: d2.ID, Flow: "inv", Scope: "inv", Status: EventProcessed}}); err != nil {
 				return err
 			}

@@ -69,6 +69,11 @@ type GormStore struct {
 	log                *slog.Logger
 	now                func() time.Time
 	readOnly           bool
+	// wabaNumber converts WhatsApp keys of the old form (WithWABANumber).
+	wabaNumber string
+	// migrateUpTo, when not 0, stops the migrations after that version (tests of
+	// a migration open a database as an older release left it).
+	migrateUpTo int
 }
 
 var _ Store = (*GormStore)(nil)
@@ -651,7 +656,7 @@ func (s *GormStore) GetEvent(ctx context.Context, seq int64) (*Event, error) {
 // Dialogs
 
 const dialogColumns = `id, flow, flow_hash, state, status, vars, channel, contact_id, phone,
-	created_at, updated_at, last_event_id, revision, handoff_until, entered_at`
+	created_at, updated_at, last_event_id, revision, handoff_until, entered_at, business_number`
 
 type dialogRow struct {
 	ID          int64      `gorm:"column:id"`
@@ -669,6 +674,7 @@ type dialogRow struct {
 	Revision    int64      `gorm:"column:revision"`
 	Handoff     string     `gorm:"column:handoff_until"`
 	EnteredAt   *time.Time `gorm:"column:entered_at"`
+	Business    string     `gorm:"column:business_number"`
 }
 
 func (r *dialogRow) toDialog() (Dialog, error) {
@@ -683,6 +689,8 @@ func (r *dialogRow) toDialog() (Dialog, error) {
 			ContactID: r.ContactID,
 			Phone:     r.Phone,
 			CreatedAt: r.CreatedAt.UTC(),
+			// Fixed at creation, so not among the stored columns UpdateDialog compares.
+			BusinessNumber: r.Business,
 		},
 		UpdatedAt:   r.UpdatedAt.UTC(),
 		LastEventID: r.LastEventID,
@@ -976,7 +984,8 @@ func (s *GormStore) DueTimers(ctx context.Context, now time.Time, limit int) ([]
 // Outbox
 
 const outboxColumns = `id, dialog_id, kind, params, status, attempts, next_at, last_error, error_code,
-	result, created_at, updated_at, locked_until, requeues`
+	result, created_at, updated_at, locked_until, requeues, message_id, delivery, delivery_code, delivery_error,
+	delivery_at`
 
 type outboxRow struct {
 	ID          int64      `gorm:"column:id"`
@@ -993,6 +1002,11 @@ type outboxRow struct {
 	UpdatedAt   time.Time  `gorm:"column:updated_at"`
 	LockedUntil *time.Time `gorm:"column:locked_until"`
 	Requeues    int        `gorm:"column:requeues"`
+	MessageID   string     `gorm:"column:message_id"`
+	Delivery    string     `gorm:"column:delivery"`
+	DelivCode   string     `gorm:"column:delivery_code"`
+	DelivError  string     `gorm:"column:delivery_error"`
+	DeliveryAt  *time.Time `gorm:"column:delivery_at"`
 }
 
 func toOutbox(rows []outboxRow) []OutboxItem {
@@ -1004,6 +1018,8 @@ func toOutbox(rows []outboxRow) []OutboxItem {
 			LastError: r.LastError, ErrorCode: r.ErrorCode, Result: toRaw(r.Result),
 			CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(), LockedUntil: fromNullTime(r.LockedUntil),
 			Requeues: r.Requeues,
+			Delivery: Delivery{MessageID: r.MessageID, Status: DeliveryStatus(r.Delivery), Code: r.DelivCode,
+				Error: r.DelivError, At: fromNullTime(r.DeliveryAt)},
 		}
 	}
 	return out

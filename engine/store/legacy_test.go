@@ -23,6 +23,11 @@ var writeLegacy = flag.Bool("write-legacy", false, "rewrite testdata/legacy with
 
 const legacyDir = "testdata/legacy"
 
+// testWABANumber is the WhatsApp business number of the tests' WhatsApp keys and
+// dialogs; the legacy fixture, keyed before there were several numbers, is
+// converted with it (migration 5).
+const testWABANumber = "498761234560011"
+
 // legacyT0 is the fake clock's time while the fixture is filled; legacyReopen is
 // the clock's time when it is opened again.
 var (
@@ -63,7 +68,7 @@ func TestLegacyFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "fixit.db")
 	copyTestFile(t, fixture, path)
 	clock := &fakeClock{now: legacyReopen}
-	s := openStore(t, path, clock)
+	s := openStore(t, path, clock, WithWABANumber(testWABANumber))
 
 	checkGolden(t, "rows.golden", rawRows(t, s))
 	checkGolden(t, "reads.golden", legacyReads(t, s))
@@ -215,7 +220,7 @@ func fillLegacy(t *testing.T, s *GormStore, clock *fakeClock) {
 			Text: "bad \xff byte and NUL \x00", Data: map[string]any{"amount": 18500.5, "currency": "RUB"}},
 		msg("wamid.3", "79035550000", "Течёт кондиционер", legacyT0.Add(4*time.Minute)),
 		{Source: event.SourceWABA, Type: event.TypeWABAStatus, At: legacyT0.Add(5 * time.Minute), DedupeKey: "wamid.out.1:read",
-			Keys: []string{event.WABAKey("79161234567")}, Data: map[string]any{"status": "read"}},
+			Keys: []string{event.WABAKey(testWABANumber, "79161234567")}, Data: map[string]any{"status": "read"}},
 	}
 	res, err := s.AppendEvents(ctx, evs)
 	must(err)
@@ -224,7 +229,8 @@ func fillLegacy(t *testing.T, s *GormStore, clock *fakeClock) {
 
 	// Dialog 1: active, walked from ask_name to ask_problem.
 	d1 := &Dialog{Dialog: dialog.Dialog{Flow: "simple_lead", FlowHash: "d4e5f6", State: "ask_name", Channel: "waba", ContactID: "79161234567",
-		Phone: "79161234567", Vars: map[string]any{"name": "", "tries": 0.0}, EnteredAt: clock.Now()}, LastEventID: res[0].Seq}
+		BusinessNumber: testWABANumber,
+		Phone:          "79161234567", Vars: map[string]any{"name": "", "tries": 0.0}, EnteredAt: clock.Now()}, LastEventID: res[0].Seq}
 	step(func(tx StepTx) error {
 		if ok, err := tx.ClaimEvent(res[0].Seq); err != nil || !ok {
 			return fmt.Errorf("claim: %v %v", ok, err)
@@ -306,12 +312,13 @@ func fillLegacy(t *testing.T, s *GormStore, clock *fakeClock) {
 
 	// Dialog 3: finished, its keys released and its timers cancelled.
 	d3 := &Dialog{Dialog: dialog.Dialog{Flow: "visit", FlowHash: "ffff00", State: "wait", Channel: "waba", ContactID: "79035550000",
-		Vars: map[string]any{}}}
+		BusinessNumber: testWABANumber,
+		Vars:           map[string]any{}}}
 	step(func(tx StepTx) error {
 		if err := tx.CreateDialog(d3); err != nil {
 			return err
 		}
-		for _, k := range []string{event.OkdeskIssueKey("1542"), event.WABAKey("79035550000")} {
+		for _, k := range []string{event.OkdeskIssueKey("1542"), event.WABAKey(testWABANumber, "79035550000")} {
 			if err := tx.BindKey(d3.ID, k); err != nil {
 				return err
 			}
@@ -465,7 +472,7 @@ func legacyReads(t *testing.T, s *GormStore) string {
 		must(err)
 	}
 	out.FoundByKey = map[string]int64{}
-	for _, k := range []string{event.WABAKey("79161234567"), event.TelegramKey("5"), event.OkdeskIssueKey("1542")} {
+	for _, k := range []string{event.WABAKey(testWABANumber, "79161234567"), event.TelegramKey("5"), event.OkdeskIssueKey("1542")} {
 		d, err := s.FindDialogByKeys(ctx, []string{k})
 		must(err)
 		if d != nil {

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"gorm.io/gorm"
@@ -20,6 +21,9 @@ type migration struct {
 	stmts        []string
 	sqliteOnly   []string
 	postgresOnly []string
+	// run, when set, converts existing rows after the statements, in the same
+	// transaction (a conversion that needs the configuration: see WithWABANumber).
+	run func(s *GormStore, tx *gorm.DB) error
 }
 
 // Advisory lock keys (PostgreSQL); arbitrary constants private to fixit.
@@ -180,6 +184,26 @@ var migrations = []migration{
 		},
 	},
 	{
+		version: 5,
+		name:    "several WhatsApp numbers and delivery receipts",
+		stmts: []string{
+			// The business number (phone_number_id) a WhatsApp dialog's customer wrote
+			// to; its replies leave from it.
+			`ALTER TABLE dialogs ADD COLUMN business_number TEXT NOT NULL DEFAULT ''`,
+			// A sent message's id (the wamid, or Telegram's message id) and how far it
+			// got: '' (not a message, or not sent yet), sent, delivered, read, failed;
+			// with a failed delivery's error code and title, and when it was reported.
+			`ALTER TABLE outbox ADD COLUMN message_id TEXT NOT NULL DEFAULT ''`,
+			`ALTER TABLE outbox ADD COLUMN delivery TEXT NOT NULL DEFAULT ''`,
+			`ALTER TABLE outbox ADD COLUMN delivery_code TEXT NOT NULL DEFAULT ''`,
+			`ALTER TABLE outbox ADD COLUMN delivery_error TEXT NOT NULL DEFAULT ''`,
+			`ALTER TABLE outbox ADD COLUMN delivery_at {{TIME}}`,
+			// A receipt finds its message by id.
+			`CREATE INDEX outbox_message ON outbox (message_id) WHERE message_id <> ''`,
+		},
+		run: convertWABAKeys,
+	},
+	{
 		version: 6,
 		name:    "key scopes of alongside flows and event deliveries",
 		stmts: []string{
@@ -232,7 +256,11 @@ func (d dialect) expand(stmt string) string {
 // transaction. On PostgreSQL every transaction first takes an advisory lock, so
 // replicas starting together apply each migration exactly once.
 func (s *GormStore) migrate(ctx context.Context) error {
-	for _, m := range migrations {
+	list := migrations
+	if s.migrateUpTo > 0 {
+		list = slices.DeleteFunc(slices.Clone(list), func(m migration) bool { return m.version > s.migrateUpTo })
+	}
+	for _, m := range list {
 		applied, err := s.applyMigration(ctx, m)
 		if err != nil {
 			return fmt.Errorf("apply migration %d (%s): %w", m.version, m.name, err)
@@ -285,6 +313,11 @@ func (s *GormStore) applyMigration(ctx context.Context, m migration) (bool, erro
 		for _, stmt := range stmts {
 			if err := tx.Exec(s.dialect.expand(stmt)).Error; err != nil {
 				return fmt.Errorf("%s: %w", firstLine(stmt), err)
+			}
+		}
+		if m.run != nil {
+			if err := m.run(s, tx); err != nil {
+				return err
 			}
 		}
 		if err := tx.Exec(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,

@@ -124,10 +124,10 @@ func (t *stepTx) CreateDialog(d *Dialog) error {
 		channel: cleanText(d.Channel), contactID: cleanText(d.ContactID), phone: cleanText(d.Phone), handoff: handoff,
 		enteredAt: optTime(d.EnteredAt)}
 	id, err := t.insert(`INSERT INTO dialogs (flow, flow_hash, state, status, vars, channel, contact_id, phone,
-			created_at, updated_at, last_event_id, revision, handoff_until, entered_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)`,
+			created_at, updated_at, last_event_id, revision, handoff_until, entered_at, business_number)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)`,
 		cleanText(d.Flow), cols.flowHash, cols.state, cols.status, cols.vars, cols.channel, cols.contactID, cols.phone,
-		now, now, d.LastEventID, cols.handoff, cols.enteredAt,
+		now, now, d.LastEventID, cols.handoff, cols.enteredAt, cleanText(d.BusinessNumber),
 	)
 	if err != nil {
 		return fmt.Errorf("create dialog of flow %s: %w", d.Flow, err)
@@ -589,4 +589,105 @@ func (t *stepTx) ClaimOutbox(now time.Time, limit int, lease time.Duration) ([]O
 		}
 	}
 	return t.s.claimOutbox(t.tx, now, limit, lease)
+}
+
+// deliveryRank is DeliveryStatus.Rank in SQL, over the column delivery.
+var deliveryRank = func() string {
+	var b strings.Builder
+	b.WriteString("(CASE delivery")
+	for _, s := range DeliveryStatuses {
+		fmt.Fprintf(&b, " WHEN '%s' THEN %d", s, s.Rank())
+	}
+	b.WriteString(" ELSE 0 END)")
+	return b.String()
+}()
+
+// SetDelivery records a send's outcome on its item; see StepTx.SetDelivery. The
+// item's kept insert or completion is made first.
+func (t *stepTx) SetDelivery(id int64, d Delivery) (bool, error) {
+	if d.Status.Rank() == 0 {
+		return false, fmt.Errorf("set delivery of outbox item %d: unknown status %q", id, d.Status)
+	}
+	if err := t.flushDoneOf(id); err != nil {
+		return false, err
+	}
+	set, where := "", deliveryRank+` < ?`
+	args := []any{string(d.Status), cleanText(d.Code), cleanText(d.Error), deliveryTime(d.At, t.s.now())}
+	if msg := cleanText(d.MessageID); msg != "" {
+		// A new message id (a requeued send) starts its delivery afresh.
+		set, where = "message_id = ?, ", "(message_id <> ? OR "+where+")"
+		args = append([]any{msg}, append(args, id, msg, d.Status.Rank())...)
+	} else {
+		args = append(args, id, d.Status.Rank())
+	}
+	n, err := t.exec(`UPDATE outbox SET `+set+`delivery = ?, delivery_code = ?, delivery_error = ?, delivery_at = ?
+		WHERE id = ? AND `+where, args...)
+	if err != nil {
+		return false, fmt.Errorf("set delivery of outbox item %d: %w", id, err)
+	}
+	return n == 1, nil
+}
+
+// Receipt applies a receipt to the item that sent its message; see StepTx.Receipt.
+// Kept completions are made first: the item may have been completed in this
+// transaction.
+func (t *stepTx) Receipt(d Delivery) (*OutboxItem, bool, error) {
+	msg := cleanText(d.MessageID)
+	if msg == "" || d.Status.Rank() == 0 {
+		return nil, false, nil
+	}
+	if t.w != nil {
+		if err := t.w.flushDone(t.tx); err != nil {
+			return nil, false, err
+		}
+	}
+	n, err := t.exec(`UPDATE outbox SET delivery = ?, delivery_code = ?, delivery_error = ?, delivery_at = ?
+		WHERE message_id = ? AND `+deliveryRank+` < ?`,
+		string(d.Status), cleanText(d.Code), cleanText(d.Error), deliveryTime(d.At, t.s.now()), msg, d.Status.Rank())
+	if err != nil {
+		return nil, false, fmt.Errorf("apply receipt of message: %w", err)
+	}
+	var rows []outboxRow
+	if err := t.tx.Raw(`SELECT `+outboxColumns+` FROM outbox WHERE message_id = ? ORDER BY id LIMIT 1`, msg).
+		Scan(&rows).Error; err != nil {
+		return nil, false, fmt.Errorf("read the item of a receipt: %w", err)
+	}
+	if len(rows) == 0 {
+		return nil, false, nil
+	}
+	it := toOutbox(rows)[0]
+	return &it, n > 0, nil
+}
+
+// deliveryTime is when a delivery was reported: at, or now when at is unknown.
+func deliveryTime(at, now time.Time) time.Time {
+	if at.IsZero() {
+		at = now
+	}
+	return dbTime(at)
+}
+
+// EventsByDedupeKey reads events by their dedupe keys (a unique index) as part of
+// the step.
+func (t *stepTx) EventsByDedupeKey(keys []string) ([]Event, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	clean := make([]string, len(keys))
+	for i, k := range keys {
+		clean[i] = cleanText(k)
+	}
+	var rows []eventRow
+	if err := t.tx.Raw(`SELECT `+eventColumns+` FROM events WHERE dedupe_key IN ? ORDER BY id`, clean).Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("read events by dedupe key: %w", err)
+	}
+	out := make([]Event, 0, len(rows))
+	for _, r := range rows {
+		e, err := r.toEvent()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
 }

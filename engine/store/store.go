@@ -88,7 +88,7 @@ type Event struct {
 	// Deliveries are the dialogs the event was applied to when it went to more
 	// than the one DialogID names (an alongside flow took it); filled by
 	// ListEvents only.
-	Deliveries []Delivery
+	Deliveries []EventDelivery
 }
 
 // AppendResult is the outcome of appending one event, in the order of the input.
@@ -174,6 +174,39 @@ type OutboxItem struct {
 	// Requeues counts the times an operator queued the item again after it failed
 	// or died (RequeueOutbox).
 	Requeues int
+	// Delivery is the message a send made (Delivery.MessageID: a wamid, or a
+	// Telegram message id) and how far it got, as the channel reported it; empty
+	// for other actions and before the send.
+	Delivery Delivery
+}
+
+// DeliveryStatus is how far a sent message got. It only moves forward: sent <
+// delivered < read, and failed is final (WhatsApp reports statuses out of order).
+type DeliveryStatus string
+
+// Delivery statuses; the empty status means no message (yet).
+const (
+	DeliverySent      DeliveryStatus = "sent"
+	DeliveryDelivered DeliveryStatus = "delivered"
+	DeliveryRead      DeliveryStatus = "read"
+	DeliveryFailed    DeliveryStatus = "failed"
+)
+
+// DeliveryStatuses lists the delivery statuses in their order.
+var DeliveryStatuses = []DeliveryStatus{DeliverySent, DeliveryDelivered, DeliveryRead, DeliveryFailed}
+
+// Rank orders the statuses: 0 for none (or an unknown one), then 1 to 4 in the
+// order of DeliveryStatuses. A status replaces another only when it ranks higher.
+func (s DeliveryStatus) Rank() int { return slices.Index(DeliveryStatuses, s) + 1 }
+
+// Delivery is a report about a sent message: the send's own outcome, or a
+// channel's receipt.
+type Delivery struct {
+	MessageID string
+	Status    DeliveryStatus
+	Code      string // a failed delivery's error code (WhatsApp's, or a connector's)
+	Error     string // and its title
+	At        time.Time
 }
 
 // FlowVersion is the source of a flow file, stored by its content hash so that a
@@ -256,7 +289,7 @@ type Store interface {
 	// that scope, ordered by scope.
 	FindScopedDialogs(ctx context.Context, keys []string) ([]ScopedDialog, error)
 	// EventDeliveries returns the deliveries recorded for an event, by dialog id.
-	EventDeliveries(ctx context.Context, seq int64) ([]Delivery, error)
+	EventDeliveries(ctx context.Context, seq int64) ([]EventDelivery, error)
 	// GetDialog returns a dialog, or ErrNotFound.
 	GetDialog(ctx context.Context, id int64) (*Dialog, error)
 	// LoadDialog returns a dialog with its active keys in Keys, or ErrNotFound.
@@ -373,7 +406,7 @@ type StepTx interface {
 	// RecordDeliveries records the dialogs an event was applied to. A delivery
 	// recorded before may be recorded again only when it had failed (a re-drive);
 	// one recorded as processed gives ErrSettled.
-	RecordDeliveries(ds []Delivery) error
+	RecordDeliveries(ds []EventDelivery) error
 	// ReleaseKeys deactivates every active key of the dialog.
 	ReleaseKeys(dialogID int64) error
 	// AppendHistory appends entries in one statement; a zero At means now. IDs are
@@ -414,4 +447,16 @@ type StepTx interface {
 	RetryOutbox(id int64, attempt int, nextAt time.Time, errCode, errText string) error
 	// ClaimOutbox claims due items as Store.ClaimOutbox does, in this transaction.
 	ClaimOutbox(now time.Time, limit int, lease time.Duration) ([]OutboxItem, error)
+	// SetDelivery records the outcome of the send outbox item id made: its message
+	// id (unless d.MessageID is empty) and d's status, which replaces the item's
+	// only when it ranks higher or the message id is new (a requeued send).
+	// It reports whether it changed the item.
+	SetDelivery(id int64, d Delivery) (bool, error)
+	// Receipt applies a channel's receipt about message d.MessageID to the item that
+	// sent it, forward only, and returns that item as it is now; nil when no item
+	// sent it. moved says whether the receipt changed the item.
+	Receipt(d Delivery) (item *OutboxItem, moved bool, err error)
+	// EventsByDedupeKey returns the stored events with the given dedupe keys, in
+	// Seq order, whatever their status.
+	EventsByDedupeKey(keys []string) ([]Event, error)
 }

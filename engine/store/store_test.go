@@ -70,9 +70,9 @@ func (w tWriter) Write(p []byte) (int, error) {
 }
 
 // openStore opens dsn with the clock and closes it when the test ends.
-func openStore(tb testing.TB, dsn string, clock *fakeClock) *GormStore {
+func openStore(tb testing.TB, dsn string, clock *fakeClock, opts ...Option) *GormStore {
 	tb.Helper()
-	s, err := Open(context.Background(), dsn, testLogger(tb), WithClock(clock.Now))
+	s, err := Open(context.Background(), dsn, testLogger(tb), append([]Option{WithClock(clock.Now)}, opts...)...)
 	if err != nil {
 		tb.Fatalf("Open: %v", err)
 	}
@@ -139,7 +139,7 @@ func (e *env) count(t *testing.T, table, cond string, args ...any) int64 {
 func msg(key, waID, text string, at time.Time) event.Event {
 	return event.Event{
 		Source: event.SourceWABA, Type: event.TypeWABAMessage, At: at, DedupeKey: key,
-		Keys:    []string{event.WABAKey(waID), event.PhoneKey(waID)},
+		Keys:    []string{event.WABAKey(testWABANumber, waID), event.PhoneKey(waID)},
 		Contact: event.Contact{Channel: event.SourceWABA, ID: waID, Name: "Иван", Phone: waID},
 		Text:    text,
 		Data:    map[string]any{"type": "text", "n": 2.5, "nested": map[string]any{"ok": true}},

@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/fixit-exchange/fixit/connectors"
 	"github.com/fixit-exchange/fixit/connectors/waba"
 	"github.com/fixit-exchange/fixit/engine/dialog"
 	"github.com/fixit-exchange/fixit/engine/event"
@@ -295,16 +295,15 @@ func delivery(a *store.OutboxItem, statuses map[string]string) (string, string) 
 	case store.OutboxFailed, store.OutboxDead:
 		return "failed", a.LastError
 	}
+	switch d := a.Delivery; d.Status {
+	case store.DeliveryFailed:
+		return "failed", d.Error
+	case store.DeliveryDelivered, store.DeliveryRead:
+		return string(d.Status), ""
+	}
 	var r map[string]any
 	_ = json.Unmarshal(a.Result, &r) // written by fixit; a bad one is "sent"
-	var id string
-	switch v := r["message_id"].(type) {
-	case string:
-		id = v
-	case float64:
-		id = strconv.FormatFloat(v, 'f', -1, 64)
-	}
-	if st := statuses[id]; st != "" {
+	if st := statuses[connectors.MessageID(r)]; st != "" {
 		return st, ""
 	}
 	return "sent", ""
