@@ -26,6 +26,7 @@ type Flows interface {
 // store.Store is one; the processor puts its caches in front of it.
 type Reader interface {
 	FindDialogByKeys(ctx context.Context, keys []string) (*store.Dialog, error)
+	AwaitingFiles(ctx context.Context, before int64, keys []string) (bool, error)
 	GetFlowVersion(ctx context.Context, hash string) (*store.FlowVersion, error)
 }
 

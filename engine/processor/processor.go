@@ -198,6 +198,10 @@ func (r cachedReader) FindDialogByKeys(ctx context.Context, keys []string) (*sto
 	return r.st.FindDialogByKeys(ctx, keys)
 }
 
+func (r cachedReader) AwaitingFiles(ctx context.Context, before int64, keys []string) (bool, error) {
+	return r.st.AwaitingFiles(ctx, before, keys)
+}
+
 func (r cachedReader) GetFlowVersion(ctx context.Context, hash string) (*store.FlowVersion, error) {
 	return r.st.GetFlowVersion(ctx, hash)
 }

@@ -41,6 +41,16 @@ func (s *stepper) process(lane int64, ev store.Event) {
 		switch {
 		case err == nil:
 			s.observe(log, applied)
+			if event.HasFetch(&ev.Event) {
+				// Events of the contact's that waited behind this one go on now.
+				p.router.rescanSoon()
+				p.Wake()
+			}
+			return
+		case errors.Is(err, core.ErrWait):
+			// Its files, or an earlier message's, are being fetched: it stays pending
+			// and is offered again when the fetch is settled (outbox.record).
+			log.Debug("event waits for the files of a message", "lane", lane)
 			return
 		case errors.Is(err, core.ErrEnded):
 			// Its dialog ended meanwhile: the event may start a new one.

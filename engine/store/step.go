@@ -509,7 +509,11 @@ func (t *stepTx) SaveFlowVersion(v FlowVersion) error {
 
 // AppendEvents stores events as part of the step; see Store.AppendEvents.
 func (t *stepTx) AppendEvents(events []event.Event) ([]AppendResult, error) {
-	return t.s.appendEvents(events, func(fn func(*gorm.DB) error, _ ...*sql.TxOptions) error { return fn(t.tx) })
+	res, err := t.s.appendEvents(events, func(fn func(*gorm.DB) error, _ ...*sql.TxOptions) error { return fn(t.tx) })
+	if err != nil {
+		return nil, err
+	}
+	return res, t.queueFetches(events, res)
 }
 
 // AnyEventFor finds the events in the range that are addressed (their dialog read
