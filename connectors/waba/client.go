@@ -31,7 +31,10 @@ type Config struct {
 	AccessToken   string       // system-user or app access token (sent as a bearer token)
 	PhoneNumberID string       // the business phone number's id, not the number itself
 	HTTP          *http.Client // nil: a client with a 30s timeout
-	Logger        *slog.Logger // nil: discard
+	// Files keeps downloaded media and gives the files a send uploads; nil: media
+	// is neither downloaded nor uploaded (a link still goes).
+	Files  connectors.Files
+	Logger *slog.Logger // nil: discard
 }
 
 // Client sends WhatsApp messages through the Cloud API. It is both the "waba"
@@ -148,6 +151,14 @@ func (c *Client) Execute(ctx context.Context, req connectors.Request) (connector
 		return connectors.Result{Data: data, DryRun: true}, nil
 	}
 
+	if m := msg.media(); m != nil && strings.HasPrefix(m.ID, uploadMarker) {
+		if err := c.uploadFiles(ctx, msg); err != nil {
+			return connectors.Result{}, err
+		}
+		if body, err = json.Marshal(msg); err != nil {
+			return connectors.Result{}, fmt.Errorf("encode waba %s request: %w", req.Kind, err)
+		}
+	}
 	resp, err := c.post(ctx, body, now)
 	if err != nil {
 		return connectors.Result{}, err

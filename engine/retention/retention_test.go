@@ -215,7 +215,6 @@ func TestPass(t *testing.T) {
 	})
 }
 
-
 // Intake goes on while a pass runs: appends through the same database all commit.
 func TestPassBesideIntake(t *testing.T) {
 	storetest.EachDB(t, func(t *testing.T, dsn string) {

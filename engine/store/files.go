@@ -14,14 +14,14 @@ import (
 // what it is and what it belongs to, so that retention removes it with its
 // dialog's history.
 type FileRow struct {
-	ID        string `gorm:"column:id"`
-	DialogID  *int64 `gorm:"column:dialog_id"`
-	EventID   *int64 `gorm:"column:event_id"`
-	Name      string `gorm:"column:name"`
-	MIME      string `gorm:"column:mime"`
-	Size      int64  `gorm:"column:size"`
-	SHA256    string `gorm:"column:sha256"`
-	Path      string `gorm:"column:path"`
+	ID        string    `gorm:"column:id"`
+	DialogID  *int64    `gorm:"column:dialog_id"`
+	EventID   *int64    `gorm:"column:event_id"`
+	Name      string    `gorm:"column:name"`
+	MIME      string    `gorm:"column:mime"`
+	Size      int64     `gorm:"column:size"`
+	SHA256    string    `gorm:"column:sha256"`
+	Path      string    `gorm:"column:path"`
 	CreatedAt time.Time `gorm:"column:created_at"`
 }
 
