@@ -266,6 +266,7 @@ func (r *Registry) Execute(ctx context.Context, req Request) (Result, error) {
 		if err != nil {
 			return Result{}, err
 		}
+		f.Action = req.ID
 		fe, ok := r.fetchers[f.Source]
 		if !ok {
 			return Result{}, &Error{Connector: f.Source, Code: CodeUnsupported, Message: fmt.Sprintf("no fetcher for files of %q", f.Source)}

@@ -62,6 +62,8 @@ type Fetch struct {
 	Source string      `json:"source"`
 	Items  []FetchItem `json:"items"`
 	Event  int64       `json:"event,omitempty"`
+	// Action is the id of the fetch's outbox item (Request.ID), for logs.
+	Action string `json:"-"`
 }
 
 // FetchOf reads the Fetch of a KindFetch action's parameters.

@@ -75,11 +75,15 @@ func Open(dir string, db DB) (*Store, error) {
 func (s *Store) Dir() string { return s.dir }
 
 // DefaultDir is where files are kept unless FIXIT_FILES says otherwise: a "files"
-// folder beside a SQLite database; "" for PostgreSQL, which has no folder of its
-// own (FIXIT_FILES is then required to keep files).
+// folder beside a SQLite database; with PostgreSQL, which has no folder of its
+// own, data/files in the working directory (replicas must share one folder: set
+// FIXIT_FILES to it).
 func DefaultDir(db string) string {
-	if db == "" || strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://") {
-		return ""
+	if strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://") {
+		return filepath.Join("data", "files")
+	}
+	if db == "" {
+		db = filepath.Join("data", "fixit.db")
 	}
 	return filepath.Join(filepath.Dir(db), "files")
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -117,7 +116,7 @@ type fetcher struct {
 func (f fetcher) Source() string { return f.source }
 
 func (f fetcher) Fetch(ctx context.Context, x connectors.Fetch) ([]connectors.File, error) {
-	req := connectors.Request{ID: "fetch." + strconv.FormatInt(x.Event, 10), Kind: connectors.KindFetch}
+	req := connectors.Request{ID: x.Action, Kind: connectors.KindFetch}
 	if err := f.c.mockOnly(ctx, req); err != nil {
 		return nil, err
 	}

@@ -116,7 +116,7 @@ func NewConnectors(mocks *Mocks, block bool) *Connectors {
 	if err != nil {
 		panic(err) // an empty configuration is always valid
 	}
-	kinds := slices.DeleteFunc(ActionKinds(), func(k string) bool { return k == "send" })
+	kinds := slices.DeleteFunc(ActionKinds(), func(k string) bool { return k == "send" || k == connectors.KindFetch })
 	for _, s := range []connectors.Sender{waba.New(waba.Config{}), tg} {
 		must(c.inner.RegisterSender(s))
 		must(c.reg.RegisterSender(mocked{c: c, channel: s.Channel()}))
@@ -136,11 +136,12 @@ func must(err error) {
 }
 
 // ActionKinds lists every outbound action kind the connectors fixit ships perform,
-// "send" first.
+// "send" first, and file.fetch (a message's download, which a scenario can mock)
+// last.
 func ActionKinds() []string { return slices.Clone(actionKinds()) }
 
 var actionKinds = sync.OnceValue(func() []string {
-	return append([]string{"send"}, registry.DryRun().Kinds()...)
+	return append(append([]string{"send"}, registry.DryRun().Kinds()...), connectors.KindFetch)
 })
 
 // Registry is what the core performs actions through.
