@@ -139,7 +139,7 @@ var Actions = []connectors.ActionSpec{
 		{Name: "priority", Type: connectors.TypeTemplate, Doc: "Priority code.", Example: "high_prio"},
 		{Name: "company_id", Type: connectors.TypeTemplate, Doc: "Okdesk company id.", Example: "77"},
 		{Name: "custom_parameters", Type: connectors.TypeAny, Doc: "Additional attributes: a mapping of attribute code → value.", Example: map[string]any{"serial": "SN-example"}},
-		{Name: "files", Type: connectors.TypeFiles, Doc: "Stored files to attach (`[\"${event.data.file}\"]`, or a variable holding files), uploaded as the issue's attachments."},
+		{Name: "files", Type: connectors.TypeFiles, Doc: "Stored files to attach (`[\"${event.data.file}\"]`, or a variable holding files), uploaded as the issue's attachments.", Example: []any{map[string]any{"id": "f0", "name": "photo-example.jpg", "mime": "image/jpeg"}}},
 	}},
 	{Name: KindComment, Doc: "Add a comment to an Okdesk issue. Result: id.", Params: []connectors.Param{
 		{Name: "issue_id", Type: connectors.TypeTemplate, Required: true, Doc: "Issue id.", Example: "1542"},
@@ -148,7 +148,7 @@ var Actions = []connectors.ActionSpec{
 		{Name: "author_id", Type: connectors.TypeTemplate, Doc: "Employee id of the author.", Example: "31"},
 		{Name: "author_type", Type: connectors.TypeString, Enum: []string{"employee", "contact"}, Doc: "Who the author is (default: Okdesk's default, an employee).", Example: "employee"},
 		{Name: "format", Type: connectors.TypeString, Enum: []string{"text", "html"}, Doc: "text (default: line breaks kept, markup escaped) or html.", Example: "text"},
-		{Name: "files", Type: connectors.TypeFiles, Doc: "Stored files to attach to the comment (`[\"${event.data.file}\"]`, or a variable holding files)."},
+		{Name: "files", Type: connectors.TypeFiles, Doc: "Stored files to attach to the comment (`[\"${event.data.file}\"]`, or a variable holding files).", Example: []any{map[string]any{"id": "f1", "name": "scan-example.pdf", "mime": "application/pdf"}}},
 	}},
 	{Name: KindChangeStatus, Doc: "Change an Okdesk issue's status.", Params: []connectors.Param{
 		{Name: "issue_id", Type: connectors.TypeTemplate, Required: true, Doc: "Issue id.", Example: "1542"},

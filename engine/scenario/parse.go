@@ -522,6 +522,14 @@ func (p *parser) input(spec StepSpec, n *yaml.Node, sc *Scenario) input {
 			return nil
 		}
 		c := &okComment{issue: p.str(f, "issue", kind), text: p.str(f, "text", kind), public: true, author: "employee", phone: p.str(f, "phone", kind)}
+		if f["fixture"] != nil || f["content"] != nil {
+			file, err := sim.FileFor("document", p.str(f, "fixture", kind), p.str(f, "content", kind), p.str(f, "filename", kind))
+			if err != nil {
+				p.add(orNode(f["fixture"], n), engine.CodeBadValue, "one of: "+strings.Join(sim.FixtureNames(), ", "), "%s: %v", kind, err)
+				return nil
+			}
+			c.files = []sim.File{file}
+		}
 		if b := f["public"]; b != nil {
 			c.public, _ = p.boolean(b, kind+".public")
 		}

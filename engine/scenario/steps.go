@@ -145,6 +145,7 @@ func (s *okStatus) apply(r *runner) (*sim.Report, error) {
 type okComment struct {
 	issue, text, author, phone string
 	public                     bool
+	files                      []sim.File
 }
 
 func (s *okComment) apply(r *runner) (*sim.Report, error) {
@@ -152,7 +153,7 @@ func (s *okComment) apply(r *runner) (*sim.Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	return r.inject(r.b.OkdeskComment(sim.OkdeskIssue{ID: id, Phone: s.phone}, s.text, s.public, s.author))
+	return r.inject(r.b.OkdeskComment(sim.OkdeskIssue{ID: id, Phone: s.phone}, s.text, s.public, s.author, s.files...))
 }
 
 type okFiles struct {

@@ -219,15 +219,19 @@ func (b *Builder) OkdeskStatus(is OkdeskIssue, status, old string) (Delivery, er
 
 // OkdeskComment is okdesk.new_comment: a public or private comment by an author of
 // authorType ("employee" or "contact").
-func (b *Builder) OkdeskComment(is OkdeskIssue, text string, public bool, authorType string) (Delivery, error) {
-	return b.okdesk(is, map[string]any{"event_type": "new_comment",
+func (b *Builder) OkdeskComment(is OkdeskIssue, text string, public bool, authorType string, files ...File) (Delivery, error) {
+	ev := map[string]any{"event_type": "new_comment",
 		"comment": map[string]any{"id": strconv.Itoa(5001 + b.n), "content": text, "is_public": public},
-		"author":  map[string]any{"id": "2", "type": authorType}})
+		"author":  map[string]any{"id": "2", "type": authorType}}
+	if len(files) > 0 {
+		ev["attachments"] = b.attachments(files, public)
+	}
+	return b.okdesk(is, ev)
 }
 
-// OkdeskFiles is okdesk.new_files: an engineer attached files to the issue,
-// public (the customer may see them) or not.
-func (b *Builder) OkdeskFiles(is OkdeskIssue, files []File, public bool) (Delivery, error) {
+// attachments are the attachments of an Okdesk event, their contents kept for the
+// world's fetches.
+func (b *Builder) attachments(files []File, public bool) []any {
 	var atts []any
 	for i, f := range files {
 		id := strconv.Itoa(7001 + b.n*10 + i)
@@ -235,7 +239,13 @@ func (b *Builder) OkdeskFiles(is OkdeskIssue, files []File, public bool) (Delive
 		atts = append(atts, map[string]any{"id": id, "is_public": public, "attachment_file_name": f.Name,
 			"attachment_file_size": strconv.Itoa(len(f.Content)), "description": ""})
 	}
-	return b.okdesk(is, map[string]any{"event_type": "new_files", "attachments": atts,
+	return atts
+}
+
+// OkdeskFiles is okdesk.new_files: an engineer attached files to the issue,
+// public (the customer may see them) or not.
+func (b *Builder) OkdeskFiles(is OkdeskIssue, files []File, public bool) (Delivery, error) {
+	return b.okdesk(is, map[string]any{"event_type": "new_files", "attachments": b.attachments(files, public),
 		"author": map[string]any{"id": "2", "type": "employee"}})
 }
 
