@@ -161,7 +161,7 @@ func (c *Client) Fetch(ctx context.Context, f connectors.Fetch) ([]connectors.Fi
 	if c.DryRun() {
 		return nil, &connectors.Error{Connector: Connector, Code: connectors.CodeAuth, Message: "OKDESK_API_URL or OKDESK_API_TOKEN is unset: attachments cannot be downloaded"}
 	}
-	x := &exchange{c: c, kind: connectors.KindFetch, outbox: strconv.FormatInt(f.Event, 10)}
+	x := &exchange{c: c, kind: connectors.KindFetch, outbox: f.Action}
 	out := make([]connectors.File, 0, len(f.Items))
 	for _, it := range f.Items {
 		if it.Issue == "" || it.Ref == "" {
