@@ -30,7 +30,7 @@ var (
 type fileAPIs struct {
 	mu       sync.Mutex
 	srv      *httptest.Server
-	storage  *httptest.Server // where Okdesk's attachment_url points: another host
+	storage  *httptest.Server    // where Okdesk's attachment_url points: another host
 	issues   []map[string][]byte // each created issue's multipart fields and files
 	uploads  [][]byte            // files uploaded to Graph
 	messages []map[string]any    // Graph message bodies
