@@ -267,3 +267,47 @@ func TestNewNeedsStoreAndKeep(t *testing.T) {
 		t.Error("New without a retention succeeded")
 	}
 }
+
+// filesStore purges one batch of dialogs with a file and one of unattached rows
+// with another.
+type filesStore struct{ dialogsLeft int }
+
+func (f *filesStore) EndedDialogs(context.Context, time.Time, int) ([]int64, error) {
+	if f.dialogsLeft == 0 {
+		return nil, nil
+	}
+	f.dialogsLeft--
+	return []int64{1}, nil
+}
+
+func (f *filesStore) PurgeDialogs(context.Context, []int64, time.Time) (store.Purged, error) {
+	return store.Purged{Dialogs: 1, Files: 1, FilePaths: []string{"ab/dialog-file"}}, nil
+}
+
+func (f *filesStore) PurgeUnattached(context.Context, time.Time, int) (store.Purged, error) {
+	return store.Purged{Events: 1, Files: 1, FilePaths: []string{"cd/loose-file"}}, nil
+}
+
+// The contents of the files whose rows a purge deleted are removed after it; a
+// failing removal is logged and the pass goes on.
+func TestPassRemovesFiles(t *testing.T) {
+	var removed []string
+	p, err := New(Config{Store: &filesStore{dialogsLeft: 1}, Keep: 90 * day, Rest: time.Millisecond,
+		RemoveFiles: func(paths []string) (int, error) {
+			removed = append(removed, paths...)
+			return len(paths), errors.New("disk hiccup")
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := p.Pass(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"ab/dialog-file", "cd/loose-file"}; !reflect.DeepEqual(removed, want) {
+		t.Errorf("removed %v, want %v", removed, want)
+	}
+	if got.Files != 2 || got.FilePaths != nil {
+		t.Errorf("Pass = %+v, want 2 files counted and no paths kept", got)
+	}
+}
