@@ -192,7 +192,7 @@ func (in *inproc) isQuiet() bool {
 	if err != nil {
 		return false
 	}
-	held, _ := in.conn.Held()
+	held, heldKinds := in.conn.Held()
 	ended, running := 0, 0
 	now := in.clk.Now()
 	for _, it := range items {
@@ -213,7 +213,7 @@ func (in *inproc) isQuiet() bool {
 		case store.EventPending:
 			// At rest only while it waits for files a held-back fetch is getting.
 			wait, err := in.app.st.AwaitingFiles(in.ctx, e.Seq+1, e.Keys)
-			if err != nil || !wait || len(held) == 0 {
+			if err != nil || !wait || !slices.Contains(heldKinds, event.KindFetch) {
 				return false
 			}
 			continue
