@@ -63,6 +63,8 @@ fuzz:
 	$(GO) test ./engine -run='^$$' -fuzz='^FuzzParseTime$$' -fuzztime=$(FUZZTIME)
 	$(GO) test ./engine -run='^$$' -fuzz='^FuzzParseDuration$$' -fuzztime=$(FUZZTIME)
 	$(GO) test ./engine/scenario -run='^$$' -fuzz='^FuzzParseScenarios$$' -fuzztime=$(FUZZTIME)
+	$(GO) test ./connectors -run='^$$' -fuzz='^FuzzFileRefs$$' -fuzztime=$(FUZZTIME)
+	$(GO) test ./engine/files -run='^$$' -fuzz='^FuzzSanitizeName$$' -fuzztime=$(FUZZTIME)
 
 ## bench: bench/run.sh (webhook throughput of fixit against the in-run reference ceiling,
 ## end-to-end dialog steps/s, the same on 1,000,000 stored dialogs with peak memory, the Go

@@ -154,6 +154,9 @@ func MessageID(data map[string]any) string {
 // ConnectorOf names the connector that performs an action kind ("send" goes to
 // the dialog's channel), for logs and metrics: "okdesk.comment" → "okdesk".
 func ConnectorOf(kind, channel string) string {
+	if kind == KindFetch {
+		return "file"
+	}
 	if kind == "send" {
 		if channel == "" {
 			return "none"
@@ -186,13 +189,14 @@ type Sender interface {
 type Registry struct {
 	kinds    map[string]Executor
 	senders  map[string]Sender
+	fetchers map[string]Fetcher
 	specs    []ActionSpec
 	channels []Channel
 }
 
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry {
-	return &Registry{kinds: map[string]Executor{}, senders: map[string]Sender{}}
+	return &Registry{kinds: map[string]Executor{}, senders: map[string]Sender{}, fetchers: map[string]Fetcher{}}
 }
 
 // Register adds an executor for each of its kinds; a kind registered twice is a
@@ -224,6 +228,15 @@ func (r *Registry) RegisterSender(s Sender) error {
 	if l, ok := s.(Limited); ok {
 		r.channels = append(r.channels, l.Describe())
 	}
+	return nil
+}
+
+// RegisterFetcher adds the fetcher of one source's files (see KindFetch).
+func (r *Registry) RegisterFetcher(f Fetcher) error {
+	if _, dup := r.fetchers[f.Source()]; dup {
+		return fmt.Errorf("connectors: fetcher for %q registered twice", f.Source())
+	}
+	r.fetchers[f.Source()] = f
 	return nil
 }
 
@@ -261,6 +274,22 @@ func (r *Registry) Execute(ctx context.Context, req Request) (Result, error) {
 				Message: fmt.Sprintf("no sender for channel %q", req.Dialog.Channel)}
 		}
 		return s.Execute(ctx, req)
+	}
+	if req.Kind == KindFetch {
+		f, err := FetchOf(req.Params)
+		if err != nil {
+			return Result{}, err
+		}
+		f.Action = req.ID
+		fe, ok := r.fetchers[f.Source]
+		if !ok {
+			return Result{}, &Error{Connector: f.Source, Code: CodeUnsupported, Message: fmt.Sprintf("no fetcher for files of %q", f.Source)}
+		}
+		files, err := fe.Fetch(ctx, f)
+		if err != nil {
+			return Result{}, err
+		}
+		return FilesResult(files), nil
 	}
 	e, ok := r.kinds[req.Kind]
 	if !ok {

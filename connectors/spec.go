@@ -21,6 +21,8 @@ const (
 	TypeButtons    ParamType = "buttons"     // reply buttons: [{id, title}] or titles
 	TypeList       ParamType = "list"        // a list message: {button, section, rows}
 	TypeWATemplate ParamType = "wa-template" // a WhatsApp template: {name, language, params}
+	TypeFile       ParamType = "file"        // a stored file (${event.data.file}) or an https URL
+	TypeFiles      ParamType = "files"       // a list of files, or one ${expr} that is a file or a list of them
 )
 
 // Param describes one parameter of an action.
@@ -117,6 +119,8 @@ var SendSpec = ActionSpec{Name: "send", Shorthand: "text", Doc: "Send a message 
 	{Name: "footer", Type: TypeTemplate, Doc: "Footer text of buttons and lists.", Example: "fixit"},
 	{Name: "template", Type: TypeWATemplate, Doc: "Send a WhatsApp template: {name, language, params}."},
 	{Name: "fallback", Type: TypeWATemplate, Doc: "Template sent instead of a free-form message outside WhatsApp's 24-hour window."},
+	{Name: "file", Type: TypeFile, Doc: "Send a file: a stored one (`${event.data.file}`) is uploaded, an https URL is sent as a link. An image, video or audio file goes as such, anything else as a document; `text` is its caption."},
+	{Name: "filename", Type: TypeTemplate, Doc: "The name a document is shown with (default: the stored file's name)."},
 }}
 
 // TruncateChars cuts s to at most max characters, ending it with … when it was

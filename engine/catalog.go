@@ -19,7 +19,8 @@ type Catalog struct {
 
 // paramTypes are the parameter types the loader can compile.
 var paramTypes = map[ValueType]bool{TTemplate: true, TString: true, TInt: true, TBool: true, TDuration: true,
-	TAny: true, TTemplates: true, TButtons: true, TList: true, TWATemplate: true, TEventTypes: true}
+	TAny: true, TTemplates: true, TButtons: true, TList: true, TWATemplate: true, TEventTypes: true,
+	TFile: true, TFiles: true}
 
 // NewCatalog reads the actions and channels of reg. It fails on a spec the
 // loader cannot check against (a programmer error in a connector).

@@ -880,8 +880,11 @@ func (l *fileLoader) action(k, v *yaml.Node) *Action {
 			l.doc.Error(k, CodeMissingParam, fmt.Sprintf("%s needs parameter %q", spec.Name, f.Name), fmt.Sprintf("add `%s:` — %s", f.Name, f.Doc))
 		}
 	}
-	if spec.Name == "send" && !have["text"] && !have["template"] {
-		l.doc.Error(k, CodeMissingParam, "send needs \"text\" or \"template\"", "write `send: \"…\"` or give `template: {name, language}`")
+	if spec.Name == "send" && !have["text"] && !have["template"] && !have["file"] {
+		l.doc.Error(k, CodeMissingParam, "send needs \"text\", \"template\" or \"file\"", "write `send: \"…\"`, give `template: {name, language}` or `file: ${event.data.file}`")
+	}
+	if spec.Name == "send" && have["file"] && (have["buttons"] || have["list"] || have["template"]) {
+		l.doc.Error(k, CodeWrongType, "send takes a file with an optional text (its caption), not with buttons, a list or a template", "")
 	}
 	if spec.Name == "send" && have["buttons"] && have["list"] {
 		l.doc.Error(k, CodeWrongType, "send takes either buttons or a list, not both", "")
@@ -968,8 +971,40 @@ func (l *fileLoader) param(spec *ActionSpec, f Field, n *yaml.Node) *Value {
 		return l.listMsg(n)
 	case TWATemplate:
 		return l.waTemplate(n, spec.Name+"."+f.Name)
+	case TFile:
+		return l.fileRef(n, spec.Name+"."+f.Name)
+	case TFiles:
+		if n.Kind == yaml.SequenceNode {
+			v := &Value{kind: vList}
+			for i, c := range n.Content {
+				if cv := l.fileRef(Resolve(c), fmt.Sprintf("%s.%s[%d]", spec.Name, f.Name, i)); cv != nil {
+					v.list = append(v.list, cv)
+				}
+			}
+			return v
+		}
+		if n.Kind == yaml.ScalarNode && !HasTemplate(n.Value) {
+			l.doc.Error(n, CodeBadValue, fmt.Sprintf("%s.%s must be a list of files or one ${expr} that gives files", spec.Name, f.Name),
+				`e.g. files: ["${event.data.file}"] or files: "${vars.photos}"`)
+			return nil
+		}
+		return l.fileRef(n, spec.Name+"."+f.Name)
 	}
 	return l.anyValue(n)
+}
+
+// fileRef compiles one file: an ${expr} that gives a stored file, or a literal
+// https URL.
+func (l *fileLoader) fileRef(n *yaml.Node, name string) *Value {
+	if !l.doc.Expect(n, yaml.ScalarNode, name) {
+		return nil
+	}
+	if !HasTemplate(n.Value) && !strings.HasPrefix(strings.TrimSpace(n.Value), "https://") {
+		l.doc.Error(n, CodeBadValue, fmt.Sprintf("%s is %q: want a stored file (${event.data.file}) or an https URL", name, n.Value),
+			"files that fixit downloaded are in event.data.file and event.data.files")
+		return nil
+	}
+	return l.templateValue(n)
 }
 
 func (l *fileLoader) templateValue(n *yaml.Node) *Value {

@@ -179,6 +179,10 @@ func fieldSchema(f Field, eventTypes, duration obj) obj {
 		s = obj{"type": "object", "required": []string{"name"}, "additionalProperties": false, "properties": obj{
 			"name": obj{"type": "string"}, "language": obj{"type": "string"},
 			"params": obj{"type": "array", "items": obj{"type": "string"}}}}
+	case TFile:
+		s = obj{"type": "string"}
+	case TFiles:
+		s = obj{"oneOf": []any{obj{"type": "array", "items": obj{"type": "string"}}, obj{"type": "string", "pattern": `\$\{`}}}
 	default:
 		s = obj{}
 	}

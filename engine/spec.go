@@ -26,6 +26,8 @@ const (
 	TList       ValueType = "list"        // {button, section, rows: [{id, title, description}]}
 	TWATemplate ValueType = "wa-template" // {name, language, params: [template…]}
 	TObject     ValueType = "object"      // a nested object described by Fields
+	TFile       ValueType = "file"        // a stored file (${event.data.file}) or an https URL
+	TFiles      ValueType = "files"       // a list of files, or one ${expr} that is a file or a list of them
 )
 
 // Field is one key of a mapping in a flow file.

@@ -22,6 +22,7 @@ import (
 	"github.com/fixit-exchange/fixit/connectors/telegram"
 	"github.com/fixit-exchange/fixit/connectors/waba"
 	"github.com/fixit-exchange/fixit/engine"
+	"github.com/fixit-exchange/fixit/engine/files"
 	"github.com/fixit-exchange/fixit/engine/processor"
 	"github.com/fixit-exchange/fixit/engine/retention"
 	"github.com/fixit-exchange/fixit/engine/store"
@@ -44,6 +45,8 @@ type config struct {
 	Operators, Viewers map[string]string
 	// Retention is FIXIT_RETENTION as given ("" = keep everything).
 	Retention string
+	// Files is FIXIT_FILES: the folder of the file store (default beside the database).
+	Files string
 }
 
 func loadConfig() (config, error) {
@@ -82,6 +85,7 @@ func loadConfig() (config, error) {
 		TelegramURL: envOr("TELEGRAM_API_URL", telegram.DefaultBaseURL),
 		LogContent:  os.Getenv("FIXIT_LOG_CONTENT") == "true",
 		Retention:   os.Getenv("FIXIT_RETENTION"),
+		Files:       os.Getenv("FIXIT_FILES"),
 	}, nil
 }
 
@@ -113,9 +117,9 @@ func outboundClient() *http.Client {
 
 // connectorRegistry builds the outbound connectors; each dry-runs when its
 // credentials are unset.
-func connectorRegistry(c config, log *slog.Logger) (*connectors.Registry, error) {
+func connectorRegistry(c config, log *slog.Logger, fs connectors.Files) (*connectors.Registry, error) {
 	hc := outboundClient()
-	return registry.New(registry.Config{
+	return registry.New(registry.Config{Files: fs,
 		WABA:     waba.Config{BaseURL: c.WABAURL, AccessToken: c.WABAToken, PhoneNumberIDs: c.WABAPhoneIDs, HTTP: hc, Logger: log},
 		Telegram: telegram.Config{BaseURL: c.TelegramURL, Token: c.TelegramToken, HTTP: hc, Logger: log},
 		Okdesk:   okdesk.Config{BaseURL: c.OkdeskURL, APIToken: c.OkdeskToken, HTTP: hc, Logger: log},
@@ -174,6 +178,7 @@ func gcDefaults() {
 // HTTP server.
 type app struct {
 	st    *store.GormStore
+	files *files.Store
 	flows *engine.Holder
 	met   *metrics.Metrics
 	proc  *processor.Processor
@@ -205,12 +210,22 @@ func newApp(ctx context.Context, c config, log *slog.Logger, opt appOptions) (*a
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
+	dir := c.Files
+	if dir == "" {
+		dir = files.DefaultDir(c.DB)
+	}
+	fs, err := files.Open(dir, st)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("FIXIT_FILES: %w", err)
+	}
+	log.Info("file store", "dir", dir)
 	// The connectors perform the actions and describe them to the loader. A test's
 	// fake connectors describe nothing: the real ones, dry-run, describe the actions.
 	reg := opt.registry
 	var specs *connectors.Registry
 	if reg == nil {
-		if reg, err = connectorRegistry(c, log); err != nil {
+		if reg, err = connectorRegistry(c, log, fs); err != nil {
 			st.Close()
 			return nil, err
 		}
@@ -226,7 +241,7 @@ func newApp(ctx context.Context, c config, log *slog.Logger, opt appOptions) (*a
 		st.Close()
 		return nil, err
 	}
-	a := &app{st: st, flows: engine.NewHolder(opt.now, loader, c.Flows)}
+	a := &app{st: st, files: fs, flows: engine.NewHolder(opt.now, loader, c.Flows)}
 	a.met = metrics.New(func(ctx context.Context) ([]metrics.DialogCount, error) {
 		rows, err := st.Counts(ctx)
 		out := make([]metrics.DialogCount, len(rows))
@@ -321,7 +336,7 @@ func serve(sig *signals, c config, keep time.Duration, log *slog.Logger) error {
 	reload := func() { proc.Reload(context.Background(), false) }
 	var purger *retention.Purger
 	if keep > 0 {
-		if purger, err = retention.New(retention.Config{Store: a.st, Keep: keep, Metrics: a.met, Logger: log,
+		if purger, err = retention.New(retention.Config{Store: a.st, Keep: keep, Metrics: a.met, Logger: log, RemoveFiles: a.files.Remove,
 			Busy: func() bool { return proc.Inbox().Waiting() > 0 }}); err != nil {
 			proc.Inbox().Close()
 			return err

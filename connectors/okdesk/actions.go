@@ -164,6 +164,10 @@ func (c *Client) createIssueAction(ctx context.Context, x *exchange, p map[strin
 		return nil, err
 	}
 	issue := map[string]any{"title": strings.TrimSpace(title)}
+	files, err := filesParam(p)
+	if err != nil {
+		return nil, err
+	}
 	d, err := stringParam(p, "description")
 	if err != nil {
 		return nil, err
@@ -233,7 +237,11 @@ func (c *Client) createIssueAction(ctx context.Context, x *exchange, p map[strin
 		}
 	}
 
-	v, err := x.do(ctx, http.MethodPost, "/issues/", nil, map[string]any{"issue": issue})
+	var attach []formFile
+	for i, f := range files {
+		attach = append(attach, formFile{field: fmt.Sprintf("issue[files_attributes][%d][attachment]", i), file: f})
+	}
+	v, err := x.doForm(ctx, http.MethodPost, "/issues/", map[string]any{"issue": issue}, attach)
 	if err != nil {
 		return nil, fmt.Errorf("create issue: %w", err)
 	}
@@ -335,7 +343,15 @@ func (c *Client) commentAction(ctx context.Context, x *exchange, p map[string]an
 	default:
 		return nil, badParam("author_type", `want "employee" or "contact"`)
 	}
-	v, err := x.do(ctx, http.MethodPost, "/issues/"+issueID+"/comments", nil, map[string]any{"comment": comment})
+	files, err := filesParam(p)
+	if err != nil {
+		return nil, err
+	}
+	var attach []formFile
+	for i, f := range files {
+		attach = append(attach, formFile{field: fmt.Sprintf("comment[attachments_attributes][%d][file]", i), file: f})
+	}
+	v, err := x.doForm(ctx, http.MethodPost, "/issues/"+issueID+"/comments", map[string]any{"comment": comment}, attach)
 	if err != nil {
 		return nil, fmt.Errorf("comment on issue %s: %w", issueID, err)
 	}

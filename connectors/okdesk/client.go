@@ -60,6 +60,9 @@ type Config struct {
 	// CommentAuthorID is the employee id that okdesk.comment posts as when the action
 	// gives no author_id (Okdesk requires one). Empty leaves author_id out.
 	CommentAuthorID string
+	// Files gives the files create_issue and comment upload, and keeps the
+	// attachments fetched from Okdesk; nil: neither.
+	Files connectors.Files
 }
 
 // Client performs the okdesk.* actions over the Okdesk REST API. It is safe for
@@ -70,12 +73,13 @@ type Client struct {
 	http     *http.Client
 	log      *slog.Logger
 	authorID string
+	files    connectors.Files
 }
 
 // New returns a Client for cfg. It fails when BaseURL is set but is not an absolute
 // http(s) URL.
 func New(cfg Config) (*Client, error) {
-	c := &Client{token: cfg.APIToken, http: cfg.HTTP, log: cfg.Logger, authorID: strings.TrimSpace(cfg.CommentAuthorID)}
+	c := &Client{token: cfg.APIToken, http: cfg.HTTP, log: cfg.Logger, authorID: strings.TrimSpace(cfg.CommentAuthorID), files: cfg.Files}
 	if c.http == nil {
 		c.http = &http.Client{Timeout: defaultTimeout}
 	}
@@ -135,6 +139,7 @@ var Actions = []connectors.ActionSpec{
 		{Name: "priority", Type: connectors.TypeTemplate, Doc: "Priority code.", Example: "high_prio"},
 		{Name: "company_id", Type: connectors.TypeTemplate, Doc: "Okdesk company id.", Example: "77"},
 		{Name: "custom_parameters", Type: connectors.TypeAny, Doc: "Additional attributes: a mapping of attribute code → value.", Example: map[string]any{"serial": "SN-example"}},
+		{Name: "files", Type: connectors.TypeFiles, Doc: "Stored files to attach (`[\"${event.data.file}\"]`, or a variable holding files), uploaded as the issue's attachments.", Example: []any{map[string]any{"id": "f0", "name": "photo-example.jpg", "mime": "image/jpeg"}}},
 	}},
 	{Name: KindComment, Doc: "Add a comment to an Okdesk issue. Result: id.", Params: []connectors.Param{
 		{Name: "issue_id", Type: connectors.TypeTemplate, Required: true, Doc: "Issue id.", Example: "1542"},
@@ -143,6 +148,7 @@ var Actions = []connectors.ActionSpec{
 		{Name: "author_id", Type: connectors.TypeTemplate, Doc: "Employee id of the author.", Example: "31"},
 		{Name: "author_type", Type: connectors.TypeString, Enum: []string{"employee", "contact"}, Doc: "Who the author is (default: Okdesk's default, an employee).", Example: "employee"},
 		{Name: "format", Type: connectors.TypeString, Enum: []string{"text", "html"}, Doc: "text (default: line breaks kept, markup escaped) or html.", Example: "text"},
+		{Name: "files", Type: connectors.TypeFiles, Doc: "Stored files to attach to the comment (`[\"${event.data.file}\"]`, or a variable holding files).", Example: []any{map[string]any{"id": "f1", "name": "scan-example.pdf", "mime": "application/pdf"}}},
 	}},
 	{Name: KindChangeStatus, Doc: "Change an Okdesk issue's status.", Params: []connectors.Param{
 		{Name: "issue_id", Type: connectors.TypeTemplate, Required: true, Doc: "Issue id.", Example: "1542"},
@@ -242,6 +248,23 @@ func (x *exchange) do(ctx context.Context, method, path string, query url.Values
 		return map[string]any{"id": DryRunID}, nil
 	}
 
+	var rd io.Reader
+	contentType := ""
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, &connectors.Error{Connector: Connector, Code: connectors.CodeBadParams,
+				Message: fmt.Sprintf("encode %s %s body: %v", method, path, err)}
+		}
+		rd, contentType = bytes.NewReader(b), "application/json; charset=utf-8"
+	}
+	return x.send(ctx, method, path, query, rd, contentType)
+}
+
+// send makes one request with a ready body (nil: none) and decodes the JSON answer;
+// see do.
+func (x *exchange) send(ctx context.Context, method, path string, query url.Values, rd io.Reader, contentType string) (any, error) {
+	c := x.c
 	u := *c.base
 	u.Path = c.base.Path + path
 	q := url.Values{}
@@ -251,23 +274,14 @@ func (x *exchange) do(ctx context.Context, method, path string, query url.Values
 	q.Set("api_token", c.token)
 	u.RawQuery = q.Encode() // Encode escapes '+' as %2B, as Okdesk requires for phones
 
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return nil, &connectors.Error{Connector: Connector, Code: connectors.CodeBadParams,
-				Message: fmt.Sprintf("encode %s %s body: %v", method, path, err)}
-		}
-		rd = bytes.NewReader(b)
-	}
 	hreq, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
 	if err != nil {
 		return nil, &connectors.Error{Connector: Connector, Code: connectors.CodeBadParams,
 			Message: fmt.Sprintf("build %s %s request: %s", method, path, c.redact(err.Error()))}
 	}
 	hreq.Header.Set("Accept", "application/json")
-	if body != nil {
-		hreq.Header.Set("Content-Type", "application/json; charset=utf-8")
+	if contentType != "" {
+		hreq.Header.Set("Content-Type", contentType)
 	}
 
 	start := time.Now()

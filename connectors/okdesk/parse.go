@@ -138,6 +138,12 @@ func Parse(body []byte) ([]event.Event, error) {
 		}
 	}
 
+	if issue, ok := data["issue_id"].(string); ok && data["comment_public"] != false {
+		if f := publicAttachments(issue, evObj["attachments"]); f != nil {
+			data[event.FieldFetch] = f // downloaded before the flow sees the event
+		}
+	}
+
 	// Only now turn json.Number into float64: ids and hashes above used the literals.
 	plain, err := plainJSON(root)
 	if err != nil {
@@ -150,6 +156,36 @@ func Parse(body []byte) ([]event.Event, error) {
 	}
 	ev.Data = data
 	return []event.Event{ev}, nil
+}
+
+// publicAttachments is the fetch (event.FieldFetch) of the attachments of an
+// issue's event that the customer may see (is_public), or nil when there is none:
+// private files stay in Okdesk.
+func publicAttachments(issue string, v any) map[string]any {
+	list, _ := v.([]any)
+	var items []any
+	for _, x := range list {
+		a, _ := x.(map[string]any)
+		if public, _ := boolValue(a["is_public"]); !public {
+			continue
+		}
+		id := idString(a["id"])
+		if id == "" {
+			continue
+		}
+		item := map[string]any{"ref": id, "issue": issue, "kind": "document"}
+		if name, _ := a["attachment_file_name"].(string); name != "" {
+			item["name"] = name
+		}
+		if n, err := strconv.ParseInt(idString(a["attachment_file_size"]), 10, 64); err == nil && n > 0 {
+			item["size"] = n
+		}
+		items = append(items, item)
+	}
+	if len(items) == 0 {
+		return nil
+	}
+	return map[string]any{"source": event.SourceOkdesk, "items": items}
 }
 
 // decodeObject decodes body as one JSON object, keeping numbers as json.Number.

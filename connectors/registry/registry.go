@@ -24,6 +24,9 @@ type Config struct {
 	Okdesk   okdesk.Config
 	OneC     onec.Config
 	HTTP     httpcall.Config
+	// Files is the file store the WhatsApp, Telegram and Okdesk connectors
+	// download into and upload from; nil: no files either way.
+	Files connectors.Files
 }
 
 // New builds the registry: the senders (WhatsApp, then Telegram), then the
@@ -31,6 +34,7 @@ type Config struct {
 // the actions in the flow reference.
 func New(cfg Config) (*connectors.Registry, error) {
 	reg := connectors.NewRegistry()
+	cfg.WABA.Files, cfg.Telegram.Files, cfg.Okdesk.Files = cfg.Files, cfg.Files, cfg.Files
 	wa := waba.New(cfg.WABA)
 	tg, err := telegram.New(cfg.Telegram)
 	if err != nil {
@@ -52,6 +56,11 @@ func New(cfg Config) (*connectors.Registry, error) {
 	}
 	for _, e := range []connectors.Executor{ok, oc, hc, wa, tg} {
 		if err := reg.Register(e); err != nil {
+			return nil, err
+		}
+	}
+	for _, f := range []connectors.Fetcher{wa, tg, ok} {
+		if err := reg.RegisterFetcher(f); err != nil {
 			return nil, err
 		}
 	}

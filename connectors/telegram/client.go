@@ -50,6 +50,9 @@ type Config struct {
 	// Logger receives debug lines about calls and info lines about dry runs;
 	// nothing is logged when nil.
 	Logger *slog.Logger
+	// Files keeps downloaded photos and documents and gives the files a send
+	// uploads; nil: files are neither downloaded nor uploaded.
+	Files connectors.Files
 }
 
 // Client talks to the Telegram Bot API. It is a connectors.Sender for the
@@ -61,6 +64,7 @@ type Client struct {
 	http   *http.Client
 	log    *slog.Logger
 	secret []string // forms of the token that must never leave the client
+	files  connectors.Files
 }
 
 var (
@@ -78,7 +82,7 @@ func New(cfg Config) (*Client, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("configure telegram client: base URL %q must be an absolute http(s) URL without query", cfg.BaseURL)
 	}
-	c := &Client{base: base, token: cfg.Token, http: cfg.HTTP, log: cfg.Logger}
+	c := &Client{base: base, token: cfg.Token, http: cfg.HTTP, log: cfg.Logger, files: cfg.Files}
 	if c.http == nil {
 		c.http = &http.Client{Timeout: defaultTimeout}
 	}
@@ -179,6 +183,13 @@ func (c *Client) send(ctx context.Context, req connectors.Request) (connectors.R
 	chat := strings.TrimSpace(req.Dialog.ContactID)
 	if chat == "" {
 		return connectors.Result{}, badParams("the dialog has no telegram chat id to send to")
+	}
+	media, err := buildMedia(req.Params)
+	if err != nil {
+		return connectors.Result{}, err
+	}
+	if media != nil {
+		return c.sendMedia(ctx, req, chat, media)
 	}
 	msg, via, err := buildMessage(req.Params)
 	if err != nil {
@@ -399,7 +410,12 @@ func (c *Client) call(ctx context.Context, req connectors.Request, method string
 	if err != nil {
 		return fmt.Errorf("encode telegram %s request: %w", method, err)
 	}
-	httpReq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/bot"+c.token+"/"+method, bytes.NewReader(payload))
+	return c.callBody(ctx, req, method, bytes.NewReader(payload), "application/json", out)
+}
+
+// callBody POSTs a body of contentType to a Bot API method; see call.
+func (c *Client) callBody(ctx context.Context, req connectors.Request, method string, body io.Reader, contentType string, out any) error {
+	httpReq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/bot"+c.token+"/"+method, body)
 	if err != nil {
 		// New validated the base URL, so the token is what breaks the URL (a stray
 		// newline from an env file, say). The error quotes the URL, and with it the
@@ -407,7 +423,7 @@ func (c *Client) call(ctx context.Context, req connectors.Request, method string
 		return &connectors.Error{Connector: connectorName, Code: connectors.CodeAuth,
 			Message: method + ": the configured bot token does not fit in a request URL"}
 	}
-	httpReq.Header.Set("Content-Type", "application/json")
+	httpReq.Header.Set("Content-Type", contentType)
 	httpReq.Header.Set("Accept", "application/json")
 
 	resp, err := c.http.Do(httpReq)

@@ -1,6 +1,7 @@
 package telegram
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -156,6 +157,11 @@ func normalize(updateID, field string, v any) event.Event {
 		}
 		ev.Data["edited"] = edited
 		rawPhone = sharedPhone(inner, from)
+		if field == "message" {
+			if f := fetchOf(kind, inner); f != nil {
+				ev.Data[event.FieldFetch] = f // downloaded before the flow sees the message
+			}
+		}
 	case field == "callback_query":
 		ev.Type = event.TypeTelegramCallback
 		msg := object(inner, "message")
@@ -195,6 +201,38 @@ func normalize(updateID, field string, v any) event.Event {
 	ev.Data["message_id"] = messageID
 	ev.Data["kind"] = kind
 	return ev
+}
+
+// fetchOf is the file of a photo (its largest size) or document message to
+// download (getFile), as event.FieldFetch; nil for other messages.
+func fetchOf(kind string, msg map[string]any) map[string]any {
+	var file map[string]any
+	switch kind {
+	case KindPhoto:
+		sizes, _ := msg["photo"].([]any)
+		if len(sizes) == 0 {
+			return nil
+		}
+		file, _ = sizes[len(sizes)-1].(map[string]any) // Telegram lists the sizes smallest first
+	case KindDocument:
+		file = object(msg, "document")
+	}
+	id := str(file, "file_id")
+	if id == "" {
+		return nil
+	}
+	item := map[string]any{"ref": id, "kind": kind}
+	if n, ok := file["file_size"].(json.Number); ok {
+		if v, err := n.Int64(); err == nil && v > 0 {
+			item["size"] = v
+		}
+	}
+	for from, to := range map[string]string{"file_name": "name", "mime_type": "mime"} {
+		if v := str(file, from); v != "" {
+			item[to] = v
+		}
+	}
+	return map[string]any{"source": event.SourceTelegram, "items": []any{item}}
 }
 
 // messageKind classifies a Message by its content field.

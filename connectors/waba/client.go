@@ -35,7 +35,10 @@ type Config struct {
 	// dialog's business number; the first is the default.
 	PhoneNumberIDs []string
 	HTTP           *http.Client // nil: a client with a 30s timeout
-	Logger         *slog.Logger // nil: discard
+	// Files keeps downloaded media and gives the files a send uploads; nil: media
+	// is neither downloaded nor uploaded (a link still goes).
+	Files  connectors.Files
+	Logger *slog.Logger // nil: discard
 }
 
 // ParsePhoneNumberIDs reads WABA_PHONE_NUMBER_ID: one phone number id or a
@@ -199,6 +202,14 @@ func (c *Client) Execute(ctx context.Context, req connectors.Request) (connector
 		return connectors.Result{Data: data, DryRun: true}, nil
 	}
 
+	if m := msg.media(); m != nil && strings.HasPrefix(m.ID, uploadMarker) {
+		if err := c.uploadFiles(ctx, number, msg); err != nil {
+			return connectors.Result{}, err
+		}
+		if body, err = json.Marshal(msg); err != nil {
+			return connectors.Result{}, fmt.Errorf("encode waba %s request: %w", req.Kind, err)
+		}
+	}
 	resp, err := c.post(ctx, number, body, now)
 	if err != nil {
 		return connectors.Result{}, err

@@ -54,6 +54,10 @@ type (
 		Text             *outText        `json:"text,omitempty"`
 		Interactive      *outInteractive `json:"interactive,omitempty"`
 		Template         *outTemplate    `json:"template,omitempty"`
+		Image            *outMedia       `json:"image,omitempty"`
+		Video            *outMedia       `json:"video,omitempty"`
+		Audio            *outMedia       `json:"audio,omitempty"`
+		Document         *outMedia       `json:"document,omitempty"`
 		Status           string          `json:"status,omitempty"`     // mark as read
 		MessageID        string          `json:"message_id,omitempty"` // mark as read
 	}
@@ -177,6 +181,9 @@ func buildSend(req connectors.Request, now time.Time) (*outMessage, string, cuts
 }
 
 func buildFreeForm(to string, p map[string]any, c *cuts) (*outMessage, string, error) {
+	if p["file"] != nil {
+		return buildMedia(to, p, c)
+	}
 	text := paramString(p["text"])
 	hasButtons, hasList := p["buttons"] != nil, p["list"] != nil
 	switch {

@@ -179,6 +179,14 @@ func normalizeMessage(m map[string]any) (kind, text string) {
 		setNonEmpty(m, "mime_type", str(body["mime_type"]))
 		setNonEmpty(m, "caption", caption)
 		setNonEmpty(m, "filename", str(body["filename"]))
+		if id := str(body["id"]); id != "" {
+			// fixit downloads the file before the flow sees the message.
+			item := map[string]any{"ref": id, "kind": kind}
+			setNonEmpty(item, "name", str(body["filename"]))
+			setNonEmpty(item, "mime", str(body["mime_type"]))
+			setNonEmpty(item, "sha256", str(body["sha256"]))
+			m[event.FieldFetch] = map[string]any{"source": event.SourceWABA, "items": []any{item}}
+		}
 		return kind, caption
 	case "location":
 		return KindLocation, joinNonEmpty(", ", str(body["name"]), str(body["address"]))

@@ -78,7 +78,7 @@ func TestChatSimpleLead(t *testing.T) {
 	for _, want := range []string{
 		"  bot: Здравствуйте! Это сервисная служба. Как к вам обращаться?\n  [dialog 1 · ask_name · active]",
 		"  bot: Анна, опишите, пожалуйста, проблему.",
-		"  action okdesk.create_issue {description: \"Течёт кондиционер\\n\\nКлиент: Анна, телефон +79161234567 (WhatsApp)\", name: \"Анна\", phone: \"+79161234567\", title: \"WhatsApp: Анна\"} → {contact_id: \"1\", id: \"1542\"}",
+		"  action okdesk.create_issue {description: \"Течёт кондиционер\\n\\nКлиент: Анна, телефон +79161234567 (WhatsApp)\", files: [], name: \"Анна\", phone: \"+79161234567\", title: \"WhatsApp: Анна\"} → {contact_id: \"1\", id: \"1542\"}",
 		"  bot: Заявка №1542 создана.",
 		"[dialog 1 · issue_open · active]  name=\"Анна\" problem=\"Течёт кондиционер\" tries=0 issue_id=\"1542\"",
 		"  action okdesk.comment {content: \"Клиент (WhatsApp): Когда придёт мастер?\", issue_id: \"1542\", public: true} → {}",
@@ -114,10 +114,10 @@ func TestChatPending(t *testing.T) {
 	for _, want := range []string{
 		"  complete okdesk.create_issue: no okdesk.create_issue action is pending (/mock okdesk.create_issue pending holds the next one back)",
 		"  (the next okdesk.create_issue stays pending until /complete okdesk.create_issue)",
-		"  action okdesk.create_issue {description: \"Течёт кондиционер\\n\\nКлиент: Анна, телефон +79161234567 (WhatsApp)\", name: \"Анна\", phone: \"+79161234567\", title: \"WhatsApp: Анна\"} → pending (/complete okdesk.create_issue …)\n  [dialog 1 · create_issue · active]",
+		"  action okdesk.create_issue {description: \"Течёт кондиционер\\n\\nКлиент: Анна, телефон +79161234567 (WhatsApp)\", files: [], name: \"Анна\", phone: \"+79161234567\", title: \"WhatsApp: Анна\"} → pending (/complete okdesk.create_issue …)\n  [dialog 1 · create_issue · active]",
 		"[dialog 1 · create_issue · active]  name=\"Анна\" problem=\"Течёт кондиционер\" tries=0 issue_id=\"\" extra=\"\\nИ ещё шумит\"",
 		"  · action.done okdesk.create_issue #3 {contact_id: \"1\", id: \"1542\"} → dialog 1: create_issue → issue_open\n  bot: Заявка №1542 создана.",
-		"  action okdesk.comment {content: \"Клиент (WhatsApp), пока создавалась заявка:\\nИ ещё шумит\", issue_id: \"1542\", public: true} → {}",
+		"  action okdesk.comment {content: \"Клиент (WhatsApp), пока создавалась заявка:\\nИ ещё шумит\", files: [], issue_id: \"1542\", public: true} → {}",
 		"  /complete: unknown action \"nope\"",
 		"  usage: /complete KIND [key=value …] | /complete KIND fail [CODE]",
 		"  /complete: \"x\" is not key=value",

@@ -29,6 +29,7 @@ type Reader interface {
 	FindDialogByKeys(ctx context.Context, keys []string) (*store.Dialog, error)
 	FindScopedDialogs(ctx context.Context, keys []string) ([]store.ScopedDialog, error)
 	EventDeliveries(ctx context.Context, seq int64) ([]store.EventDelivery, error)
+	AwaitingFiles(ctx context.Context, before int64, keys []string) (bool, error)
 	GetFlowVersion(ctx context.Context, hash string) (*store.FlowVersion, error)
 }
 

@@ -50,6 +50,11 @@ type Settlement struct {
 	// Event is the result event for the item's dialog; nil for a retry and for an
 	// item without a dialog.
 	Event *event.Event
+	// FilesOf, for a settled fetch (event.KindFetch), is the Seq of the message
+	// whose files it fetched, and FilesData what the message's data gets: the
+	// files, or why there are none. The message then goes on to its dialog.
+	FilesOf   int64
+	FilesData map[string]any
 }
 
 // Settle decides what an attempt at it came to, from the attempt's result and
@@ -90,6 +95,9 @@ func (c *Core) Settle(it store.OutboxItem, d *dialog.Dialog, res connectors.Resu
 		data = map[string]any{event.FieldError: map[string]any{"code": ce.Code, "message": ce.Message, "status": ce.Status,
 			"api_code": ce.APICode, "connector": ce.Connector, "attempts": it.Attempts, "dead": s.Status == store.OutboxDead}}
 	}
+	if it.Kind == event.KindFetch {
+		s.FilesOf, s.FilesData = filesOf(it, data, err != nil)
+	}
 	if it.DialogID != nil {
 		ev := event.ActionResult{ActionID: it.ID, DialogID: *it.DialogID, Kind: it.Kind, Failed: err != nil,
 			Data: data, Round: it.Requeues}.Event(c.cfg.Now())
@@ -129,6 +137,11 @@ func (s Settlement) Record(tx store.StepTx) (store.Event, error) {
 			}
 		}
 	}
+	if s.FilesOf != 0 {
+		if err := tx.SettleFiles(s.FilesOf, s.FilesData); err != nil {
+			return stored, err
+		}
+	}
 	var err error
 	switch s.Status {
 	case store.OutboxDone:
@@ -139,6 +152,30 @@ func (s Settlement) Record(tx store.StepTx) (store.Event, error) {
 		err = tx.FailOutbox(s.Item.ID, s.Item.Attempts, s.Status, s.Error.Code, s.Error.Error())
 	}
 	return stored, err
+}
+
+// filesOf reads a settled fetch: the Seq of its message, and the fields the
+// message's data gets (event.FieldFile and FieldFiles, or FieldFileError).
+func filesOf(it store.OutboxItem, data map[string]any, failed bool) (int64, map[string]any) {
+	var p struct {
+		Event int64 `json:"event"`
+	}
+	if json.Unmarshal(it.Params, &p) != nil || p.Event == 0 {
+		return 0, nil
+	}
+	if failed {
+		e, _ := data[event.FieldError].(map[string]any)
+		return p.Event, map[string]any{event.FieldFileError: map[string]any{"code": e["code"], "message": e["message"]}}
+	}
+	files, _ := data["files"].([]any)
+	if files == nil {
+		files = []any{}
+	}
+	out := map[string]any{event.FieldFiles: files, event.FieldFile: nil}
+	if len(files) > 0 {
+		out[event.FieldFile] = files[0]
+	}
+	return p.Event, out
 }
 
 // TimerEvents returns the events of timers that fell due, in order.

@@ -18,6 +18,25 @@ import (
 // processed: route the event again (it may start a new dialog).
 var ErrEnded = errors.New("dialog has ended")
 
+// ErrWait means the event must wait: its files are still being fetched, or an
+// earlier event of its contact's is waiting for its own. Nothing was planned; leave
+// the event pending and offer it again once the fetch is settled (a dialog sees a
+// contact's messages in the order they came, each with its files).
+var ErrWait = errors.New("waiting for the files of a message")
+
+// Waits reports whether ev must wait for files (ErrWait): its own, or those of an
+// earlier event that carries one of its keys. Events addressed to a dialog (timers,
+// action results, operators' controls) never wait.
+func (c *Core) Waits(ctx context.Context, ev *store.Event) (bool, error) {
+	if event.Addressed(&ev.Event) {
+		return false, nil
+	}
+	if event.AwaitsFiles(&ev.Event) {
+		return true, nil
+	}
+	return c.cfg.Reader.AwaitingFiles(ctx, ev.Seq, ev.Keys)
+}
+
 // Route returns the dialog an event belongs to: the one an addressed event (a
 // timer, an action result, an operator's control) names, or the live dialog bound
 // to the first of its keys that is bound; 0 when none. A WhatsApp event never
@@ -63,6 +82,12 @@ type Plan struct {
 // keys), or, when d is nil, which flow it starts. It returns ErrEnded when d has
 // ended and ev is not addressed to it: route the event again.
 func (c *Core) Plan(ctx context.Context, ev store.Event, d *store.Dialog) (*Plan, error) {
+	if wait, err := c.Waits(ctx, &ev); err != nil || wait {
+		if err == nil {
+			err = ErrWait
+		}
+		return nil, err
+	}
 	p := &Plan{Event: ev, Dialog: d}
 	now := c.cfg.Now()
 	m := c.machine()

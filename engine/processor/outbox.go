@@ -255,6 +255,11 @@ func (o *outbox) record(ctx context.Context, s core.Settlement) {
 		p.stepper.observe(p.log.With("event_id", applied.Event.ID, "event_type", applied.Event.Type), applied)
 	case s.Event != nil:
 		p.Wake() // the result event waits in the inbox for the router
+	case s.FilesOf != 0:
+		// The message has its files (or their error): it and the events that waited
+		// behind it go to their dialogs now.
+		p.router.rescanSoon()
+		p.Wake()
 	}
 }
 

@@ -213,6 +213,10 @@ func (r cachedReader) EventDeliveries(ctx context.Context, seq int64) ([]store.E
 	return r.st.EventDeliveries(ctx, seq)
 }
 
+func (r cachedReader) AwaitingFiles(ctx context.Context, before int64, keys []string) (bool, error) {
+	return r.st.AwaitingFiles(ctx, before, keys)
+}
+
 func (r cachedReader) GetFlowVersion(ctx context.Context, hash string) (*store.FlowVersion, error) {
 	return r.st.GetFlowVersion(ctx, hash)
 }

@@ -78,6 +78,16 @@ func (s *stepper) attempt(ev store.Event, lane int64, try func(context.Context) 
 			for i, a := range applied {
 				s.observeOne(log, a, i == 0)
 			}
+			if event.HasFetch(&ev.Event) {
+				// Events of the contact's that waited behind this one go on now.
+				p.router.rescanSoon()
+				p.Wake()
+			}
+			return
+		case errors.Is(err, core.ErrWait):
+			// Its files, or an earlier message's, are being fetched: it stays pending
+			// and is offered again when the fetch is settled (outbox.record).
+			log.Debug("event waits for the files of a message", "lane", lane)
 			return
 		case errors.Is(err, errAgain):
 		case errors.Is(err, store.ErrSettled):

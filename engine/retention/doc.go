@@ -12,9 +12,9 @@
 // for an operator to look at. What it removes is counted in
 // fixit_retention_purged_total{kind}.
 //
-// Stored files: when fixit keeps files of its own (media downloaded for dialogs),
-// their store plugs in as [Config.RemoveFiles]. It is called with each batch of
-// dialogs before their rows are deleted; an error leaves the batch, rows and
-// files, for the next pass. Files are removed first so that a crash between the two
-// leaves rows without files (purged on the next pass), never files without rows.
+// Stored files: the purge deletes the rows of the files (engine/files) of the
+// events and dialogs it removes, in the same transaction, and then hands their
+// paths to [Config.RemoveFiles], which deletes their contents. A crash between the
+// two leaves contents without rows in the file store's folder, which nothing reads
+// (never a row without its content while the purge works).
 package retention

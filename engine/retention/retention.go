@@ -82,10 +82,10 @@ type Config struct {
 	// their commit); the purge then rests up to 20 times longer before its next
 	// transaction.
 	Busy func() bool
-	// RemoveFiles, when set, removes the stored files of a batch of dialogs before
-	// their rows are deleted; an error ends the pass and leaves the batch for the
-	// next one.
-	RemoveFiles func(ctx context.Context, dialogs []int64) error
+	// RemoveFiles, when set, removes the contents of the files whose rows a purge
+	// transaction deleted (paths relative to the file store's folder,
+	// files.Store.Remove); an error is logged and the pass goes on.
+	RemoveFiles func(paths []string) (int, error)
 	// Metrics counts what was purged (fixit_retention_purged_total); may be nil.
 	Metrics *metrics.Metrics
 	// Logger receives one line per pass that purged something, and errors.
@@ -159,6 +159,12 @@ func (p *Purger) Pass(ctx context.Context) (store.Purged, error) {
 		}
 	}()
 	count := func(q store.Purged) {
+		if len(q.FilePaths) > 0 && p.cfg.RemoveFiles != nil {
+			if _, err := p.cfg.RemoveFiles(q.FilePaths); err != nil {
+				p.log.Error("retention: remove the contents of purged files", "files", len(q.FilePaths), "err", err)
+			}
+		}
+		q.FilePaths = nil
 		total.Add(q)
 		if p.cfg.Metrics != nil {
 			for _, k := range q.Kinds() {
@@ -175,11 +181,6 @@ func (p *Purger) Pass(ctx context.Context) (store.Purged, error) {
 		}
 		if len(ids) == 0 {
 			break
-		}
-		if p.cfg.RemoveFiles != nil {
-			if err := p.cfg.RemoveFiles(ctx, ids); err != nil {
-				return total, fmt.Errorf("remove the files of %d dialogs: %w", len(ids), err)
-			}
 		}
 		start := time.Now()
 		q, err := p.cfg.Store.PurgeDialogs(ctx, ids, cutoff)

@@ -80,6 +80,7 @@ type msgMatch struct {
 	template   *textMatch
 	params     []any
 	hasParams  bool
+	file       *textMatch
 	via        string
 	from       string // the WhatsApp business number it left from
 }
@@ -528,7 +529,12 @@ func (p *parser) input(spec StepSpec, n *yaml.Node, sc *Scenario) input {
 				return nil
 			}
 		}
-		return &waMedia{from: p.from(f, kind, sc), kind: mk, caption: p.str(f, "caption", kind), filename: p.str(f, "filename", kind)}
+		file, err := sim.FileFor(mk, p.str(f, "fixture", kind), p.str(f, "content", kind), p.str(f, "filename", kind))
+		if err != nil {
+			p.add(orNode(f["fixture"], n), engine.CodeBadValue, "one of: "+strings.Join(sim.FixtureNames(), ", "), "%s: %v", kind, err)
+			return nil
+		}
+		return &waMedia{from: p.from(f, kind, sc), kind: mk, caption: p.str(f, "caption", kind), filename: p.str(f, "filename", kind), content: file.Content}
 	case "location":
 		f, ok := p.fields(n, spec)
 		if !ok {
@@ -586,6 +592,14 @@ func (p *parser) input(spec StepSpec, n *yaml.Node, sc *Scenario) input {
 			return nil
 		}
 		c := &okComment{issue: p.str(f, "issue", kind), text: p.str(f, "text", kind), public: true, author: "employee", phone: p.str(f, "phone", kind)}
+		if f["fixture"] != nil || f["content"] != nil {
+			file, err := sim.FileFor("document", p.str(f, "fixture", kind), p.str(f, "content", kind), p.str(f, "filename", kind))
+			if err != nil {
+				p.add(orNode(f["fixture"], n), engine.CodeBadValue, "one of: "+strings.Join(sim.FixtureNames(), ", "), "%s: %v", kind, err)
+				return nil
+			}
+			c.files = []sim.File{file}
+		}
 		if b := f["public"]; b != nil {
 			c.public, _ = p.boolean(b, kind+".public")
 		}
@@ -594,6 +608,25 @@ func (p *parser) input(spec StepSpec, n *yaml.Node, sc *Scenario) input {
 			if c.author != "employee" && c.author != "contact" {
 				p.add(a, engine.CodeBadValue, "employee or contact", "okdesk.comment.author %q is not employee or contact", c.author)
 			}
+		}
+		return c
+	case "okdesk.files":
+		f, ok := p.fields(n, spec)
+		if !ok {
+			return nil
+		}
+		fixture := p.str(f, "fixture", kind)
+		if fixture == "" && p.str(f, "content", kind) == "" {
+			fixture = "document.pdf"
+		}
+		file, err := sim.FileFor("document", fixture, p.str(f, "content", kind), p.str(f, "filename", kind))
+		if err != nil {
+			p.add(orNode(f["fixture"], n), engine.CodeBadValue, "one of: "+strings.Join(sim.FixtureNames(), ", "), "%s: %v", kind, err)
+			return nil
+		}
+		c := &okFiles{issue: p.str(f, "issue", kind), phone: p.str(f, "phone", kind), public: true, file: file}
+		if b := f["public"]; b != nil {
+			c.public, _ = p.boolean(b, kind+".public")
 		}
 		return c
 	case "onec.payment":
@@ -1039,6 +1072,11 @@ func (p *parser) msg(n *yaml.Node) (msgMatch, bool) {
 			}
 		case "from":
 			m.from, _ = p.scalar(kv.Val, "from")
+		case "file":
+			if s, good := p.scalar(kv.Val, "file"); good {
+				tm := parseTextMatch(s)
+				m.file = &tm
+			}
 		case "via":
 			m.via, _ = p.scalar(kv.Val, "via")
 			if !slices.Contains([]string{"text", "buttons", "list", "template", "fallback_template"}, m.via) {

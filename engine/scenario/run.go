@@ -425,6 +425,9 @@ func (m msgMatch) match(msg *sim.Message) bool {
 	if m.template != nil && (msg.Template == nil || !m.template.match(msg.Template.Name)) {
 		return false
 	}
+	if m.file != nil && !m.file.match(msg.File) {
+		return false
+	}
 	if m.hasParams {
 		if msg.Template == nil {
 			return false
@@ -471,6 +474,9 @@ func (m msgMatch) String() string {
 	}
 	if m.hasParams {
 		parts = append(parts, "params "+sim.Show(m.params))
+	}
+	if m.file != nil {
+		parts = append(parts, "file "+m.file.String())
 	}
 	if m.via != "" {
 		parts = append(parts, "via "+m.via)

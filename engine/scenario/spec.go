@@ -69,12 +69,15 @@ var StepSpecs = []StepSpec{
 		text("id", "the button's id"), text("title", "its title"), text("from", "another phone"), text("to", "the business number written to (a phone_number_id; default `200000000000001`)"), text("name", "the contact's profile name")),
 	step("list", "`waba.message` kind `list_reply`", true, "id", "`list: \"slot_am\"` (id or title)",
 		text("id", "the row's id"), text("title", "its title"), text("description", "its description"), text("from", "another phone"), text("to", "the business number written to (a phone_number_id; default `200000000000001`)"), text("name", "the contact's profile name")),
-	step("photo", "`waba.message` kind `image`; the caption is the event's text", true, "caption", "`photo: \"caption\"` (`\"\"`: none)",
-		text("caption", "the caption"), text("from", "another phone"), text("to", "the business number written to (a phone_number_id; default `200000000000001`)"), text("name", "the contact's profile name")),
-	step("document", "`waba.message` kind `document`", true, "caption", "`document: \"caption\"`",
-		text("caption", "the caption"), text("filename", "the file's name"), text("from", "another phone"), text("to", "the business number written to (a phone_number_id; default `200000000000001`)"), text("name", "the contact's profile name")),
-	step("media", "`waba.message` of kind `image`, `document`, `video`, `audio`, `voice`, `sticker`", true, "", "",
-		text("kind", "the media kind", sim.MediaKinds...), text("caption", "the caption"), text("filename", "the file's name"), text("from", "another phone"), text("to", "the business number written to (a phone_number_id; default `200000000000001`)"), text("name", "the contact's profile name")),
+	step("photo", "`waba.message` kind `image`; the caption is the event's text; the photo is downloaded first and reaches the flow as `event.data.file`", true, "caption", "`photo: \"caption\"` (`\"\"`: none)",
+		text("caption", "the caption"), text("fixture", "a sample file (default photo.jpg)", sim.FixtureNames()...), text("content", "the file's bytes, as text"),
+		text("filename", "the file's name"), text("from", "another phone"), text("to", "the business number written to (a phone_number_id; default `200000000000001`)"), text("name", "the contact's profile name")),
+	step("document", "`waba.message` kind `document`, its file in `event.data.file`", true, "caption", "`document: \"caption\"`",
+		text("caption", "the caption"), text("fixture", "a sample file (default document.pdf)", sim.FixtureNames()...), text("content", "the file's bytes, as text"),
+		text("filename", "the file's name"), text("from", "another phone"), text("to", "the business number written to (a phone_number_id; default `200000000000001`)"), text("name", "the contact's profile name")),
+	step("media", "`waba.message` of kind `image`, `document`, `video`, `audio`, `voice`, `sticker`, its file in `event.data.file`", true, "", "",
+		text("kind", "the media kind", sim.MediaKinds...), text("caption", "the caption"), text("fixture", "a sample file (default: one of the kind)", sim.FixtureNames()...),
+		text("content", "the file's bytes, as text"), text("filename", "the file's name"), text("from", "another phone"), text("to", "the business number written to (a phone_number_id; default `200000000000001`)"), text("name", "the contact's profile name")),
 	step("location", "`waba.message` kind `location`; text is `name, address`", true, "", "",
 		text("latitude", "degrees"), text("longitude", "degrees"), text("name", "the place's name"), text("address", "its address"), text("from", "another phone"), text("to", "the business number written to (a phone_number_id; default `200000000000001`)")),
 	step("telegram", "`telegram.message`", true, "text", "`telegram: \"text\"`",
@@ -85,7 +88,11 @@ var StepSpecs = []StepSpec{
 		engine.Field{Name: "status", Type: engine.TString, Required: true, Doc: "the new status code"}, text("old", "the previous status code"), text("issue", "the issue id"), text("phone", "a phone the event carries")),
 	step("okdesk.comment", "`okdesk.new_comment`", true, "text", "`okdesk.comment: \"text\"` (public, by an employee)",
 		text("text", "the comment"), engine.Field{Name: "public", Type: engine.TBool, Doc: "visible to the customer (default true)"},
-		text("author", "who wrote it (default employee)", "employee", "contact"), text("issue", "the issue id"), text("phone", "a phone the event carries")),
+		text("author", "who wrote it (default employee)", "employee", "contact"), text("issue", "the issue id"), text("phone", "a phone the event carries"),
+		text("fixture", "a sample file attached to the comment", sim.FixtureNames()...), text("content", "an attached file's bytes, as text"), text("filename", "the attached file's name")),
+	step("okdesk.files", "`okdesk.new_files`: an engineer attached files to the issue (`issue` defaults to the dialog's); public ones are downloaded and reach the flow as `event.data.files`", true, "fixture", "`okdesk.files: document.pdf`",
+		text("fixture", "a sample file", sim.FixtureNames()...), text("content", "the file's bytes, as text (instead of a fixture)"), text("filename", "the file's name"),
+		engine.Field{Name: "public", Type: engine.TBool, Doc: "visible to the customer (default true)"}, text("issue", "the issue id"), text("phone", "a phone the event carries")),
 	step("onec.payment", "`onec.payment`; the short form (and a long form without `okdesk_issue_id` and `phone`) uses the dialog's issue and the contact's phone; keys: invoice, issue, phone, in that order", true, "status", "`onec.payment: paid`",
 		text("status", "paid (default), partially_paid, unpaid or cancelled"), text("okdesk_issue_id", "the Okdesk issue"), text("phone", "the payer's phone"),
 		text("invoice_id", "the invoice"), engine.Field{Name: "amount", Type: engine.TString, Doc: "the amount"}, text("id", "the notification's id")),
@@ -134,7 +141,7 @@ func StepKinds() []string {
 
 // ExpectSpec is what a step may expect.
 var ExpectSpec = engine.Object{Name: "expect", Doc: "What a step expects; a key that is absent is not checked.", Fields: []engine.Field{
-	{Name: "sent", Type: engine.TAny, Doc: "the messages delivered in this step, all of them, in order. An item is a text, or `{text, buttons: [titles], list: [row titles], template: NAME, params: [...], via, from}` (`from`: the WhatsApp business number it left from). A message that went as a template matches only an item with `template`. `sent: []` means nothing was sent."},
+	{Name: "sent", Type: engine.TAny, Doc: "the messages delivered in this step, all of them, in order. An item is a text, or `{text, buttons: [titles], list: [row titles], template: NAME, params: [...], file: NAME, via, from}` (`file`: the name of the file sent, `text` then its caption; `from`: the WhatsApp business number it left from). A message that went as a template matches only an item with `template`. `sent: []` means nothing was sent."},
 	{Name: "actions", Type: engine.TAny, Doc: "every outbound action except `send` in this step, in order: `- okdesk.create_issue: { title: \"~Анна\" }` (parameters as a subset) or just `- okdesk.comment`. `actions: []`: none."},
 	{Name: "failed", Type: engine.TAny, Doc: "every action that failed in this step, in order: `- send: window_closed`, `- okdesk.create_issue` (any code)."},
 	{Name: "logged", Type: engine.TAny, Doc: "the `log` lines written in this step, in order."},
@@ -155,7 +162,7 @@ var ExpectSpec = engine.Object{Name: "expect", Doc: "What a step expects; a key 
 // EventContactSpec the contact of an `event` step.
 var (
 	SentSpec = engine.Object{Name: "a sent message", Fields: []engine.Field{
-		{Name: "text"}, {Name: "buttons"}, {Name: "list"}, {Name: "template"}, {Name: "params"},
+		{Name: "text"}, {Name: "buttons"}, {Name: "list"}, {Name: "template"}, {Name: "params"}, {Name: "file"},
 		{Name: "via", Enum: []string{"text", "buttons", "list", "template", "fallback_template"}},
 		{Name: "from"},
 	}}

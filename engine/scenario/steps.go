@@ -97,10 +97,11 @@ func (s *waChoice) apply(r *runner) (*sim.Report, error) {
 type waMedia struct {
 	from                    sim.WhatsAppContact
 	kind, caption, filename string
+	content                 []byte
 }
 
 func (s *waMedia) apply(r *runner) (*sim.Report, error) {
-	return r.inject(r.b.WhatsAppMedia(s.from, s.kind, s.caption, s.filename))
+	return r.inject(r.b.WhatsAppFile(s.from, s.kind, s.caption, s.filename, s.content))
 }
 
 type waLocation struct {
@@ -169,6 +170,7 @@ func (s *okStatus) apply(r *runner) (*sim.Report, error) {
 type okComment struct {
 	issue, text, author, phone string
 	public                     bool
+	files                      []sim.File
 }
 
 func (s *okComment) apply(r *runner) (*sim.Report, error) {
@@ -176,7 +178,21 @@ func (s *okComment) apply(r *runner) (*sim.Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	return r.inject(r.b.OkdeskComment(sim.OkdeskIssue{ID: id, Phone: s.phone}, s.text, s.public, s.author))
+	return r.inject(r.b.OkdeskComment(sim.OkdeskIssue{ID: id, Phone: s.phone}, s.text, s.public, s.author, s.files...))
+}
+
+type okFiles struct {
+	issue, phone string
+	public       bool
+	file         sim.File
+}
+
+func (s *okFiles) apply(r *runner) (*sim.Report, error) {
+	id, err := r.issue(s.issue)
+	if err != nil {
+		return nil, err
+	}
+	return r.inject(r.b.OkdeskFiles(sim.OkdeskIssue{ID: id, Phone: s.phone}, []sim.File{s.file}, s.public))
 }
 
 type onecPayment struct {

@@ -20,12 +20,13 @@ import (
 // events are exactly the server's. It dates them by its clock and gives them fresh
 // ids; it does not deliver them: pass them to a Driver.
 type Builder struct {
-	now func() time.Time
-	n   int // notifications built so far (unique ids and dedupe keys)
+	now   func() time.Time
+	n     int       // notifications built so far (unique ids and dedupe keys)
+	files *contents // the files the notifications refer to (Content)
 }
 
 // NewBuilder returns a Builder dating notifications by now.
-func NewBuilder(now func() time.Time) *Builder { return &Builder{now: now} }
+func NewBuilder(now func() time.Time) *Builder { return &Builder{now: now, files: &contents{}} }
 
 // Delivery is one inbound notification: the body its system posts to fixit's
 // webhook, and the event the connector's parser made of it. A raw event (Webhook
@@ -173,10 +174,18 @@ func (b *Builder) WhatsAppList(c WhatsAppContact, id, title, description string)
 // WhatsAppMedia is a media message (kind: image, document, video, audio, voice,
 // sticker) with an optional caption, which is also the event's text.
 func (b *Builder) WhatsAppMedia(c WhatsAppContact, kind, caption, filename string) (Delivery, error) {
+	f, _ := FileFor(kind, "", "", "")
+	return b.WhatsAppFile(c, kind, caption, filename, f.Content)
+}
+
+// WhatsAppFile is a media message whose file has content: Meta's media id in the
+// webhook refers to it (see Content), with its SHA-256.
+func (b *Builder) WhatsAppFile(c WhatsAppContact, kind, caption, filename string, content []byte) (Delivery, error) {
 	typ, mime := kind, map[string]string{"image": "image/jpeg", "document": "application/pdf", "video": "video/mp4",
 		"audio": "audio/mpeg", "voice": "audio/ogg; codecs=opus", "sticker": "image/webp"}[kind]
-	media := map[string]any{"id": "media.sim." + strconv.Itoa(b.n+1), "mime_type": mime,
-		"sha256": "c2ltdWxhdGVkIG1lZGlhIGZpbGUgY29udGVudA=="}
+	ref := "media.sim." + strconv.Itoa(b.n+1)
+	b.files.put(event.SourceWABA, ref, content)
+	media := map[string]any{"id": ref, "mime_type": mime, "sha256": sha256Hex(content)}
 	if kind == "voice" {
 		typ, media["voice"] = "audio", true
 	}
@@ -264,10 +273,34 @@ func (b *Builder) OkdeskStatus(is OkdeskIssue, status, old string) (Delivery, er
 
 // OkdeskComment is okdesk.new_comment: a public or private comment by an author of
 // authorType ("employee" or "contact").
-func (b *Builder) OkdeskComment(is OkdeskIssue, text string, public bool, authorType string) (Delivery, error) {
-	return b.okdesk(is, map[string]any{"event_type": "new_comment",
+func (b *Builder) OkdeskComment(is OkdeskIssue, text string, public bool, authorType string, files ...File) (Delivery, error) {
+	ev := map[string]any{"event_type": "new_comment",
 		"comment": map[string]any{"id": strconv.Itoa(5001 + b.n), "content": text, "is_public": public},
-		"author":  map[string]any{"id": "2", "type": authorType}})
+		"author":  map[string]any{"id": "2", "type": authorType}}
+	if len(files) > 0 {
+		ev["attachments"] = b.attachments(files, public)
+	}
+	return b.okdesk(is, ev)
+}
+
+// attachments are the attachments of an Okdesk event, their contents kept for the
+// world's fetches.
+func (b *Builder) attachments(files []File, public bool) []any {
+	var atts []any
+	for i, f := range files {
+		id := strconv.Itoa(7001 + b.n*10 + i)
+		b.files.put(event.SourceOkdesk, id, f.Content)
+		atts = append(atts, map[string]any{"id": id, "is_public": public, "attachment_file_name": f.Name,
+			"attachment_file_size": strconv.Itoa(len(f.Content)), "description": ""})
+	}
+	return atts
+}
+
+// OkdeskFiles is okdesk.new_files: an engineer attached files to the issue,
+// public (the customer may see them) or not.
+func (b *Builder) OkdeskFiles(is OkdeskIssue, files []File, public bool) (Delivery, error) {
+	return b.okdesk(is, map[string]any{"event_type": "new_files", "attachments": b.attachments(files, public),
+		"author": map[string]any{"id": "2", "type": "employee"}})
 }
 
 // Payment is a 1C payment notification.

@@ -18,10 +18,13 @@ type Message struct {
 	ListButton string
 	Rows       []Choice
 	Template   *Template
-	Via        string // text, buttons, list, template, fallback_template
+	Via        string // text, buttons, list, template, fallback_template, media_image, photo, document, …
 	// From is the WhatsApp business number (phone_number_id) it left from; empty
 	// when the dialog has none (the server's first number).
 	From string
+	// File is the name of the file the message carries (a stored file's name, or
+	// the last part of a link); Text is then its caption.
+	File string
 }
 
 // Choices returns the buttons or list rows the customer may tap.
@@ -48,7 +51,17 @@ type Template struct {
 // for the text a fallback template replaced.
 func messageOf(channel string, params, data map[string]any) *Message {
 	p := obj(data["payload"])
-	m := &Message{Channel: channel, Via: str(data["via"]), From: str(data["from"])}
+	m := &Message{Channel: channel, Via: str(data["via"]), From: str(data["from"]), File: fileName(params["file"])}
+	if m.File != "" {
+		m.Text = str(params["text"])
+		if p != nil {
+			m.To = str(p["to"])
+			if channel == "telegram" {
+				m.To = str(p["chat_id"])
+			}
+		}
+		return m
+	}
 	if p == nil { // the client refused it: what the flow asked for
 		m.Text = str(params["text"])
 		return m

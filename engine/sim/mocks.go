@@ -97,6 +97,8 @@ type Connectors struct {
 	messages      map[string]*Message // by action id: what each send built
 	held          []*heldCall         // calls held back, oldest first
 	answers       map[string]*Mock    // by action id: the answer Complete gave a held call
+	files         connectors.Files    // where fetched files go (UseFiles)
+	content       func(source, ref string) ([]byte, bool)
 }
 
 // heldCall is an action whose result a pending mock holds back.
@@ -114,13 +116,16 @@ func NewConnectors(mocks *Mocks, block bool) *Connectors {
 	if err != nil {
 		panic(err) // an empty configuration is always valid
 	}
-	kinds := slices.DeleteFunc(ActionKinds(), func(k string) bool { return k == "send" })
+	kinds := slices.DeleteFunc(ActionKinds(), func(k string) bool { return k == "send" || k == connectors.KindFetch })
 	for _, s := range []connectors.Sender{waba.New(waba.Config{}), tg} {
 		must(c.inner.RegisterSender(s))
 		must(c.reg.RegisterSender(mocked{c: c, channel: s.Channel()}))
 	}
 	must(c.inner.Register(defaults{c: c, kinds: kinds}))
 	must(c.reg.Register(mocked{c: c, kinds: kinds}))
+	for _, src := range []string{"waba", "telegram", "okdesk"} {
+		must(c.reg.RegisterFetcher(fetcher{c: c, source: src}))
+	}
 	return c
 }
 
@@ -131,11 +136,12 @@ func must(err error) {
 }
 
 // ActionKinds lists every outbound action kind the connectors fixit ships perform,
-// "send" first.
+// "send" first, and file.fetch (a message's download, which a scenario can mock)
+// last.
 func ActionKinds() []string { return slices.Clone(actionKinds()) }
 
 var actionKinds = sync.OnceValue(func() []string {
-	return append([]string{"send"}, registry.DryRun().Kinds()...)
+	return append(append([]string{"send"}, registry.DryRun().Kinds()...), connectors.KindFetch)
 })
 
 // Registry is what the core performs actions through.
@@ -212,6 +218,29 @@ func (m mocked) Execute(ctx context.Context, req connectors.Request) (connectors
 }
 
 func (c *Connectors) execute(ctx context.Context, req connectors.Request) (connectors.Result, error) {
+	mock, err := c.answer(ctx, req)
+	if err != nil {
+		return connectors.Result{}, err
+	}
+	return c.perform(ctx, req, mock)
+}
+
+// mockOnly answers an action that only the mock table decides (file.fetch): a
+// failure, or nothing; a pending mock holds it back as it does any action.
+func (c *Connectors) mockOnly(ctx context.Context, req connectors.Request) error {
+	mock, err := c.answer(ctx, req)
+	if err != nil {
+		return err
+	}
+	if mock != nil && mock.Fail != nil {
+		return mock.Fail.err(connectors.ConnectorOf(req.Kind, ""))
+	}
+	return nil
+}
+
+// answer takes the mock answering req, waiting (or reporting errHeld) when a
+// pending mock holds it back.
+func (c *Connectors) answer(ctx context.Context, req connectors.Request) (*Mock, error) {
 	c.mu.Lock()
 	mock, answered := c.answers[req.ID]
 	delete(c.answers, req.ID)
@@ -229,15 +258,20 @@ func (c *Connectors) execute(ctx context.Context, req connectors.Request) (conne
 	c.mu.Unlock()
 	if h != nil {
 		if !c.block {
-			return connectors.Result{}, errHeld
+			return nil, errHeld
 		}
 		select {
 		case m := <-h.answer:
 			mock = &m
 		case <-ctx.Done():
-			return connectors.Result{}, ctx.Err()
+			return nil, ctx.Err()
 		}
 	}
+	return mock, nil
+}
+
+// perform answers req with mock, then the dry-run clients and the defaults.
+func (c *Connectors) perform(ctx context.Context, req connectors.Request, mock *Mock) (connectors.Result, error) {
 	channel := req.Dialog.Channel
 	if mock != nil && mock.Fail != nil && req.Kind != "send" {
 		return connectors.Result{}, mock.Fail.err(connectors.ConnectorOf(req.Kind, channel)) // a failed call creates nothing: no issue number is used up

@@ -114,6 +114,13 @@ func DescribeMessage(m *Message) string {
 		}
 		return b.String()
 	}
+	if m.File != "" {
+		b.WriteString("file " + Quote(m.File))
+		if m.Text != "" {
+			b.WriteString(" caption " + Quote(m.Text))
+		}
+		return b.String()
+	}
 	if m.Header != "" {
 		b.WriteString("[" + m.Header + "] ")
 	}

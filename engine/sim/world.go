@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"github.com/fixit-exchange/fixit/engine/core"
 	"github.com/fixit-exchange/fixit/engine/dialog"
 	"github.com/fixit-exchange/fixit/engine/event"
+	"github.com/fixit-exchange/fixit/engine/files"
 	"github.com/fixit-exchange/fixit/engine/store"
 )
 
@@ -289,6 +291,7 @@ type World struct {
 	onStep func(*engine.Flow, engine.Result)
 
 	pending []*Action // actions whose results a pending mock holds back, oldest first
+	dir     string    // the file store's folder, removed by Close
 }
 
 var _ Driver = (*World)(nil)
@@ -315,13 +318,28 @@ func NewWorld(fs *engine.FlowSet, opt Options) (*World, error) {
 		}
 	}
 	w.conn = NewConnectors(w.mocks, false)
+	if w.dir, err = os.MkdirTemp("", "fixit-world-files-"); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("create the world's file store: %w", err)
+	}
+	fs2, err := files.Open(w.dir, st)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	w.conn.UseFiles(fs2, w.Builder.Content)
 	w.core = core.New(core.Config{Flows: w.flows, Reader: st, Registry: w.conn.Registry(), Now: w.Now, Env: opt.Env,
 		Logger: slog.New(slog.DiscardHandler)})
 	return w, nil
 }
 
-// Close releases the world's store.
-func (w *World) Close() { w.st.Close() }
+// Close releases the world's store and its files.
+func (w *World) Close() {
+	w.st.Close()
+	if w.dir != "" {
+		_ = os.RemoveAll(w.dir)
+	}
+}
 
 // Build writes the inbound notifications of the world, dated by its clock.
 func (w *World) Build() *Builder { return w.Builder }
@@ -558,17 +576,44 @@ func (w *World) append(rep *Report, evs ...event.Event) {
 		rep.Err = err
 		return
 	}
+	fetch := false
 	for i, r := range res {
 		if r.Duplicate {
 			rep.Events = append(rep.Events, &Processed{Event: evs[i], Outcome: OutcomeDuplicate})
+		} else if event.HasFetch(&evs[i]) {
+			fetch = true
+		}
+	}
+	if fetch {
+		w.fetch(rep)
+	}
+}
+
+// fetch performs the downloads of files the store queued with the messages just
+// stored (file.fetch), as the outbox does.
+func (w *World) fetch(rep *Report) {
+	var items []store.OutboxItem
+	if err := w.st.Step(w.ctx, func(tx store.StepTx) error {
+		var err error
+		items, err = tx.ClaimOutbox(w.now, 100, simLease)
+		return err
+	}); err != nil {
+		rep.Err = err
+		return
+	}
+	for _, it := range items {
+		if w.perform(rep, NewAction(it)); rep.Err != nil {
+			return
 		}
 	}
 }
 
-// drain processes the pending events in arrival order until none is left.
+// drain processes the pending events in arrival order until none is left but
+// those that wait for files (core.ErrWait): they go once their fetch is settled.
 func (w *World) drain(rep *Report) {
+	after := int64(0)
 	for rep.Err == nil {
-		evs, err := w.st.PendingEvents(w.ctx, 0, 1)
+		evs, err := w.st.PendingEvents(w.ctx, after, 1)
 		if err != nil {
 			rep.Err = err
 			return
@@ -576,8 +621,14 @@ func (w *World) drain(rep *Report) {
 		if len(evs) == 0 {
 			return
 		}
-		if err := w.process(rep, evs[0]); err != nil {
+		err = w.process(rep, evs[0])
+		switch {
+		case errors.Is(err, core.ErrWait):
+			after = evs[0].Seq
+		case err != nil:
 			rep.Err = fmt.Errorf("process event %s (%s): %w", evs[0].ID, evs[0].Type, err)
+		default:
+			after = 0
 		}
 	}
 }
@@ -598,6 +649,9 @@ func (w *World) process(rep *Report, ev store.Event) error {
 		}
 	}
 	plan, err := w.core.Plan(w.ctx, ev, d)
+	if errors.Is(err, core.ErrWait) {
+		return err
+	}
 	if errors.Is(err, core.ErrEnded) {
 		plan, err = w.core.Plan(w.ctx, ev, nil)
 	}
@@ -694,6 +748,7 @@ func (w *World) perform(rep *Report, a *Action) {
 	}
 	s := w.core.Settle(a.item, dd, res, err)
 	a.Settled(s, w.conn.Message(a.ID))
+
 	if err := w.st.Step(w.ctx, func(tx store.StepTx) error {
 		_, err := s.Record(tx)
 		return err

@@ -14,8 +14,10 @@ import (
 
 // tables are fixit's tables in the order a copy fills them: every table after
 // the ones it refers to. schema_migrations is left out: each store migrates itself.
+// The files table describes files whose contents live in the file store's folder
+// (FIXIT_FILES), outside the database: a backup carries the rows, not the contents.
 var tables = []string{"flow_versions", "dialogs", "dialog_keys", "events", "history", "timers", "outbox", "event_deliveries",
-	"contacts"}
+	"files", "contacts"}
 
 // TableCount is the number of rows of one table.
 type TableCount struct {

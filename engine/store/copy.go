@@ -232,6 +232,25 @@ type contactRow struct {
 	LastAt    time.Time `gorm:"column:last_inbound_at"`
 }
 
+// eventCopyRow is a row of the events table with every column.
+type eventCopyRow struct {
+	ID          int64     `gorm:"column:id"`
+	DedupeKey   string    `gorm:"column:dedupe_key"`
+	Source      string    `gorm:"column:source"`
+	Type        string    `gorm:"column:type"`
+	At          time.Time `gorm:"column:at"`
+	ReceivedAt  time.Time `gorm:"column:received_at"`
+	Keys        string    `gorm:"column:keys"`
+	Contact     string    `gorm:"column:contact"`
+	Text        string    `gorm:"column:text"`
+	Data        string    `gorm:"column:data"`
+	Status      string    `gorm:"column:status"`
+	DialogID    *int64    `gorm:"column:dialog_id"`
+	Error       string    `gorm:"column:error"`
+	Attempts    int       `gorm:"column:attempts"`
+	AwaitsFiles bool      `gorm:"column:awaits_files"`
+}
+
 func byID(id int64) []any { return []any{id} }
 
 // nullTime normalizes a nullable time for writing (see dbTime).
@@ -257,11 +276,11 @@ var copiers = []copier{
 	tableCopy[keyRow]{name: "dialog_keys", columns: "id, key, dialog_id, active, created_at, scope", key: "id",
 		after:  func(r *keyRow) []any { return byID(r.ID) },
 		values: func(r *keyRow) []any { return []any{r.ID, r.Key, r.DialogID, r.Active, dbTime(r.CreatedAt), r.Scope} }},
-	tableCopy[eventRow]{name: "events", columns: eventColumns, key: "id",
-		after: func(r *eventRow) []any { return byID(r.ID) },
-		values: func(r *eventRow) []any {
+	tableCopy[eventCopyRow]{name: "events", columns: eventColumns + ", awaits_files", key: "id",
+		after: func(r *eventCopyRow) []any { return byID(r.ID) },
+		values: func(r *eventCopyRow) []any {
 			return []any{r.ID, r.DedupeKey, r.Source, r.Type, dbTime(r.At), dbTime(r.ReceivedAt), r.Keys, r.Contact, r.Text, r.Data,
-				r.Status, r.DialogID, r.Error, r.Attempts}
+				r.Status, r.DialogID, r.Error, r.Attempts, r.AwaitsFiles}
 		}},
 	tableCopy[historyRow]{name: "history", columns: historyColumns, key: "id",
 		after: func(r *historyRow) []any { return byID(r.ID) },
@@ -284,6 +303,11 @@ var copiers = []copier{
 		after: func(r *deliveryRow) []any { return []any{r.EventID, r.DialogID} },
 		values: func(r *deliveryRow) []any {
 			return []any{r.EventID, r.DialogID, r.Flow, r.Scope, r.Status, r.Started, r.Error, dbTime(r.At)}
+		}},
+	tableCopy[FileRow]{name: "files", columns: fileColumns, key: "id",
+		after: func(r *FileRow) []any { return []any{r.ID} },
+		values: func(r *FileRow) []any {
+			return []any{r.ID, r.DialogID, r.EventID, r.Name, r.MIME, r.Size, r.SHA256, r.Path, dbTime(r.CreatedAt)}
 		}},
 	tableCopy[contactRow]{name: "contacts", columns: "channel, contact_id, last_inbound_at", key: "channel, contact_id",
 		after:  func(r *contactRow) []any { return []any{r.Channel, r.ContactID} },

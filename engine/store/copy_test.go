@@ -72,7 +72,16 @@ func TestCopyBothWays(t *testing.T) {
 	if p, err := e.s.PurgeDialogs(ctxT(t), []int64{w.endedLate}, clock.Now().Add(time.Hour)); err != nil || p.Dialogs != 1 {
 		t.Fatalf("purge the newest dialog: %+v %v", p, err)
 	}
+	// A message waiting for its file (awaits_files), and a stored file.
+	waiting := append1(t, e, photo("copy-photo", "79160000099", e))[0].Seq
+	if err := e.s.SaveFile(ctxT(t), &FileRow{ID: "0a1b", EventID: &waiting, Name: "Фото.jpg", MIME: "image/jpeg", Size: 9,
+		SHA256: "ab", Path: "0a/0a1b"}); err != nil {
+		t.Fatal(err)
+	}
 	want := dump(t, e.s)
+	if len(want["files"]) != 1 || !strings.HasSuffix(want["events"][len(want["events"])-1], "| true") {
+		t.Fatalf("the source lacks the file or the waiting event: %v", want["files"])
+	}
 
 	pg := storetest.PostgresDSN(t)
 	last := filepath.Join(dir, "last.db")

@@ -448,6 +448,16 @@ func inboundContact(e *event.Event) (contactRef, bool) {
 // below n. Batching many requests' events into one call amortizes that lock and the
 // commit.
 func (s *GormStore) AppendEvents(ctx context.Context, events []event.Event) ([]AppendResult, error) {
+	if slices.ContainsFunc(events, func(e event.Event) bool { return event.HasFetch(&e) }) {
+		// Files to fetch: their downloads are queued in the same transaction.
+		var res []AppendResult
+		err := s.Step(ctx, func(tx StepTx) error {
+			var err error
+			res, err = tx.AppendEvents(events)
+			return err
+		})
+		return res, err
+	}
 	return s.appendEvents(events, s.conn(ctx).Transaction)
 }
 

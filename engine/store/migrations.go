@@ -230,6 +230,33 @@ var migrations = []migration{
 			`CREATE INDEX event_deliveries_dialog ON event_deliveries (dialog_id)`,
 		},
 	},
+	{
+		version: 7,
+		name:    "files of messages",
+		stmts: []string{
+			// A downloaded attachment of an inbound message: its content is a file in
+			// the file store's folder (path, relative to it). Rows refer to their event
+			// and dialog without a foreign key: retention deletes a file's row and
+			// content together with its event's.
+			`CREATE TABLE files (
+				id         TEXT PRIMARY KEY,
+				dialog_id  BIGINT,
+				event_id   BIGINT,
+				name       TEXT NOT NULL DEFAULT '',
+				mime       TEXT NOT NULL DEFAULT '',
+				size       BIGINT NOT NULL DEFAULT 0,
+				sha256     TEXT NOT NULL DEFAULT '',
+				path       TEXT NOT NULL,
+				created_at {{TIME}} NOT NULL
+			)`,
+			`CREATE INDEX files_event ON files (event_id)`,
+			`CREATE INDEX files_dialog ON files (dialog_id)`,
+			// A message stored with files to fetch holds its contact's later events back
+			// while it is pending; the partial index is empty unless one is.
+			`ALTER TABLE events ADD COLUMN awaits_files BOOLEAN NOT NULL DEFAULT FALSE`,
+			`CREATE INDEX events_awaiting_files ON events (id) WHERE awaits_files AND status = 'pending'`,
+		},
+	},
 }
 
 // expand replaces the dialect tokens of a migration statement.

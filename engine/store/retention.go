@@ -12,7 +12,10 @@ import (
 
 // Purged counts the rows one purge removed, by kind.
 type Purged struct {
-	Dialogs, Keys, History, Timers, Outbox, Events, Contacts int64
+	Dialogs, Keys, History, Timers, Outbox, Events, Contacts, Files int64
+	// FilePaths are the contents of the files whose rows were deleted, relative to
+	// the file store's folder: the caller removes them (files.Store.Remove).
+	FilePaths []string
 }
 
 // Add adds q's counts to p.
@@ -24,18 +27,20 @@ func (p *Purged) Add(q Purged) {
 	p.Outbox += q.Outbox
 	p.Events += q.Events
 	p.Contacts += q.Contacts
+	p.Files += q.Files
+	p.FilePaths = append(p.FilePaths, q.FilePaths...)
 }
 
 // Total is the number of rows removed.
 func (p Purged) Total() int64 {
-	return p.Dialogs + p.Keys + p.History + p.Timers + p.Outbox + p.Events + p.Contacts
+	return p.Dialogs + p.Keys + p.History + p.Timers + p.Outbox + p.Events + p.Contacts + p.Files
 }
 
 // Kinds lists the counts by kind name (dialogs, keys, history, timers, outbox,
-// events, contacts), in that order.
+// events, contacts, files), in that order.
 func (p Purged) Kinds() []PurgedKind {
 	return []PurgedKind{{"dialogs", p.Dialogs}, {"keys", p.Keys}, {"history", p.History}, {"timers", p.Timers},
-		{"outbox", p.Outbox}, {"events", p.Events}, {"contacts", p.Contacts}}
+		{"outbox", p.Outbox}, {"events", p.Events}, {"contacts", p.Contacts}, {"files", p.Files}}
 }
 
 // PurgedKind is one kind of row and how many of them a purge removed.
@@ -87,6 +92,12 @@ func (s *GormStore) PurgeDialogs(ctx context.Context, ids []int64, cutoff time.T
 			return nil
 		}
 		slices.Sort(keep)
+		// Files first: they belong to the dialogs' events (or to the dialogs).
+		var err error
+		if p.Files, p.FilePaths, err = deleteFiles(tx, `dialog_id IN ? OR event_id IN (SELECT id FROM events WHERE dialog_id IN ?)`,
+			keep, keep); err != nil {
+			return err
+		}
 		// History first: its rows refer to the events deleted after it.
 		for _, d := range []struct {
 			n     *int64
@@ -121,6 +132,23 @@ func (s *GormStore) PurgeDialogs(ctx context.Context, ids []int64, cutoff time.T
 	return p, nil
 }
 
+// deleteFiles deletes the rows of the files matching where and returns how many
+// and their paths.
+func deleteFiles(tx *gorm.DB, where string, args ...any) (int64, []string, error) {
+	var paths []string
+	if err := tx.Raw(`SELECT path FROM files WHERE `+where, args...).Scan(&paths).Error; err != nil {
+		return 0, nil, fmt.Errorf("find files: %w", err)
+	}
+	if len(paths) == 0 {
+		return 0, nil, nil
+	}
+	res := tx.Exec(`DELETE FROM files WHERE `+where, args...)
+	if res.Error != nil {
+		return 0, nil, fmt.Errorf("delete from files: %w", res.Error)
+	}
+	return res.RowsAffected, paths, nil
+}
+
 // PurgeUnattached deletes, in one transaction, up to limit rows of each kind that
 // belong to no dialog and were settled before cutoff: processed and unrouted
 // events, finished outbox items (done, failed, dead), and the last-message times
@@ -132,6 +160,13 @@ func (s *GormStore) PurgeUnattached(ctx context.Context, cutoff time.Time, limit
 	at := dbTime(cutoff)
 	limit = max(limit, 1)
 	err := s.conn(ctx).Transaction(func(tx *gorm.DB) error {
+		// The files of the events about to go, first.
+		var err error
+		if p.Files, p.FilePaths, err = deleteFiles(tx, `event_id IN (SELECT id FROM events
+				WHERE status IN ('processed', 'unrouted') AND dialog_id IS NULL AND received_at < ?
+				ORDER BY id LIMIT ?)`, at, limit); err != nil {
+			return err
+		}
 		for _, d := range []struct {
 			n    *int64
 			what string

@@ -525,7 +525,11 @@ func (t *stepTx) AdoptDialogs(flow, toHash string, moves map[string]string) (int
 
 // AppendEvents stores events as part of the step; see Store.AppendEvents.
 func (t *stepTx) AppendEvents(events []event.Event) ([]AppendResult, error) {
-	return t.s.appendEvents(events, func(fn func(*gorm.DB) error, _ ...*sql.TxOptions) error { return fn(t.tx) })
+	res, err := t.s.appendEvents(events, func(fn func(*gorm.DB) error, _ ...*sql.TxOptions) error { return fn(t.tx) })
+	if err != nil {
+		return nil, err
+	}
+	return res, t.queueFetches(events, res)
 }
 
 // CompleteOutbox marks a running item done as part of the step. On SQLite the

@@ -274,12 +274,17 @@ type Store interface {
 	// Seq. An event whose dedupe key is already stored, or appeared earlier in the same
 	// call, is not stored again: its result has Duplicate set and the first one's Seq.
 	// An event with an empty dedupe key gets a unique generated one. Message events
-	// of WhatsApp and Telegram move their contact's last inbound time forward.
+	// of WhatsApp and Telegram move their contact's last inbound time forward. An
+	// event that comes with files to fetch (event.HasFetch) is stored waiting for
+	// them, with the action that fetches them (event.KindFetch).
 	AppendEvents(ctx context.Context, events []event.Event) ([]AppendResult, error)
 	// PendingEvents returns up to limit pending events with Seq > afterSeq, in Seq order.
 	PendingEvents(ctx context.Context, afterSeq int64, limit int) ([]Event, error)
 	// GetEvent returns the event with the given Seq, or ErrNotFound.
 	GetEvent(ctx context.Context, seq int64) (*Event, error)
+	// AwaitingFiles reports whether a pending event stored before seq that carries
+	// one of keys still waits for its files.
+	AwaitingFiles(ctx context.Context, before int64, keys []string) (bool, error)
 
 	// FindDialogByKeys returns the live dialog bound to the first of keys that is bound
 	// to one in the ordinary scope, or nil and no error when none is.
@@ -445,6 +450,10 @@ type StepTx interface {
 	// RetryOutbox puts a running item back to pending, due at nextAt; attempt and
 	// ErrConflict as for CompleteOutbox.
 	RetryOutbox(id int64, attempt int, nextAt time.Time, errCode, errText string) error
+	// SettleFiles adds fields (event.FieldFile and FieldFiles, or FieldFileError) to
+	// the data of a pending event whose files were being fetched; an event no longer
+	// pending is left alone.
+	SettleFiles(seq int64, fields map[string]any) error
 	// ClaimOutbox claims due items as Store.ClaimOutbox does, in this transaction.
 	ClaimOutbox(now time.Time, limit int, lease time.Duration) ([]OutboxItem, error)
 	// SetDelivery records the outcome of the send outbox item id made: its message
