@@ -224,13 +224,17 @@ func (s *Server) newPage(c *gin.Context, nav, title string) *page {
 	if v, ok := c.Get(ctxKeySess); ok {
 		sess := v.(console.Session)
 		p.Who, p.Role, p.CSRF = sess.Name, sess.Role, sess.CSRF
-		p.Flash = s.console.sessions.TakeFlash(c.GetString(ctxKeySession))
 	}
 	return p
 }
 
 // render writes a page (tmpl = "layout") or one of its fragments.
 func (s *Server) render(c *gin.Context, status int, name, tmpl string, p *page) {
+	if tmpl == "layout" && p.Who != "" {
+		// Only a whole page shows the flash: a live fragment the old page asks for
+		// while the browser follows a form's redirect must not take it.
+		p.Flash = s.console.sessions.TakeFlash(c.GetString(ctxKeySession))
+	}
 	var buf bytes.Buffer
 	if err := s.console.pages[name].ExecuteTemplate(&buf, tmpl, p); err != nil {
 		s.logger(c).Error("render console page", "page", name, "template", tmpl, "err", err)

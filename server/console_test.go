@@ -526,6 +526,11 @@ func TestConsoleControlErrors(t *testing.T) {
 			if rec.Code != http.StatusSeeOther {
 				t.Fatalf("%d\n%s", rec.Code, rec.Body.String())
 			}
+			// The old page's live part may refresh before the redirect is followed:
+			// it must leave the flash to the page.
+			if live := b.do("GET", "/console/dialogs/"+itoa(id)+"/live", nil, "HX-Request", "true"); live.Code != 200 || strings.Contains(live.Body.String(), `class="flash`) {
+				t.Errorf("the live part showed the flash")
+			}
 			rec = b.do("GET", rec.Header().Get("Location"), nil)
 			if !strings.Contains(rec.Body.String(), tt.flash) {
 				t.Errorf("the page after it lacks %q", tt.flash)
