@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/fixit-exchange/fixit/engine"
 	"github.com/fixit-exchange/fixit/engine/event"
 	"github.com/fixit-exchange/fixit/engine/store"
 )
@@ -46,6 +45,9 @@ type Fan struct {
 	Plans []*Plan
 	Prior []store.EventDelivery
 	Notes []string // start guards that failed
+	// Unrouted, when set, says why nothing may take the event (a WhatsApp business
+	// number fixit does not serve), as Plan.Unrouted.
+	Unrouted string
 }
 
 // PlanFan works out where ev goes: the ordinary routing (as Route and Plan do)
@@ -54,7 +56,18 @@ type Fan struct {
 // routing and the earlier deliveries.
 func (c *Core) PlanFan(ctx context.Context, find Reader, load func(context.Context, int64) (*store.Dialog, error),
 	ev store.Event) (*Fan, error) {
+	// As Plan: the event waits for its files (or an earlier message's) whatever
+	// takes it, and a number fixit does not serve goes to no flow at all.
+	if wait, err := c.Waits(ctx, &ev); err != nil || wait {
+		if err == nil {
+			err = ErrWait
+		}
+		return nil, err
+	}
 	fan := &Fan{Event: ev}
+	if fan.Unrouted = c.unconfigured(&ev.Event); fan.Unrouted != "" {
+		return fan, nil
+	}
 	done := map[string]bool{} // scopes that processed the event before
 	if ev.Attempts > 0 {
 		prior, err := find.EventDeliveries(ctx, ev.Seq)
@@ -124,7 +137,7 @@ func (c *Core) PlanFan(ctx context.Context, find Reader, load func(context.Conte
 			if err != nil {
 				return nil, err
 			}
-			if p.Dialog != nil {
+			if p.Dialog != nil && !otherNumber(&ev.Event, p.Dialog) {
 				add(p)
 				continue
 			}
@@ -134,7 +147,7 @@ func (c *Core) PlanFan(ctx context.Context, find Reader, load func(context.Conte
 		c.machines.Put(m)
 		if err != nil {
 			fan.Notes = append(fan.Notes, "start guard failed: "+err.Error())
-			c.log.Warn("start guard failed", "event_id", ev.ID, "flow", f.Name, "err", err)
+			c.log.Warn("start guard failed", "event_id", ev.ID, "flow", f.Name, "err", c.logText(err.Error(), &ev.Event))
 			continue
 		}
 		if ok {
@@ -192,11 +205,17 @@ func (c *Core) ApplyFan(tx store.StepTx, fan *Fan) ([]*Applied, error) {
 		}
 	}
 	if len(out) == 0 {
-		out = append(out, &Applied{Event: ev, Outcome: engine.Unrouted, Status: store.EventUnrouted})
+		// Nothing takes it: what applies to every event still does (a receipt moves
+		// its message's delivery), and the reason it is unrouted is kept.
+		a, err := c.applyPlan(tx, &Plan{Event: ev, Unrouted: fan.Unrouted})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
 	}
 	out[0].Notes = append(slices.Clone(fan.Notes), out[0].Notes...)
 
-	status, note := store.EventUnrouted, ""
+	status, note := store.EventUnrouted, fan.Unrouted
 	var ref *int64
 	var failures []string
 	for _, d := range fan.Prior {

@@ -287,3 +287,56 @@ func TestFanRecordsOnce(t *testing.T) {
 		t.Fatal("a processed delivery was recorded twice")
 	}
 }
+
+// A WhatsApp event for a business number fixit does not serve goes to no flow on
+// the fan-out path either (an alongside flow does not start on it), and stays
+// unrouted with the reason; a receipt nothing takes still moves its message's
+// delivery.
+func TestFanUnconfiguredNumberAndReceipt(t *testing.T) {
+	w := newFanWorld(t, map[string]string{"beside.yaml": `flow: beside
+start: { on: [waba.message, waba.status], alongside: true, when: event.type == "waba.message" }
+initial: open
+states:
+  open:
+    on: { waba.message: [ { log: "got it" } ] }
+`})
+	w.c = New(Config{Flows: w.h, Reader: w.st, Now: func() time.Time { return w.now }, BusinessNumbers: []string{"111"}})
+	msg := func(number string) event.Event {
+		w.n++
+		return event.Event{Source: event.SourceWABA, Type: event.TypeWABAMessage, At: w.now, DedupeKey: fmt.Sprintf("m%d", w.n),
+			Keys: []string{event.WABAKey(number, "7916")}, Contact: event.Contact{Channel: event.SourceWABA, ID: "7916"},
+			Data: map[string]any{event.FieldPhoneNumberID: number}}
+	}
+	out := w.deliver(msg("999"))
+	if len(out) != 1 || out[0].Dialog != nil {
+		t.Fatalf("an event of an unconfigured number went to %+v", out)
+	}
+	if e := w.event(out[0].Event.Seq); e.Status != store.EventUnrouted || e.Error == "" {
+		t.Errorf("event: %s %q, want unrouted with the reason", e.Status, e.Error)
+	}
+	if out := w.deliver(msg("111")); len(out) != 1 || out[0].Dialog == nil {
+		t.Fatalf("an event of a served number did not start the alongside flow: %+v", out)
+	}
+
+	// A sent message, then its read receipt, which no flow takes.
+	it := store.OutboxItem{Kind: "send", Params: []byte(`{}`)}
+	if err := w.st.Step(w.ctx, func(tx store.StepTx) error {
+		if err := tx.Enqueue(&it); err != nil {
+			return err
+		}
+		_, err := tx.SetDelivery(it.ID, store.Delivery{MessageID: "wamid.1", Status: store.DeliverySent, At: w.now})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	w.n++
+	w.deliver(event.Event{Source: event.SourceWABA, Type: event.TypeWABAStatus, At: w.now, DedupeKey: "wamid.1:read",
+		Data: map[string]any{"status": "read", "message_id": "wamid.1", event.FieldPhoneNumberID: "111"}})
+	got, err := w.st.GetOutbox(w.ctx, it.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Delivery.Status != store.DeliveryRead {
+		t.Errorf("delivery after the receipt on the fan-out path: %q, want read", got.Delivery.Status)
+	}
+}

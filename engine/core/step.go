@@ -55,11 +55,17 @@ func (c *Core) Route(ctx context.Context, find Reader, ev *store.Event) (int64, 
 	if err != nil || d == nil {
 		return 0, err
 	}
-	if n := event.BusinessNumber(&ev.Event); n != "" && d.Channel == event.SourceWABA && d.BusinessNumber != "" &&
-		d.BusinessNumber != n {
+	if otherNumber(&ev.Event, d) {
 		return 0, nil
 	}
 	return d.ID, nil
+}
+
+// otherNumber reports whether ev is a WhatsApp event of another business number
+// than d's WhatsApp conversation.
+func otherNumber(ev *event.Event, d *store.Dialog) bool {
+	n := event.BusinessNumber(ev)
+	return n != "" && d.Channel == event.SourceWABA && d.BusinessNumber != "" && d.BusinessNumber != n
 }
 
 // Plan is a step worked out before its transaction: what the interpreter made of

@@ -119,6 +119,11 @@ func (s *stepper) attempt(ev store.Event, lane int64, try func(context.Context) 
 				return
 			}
 			s.observe(log, &core.Applied{Event: ev, Outcome: engine.Failed, Err: err})
+			if event.HasFetch(&ev.Event) {
+				// Settled, if failed: the contact's events that waited behind it go on.
+				p.router.rescanSoon()
+				p.Wake()
+			}
 			return
 		}
 	}

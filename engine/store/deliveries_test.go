@@ -136,6 +136,10 @@ func TestRetentionKeepsSharedEvents(t *testing.T) {
 			}
 			return tx.MarkEvent(seq, EventProcessed, &d1.ID, "")
 		})
+		// The message's photo, downloaded for the first dialog.
+		if err := e.s.SaveFile(ctxT(t), &FileRow{ID: "f1", DialogID: &d1.ID, EventID: &seq, Path: "f1"}); err != nil {
+			t.Fatal(err)
+		}
 		end := func(d *Dialog) {
 			e.step(t, func(tx StepTx) error {
 				cur, err := tx.LockDialog(d.ID)
@@ -161,6 +165,9 @@ func TestRetentionKeepsSharedEvents(t *testing.T) {
 		if n := e.count(t, "event_deliveries", ""); n != 1 {
 			t.Errorf("%d deliveries left, want the other dialog's", n)
 		}
+		if n := e.count(t, "files", "id = ?", "f1"); n != 1 {
+			t.Errorf("the shared event's file was purged with its first dialog")
+		}
 		end(d2)
 		e.clock.Advance(100 * day)
 		if _, err := e.s.PurgeDialogs(ctxT(t), []int64{d2.ID}, e.clock.Now().Add(-10*day)); err != nil {
@@ -169,7 +176,7 @@ func TestRetentionKeepsSharedEvents(t *testing.T) {
 		if _, err := e.s.PurgeUnattached(ctxT(t), e.clock.Now().Add(-10*day), 100); err != nil {
 			t.Fatal(err)
 		}
-		if n := e.count(t, "events", "id = ?", seq) + e.count(t, "event_deliveries", ""); n != 0 {
+		if n := e.count(t, "events", "id = ?", seq) + e.count(t, "event_deliveries", "") + e.count(t, "files", ""); n != 0 {
 			t.Errorf("%d rows of the event left after both dialogs were purged", n)
 		}
 	})

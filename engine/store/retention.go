@@ -92,10 +92,12 @@ func (s *GormStore) PurgeDialogs(ctx context.Context, ids []int64, cutoff time.T
 			return nil
 		}
 		slices.Sort(keep)
-		// Files first: they belong to the dialogs' events (or to the dialogs).
+		// Files first: they belong to the dialogs' events (or to the dialogs). The
+		// files of an event that went to a dialog still kept stay with the event.
 		var err error
-		if p.Files, p.FilePaths, err = deleteFiles(tx, `dialog_id IN ? OR event_id IN (SELECT id FROM events WHERE dialog_id IN ?)`,
-			keep, keep); err != nil {
+		if p.Files, p.FilePaths, err = deleteFiles(tx, `(dialog_id IN ? OR event_id IN (SELECT id FROM events WHERE dialog_id IN ?))
+				AND NOT EXISTS (SELECT 1 FROM event_deliveries v WHERE v.event_id = files.event_id AND v.dialog_id NOT IN ?)`,
+			keep, keep, keep); err != nil {
 			return err
 		}
 		// History first: its rows refer to the events deleted after it.
@@ -164,6 +166,7 @@ func (s *GormStore) PurgeUnattached(ctx context.Context, cutoff time.Time, limit
 		var err error
 		if p.Files, p.FilePaths, err = deleteFiles(tx, `event_id IN (SELECT id FROM events
 				WHERE status IN ('processed', 'unrouted') AND dialog_id IS NULL AND received_at < ?
+				AND NOT EXISTS (SELECT 1 FROM event_deliveries v WHERE v.event_id = events.id)
 				ORDER BY id LIMIT ?)`, at, limit); err != nil {
 			return err
 		}
