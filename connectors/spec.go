@@ -119,7 +119,7 @@ var SendSpec = ActionSpec{Name: "send", Shorthand: "text", Doc: "Send a message 
 	{Name: "footer", Type: TypeTemplate, Doc: "Footer text of buttons and lists.", Example: "fixit"},
 	{Name: "template", Type: TypeWATemplate, Doc: "Send a WhatsApp template: {name, language, params}."},
 	{Name: "fallback", Type: TypeWATemplate, Doc: "Template sent instead of a free-form message outside WhatsApp's 24-hour window."},
-	{Name: "file", Type: TypeFile, Doc: "Send a file: a stored one (`${event.data.file}`) is uploaded, an https URL is sent as a link. An image, video or audio file goes as such, anything else as a document; `text` is its caption."},
+	{Name: "file", Type: TypeFile, Doc: "Send a file: a stored one (`${event.data.file}`) is uploaded, an https URL is sent as a link. An image, video or audio file goes as such, anything else as a document; `text` is its caption. A list of files (`${event.data.files}`) goes as one message per file, the text the first one's caption."},
 	{Name: "filename", Type: TypeTemplate, Doc: "The name a document is shown with (default: the stored file's name)."},
 }}
 

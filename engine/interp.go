@@ -418,10 +418,44 @@ func (r *run) actions(as []*Action) {
 			r.d.HandoffUntil = toStrings(params["until"])
 			r.hist(dialog.HistHandoff, "", "", params)
 		default:
-			r.res.Effects = append(r.res.Effects, Effect{Kind: a.Kind, Params: params, State: r.d.State, Pos: a.Pos})
-			r.hist(dialog.HistAction, "", "", map[string]any{"kind": a.Kind, "line": a.Pos.Line})
+			for _, ps := range splitFiles(a.Kind, params) {
+				r.res.Effects = append(r.res.Effects, Effect{Kind: a.Kind, Params: ps, State: r.d.State, Pos: a.Pos})
+				r.hist(dialog.HistAction, "", "", map[string]any{"kind": a.Kind, "line": a.Pos.Line})
+			}
 		}
 	}
+}
+
+// splitFiles makes a send whose file is a list of several files (e.g.
+// ${event.data.files}) one message per file, in order, the text the first one's
+// caption; a message carries one file. Any other action is itself.
+func splitFiles(kind string, params map[string]any) []map[string]any {
+	list, ok := params["file"].([]any)
+	if kind != "send" || !ok {
+		return []map[string]any{params}
+	}
+	var files []any
+	for _, f := range list {
+		if f != nil {
+			files = append(files, f)
+		}
+	}
+	if len(files) < 2 {
+		return []map[string]any{params}
+	}
+	out := make([]map[string]any, len(files))
+	for i, f := range files {
+		ps := make(map[string]any, len(params))
+		for k, v := range params {
+			if i > 0 && k == "text" {
+				continue
+			}
+			ps[k] = v
+		}
+		ps["file"] = f
+		out[i] = ps
+	}
+	return out
 }
 
 func toStrings(v any) []string {

@@ -611,3 +611,31 @@ func TestParseTimeZones(t *testing.T) {
 		t.Errorf("WithZone accepted a zone that does not exist")
 	}
 }
+
+// TestSplitFiles: a send of several files is one message per file, the text the
+// first one's caption; other sends and actions stay as they are.
+func TestSplitFiles(t *testing.T) {
+	f1, f2 := map[string]any{"id": "f1"}, map[string]any{"id": "f2"}
+	tests := []struct {
+		name   string
+		kind   string
+		params map[string]any
+		want   []map[string]any
+	}{
+		{"two files", "send", map[string]any{"file": []any{f1, nil, f2}, "text": "Файлы"},
+			[]map[string]any{{"file": f1, "text": "Файлы"}, {"file": f2}}},
+		{"one file in a list", "send", map[string]any{"file": []any{f1}, "text": "x"},
+			[]map[string]any{{"file": []any{f1}, "text": "x"}}},
+		{"one file", "send", map[string]any{"file": f1}, []map[string]any{{"file": f1}}},
+		{"text only", "send", map[string]any{"text": "hi"}, []map[string]any{{"text": "hi"}}},
+		{"not a send", "okdesk.comment", map[string]any{"file": []any{f1, f2}},
+			[]map[string]any{{"file": []any{f1, f2}}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := splitFiles(tt.kind, tt.params); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("splitFiles = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
