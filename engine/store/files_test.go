@@ -2,7 +2,9 @@ package store
 
 import (
 	"encoding/json"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/fixit-exchange/fixit/engine/event"
@@ -122,4 +124,20 @@ func TestPurgeFiles(t *testing.T) {
 			t.Errorf("PurgeUnattached files %d %v", p.Files, p.FilePaths)
 		}
 	})
+}
+
+// The read of the events that hold their contacts' later events back goes through
+// the partial index of those events, not through the pending events before it
+// (which a backlog makes many: every customer message reads it).
+func TestAwaitingFilesUsesItsIndex(t *testing.T) {
+	s := openStore(t, filepath.Join(t.TempDir(), "plan.db"), &fakeClock{now: t0})
+	var plan []struct {
+		Detail string `gorm:"column:detail"`
+	}
+	if err := s.db.Raw(`EXPLAIN QUERY PLAN `+s.awaitingFilesSQL(), 1000).Scan(&plan).Error; err != nil {
+		t.Fatal(err)
+	}
+	if len(plan) != 1 || !strings.Contains(plan[0].Detail, "USING INDEX events_awaiting_files") {
+		t.Errorf("plan %+v, want a search of events_awaiting_files", plan)
+	}
 }
