@@ -268,22 +268,18 @@ func (o *outbox) record(ctx context.Context, s core.Settlement) {
 var errNoInline = errors.New("the result cannot be applied inline")
 
 // inline records a settlement and, in the same transaction, applies its result
-// event to the action's dialog, saving the event a transaction, a read by the
-// router and a turn in a lane. The dialog's order allows it only when nothing can
-// come before the result: the dialog's lane is idle (and is held meanwhile), the
-// router has handed out every earlier event, and, when the step binds keys, no
-// event waits in a start lane (it might carry one of them). On SQLite only, where
-// this process makes every change and the dialog is at hand in the cache. Should
-// the step fail, nothing is written and the result goes the usual way.
-//
-// Looking through the events the router has yet to read for any of the dialog's
-// (a query by their keys) let three in four results through under load instead
-// of one in fifty, but cost more than it saved: the router reads those events
-// anyway, so the saving is a lane's turn and a step's overhead, and the query cost
-// more than that (measured end to end: 10 to 30% more CPU per step).
+// event to the action's dialog, saving the event a read by the router, a turn in a
+// lane and a step of its own. The dialog's order allows it only when nothing can
+// come before the result: the dialog's lane is idle (and is held meanwhile), no
+// event stored before it that the router has yet to hand out carries one of the
+// dialog's keys, its address or a key the step binds (the writer's index of unread
+// events, see unread), and, when the step binds keys, no event waits in a start
+// lane (it might carry one of them). On SQLite only, where this process makes every
+// change and the dialog is at hand in the cache. Should the step fail, nothing is
+// written and the result goes the usual way.
 func (o *outbox) inline(ctx context.Context, s core.Settlement) (*core.Applied, error) {
 	p := o.p
-	if s.Event == nil || p.dialogs == nil {
+	if s.Event == nil || p.dialogs == nil || p.w.unread == nil {
 		return nil, errNoInline
 	}
 	id := *s.Item.DialogID
@@ -300,13 +296,13 @@ func (o *outbox) inline(ctx context.Context, s core.Settlement) (*core.Applied, 
 	}
 	var applied *core.Applied
 	var stepErr error
+	address := []string{unreadAddress(id)}
 	err := p.step(ctx, func(tx store.StepTx) error {
 		applied, stepErr = nil, nil
-		// Read first: an event of this dialog the router handed out before it waits
-		// in the held lane's queue.
-		seen := p.router.seen.Load()
 		ev, err := s.Record(tx)
-		if err != nil || ev.Seq == 0 || seen < ev.Seq-1 || p.lanes.waiting(id) {
+		// The index first, the lane then: the router hands an event to the lane
+		// before it takes it out of the index, so one of the two shows it.
+		if err != nil || ev.Seq == 0 || p.w.unread.before(ev.Seq, d.Keys, address) || p.lanes.waiting(id) {
 			return err // recorded; the result event goes the usual way
 		}
 		ev.ReceivedAt = p.cfg.Now()
@@ -315,9 +311,10 @@ func (o *outbox) inline(ctx context.Context, s core.Settlement) (*core.Applied, 
 			stepErr = err
 			return err
 		}
-		// A step that binds keys waits for the start lanes: an event waiting there to
-		// start a dialog might carry one of them.
-		if len(plan.Result.Binds) > 0 && !p.lanes.quiet() {
+		// A step that binds keys waits for the start lanes and for the unread events
+		// that carry them: such an event, earlier than the result, must not find
+		// the dialog by a key bound after it.
+		if len(plan.Result.Binds) > 0 && (!p.lanes.quiet() || p.w.unread.before(ev.Seq, plan.Result.Binds)) {
 			return nil
 		}
 		applied, err = p.core.Apply(tx, plan)
@@ -333,6 +330,7 @@ func (o *outbox) inline(ctx context.Context, s core.Settlement) (*core.Applied, 
 	if err != nil || applied == nil {
 		return nil, err
 	}
+	p.w.unread.remove(applied.Event.Seq) // settled: the router will not hand it out
 	p.stepper.keep(applied, gen)
 	if len(applied.Actions) > 0 {
 		o.wake()

@@ -757,8 +757,9 @@ func (h *harness) resultOf(kind string) store.Event {
 
 // TestActionResultInline: an action's result is applied to its dialog in the
 // transaction that records it when nothing that arrived before it is still to
-// come for the dialog; when an earlier event of the dialog has not been handed out
-// yet, the result waits for its turn and the dialog sees both in arrival order.
+// come for the dialog (other dialogs' events may wait); when an earlier event of
+// the dialog has not been handed out yet, the result waits for its turn and the
+// dialog sees both in arrival order.
 func TestActionResultInline(t *testing.T) {
 	ctx := context.Background()
 	h := newHarness(t, "../../flows.d")
@@ -790,20 +791,25 @@ func TestActionResultInline(t *testing.T) {
 	}
 	h.settle()
 
-	// Another customer's message waits unseen: the answer goes the usual way,
-	// after it, and still reaches the dialog.
+	// Another customer's message waits unseen: it is not the dialog's, so the
+	// answer is applied where it is recorded all the same, and the message then
+	// starts a dialog of its own.
 	h = newHarness(t, "../../flows.d")
 	toIssue(h)
-	h.append(h.waFrom("79160000002", "Добрый день"))
+	first := h.dialog().ID
+	other := h.append(h.waFrom("79160000002", "Добрый день"))[0].Seq
 	if _, err := h.p.RunOutbox(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if r := h.resultOf("okdesk.create_issue"); r.Status != store.EventPending {
-		t.Fatalf("the answer was applied past an event the router had not read: %s", r.Status)
+	if r := h.resultOf("okdesk.create_issue"); r.Status != store.EventProcessed {
+		t.Fatalf("another customer's unread message held the answer back: %s", r.Status)
+	}
+	if e, err := h.st.GetEvent(ctx, other); err != nil || e.Status != store.EventPending {
+		t.Fatalf("the other customer's message: %+v %v, want it still pending", e, err)
 	}
 	h.settle()
-	if r := h.resultOf("okdesk.create_issue"); r.Status != store.EventProcessed {
-		t.Fatalf("the answer was not processed after the other message: %s", r.Status)
+	if e, err := h.st.GetEvent(ctx, other); err != nil || e.Status != store.EventProcessed || e.DialogID == nil || *e.DialogID == first {
+		t.Fatalf("the other customer's message after settling: %+v %v", e, err)
 	}
 
 	// The same customer writes before Okdesk answers, and the router has not seen
@@ -832,4 +838,74 @@ func TestActionResultInline(t *testing.T) {
 	if len(order) != 2 || order[0] != msg {
 		t.Errorf("the dialog saw %v, want the message %d before the answer %d", order, msg, res.Seq)
 	}
+
+	// An Okdesk event about the issue arrives before Okdesk's answer is recorded and
+	// the router has not read it: the answer binds its key, so it waits, and the
+	// earlier event does not find the dialog by a key bound after it.
+	h = newHarness(t, "../../flows.d")
+	toIssue(h)
+	early := h.append(event.Event{Source: "okdesk", Type: "okdesk.new_ticket_status", DedupeKey: "okdesk:s:1542:early",
+		Keys: []string{"okdesk:issue:1542"}, Data: map[string]any{"new_status": "completed", "issue_id": "1542"}})[0].Seq
+	if _, err := h.p.RunOutbox(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r := h.resultOf("okdesk.create_issue"); r.Status != store.EventPending {
+		t.Fatalf("the answer bound a key an earlier unread event carries: %s", r.Status)
+	}
+	h.settle()
+	if e, err := h.st.GetEvent(ctx, early); err != nil || e.Status != store.EventUnrouted {
+		t.Fatalf("the early Okdesk event: %+v %v, want it unrouted (no dialog held its key yet)", e, err)
+	}
+	if d := h.dialog(); d.State != "issue_open" {
+		t.Fatalf("dialog after settling: %+v", d)
+	}
+}
+
+// TestUnread: the index of the events the router has yet to hand out.
+func TestUnread(t *testing.T) {
+	u := newUnread()
+	msg := func(keys ...string) *event.Event { return &event.Event{Source: "waba", Keys: keys} }
+	result := event.ActionResult{ActionID: 7, DialogID: 42, Kind: "send"}.Event(time.Now())
+	u.add(10, msg("waba:a", "phone:a"))
+	u.add(11, &result)
+	u.add(12, msg("waba:b"))
+	u.add(13, msg()) // no keys: not indexed
+	for _, c := range []struct {
+		seq  int64
+		keys []string
+		want bool
+	}{
+		{11, []string{"waba:a"}, true},
+		{10, []string{"waba:a"}, false}, // only events stored before seq count
+		{20, []string{"phone:a"}, true},
+		{20, []string{unreadAddress(42)}, true},
+		{20, []string{unreadAddress(43), "waba:c"}, false},
+		{12, []string{"waba:b"}, false},
+	} {
+		if got := u.before(c.seq, c.keys); got != c.want {
+			t.Errorf("before(%d, %v) = %v, want %v", c.seq, c.keys, got, c.want)
+		}
+	}
+	u.remove(10)
+	if u.before(20, []string{"waba:a", "phone:a"}) || u.size() != 2 {
+		t.Errorf("a removed event still counts (size %d)", u.size())
+	}
+	// A rolled-back event's seq given to the next one: both keys go with the seq.
+	u.add(14, msg("waba:x"))
+	u.add(14, msg("waba:y"))
+	u.remove(14)
+	if u.before(20, []string{"waba:x"}, []string{"waba:y"}) {
+		t.Error("a reused seq left a key behind")
+	}
+	// The sweep drops what the router has read past, once the index is large.
+	for seq := int64(100); seq < 100+sweepFrom; seq++ {
+		u.add(seq, msg(fmt.Sprint("k", seq)))
+	}
+	u.sweep(50)
+	if u.before(20, []string{unreadAddress(42)}) || !u.before(200, []string{"k150"}) {
+		t.Error("sweep(50) kept an event up to 50 or dropped a later one")
+	}
+	var nilIndex *unread // PostgreSQL: no index
+	nilIndex.remove(1)
+	nilIndex.sweep(1)
 }

@@ -87,11 +87,15 @@ func (r *router) once(ctx context.Context) error {
 				// Neither the cursor nor seen moves past it: the next look routes it again.
 				return err
 			}
+			// In its lane (or settled) now: no longer an event that may come before
+			// a result applied out of turn.
+			r.p.w.unread.remove(evs[i].Seq)
 			r.cursor = evs[i].Seq
 			if r.cursor > r.seen.Load() {
 				r.seen.Store(r.cursor)
 			}
 		}
+		r.p.w.unread.sweep(r.seen.Load())
 	}
 	return ctx.Err()
 }

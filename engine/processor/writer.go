@@ -30,6 +30,8 @@ type writer struct {
 	st  store.Store
 	met *metrics.Metrics
 	now func() time.Time
+	// unread, on a single-writer store, indexes the events each step stores.
+	unread *unread
 
 	mu         sync.Mutex
 	urgent     []*stepReq // inbox appends: a webhook waits for each
@@ -49,7 +51,11 @@ type stepReq struct {
 }
 
 func newWriter(st store.Store, met *metrics.Metrics, now func() time.Time) *writer {
-	return &writer{st: st, met: met, now: now}
+	w := &writer{st: st, met: met, now: now}
+	if st != nil && st.SingleWriter() {
+		w.unread = newUnread()
+	}
+	return w
 }
 
 // writerStallLimit is how long the writer may hold writes without answering any
@@ -115,7 +121,8 @@ func (w *writer) enqueue(ctx context.Context, fn func(store.StepTx) error, urgen
 		defer w.end(1)
 		return w.st.Step(ctx, fn)
 	}
-	r := &stepReq{fn: fn, done: make(chan struct{})}
+	u := w.unread
+	r := &stepReq{fn: func(tx store.StepTx) error { return fn(indexingTx{StepTx: tx, u: u}) }, done: make(chan struct{})}
 	w.mu.Lock()
 	w.holdLocked()
 	if urgent {

@@ -1,0 +1,145 @@
+package processor
+
+import (
+	"slices"
+	"strconv"
+	"sync"
+
+	"github.com/fixit-exchange/fixit/engine/event"
+	"github.com/fixit-exchange/fixit/engine/store"
+)
+
+// unread indexes, on a single-writer store, the events stored and not yet handed
+// out by the router, by their keys: it answers whether an event of a dialog could
+// still come before one being applied out of turn (an action's result applied
+// where it is recorded, see outbox.inline). Every event goes into the store
+// through the writer (webhooks, timers, action results, operators' controls),
+// which adds it inside the transaction that stores it; the router removes it once
+// the event is in a lane (or settled), and inline removes the result it applied.
+// An event whose transaction was rolled back is left behind and only makes the
+// answer more cautious, until sweep drops what the router has read past.
+type unread struct {
+	mu    sync.Mutex
+	keys  map[int64][]string // seq → the keys it is indexed under
+	byKey map[string][]int64 // key → the seqs of the unread events carrying it
+}
+
+func newUnread() *unread {
+	return &unread{keys: map[int64][]string{}, byKey: map[string][]int64{}}
+}
+
+// unreadAddress is the key an event addressed to a dialog (a timer, an action
+// result, an operator's control) is indexed under.
+func unreadAddress(dialogID int64) string { return "\x00dialog:" + strconv.FormatInt(dialogID, 10) }
+
+// add indexes a stored event under its keys and, when it is addressed to a
+// dialog, under that dialog's address.
+func (u *unread) add(seq int64, ev *event.Event) {
+	keys := ev.Keys
+	if id, ok := event.Target(ev); ok {
+		keys = append(slices.Clip(keys), unreadAddress(id))
+	}
+	if len(keys) == 0 {
+		return
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	// The seq of a rolled-back event is given to the next one: keep both's keys,
+	// so that remove finds every list it is in.
+	for _, k := range keys {
+		if !slices.Contains(u.keys[seq], k) {
+			u.keys[seq] = append(u.keys[seq], k)
+			u.byKey[k] = append(u.byKey[k], seq)
+		}
+	}
+}
+
+// remove forgets an event: it is in a lane, or settled.
+func (u *unread) remove(seq int64) {
+	if u == nil {
+		return
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.removeLocked(seq)
+}
+
+func (u *unread) removeLocked(seq int64) {
+	keys, ok := u.keys[seq]
+	if !ok {
+		return
+	}
+	delete(u.keys, seq)
+	for _, k := range keys {
+		seqs := slices.DeleteFunc(u.byKey[k], func(s int64) bool { return s == seq })
+		if len(seqs) == 0 {
+			delete(u.byKey, k)
+		} else {
+			u.byKey[k] = seqs
+		}
+	}
+}
+
+// sweepFrom is how many events the index holds before the router sweeps it.
+const sweepFrom = 4096
+
+// sweep forgets every event up to seen, the highest seq the router has read: what
+// is left of those is an event whose transaction was rolled back, or one settled
+// before the router came to it.
+func (u *unread) sweep(seen int64) {
+	if u == nil {
+		return
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if len(u.keys) < sweepFrom {
+		return
+	}
+	for seq := range u.keys {
+		if seq <= seen {
+			u.removeLocked(seq)
+		}
+	}
+}
+
+// before reports whether an unread event stored before seq carries one of keys.
+func (u *unread) before(seq int64, keys ...[]string) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for _, ks := range keys {
+		for _, k := range ks {
+			for _, s := range u.byKey[k] {
+				if s < seq {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// size is how many events the index holds.
+func (u *unread) size() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.keys)
+}
+
+// indexingTx is a step's transaction that indexes the events it stores.
+type indexingTx struct {
+	store.StepTx
+	u *unread
+}
+
+func (t indexingTx) AppendEvents(events []event.Event) ([]store.AppendResult, error) {
+	res, err := t.StepTx.AppendEvents(events)
+	if err != nil {
+		return res, err
+	}
+	for i := range res {
+		if !res[i].Duplicate {
+			t.u.add(res[i].Seq, &events[i])
+		}
+	}
+	return res, nil
+}
