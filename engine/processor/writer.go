@@ -10,9 +10,10 @@ import (
 	"github.com/fixit-exchange/fixit/metrics"
 )
 
-// Batch bounds. A step batch is kept short so that an inbox append waiting behind
-// it (and the webhook waiting for that append) is not held long; appends, which
-// are cheap and answer webhooks, go in batches of their own, first.
+// Batch bounds of one transaction: up to maxAppendBatch inbox appends, which
+// answer webhooks and go first, and up to maxStepBatch steps after them. The steps
+// are kept few so that an append waiting behind a batch (and the webhook waiting
+// for that append) is not held long.
 const (
 	maxStepBatch   = 32
 	maxAppendBatch = 64
@@ -144,16 +145,18 @@ func (w *writer) enqueue(ctx context.Context, fn func(store.StepTx) error, urgen
 func (w *writer) commit() {
 	for {
 		w.mu.Lock()
-		var batch []*stepReq
-		if n := min(len(w.urgent), maxAppendBatch); n > 0 {
-			batch, w.urgent = w.urgent[:n:n], w.urgent[n:]
-		} else if n := min(len(w.queue), maxStepBatch); n > 0 {
-			batch, w.queue = w.queue[:n:n], w.queue[n:]
-		} else {
+		a, s := min(len(w.urgent), maxAppendBatch), min(len(w.queue), maxStepBatch)
+		if a+s == 0 {
 			w.committing = false
 			w.mu.Unlock()
 			return
 		}
+		// Appends first, then steps, in one transaction: a commit costs about as
+		// much as a batch's writes (SQLite writes every page they touched to the
+		// WAL), and the appends and steps of one moment touch the same pages.
+		batch := make([]*stepReq, 0, a+s)
+		batch = append(append(batch, w.urgent[:a]...), w.queue[:s]...)
+		w.urgent, w.queue = w.urgent[a:], w.queue[s:]
 		n := len(batch)
 		w.mu.Unlock()
 
