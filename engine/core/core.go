@@ -26,7 +26,7 @@ type Flows interface {
 // earlier deliveries, and the stored versions of flows no longer in service. A
 // store.Store is one; the processor puts its caches in front of it.
 type Reader interface {
-	FindDialogByKeys(ctx context.Context, keys []string) (*store.Dialog, error)
+	RouteKeys(ctx context.Context, keys []string) (*store.DialogRoute, error)
 	FindScopedDialogs(ctx context.Context, keys []string) ([]store.ScopedDialog, error)
 	EventDeliveries(ctx context.Context, seq int64) ([]store.EventDelivery, error)
 	AwaitingFiles(ctx context.Context, before int64, keys []string) (bool, error)

@@ -137,7 +137,7 @@ func (c *Core) PlanFan(ctx context.Context, find Reader, load func(context.Conte
 			if err != nil {
 				return nil, err
 			}
-			if p.Dialog != nil && !otherNumber(&ev.Event, p.Dialog) {
+			if p.Dialog != nil && !otherNumber(&ev.Event, p.Dialog.Channel, p.Dialog.BusinessNumber) {
 				add(p)
 				continue
 			}

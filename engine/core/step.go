@@ -51,21 +51,21 @@ func (c *Core) Route(ctx context.Context, find Reader, ev *store.Event) (int64, 
 	if len(ev.Keys) == 0 || c.unconfigured(&ev.Event) != "" {
 		return 0, nil
 	}
-	d, err := find.FindDialogByKeys(ctx, ev.Keys)
+	d, err := find.RouteKeys(ctx, ev.Keys)
 	if err != nil || d == nil {
 		return 0, err
 	}
-	if otherNumber(&ev.Event, d) {
+	if otherNumber(&ev.Event, d.Channel, d.BusinessNumber) {
 		return 0, nil
 	}
 	return d.ID, nil
 }
 
 // otherNumber reports whether ev is a WhatsApp event of another business number
-// than d's WhatsApp conversation.
-func otherNumber(ev *event.Event, d *store.Dialog) bool {
+// than that of a dialog's WhatsApp conversation (its channel and business number).
+func otherNumber(ev *event.Event, channel, businessNumber string) bool {
 	n := event.BusinessNumber(ev)
-	return n != "" && d.Channel == event.SourceWABA && d.BusinessNumber != "" && d.BusinessNumber != n
+	return n != "" && channel == event.SourceWABA && businessNumber != "" && businessNumber != n
 }
 
 // Plan is a step worked out before its transaction: what the interpreter made of

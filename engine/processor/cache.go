@@ -134,14 +134,21 @@ const keyCacheSize = 4 * dialogCacheSize
 // known here. The router's answer must be the stored one: the first key that is
 // bound wins there, so a miss on the first key is no answer (a later key's dialog
 // may not be the right one) and the store is asked.
-func (c *dialogCache) route(keys []string) (int64, bool) {
+func (c *dialogCache) route(keys []string) (*store.DialogRoute, bool) {
 	if c == nil || len(keys) == 0 {
-		return 0, false
+		return nil, false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	id, ok := c.keys[keys[0]]
-	return id, ok
+	if !ok {
+		return nil, false
+	}
+	r := &store.DialogRoute{ID: id}
+	if d, ok := c.m[id]; ok {
+		r.Channel, r.BusinessNumber = d.Channel, d.BusinessNumber
+	}
+	return r, true
 }
 
 // forgetKeys drops keys from the key map: they led to a dialog that has ended.

@@ -22,9 +22,9 @@ type countingStore struct {
 	dialogs, keys, windows, routes atomic.Int64
 }
 
-func (c *countingStore) FindDialogByKeys(ctx context.Context, keys []string) (*store.Dialog, error) {
+func (c *countingStore) RouteKeys(ctx context.Context, keys []string) (*store.DialogRoute, error) {
 	c.routes.Add(1)
-	return c.Store.FindDialogByKeys(ctx, keys)
+	return c.Store.RouteKeys(ctx, keys)
 }
 
 func (c *countingStore) GetDialog(ctx context.Context, id int64) (*store.Dialog, error) {
@@ -214,8 +214,8 @@ states:
 	h.append(tg("m1")) // starts the dialog in ask
 	h.settle()
 	first := h.dialog().ID
-	if id, ok := h.p.dialogs.route([]string{"telegram:7"}); !ok || id != first {
-		t.Fatalf("key map after the start: %d %v, want %d", id, ok, first)
+	if r, ok := h.p.dialogs.route([]string{"telegram:7"}); !ok || r.ID != first || r.Channel != "telegram" {
+		t.Fatalf("key map after the start: %+v %v, want dialog %d on telegram", r, ok, first)
 	}
 	h.append(tg("m2")) // ends it
 	h.settle()

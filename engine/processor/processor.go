@@ -9,7 +9,6 @@ import (
 	"github.com/fixit-exchange/fixit/connectors"
 	"github.com/fixit-exchange/fixit/engine"
 	"github.com/fixit-exchange/fixit/engine/core"
-	"github.com/fixit-exchange/fixit/engine/dialog"
 	"github.com/fixit-exchange/fixit/engine/store"
 	"github.com/fixit-exchange/fixit/metrics"
 )
@@ -198,11 +197,11 @@ type cachedReader struct {
 	dialogs *dialogCache
 }
 
-func (r cachedReader) FindDialogByKeys(ctx context.Context, keys []string) (*store.Dialog, error) {
-	if id, ok := r.dialogs.route(keys); ok {
-		return &store.Dialog{Dialog: dialog.Dialog{ID: id}}, nil // the router needs only the id
+func (r cachedReader) RouteKeys(ctx context.Context, keys []string) (*store.DialogRoute, error) {
+	if d, ok := r.dialogs.route(keys); ok {
+		return d, nil
 	}
-	return r.st.FindDialogByKeys(ctx, keys)
+	return r.st.RouteKeys(ctx, keys)
 }
 
 func (r cachedReader) FindScopedDialogs(ctx context.Context, keys []string) ([]store.ScopedDialog, error) {

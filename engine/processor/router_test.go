@@ -9,17 +9,17 @@ import (
 	"github.com/fixit-exchange/fixit/engine/store"
 )
 
-// failingRoutes is a store whose next FindDialogByKeys calls fail while fail > 0.
+// failingRoutes is a store whose next RouteKeys calls fail while fail > 0.
 type failingRoutes struct {
 	store.Store
 	fail atomic.Int64
 }
 
-func (f *failingRoutes) FindDialogByKeys(ctx context.Context, keys []string) (*store.Dialog, error) {
+func (f *failingRoutes) RouteKeys(ctx context.Context, keys []string) (*store.DialogRoute, error) {
 	if f.fail.Add(-1) >= 0 {
 		return nil, errors.New("database away")
 	}
-	return f.Store.FindDialogByKeys(ctx, keys)
+	return f.Store.RouteKeys(ctx, keys)
 }
 
 // TestRouteErrorKeepsTheEvent: an event whose dialog could not be looked up is not

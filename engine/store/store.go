@@ -99,6 +99,14 @@ type AppendResult struct {
 	Duplicate bool
 }
 
+// DialogRoute is what routing needs of the live dialog an event's keys lead to:
+// its id, and the channel and business number its conversation is on.
+type DialogRoute struct {
+	ID             int64
+	Channel        string
+	BusinessNumber string
+}
+
 // Dialog is one running or ended conversation of a flow, as stored: the dialog
 // with the store's bookkeeping around it. Keys is filled by LoadDialog only.
 type Dialog struct {
@@ -289,6 +297,9 @@ type Store interface {
 	// FindDialogByKeys returns the live dialog bound to the first of keys that is bound
 	// to one in the ordinary scope, or nil and no error when none is.
 	FindDialogByKeys(ctx context.Context, keys []string) (*Dialog, error)
+	// RouteKeys is FindDialogByKeys for routing: the dialog's id, channel and
+	// business number only, or nil and no error when no dialog is bound.
+	RouteKeys(ctx context.Context, keys []string) (*DialogRoute, error)
 	// FindScopedDialogs returns, for each key scope other than the ordinary one
 	// (each alongside flow), the live dialog bound to the first of keys bound in
 	// that scope, ordered by scope.

@@ -411,6 +411,14 @@ func TestKeyBinding(t *testing.T) {
 			if err != nil {
 				t.Fatalf("FindDialogByKeys(%v): %v", keys, err)
 			}
+			// Routing reads the same dialog, its id and channel only.
+			r, err := e.s.RouteKeys(ctxT(t), keys)
+			if err != nil {
+				t.Fatalf("RouteKeys(%v): %v", keys, err)
+			}
+			if (d == nil) != (r == nil) || (d != nil && (r.ID != d.ID || r.Channel != d.Channel || r.BusinessNumber != d.BusinessNumber)) {
+				t.Fatalf("RouteKeys(%v) = %+v, FindDialogByKeys = %+v", keys, r, d)
+			}
 			if d == nil {
 				return 0
 			}
