@@ -783,12 +783,7 @@ func (s *GormStore) FindDialogByKeys(ctx context.Context, keys []string) (*Dialo
 	if err != nil {
 		return nil, fmt.Errorf("find dialog by keys: %w", err)
 	}
-	best := -1
-	for i := range rows {
-		if best < 0 || slices.Index(clean, rows[i].BoundKey) < slices.Index(clean, rows[best].BoundKey) {
-			best = i
-		}
-	}
+	best := firstBound(clean, len(rows), func(i int) string { return rows[i].BoundKey })
 	if best < 0 {
 		return nil, nil
 	}
@@ -821,17 +816,24 @@ func (s *GormStore) RouteKeys(ctx context.Context, keys []string) (*DialogRoute,
 	if err != nil {
 		return nil, fmt.Errorf("route by keys: %w", err)
 	}
-	best := -1
-	for i := range rows {
-		if best < 0 || slices.Index(clean, rows[i].Key) < slices.Index(clean, rows[best].Key) {
-			best = i
-		}
-	}
+	best := firstBound(clean, len(rows), func(i int) string { return rows[i].Key })
 	if best < 0 {
 		return nil, nil
 	}
 	r := rows[best]
 	return &DialogRoute{ID: r.ID, Channel: r.Channel, BusinessNumber: r.BusinessNumber}, nil
+}
+
+// firstBound returns which of n rows holds the key that comes first in keys (the
+// first key that is bound wins), key(i) being row i's; -1 when n is 0.
+func firstBound(keys []string, n int, key func(int) string) int {
+	best := -1
+	for i := range n {
+		if best < 0 || slices.Index(keys, key(i)) < slices.Index(keys, key(best)) {
+			best = i
+		}
+	}
+	return best
 }
 
 // cleanKeys returns keys as stored, without the empty ones.
