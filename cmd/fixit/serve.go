@@ -270,7 +270,9 @@ func newApp(ctx context.Context, c config, log *slog.Logger, opt appOptions) (*a
 	stream := server.NewStream()
 	a.proc = processor.New(processor.Config{Store: st, Flows: a.flows, Registry: reg, Metrics: a.met, Logger: log,
 		Now: opt.now, FlowEnv: env, LogContent: c.LogContent, Observer: feed{stream: stream, next: opt.observer},
-		BusinessNumbers: c.WABAPhoneIDs})
+		BusinessNumbers: c.WABAPhoneIDs,
+		// A SQLite database has one server, which holds its lock (store.Lock).
+		Exclusive: !store.IsPostgres(c.DB)})
 	if rep := a.proc.Reload(ctx, false); rep.Result != engine.ReloadOK {
 		a.close()
 		return nil, fmt.Errorf("flows in %s have errors (run `fixit validate %s`)", c.Flows, c.Flows)

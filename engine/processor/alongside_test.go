@@ -21,7 +21,7 @@ import (
 // once, and each dialog sees its events in arrival order.
 func TestAlongsideEachDeliveryOnce(t *testing.T) {
 	storetest.EachDB(t, func(t *testing.T, dsn string) {
-		h := newHarnessOn(t, "testdata/alongside", dsn)
+		h := newSharedHarness(t, "testdata/alongside", dsn)
 		ctx := context.Background()
 		const convs, n = 3, 24
 		comments := 0

@@ -58,6 +58,15 @@ type Config struct {
 	// Observer, when set, hears of every step and every settled action after its
 	// commit (the admin API's live stream; tests).
 	Observer Observer
+	// Exclusive says that this processor is the only one writing to its store:
+	// fixit serve holds the SQLite database's lock (store.Lock). On a single-writer
+	// store it then trusts what it remembers of its own writes to save reads and
+	// turns: an action's result is applied where it is recorded when no event of
+	// its dialog that the router has yet to hand out comes first (outbox.inline),
+	// and a start lane trusts the router's finding that no dialog holds an event's
+	// keys unless one of them was bound since. Leave it false when processors share
+	// a SQLite database (tests do, to play replicas).
+	Exclusive bool
 }
 
 // Observer hears what the processor did, after the commit. Calls come from many
@@ -96,6 +105,9 @@ type Processor struct {
 	// and (write) by a reload while it moves dialogs and swaps the flow set.
 	swap  sync.RWMutex
 	waits sync.Map // an operator's control event's dedupe key → chan *core.Applied (Control)
+	// misses are the events the router found no dialog for and handed to a start
+	// lane: seq → the bind log's mark taken before the look-up.
+	misses sync.Map
 }
 
 // New returns a Processor; Run starts it. Its Inbox is ready at once.
@@ -122,7 +134,7 @@ func New(cfg Config) *Processor {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	p := &Processor{cfg: cfg, st: cfg.Store, log: cfg.Logger, met: cfg.Metrics}
-	p.w = newWriter(cfg.Store, cfg.Metrics, cfg.Now)
+	p.w = newWriter(cfg.Store, cfg.Metrics, cfg.Now, cfg.Exclusive)
 	p.windows = newWindowCache()
 	if cfg.Store != nil && cfg.Store.SingleWriter() {
 		p.dialogs = newDialogCache()

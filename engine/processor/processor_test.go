@@ -115,6 +115,19 @@ func newHarnessOn(t *testing.T, flowsDir, dsn string) *harness {
 // newHarnessWith is newHarnessOn with the processor's store wrapped by wrap (nil: as is).
 func newHarnessWith(t *testing.T, flowsDir, dsn string, wrap func(store.Store) store.Store) *harness {
 	t.Helper()
+	return newHarnessConfig(t, flowsDir, dsn, wrap, true)
+}
+
+// newSharedHarness is newHarnessOn for a database another processor will share
+// (runWithReplica): the processor is not exclusive.
+func newSharedHarness(t *testing.T, flowsDir, dsn string) *harness {
+	t.Helper()
+	return newHarnessConfig(t, flowsDir, dsn, nil, false)
+}
+
+// newHarnessConfig is newHarnessWith with Config.Exclusive given.
+func newHarnessConfig(t *testing.T, flowsDir, dsn string, wrap func(store.Store) store.Store, exclusive bool) *harness {
+	t.Helper()
 	ctx := context.Background()
 	clk := &clock{t: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)}
 	opened, err := store.Open(ctx, dsn, slog.New(slog.DiscardHandler), store.WithClock(clk.Now))
@@ -139,7 +152,7 @@ func newHarnessWith(t *testing.T, flowsDir, dsn string, wrap func(store.Store) s
 	}
 	p := New(Config{Store: st, Flows: h, Registry: reg, Now: clk.Now, Jitter: func() float64 { return 0 },
 		Logger:      slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		BackoffBase: time.Second, MaxAttempts: 3})
+		BackoffBase: time.Second, MaxAttempts: 3, Exclusive: exclusive})
 	t.Cleanup(p.Inbox().Close)
 	if r := p.Reload(ctx, false); r.Result != engine.ReloadOK {
 		t.Fatalf("flows: %+v", r)
@@ -520,6 +533,9 @@ func TestOutboxKeepsDialogOrder(t *testing.T) {
 // database, as two replicas, until no event is pending (or timeout passes).
 func (h *harness) runWithReplica(timeout time.Duration) {
 	h.t.Helper()
+	if h.p.cfg.Exclusive {
+		h.t.Fatal("runWithReplica: the harness's processor is exclusive (use newSharedHarness)")
+	}
 	ctx := context.Background()
 	st2, err := store.Open(ctx, h.dsn, slog.New(slog.DiscardHandler), store.WithClock(h.clk.Now))
 	if err != nil {
@@ -551,7 +567,7 @@ func (h *harness) runWithReplica(timeout time.Duration) {
 // rolls back with store.ErrSettled).
 func TestTwoProcessorsApplyEachEventOnce(t *testing.T) {
 	storetest.EachDB(t, func(t *testing.T, dsn string) {
-		h := newHarnessOn(t, "testdata/counter", dsn)
+		h := newSharedHarness(t, "testdata/counter", dsn)
 		ctx := context.Background()
 		const n = 60
 		for c := 0; c < 3; c++ { // three conversations

@@ -126,14 +126,20 @@ func (r *router) route(ctx context.Context, ev store.Event) error {
 		r.p.stepper.processFan(ev)
 		return nil
 	}
+	binds := r.p.w.binds
+	mark := binds.now()
 	id, err := r.p.core.Route(ctx, r.p.core.Reader(), &ev)
 	if err != nil {
 		return fmt.Errorf("find the dialog of event %s: %w", ev.ID, err)
 	}
 	if id == 0 && r.run == nil {
 		lanes.wait()
-		if id, err = r.p.core.Route(ctx, r.p.core.Reader(), &ev); err != nil {
-			return fmt.Errorf("find the dialog of event %s: %w", ev.ID, err)
+		// The steps waited for may have bound one of its keys.
+		if binds.since(mark, ev.Keys) {
+			mark = binds.now()
+			if id, err = r.p.core.Route(ctx, r.p.core.Reader(), &ev); err != nil {
+				return fmt.Errorf("find the dialog of event %s: %w", ev.ID, err)
+			}
 		}
 		if id == 0 {
 			r.run = map[string]int64{}
@@ -146,6 +152,11 @@ func (r *router) route(ctx context.Context, ev store.Event) error {
 		}
 		lanes.submit(id, ev)
 		return nil
+	}
+	if binds != nil {
+		// The start lane trusts this look-up unless one of the keys is bound
+		// meanwhile (stepper.once).
+		r.p.misses.Store(ev.Seq, mark)
 	}
 	lanes.submit(r.startLane(ev.Keys), ev)
 	return nil

@@ -191,9 +191,15 @@ func (s *stepper) once(ctx context.Context, target int64, ev store.Event) (*core
 	p.swap.RLock()
 	defer p.swap.RUnlock()
 	if target < 0 {
-		var err error
-		if target, err = p.core.Route(ctx, p.core.Reader(), &ev); err != nil {
-			return nil, err
+		// The router found no dialog for it: that holds unless one of its keys was
+		// bound since (an earlier event of the lane started a dialog, say).
+		if mark, ok := p.misses.LoadAndDelete(ev.Seq); ok && !p.w.binds.since(mark.(uint64), ev.Keys) {
+			target = 0
+		} else {
+			var err error
+			if target, err = p.core.Route(ctx, p.core.Reader(), &ev); err != nil {
+				return nil, err
+			}
 		}
 	}
 	var d *store.Dialog

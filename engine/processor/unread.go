@@ -125,10 +125,24 @@ func (u *unread) size() int {
 	return len(u.keys)
 }
 
-// indexingTx is a step's transaction that indexes the events it stores.
+// indexingTx is a step's transaction that indexes the events it stores and notes
+// the keys it binds in the ordinary scope (for the bind log, once committed).
 type indexingTx struct {
 	store.StepTx
-	u *unread
+	u     *unread
+	bound *[]string
+}
+
+func (t indexingTx) BindKey(dialogID int64, key string) error { return t.BindKeyIn("", dialogID, key) }
+
+func (t indexingTx) BindKeyIn(scope string, dialogID int64, key string) error {
+	if err := t.StepTx.BindKeyIn(scope, dialogID, key); err != nil {
+		return err
+	}
+	if scope == "" {
+		*t.bound = append(*t.bound, key)
+	}
+	return nil
 }
 
 func (t indexingTx) AppendEvents(events []event.Event) ([]store.AppendResult, error) {
@@ -142,4 +156,68 @@ func (t indexingTx) AppendEvents(events []event.Event) ([]store.AppendResult, er
 		}
 	}
 	return res, nil
+}
+
+// bindLog is, on a single-writer store, the keys bound in the ordinary scope by
+// committed steps, in commit order. It lets a look-up that found no dialog for an
+// event's keys be trusted later: the answer holds as long as none of the keys was
+// bound since (see since). The router looks an event up and hands it to a start
+// lane; the lane would otherwise ask the store again.
+//
+// A key is published after the commit that bound it, so a look-up that began
+// before the publication (now taken before it) either saw the key in the store or
+// finds it here.
+type bindLog struct {
+	mu    sync.Mutex
+	seq   uint64            // commits published
+	at    map[string]uint64 // key → the commit that last bound it
+	floor uint64            // what was bound up to it is forgotten
+}
+
+// bindLogSize bounds the keys remembered; past it the log forgets them all, and a
+// look-up older than that is not trusted.
+const bindLogSize = 1 << 16
+
+func newBindLog() *bindLog { return &bindLog{at: map[string]uint64{}} }
+
+// now is the mark to take before a look-up.
+func (b *bindLog) now() uint64 {
+	if b == nil {
+		return 0
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.seq
+}
+
+// publish records the keys a committed step bound.
+func (b *bindLog) publish(keys []string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.seq++
+	if len(b.at)+len(keys) > bindLogSize {
+		b.at, b.floor = map[string]uint64{}, b.seq-1
+	}
+	for _, k := range keys {
+		b.at[k] = b.seq
+	}
+}
+
+// since reports whether one of keys may have been bound after mark (true when
+// the log does not know: no log, or the mark is older than what it remembers).
+func (b *bindLog) since(mark uint64, keys []string) bool {
+	if b == nil {
+		return true
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if mark < b.floor {
+		return true
+	}
+	for _, k := range keys {
+		if b.at[k] > mark {
+			return true
+		}
+	}
+	return false
 }

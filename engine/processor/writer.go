@@ -31,8 +31,10 @@ type writer struct {
 	st  store.Store
 	met *metrics.Metrics
 	now func() time.Time
-	// unread, on a single-writer store, indexes the events each step stores.
+	// unread, on a single-writer store, indexes the events each step stores, and
+	// binds logs the keys they bind.
 	unread *unread
+	binds  *bindLog
 
 	mu         sync.Mutex
 	urgent     []*stepReq // inbox appends: a webhook waits for each
@@ -46,15 +48,17 @@ type writer struct {
 
 // stepReq is one step waiting to be committed with others.
 type stepReq struct {
-	fn   func(store.StepTx) error
-	err  error
-	done chan struct{}
+	fn    func(store.StepTx) error
+	err   error
+	done  chan struct{}
+	bound []string // the keys the step bound in the ordinary scope
 }
 
-func newWriter(st store.Store, met *metrics.Metrics, now func() time.Time) *writer {
+// newWriter returns the writer of st; exclusive is Config.Exclusive.
+func newWriter(st store.Store, met *metrics.Metrics, now func() time.Time, exclusive bool) *writer {
 	w := &writer{st: st, met: met, now: now}
-	if st != nil && st.SingleWriter() {
-		w.unread = newUnread()
+	if exclusive && st != nil && st.SingleWriter() {
+		w.unread, w.binds = newUnread(), newBindLog()
 	}
 	return w
 }
@@ -122,8 +126,13 @@ func (w *writer) enqueue(ctx context.Context, fn func(store.StepTx) error, urgen
 		defer w.end(1)
 		return w.st.Step(ctx, fn)
 	}
-	u := w.unread
-	r := &stepReq{fn: func(tx store.StepTx) error { return fn(indexingTx{StepTx: tx, u: u}) }, done: make(chan struct{})}
+	r := &stepReq{fn: fn, done: make(chan struct{})}
+	if w.unread != nil {
+		r.fn = func(tx store.StepTx) error {
+			r.bound = r.bound[:0] // a batch may run a step twice
+			return fn(indexingTx{StepTx: tx, u: w.unread, bound: &r.bound})
+		}
+	}
 	w.mu.Lock()
 	w.holdLocked()
 	if urgent {
@@ -173,7 +182,9 @@ func (w *writer) commit() {
 			w.met.WriterBusy.Add(max(w.now().Sub(start).Seconds(), 0))
 		}
 		for i, r := range batch {
-			r.err = errs[i]
+			if r.err = errs[i]; r.err == nil && len(r.bound) > 0 {
+				w.binds.publish(r.bound)
+			}
 			close(r.done)
 		}
 	}
