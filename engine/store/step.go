@@ -219,7 +219,7 @@ func (t *stepTx) UpdateDialog(d *Dialog) error {
 		if err := t.ReleaseKeys(d.ID); err != nil {
 			return err
 		}
-		if _, err := t.CancelTimers(d.ID, ""); err != nil {
+		if err := t.CancelTimers(d.ID, ""); err != nil {
 			return err
 		}
 	}
@@ -406,30 +406,32 @@ func (t *stepTx) ScheduleTimer(tm *Timer) error {
 	return nil
 }
 
-// CancelTimers cancels the dialog's pending timers of state ("" = all).
-func (t *stepTx) CancelTimers(dialogID int64, state string) (int64, error) {
-	if t.w != nil && slices.Contains(t.w.timerDialogs, dialogID) {
-		if err := t.w.flushTimers(t.tx); err != nil {
-			return 0, err
-		}
+// CancelTimers cancels the dialog's pending timers of state ("" = all). On SQLite
+// the cancel is kept until the step ends (see deferredWrites.addCancel).
+func (t *stepTx) CancelTimers(dialogID int64, state string) error {
+	state = cleanText(state)
+	if t.w != nil {
+		t.w.addCancel(dialogID, state)
+		return nil
 	}
 	q := `UPDATE timers SET status = 'cancelled' WHERE dialog_id = ? AND status = 'pending'`
 	args := []any{dialogID}
 	if state != "" {
 		q += ` AND state = ?`
-		args = append(args, cleanText(state))
+		args = append(args, state)
 	}
-	n, err := t.exec(q, args...)
-	if err != nil {
-		return 0, fmt.Errorf("cancel timers of dialog %d: %w", dialogID, err)
+	if _, err := t.exec(q, args...); err != nil {
+		return fmt.Errorf("cancel timers of dialog %d: %w", dialogID, err)
 	}
-	return n, nil
+	return nil
 }
 
-// FireTimer marks a pending timer fired; false when it no longer was pending.
+// FireTimer marks a pending timer fired; false when it no longer was pending. The
+// kept cancels are made first (one of them may be of this timer), and the kept
+// timers when it is one of them.
 func (t *stepTx) FireTimer(id int64) (bool, error) {
-	if t.w != nil && slices.Contains(t.w.timerIDs, id) {
-		if err := t.w.flushTimers(t.tx); err != nil {
+	if t.w != nil && (len(t.w.cancels.rows) > 0 || slices.Contains(t.w.timerIDs, id)) {
+		if err := t.w.flushCancels(t.tx); err != nil {
 			return false, err
 		}
 	}

@@ -379,8 +379,8 @@ type Store interface {
 // given to Store.Step.
 //
 // On a single-writer store (SQLite) the writes that nothing in the transaction
-// reads back (UpdateDialog, AppendHistory, ScheduleTimer, Enqueue, MarkEvent,
-// CompleteOutbox) are made together when the step, or the batch of Store.Steps,
+// reads back (UpdateDialog, AppendHistory, ScheduleTimer, CancelTimers, Enqueue,
+// MarkEvent, CompleteOutbox) are made together when the step, or the batch of Store.Steps,
 // ends; a later call that depends on one makes it first. Their checks (a revision
 // that moved on, an event settled already, an item no longer running) then fail
 // the step from Store.Step or Store.Steps, with the same errors, instead of from the
@@ -419,9 +419,10 @@ type StepTx interface {
 	AppendHistory(entries ...HistoryEntry) error
 	// ScheduleTimer inserts a pending timer and sets its ID and CreatedAt.
 	ScheduleTimer(t *Timer) error
-	// CancelTimers cancels the dialog's pending timers of state ("" = of every state)
-	// and returns how many it cancelled.
-	CancelTimers(dialogID int64, state string) (int64, error)
+	// CancelTimers cancels the dialog's pending timers of state ("" = of every
+	// state): those scheduled before it, in this transaction too, and none
+	// scheduled after it.
+	CancelTimers(dialogID int64, state string) error
 	// FireTimer marks a pending timer fired. It returns false when the timer was no
 	// longer pending (fired by another replica, or cancelled).
 	FireTimer(id int64) (bool, error)
