@@ -96,10 +96,19 @@ func newDeferredWrites() *deferredWrites {
 			many: `UPDATE events SET status = j.value->>1, dialog_id = j.value->>2, error = j.value->>3,
 					attempts = attempts + 1
 				FROM jsonb_each(?) AS j WHERE events.id = j.value->>0 AND +events.status = 'pending'`},
+		// A kept completion of a send also records the message it sent (its id,
+		// delivery, code, error and time); those five are null for another item,
+		// whose columns stay as they are.
 		done: kept{manyFrom: 3,
-			one: `UPDATE outbox SET updated_at = ?2, locked_until = NULL, status = 'done', result = ?3
+			one: `UPDATE outbox SET updated_at = ?2, locked_until = NULL, status = 'done', result = ?3,
+					message_id = IFNULL(?5, message_id), delivery = IFNULL(?6, delivery),
+					delivery_code = IFNULL(?7, delivery_code), delivery_error = IFNULL(?8, delivery_error),
+					delivery_at = IFNULL(?9, delivery_at)
 				WHERE id = ?1 AND status = 'running' AND (?4 = 0 OR attempts = ?4)`,
-			many: `UPDATE outbox SET updated_at = j.value->>1, locked_until = NULL, status = 'done', result = j.value->>2
+			many: `UPDATE outbox SET updated_at = j.value->>1, locked_until = NULL, status = 'done', result = j.value->>2,
+					message_id = IFNULL(j.value->>4, message_id), delivery = IFNULL(j.value->>5, delivery),
+					delivery_code = IFNULL(j.value->>6, delivery_code), delivery_error = IFNULL(j.value->>7, delivery_error),
+					delivery_at = IFNULL(j.value->>8, delivery_at)
 				FROM jsonb_each(?) AS j WHERE outbox.id = j.value->>0 AND +outbox.status = 'running'
 				AND (j.value->>3 = 0 OR outbox.attempts = j.value->>3)`},
 	}
@@ -299,10 +308,22 @@ func (w *deferredWrites) addMark(seq int64, status EventStatus, dialogID *int64,
 	w.marked = append(w.marked, status)
 }
 
-// addDone keeps one outbox item's completion under the claim of attempt (0: any).
-func (w *deferredWrites) addDone(id int64, attempt int, at time.Time, result string) {
-	w.done.add(id, at, result, int64(attempt))
+// addDone keeps one outbox item's completion under the claim of attempt (0: any),
+// and with sent, when not nil, the message its send made: its id, delivery status,
+// code and error (both empty for a message just sent) and time.
+func (w *deferredWrites) addDone(id int64, attempt int, at time.Time, result string, sent *sentMessage) {
+	if sent == nil {
+		w.done.add(id, at, result, int64(attempt), nil, nil, nil, nil, nil)
+	} else {
+		w.done.add(id, at, result, int64(attempt), sent.id, sent.status, sent.code, sent.error, sent.at)
+	}
 	w.doneIDs = append(w.doneIDs, id)
+}
+
+// sentMessage is the message a send made, as its completion records it.
+type sentMessage struct {
+	id, status, code, error string
+	at                      time.Time
 }
 
 // addDialogUpdate keeps one dialog's update at revision: the changed columns and

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"testing"
 	"time"
 )
@@ -71,6 +72,84 @@ func TestDelivery(t *testing.T) {
 		})
 		if now, _ := e.s.GetOutbox(ctxT(t), it.ID); !moved || now.Delivery.Status != DeliverySent || now.Delivery.MessageID != "wamid.2" {
 			t.Errorf("after a new send: %+v", now.Delivery)
+		}
+	})
+}
+
+// TestCompleteSend: a send completed with its message records the message id and
+// its delivery in the completion, alone or in a batch, while another completion
+// leaves the delivery it has as it is; a receipt later in the same transaction
+// finds the item; a send no longer running fails its step as CompleteOutbox does.
+func TestCompleteSend(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *env) {
+		d := e.newDialog(t, "f", "s")
+		items := make([]OutboxItem, 5)
+		e.step(t, func(tx StepTx) error {
+			for i := range items {
+				items[i] = OutboxItem{DialogID: &d.ID, Kind: "send", Params: []byte(`{}`)}
+				if err := tx.Enqueue(&items[i]); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if claimed, err := e.s.ClaimOutbox(ctxT(t), e.clock.Now(), len(items)-1, time.Minute); err != nil || len(claimed) != len(items)-1 {
+			t.Fatalf("claimed %d items, %v", len(claimed), err)
+		}
+		at := t0.Add(-time.Minute)
+		send := func(i int, msg string) func(StepTx) error {
+			return func(tx StepTx) error {
+				return tx.CompleteSend(items[i].ID, 1, []byte(`{"message_id":"`+msg+`"}`),
+					Delivery{MessageID: msg, Status: DeliverySent, At: at})
+			}
+		}
+		var receipt *OutboxItem
+		errs := e.s.Steps(ctxT(t), []func(StepTx) error{
+			send(0, "wamid.a"),
+			func(tx StepTx) error {
+				if _, err := tx.SetDelivery(items[1].ID, Delivery{Status: DeliveryFailed, Code: "131026", Error: "no"}); err != nil {
+					return err
+				}
+				return tx.CompleteOutbox(items[1].ID, 1, []byte(`{}`))
+			},
+			send(2, "wamid.c"),
+			func(tx StepTx) error {
+				var err error
+				receipt, _, err = tx.Receipt(Delivery{MessageID: "wamid.c", Status: DeliveryDelivered})
+				return err
+			},
+		})
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("step %d: %v", i+1, err)
+			}
+		}
+		e.step(t, send(3, "wamid.d"))
+		if err := e.s.Step(ctxT(t), send(4, "wamid.e")); !errors.Is(err, ErrConflict) {
+			t.Errorf("completing a send that was never claimed: %v, want %v", err, ErrConflict)
+		}
+		if receipt == nil || receipt.ID != items[2].ID {
+			t.Errorf("the receipt in the batch found %+v, want item %d", receipt, items[2].ID)
+		}
+		for i, want := range []Delivery{
+			{MessageID: "wamid.a", Status: DeliverySent, At: at},
+			{Status: DeliveryFailed, Code: "131026", Error: "no", At: t0},
+			{MessageID: "wamid.c", Status: DeliveryDelivered, At: t0},
+			{MessageID: "wamid.d", Status: DeliverySent, At: at},
+			{},
+		} {
+			got, err := e.s.GetOutbox(ctxT(t), items[i].ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantStatus := OutboxDone
+			if i == 4 {
+				wantStatus = OutboxPending
+			}
+			if got.Status != wantStatus || got.Delivery.MessageID != want.MessageID || got.Delivery.Status != want.Status ||
+				got.Delivery.Code != want.Code || got.Delivery.Error != want.Error || !got.Delivery.At.Equal(want.At) {
+				t.Errorf("item %d: %s %+v, want %s %+v", i, got.Status, got.Delivery, wantStatus, want)
+			}
 		}
 	})
 }

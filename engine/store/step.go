@@ -538,17 +538,41 @@ func (t *stepTx) AppendEvents(events []event.Event) ([]AppendResult, error) {
 // update is kept until the step ends (see deferredWrites), and an item no longer
 // running fails the step there.
 func (t *stepTx) CompleteOutbox(id int64, attempt int, result json.RawMessage) error {
-	if t.w == nil {
-		return t.s.completeOutbox(t.tx, id, attempt, result)
+	return t.complete(id, attempt, result, nil)
+}
+
+// CompleteSend marks a running send done with the message it sent, in the same
+// update (kept on SQLite as CompleteOutbox's is); see StepTx.CompleteSend.
+func (t *stepTx) CompleteSend(id int64, attempt int, result json.RawMessage, sent Delivery) error {
+	msg := cleanText(sent.MessageID)
+	if msg == "" || sent.Status.Rank() == 0 {
+		return fmt.Errorf("complete send %d: want a message id and a delivery status, got %q and %q", id, msg, sent.Status)
 	}
+	return t.complete(id, attempt, result, &sentMessage{id: msg, status: string(sent.Status), code: cleanText(sent.Code),
+		error: cleanText(sent.Error), at: deliveryTime(sent.At, t.s.now())})
+}
+
+// complete marks a running item done and, with sent, records the message it sent.
+// The message's delivery is written as it is, without SetDelivery's guard: no item
+// that runs has a message id yet (one is recorded only with the completion, and a
+// completed item never runs again), so sent's is new and its delivery starts afresh.
+func (t *stepTx) complete(id int64, attempt int, result json.RawMessage, sent *sentMessage) error {
 	res, err := rawJSON("result", result)
 	if err != nil {
 		return fmt.Errorf("complete outbox item %d: %w", id, err)
 	}
+	if t.w == nil {
+		set, args := `status = 'done', result = ?`, []any{res}
+		if sent != nil {
+			set += `, message_id = ?, delivery = ?, delivery_code = ?, delivery_error = ?, delivery_at = ?`
+			args = append(args, sent.id, sent.status, sent.code, sent.error, sent.at)
+		}
+		return t.s.finishOutbox(t.tx, "complete", id, attempt, set, args...)
+	}
 	if err := t.flushDoneOf(id); err != nil {
 		return err
 	}
-	t.w.addDone(id, attempt, dbTime(t.s.now()), res)
+	t.w.addDone(id, attempt, dbTime(t.s.now()), res, sent)
 	return nil
 }
 

@@ -380,7 +380,7 @@ type Store interface {
 //
 // On a single-writer store (SQLite) the writes that nothing in the transaction
 // reads back (UpdateDialog, AppendHistory, ScheduleTimer, CancelTimers, Enqueue,
-// MarkEvent, CompleteOutbox) are made together when the step, or the batch of Store.Steps,
+// MarkEvent, CompleteOutbox, CompleteSend) are made together when the step, or the batch of Store.Steps,
 // ends; a later call that depends on one makes it first. Their checks (a revision
 // that moved on, an event settled already, an item no longer running) then fail
 // the step from Store.Step or Store.Steps, with the same errors, instead of from the
@@ -445,6 +445,11 @@ type StepTx interface {
 	// the item is no longer running under it (finished, or its lease ran out and
 	// another worker claimed it again).
 	CompleteOutbox(id int64, attempt int, result json.RawMessage) error
+	// CompleteSend completes a send as CompleteOutbox does and records the message
+	// it made: sent.MessageID (required) and sent's status, code, error and time (a
+	// zero At means now), as SetDelivery would with a new message id, in the same
+	// update.
+	CompleteSend(id int64, attempt int, result json.RawMessage, sent Delivery) error
 	// FailOutbox ends a running outbox item as OutboxFailed or OutboxDead; attempt
 	// and ErrConflict as for CompleteOutbox.
 	FailOutbox(id int64, attempt int, status OutboxStatus, errCode, errText string) error
