@@ -2,8 +2,11 @@ package store
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
+
+	"github.com/fixit-exchange/fixit/engine/event"
 )
 
 // TestDelivery: a send's message id and status are recorded; receipts find the
@@ -152,4 +155,89 @@ func TestCompleteSend(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestReceiptsOf: the receipts of a message are read back when one of them found
+// no item; on SQLite, where one process applies every receipt, not otherwise (a
+// receipt stored but not yet applied finds the item when it is), and PostgreSQL
+// reads them always.
+func TestReceiptsOf(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *env) {
+		receipt := func(msg, status string) event.Event {
+			return event.Event{Source: event.SourceWABA, Type: event.TypeWABAStatus, At: t0, DedupeKey: msg + ":" + status,
+				Data: map[string]any{"status": status, "message_id": msg}}
+		}
+		append1(t, e, receipt("wamid.early", "read"), receipt("wamid.stored", "read"))
+		e.step(t, func(tx StepTx) error {
+			it, _, err := tx.Receipt(Delivery{MessageID: "wamid.early", Status: DeliveryRead})
+			if it != nil {
+				t.Errorf("a receipt of an unknown message found %+v", it)
+			}
+			return err
+		})
+		read := func(msg string) int {
+			var got []Event
+			e.step(t, func(tx StepTx) error {
+				var err error
+				got, err = tx.ReceiptsOf(msg, []string{msg + ":delivered", msg + ":read"})
+				return err
+			})
+			return len(got)
+		}
+		stored := 0
+		if e.pg {
+			stored = 1
+		}
+		for msg, want := range map[string]int{"wamid.early": 1, "wamid.stored": stored, "wamid.none": 0} {
+			if got := read(msg); got != want {
+				t.Errorf("receipts of %s: %d, want %d", msg, got, want)
+			}
+		}
+	})
+}
+
+// TestStrayReceipts: a message is remembered for strayFor; a memory that overflows
+// forgets what has expired, and when that is not enough answers yes for every
+// message until what it forgot would have expired.
+func TestStrayReceipts(t *testing.T) {
+	now := t0
+	m := newStrayReceipts()
+	m.now = func() time.Time { return now }
+	m.add("a")
+	tests := []struct {
+		after time.Duration
+		msg   string
+		want  bool
+	}{
+		{0, "a", true},
+		{0, "b", false},
+		{strayFor - time.Second, "a", true},
+		{strayFor, "a", false},
+	}
+	for _, tc := range tests {
+		now = t0.Add(tc.after)
+		if got := m.mayWait(tc.msg); got != tc.want {
+			t.Errorf("after %v: mayWait(%s) = %v, want %v", tc.after, tc.msg, got, tc.want)
+		}
+	}
+
+	now = t0
+	for i := range strayCap {
+		m.add(fmt.Sprint("old", i))
+	}
+	now = t0.Add(strayFor)
+	m.add("new") // the old ones have expired: they make room
+	if len(m.seen) != 1 || !m.mayWait("new") || m.mayWait("other") {
+		t.Fatalf("after the expired were forgotten: %d remembered", len(m.seen))
+	}
+	for i := range strayCap {
+		m.add(fmt.Sprint("more", i))
+	}
+	if len(m.seen) != 1 || !m.mayWait("other") {
+		t.Fatalf("overflowed: %d remembered, mayWait(other) %v; want 1, true", len(m.seen), m.mayWait("other"))
+	}
+	now = now.Add(strayFor)
+	if m.mayWait("other") {
+		t.Error("still answering yes for every message after what was forgotten expired")
+	}
 }

@@ -683,6 +683,9 @@ func (t *stepTx) Receipt(d Delivery) (*OutboxItem, bool, error) {
 		return nil, false, fmt.Errorf("read the item of a receipt: %w", err)
 	}
 	if len(rows) == 0 {
+		if t.s.stray != nil {
+			t.s.stray.add(msg)
+		}
 		return nil, false, nil
 	}
 	it := toOutbox(rows)[0]
@@ -697,10 +700,11 @@ func deliveryTime(at, now time.Time) time.Time {
 	return dbTime(at)
 }
 
-// EventsByDedupeKey reads events by their dedupe keys (a unique index) as part of
-// the step.
-func (t *stepTx) EventsByDedupeKey(keys []string) ([]Event, error) {
-	if len(keys) == 0 {
+// ReceiptsOf reads the receipts about a message by their dedupe keys (a unique
+// index) as part of the step; see StepTx.ReceiptsOf. On SQLite it reads only when
+// a receipt about the message found no item (strayReceipts).
+func (t *stepTx) ReceiptsOf(messageID string, keys []string) ([]Event, error) {
+	if len(keys) == 0 || t.s.stray != nil && !t.s.stray.mayWait(cleanText(messageID)) {
 		return nil, nil
 	}
 	clean := make([]string, len(keys))
@@ -709,7 +713,7 @@ func (t *stepTx) EventsByDedupeKey(keys []string) ([]Event, error) {
 	}
 	var rows []eventRow
 	if err := t.tx.Raw(`SELECT `+eventColumns+` FROM events WHERE dedupe_key IN ? ORDER BY id`, clean).Scan(&rows).Error; err != nil {
-		return nil, fmt.Errorf("read events by dedupe key: %w", err)
+		return nil, fmt.Errorf("read the receipts of a message: %w", err)
 	}
 	out := make([]Event, 0, len(rows))
 	for _, r := range rows {

@@ -471,7 +471,11 @@ type StepTx interface {
 	// sent it, forward only, and returns that item as it is now; nil when no item
 	// sent it. moved says whether the receipt changed the item.
 	Receipt(d Delivery) (item *OutboxItem, moved bool, err error)
-	// EventsByDedupeKey returns the stored events with the given dedupe keys, in
-	// Seq order, whatever their status.
-	EventsByDedupeKey(keys []string) ([]Event, error)
+	// ReceiptsOf returns the receipts about message messageID that may not have
+	// been applied to its item: the stored events with the given dedupe keys (the
+	// receipts' of that message), in Seq order, whatever their status. A store
+	// whose one process applies every receipt (SQLite) reads them only when a
+	// receipt about the message found no item (Receipt) not long before; else none
+	// can be waiting, as one stored but not yet processed finds the item when it is.
+	ReceiptsOf(messageID string, keys []string) ([]Event, error)
 }
