@@ -60,11 +60,23 @@ func (w *world) wa(text string) event.Event {
 // process appends ev and processes it as a driver does: route, plan, apply.
 func (w *world) process(ev event.Event) *Applied {
 	w.t.Helper()
+	return w.processStored(w.store(ev))
+}
+
+// store appends ev and returns its Seq.
+func (w *world) store(ev event.Event) int64 {
+	w.t.Helper()
 	res, err := w.st.AppendEvents(w.ctx, []event.Event{ev})
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	stored, err := w.st.GetEvent(w.ctx, res[0].Seq)
+	return res[0].Seq
+}
+
+// processStored processes the stored event seq as a driver does.
+func (w *world) processStored(seq int64) *Applied {
+	w.t.Helper()
+	stored, err := w.st.GetEvent(w.ctx, seq)
 	if err != nil {
 		w.t.Fatal(err)
 	}

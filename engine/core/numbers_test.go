@@ -1,6 +1,7 @@
 package core
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -91,45 +92,58 @@ func TestBusinessNumbers(t *testing.T) {
 }
 
 // TestReceiptBeforeTheSendIsRecorded: Meta may report a message before the send's
-// answer is committed; the receipt finds no item then, and is applied when the
-// send is recorded: the delivery fails and the dialog gets waba.message_failed.
+// answer is committed. A receipt processed then finds no item, and is applied when
+// the send is recorded; one stored then but processed after the record (which
+// does not look for it on SQLite) is applied when it is processed. Either way the
+// delivery fails and the dialog gets waba.message_failed.
 func TestReceiptBeforeTheSendIsRecorded(t *testing.T) {
-	w := newWorld(t)
-	started := w.process(w.wa("hello"))
-	if len(started.Actions) != 1 || started.Actions[0].Kind != "send" {
-		t.Fatalf("actions %+v", started.Actions)
-	}
-	status := w.wa("")
-	status.Type, status.DedupeKey = event.TypeWABAStatus, "waba:wamid.early:failed"
-	status.Data = map[string]any{"status": "failed", "message_id": "wamid.early", "error_code": 131026.0, "error_title": "Message undeliverable"}
-	w.process(status)
+	for _, processedFirst := range []bool{true, false} {
+		t.Run(fmt.Sprint("processed before the record: ", processedFirst), func(t *testing.T) {
+			w := newWorld(t)
+			started := w.process(w.wa("hello"))
+			if len(started.Actions) != 1 || started.Actions[0].Kind != "send" {
+				t.Fatalf("actions %+v", started.Actions)
+			}
+			status := w.wa("")
+			status.Type, status.DedupeKey = event.TypeWABAStatus, "waba:wamid.early:failed"
+			status.Data = map[string]any{"status": "failed", "message_id": "wamid.early", "error_code": 131026.0,
+				"error_title": "Message undeliverable"}
+			seq := w.store(status)
+			if processedFirst {
+				w.processStored(seq)
+			}
 
-	items, err := w.st.ClaimOutbox(w.ctx, w.now, 1, time.Minute)
-	if err != nil || len(items) != 1 {
-		t.Fatalf("claim: %v %v", items, err)
-	}
-	s := w.c.Settle(items[0], &started.Dialog.Dialog, connectors.Result{Data: map[string]any{"message_id": "wamid.early"}}, nil)
-	if err := w.st.Step(w.ctx, func(tx store.StepTx) error { _, err := s.Record(tx); return err }); err != nil {
-		t.Fatal(err)
-	}
-	it, err := w.st.GetOutbox(w.ctx, items[0].ID)
-	if err != nil || it.Delivery.Status != store.DeliveryFailed || it.Delivery.Code != "131026" {
-		t.Fatalf("delivery %+v %v", it.Delivery, err)
-	}
-	pending, err := w.st.PendingEvents(w.ctx, 0, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var failed *store.Event
-	for i := range pending {
-		if pending[i].Type == event.TypeWABAMessageFailed {
-			failed = &pending[i]
-		}
-	}
-	if failed == nil {
-		t.Fatalf("no waba.message_failed among %d pending events", len(pending))
-	}
-	if id, ok := event.Target(&failed.Event); !ok || id != started.Dialog.ID || failed.Data[event.FieldErrorCode] != 131026.0 {
-		t.Errorf("waba.message_failed %+v", failed.Data)
+			items, err := w.st.ClaimOutbox(w.ctx, w.now, 1, time.Minute)
+			if err != nil || len(items) != 1 {
+				t.Fatalf("claim: %v %v", items, err)
+			}
+			s := w.c.Settle(items[0], &started.Dialog.Dialog, connectors.Result{Data: map[string]any{"message_id": "wamid.early"}}, nil)
+			if err := w.st.Step(w.ctx, func(tx store.StepTx) error { _, err := s.Record(tx); return err }); err != nil {
+				t.Fatal(err)
+			}
+			if !processedFirst {
+				w.processStored(seq)
+			}
+			it, err := w.st.GetOutbox(w.ctx, items[0].ID)
+			if err != nil || it.Delivery.Status != store.DeliveryFailed || it.Delivery.Code != "131026" {
+				t.Fatalf("delivery %+v %v", it.Delivery, err)
+			}
+			pending, err := w.st.PendingEvents(w.ctx, 0, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var failed []store.Event
+			for i := range pending {
+				if pending[i].Type == event.TypeWABAMessageFailed {
+					failed = append(failed, pending[i])
+				}
+			}
+			if len(failed) != 1 {
+				t.Fatalf("%d waba.message_failed among %d pending events, want 1", len(failed), len(pending))
+			}
+			if id, ok := event.Target(&failed[0].Event); !ok || id != started.Dialog.ID || failed[0].Data[event.FieldErrorCode] != 131026.0 {
+				t.Errorf("waba.message_failed %+v", failed[0].Data)
+			}
+		})
 	}
 }

@@ -80,7 +80,8 @@ func applyReceipt(tx store.StepTx, ev store.Event, now time.Time) (int, error) {
 
 // earlierReceipts applies the receipts about a message that were stored before its
 // send was recorded (Meta may report a message before the send's answer is
-// committed): the furthest first, so the others change nothing.
+// committed): the furthest first, so the others change nothing. The store reads
+// them only when one may be waiting (StepTx.ReceiptsOf).
 func earlierReceipts(tx store.StepTx, messageID string, now time.Time) error {
 	var keys []string
 	for _, st := range slices.Backward(store.DeliveryStatuses) {
@@ -88,7 +89,7 @@ func earlierReceipts(tx store.StepTx, messageID string, now time.Time) error {
 			keys = append(keys, waba.StatusDedupeKey(messageID, string(st)))
 		}
 	}
-	evs, err := tx.EventsByDedupeKey(keys)
+	evs, err := tx.ReceiptsOf(messageID, keys)
 	if err != nil || len(evs) == 0 {
 		return err
 	}

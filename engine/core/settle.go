@@ -126,7 +126,9 @@ func (s Settlement) Record(tx store.StepTx) (store.Event, error) {
 			stored.ID = strconv.FormatInt(res[0].Seq, 10)
 		}
 	}
-	if d := s.Delivery; d != nil {
+	// A send that went out records its message with its completion, below.
+	sent := s.Status == store.OutboxDone && s.Delivery != nil && s.Delivery.MessageID != ""
+	if d := s.Delivery; d != nil && !sent {
 		moved, err := tx.SetDelivery(s.Item.ID, *d)
 		if err != nil {
 			return stored, err
@@ -145,7 +147,16 @@ func (s Settlement) Record(tx store.StepTx) (store.Event, error) {
 	var err error
 	switch s.Status {
 	case store.OutboxDone:
-		err = tx.CompleteOutbox(s.Item.ID, s.Item.Attempts, s.Result)
+		if !sent {
+			err = tx.CompleteOutbox(s.Item.ID, s.Item.Attempts, s.Result)
+			break
+		}
+		// The message id is new to the item (CompleteSend), so its delivery moved:
+		// receipts about it may have come first.
+		d := s.Delivery
+		if err = tx.CompleteSend(s.Item.ID, s.Item.Attempts, s.Result, *d); err == nil {
+			err = earlierReceipts(tx, d.MessageID, d.At)
+		}
 	case store.OutboxPending:
 		err = tx.RetryOutbox(s.Item.ID, s.Item.Attempts, s.NextAt, s.Error.Code, s.Error.Error())
 	default:

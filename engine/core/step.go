@@ -302,7 +302,7 @@ func (c *Core) apply(tx store.StepTx, a *Applied, res engine.Result, now time.Ti
 	for _, s := range res.CancelStates {
 		if !cancelled[s] {
 			cancelled[s] = true
-			if _, err := tx.CancelTimers(id, s); err != nil {
+			if err := tx.CancelTimers(id, s); err != nil {
 				return fmt.Errorf("cancel timers: %w", err)
 			}
 		}

@@ -65,8 +65,7 @@ func TestBacklog(t *testing.T) {
 					return err
 				}
 			}
-			_, err := tx.CancelTimers(d.ID, "t")
-			return err
+			return tx.CancelTimers(d.ID, "t")
 		})
 
 		b := backlog(e.clock.Now().Add(2 * time.Minute))

@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,7 +14,7 @@ import (
 
 // deferredWrites are the writes of a SQLite transaction that nothing in it reads
 // back before it ends: dialogs' updates, history lines, new timers and outbox
-// items, events' outcomes (MarkEvent) and completed outbox items. They are kept
+// items, cancelled timers, events' outcomes (MarkEvent) and completed outbox items. They are kept
 // until the transaction's steps are done and then made together: with one
 // statement per kind (for dialogs, per list of changed columns) that takes all
 // the rows as one JSON array, instead of one statement per call. The SQLite
@@ -31,14 +32,17 @@ import (
 // fails its step when the step ends (Store.Step), or the batch, which Store.Steps
 // then runs again step by step to find whose it was.
 type deferredWrites struct {
-	history, timers, outbox, marks, done kept
-	dialogs                              []*kept // one per list of changed columns
-	dialogCols                           [][]string
+	history, timers, cancels, outbox, marks, done kept
+	dialogs                                       []*kept // one per list of changed columns
+	dialogCols                                    [][]string
 
 	timerIDs, timerDialogs, outboxIDs, markIDs, doneIDs, dialogIDs, dialogRevs []int64
 	marked                                                                     []EventStatus
 	// next is the next id of the tables whose ids are handed out here.
 	next map[string]int64
+	// timersMade counts the timer ids handed out in this transaction: they are
+	// next["timers"]-timersMade and on, one after another.
+	timersMade int64
 }
 
 // kept is one kind of kept write: its rows, each the values of one row in the order
@@ -68,6 +72,18 @@ func newDeferredWrites() *deferredWrites {
 				VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6)`,
 			many: `INSERT INTO timers (id, dialog_id, state, name, due_at, status, created_at)
 				SELECT value->>0, value->>1, value->>2, value->>3, value->>4, 'pending', value->>5 FROM jsonb_each(?)`},
+		// A kept cancel is the dialog, the state ("" = every state), the id from
+		// which the timers were scheduled after it (cancelBound), which it must
+		// not cancel, and the status it cancels (pending). The status is a value
+		// of the row rather than of the statement, so that SQLite looks each row's
+		// timers up by timers_dialog (dialog_id, status) instead of going through
+		// every pending timer by timers_status_due for each row.
+		cancels: kept{manyFrom: 2,
+			one: `UPDATE timers SET status = 'cancelled'
+				WHERE dialog_id = ?1 AND status = ?4 AND (?2 = '' OR state = ?2) AND +id < ?3`,
+			many: `UPDATE timers SET status = 'cancelled'
+				FROM jsonb_each(?) AS j WHERE timers.dialog_id = j.value->>0 AND timers.status = j.value->>3
+				AND (j.value->>1 = '' OR timers.state = j.value->>1) AND +timers.id < j.value->>2`},
 		outbox: kept{manyFrom: 2,
 			one: `INSERT INTO outbox (id, dialog_id, kind, params, status, attempts, next_at, created_at, updated_at)
 				VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?6, ?6)`,
@@ -80,10 +96,19 @@ func newDeferredWrites() *deferredWrites {
 			many: `UPDATE events SET status = j.value->>1, dialog_id = j.value->>2, error = j.value->>3,
 					attempts = attempts + 1
 				FROM jsonb_each(?) AS j WHERE events.id = j.value->>0 AND +events.status = 'pending'`},
+		// A kept completion of a send also records the message it sent (its id,
+		// delivery, code, error and time); those five are null for another item,
+		// whose columns stay as they are.
 		done: kept{manyFrom: 3,
-			one: `UPDATE outbox SET updated_at = ?2, locked_until = NULL, status = 'done', result = ?3
+			one: `UPDATE outbox SET updated_at = ?2, locked_until = NULL, status = 'done', result = ?3,
+					message_id = IFNULL(?5, message_id), delivery = IFNULL(?6, delivery),
+					delivery_code = IFNULL(?7, delivery_code), delivery_error = IFNULL(?8, delivery_error),
+					delivery_at = IFNULL(?9, delivery_at)
 				WHERE id = ?1 AND status = 'running' AND (?4 = 0 OR attempts = ?4)`,
-			many: `UPDATE outbox SET updated_at = j.value->>1, locked_until = NULL, status = 'done', result = j.value->>2
+			many: `UPDATE outbox SET updated_at = j.value->>1, locked_until = NULL, status = 'done', result = j.value->>2,
+					message_id = IFNULL(j.value->>4, message_id), delivery = IFNULL(j.value->>5, delivery),
+					delivery_code = IFNULL(j.value->>6, delivery_code), delivery_error = IFNULL(j.value->>7, delivery_error),
+					delivery_at = IFNULL(j.value->>8, delivery_at)
 				FROM jsonb_each(?) AS j WHERE outbox.id = j.value->>0 AND +outbox.status = 'running'
 				AND (j.value->>3 = 0 OR outbox.attempts = j.value->>3)`},
 	}
@@ -242,7 +267,27 @@ func (w *deferredWrites) addTimer(tx *gorm.DB, dialogID int64, state, name strin
 	w.timers.add(id, dialogID, state, name, due, now)
 	w.timerIDs = append(w.timerIDs, id)
 	w.timerDialogs = append(w.timerDialogs, dialogID)
+	w.timersMade++
 	return id, nil
+}
+
+// addCancel keeps the cancel of the dialog's pending timers of state ("" = of
+// every state). It is made as if at once: on the timers that exist now, those
+// scheduled earlier in the transaction among them, and never on one scheduled
+// after it. So it remembers how many timers the transaction had scheduled, and
+// flushCancels turns that into the id they start from.
+func (w *deferredWrites) addCancel(dialogID int64, state string) {
+	w.cancels.add(dialogID, state, w.timersMade, string(TimerPending))
+}
+
+// cancelBound is the id from which the timers of this transaction were scheduled
+// after a cancel made when made of them had been: the cancel changes only timers
+// below it. With none scheduled after it, the bound is past every id.
+func (w *deferredWrites) cancelBound(made int64) int64 {
+	if made >= w.timersMade {
+		return math.MaxInt64
+	}
+	return w.next["timers"] - w.timersMade + made
 }
 
 // addOutbox keeps one new outbox item and returns its id.
@@ -263,10 +308,22 @@ func (w *deferredWrites) addMark(seq int64, status EventStatus, dialogID *int64,
 	w.marked = append(w.marked, status)
 }
 
-// addDone keeps one outbox item's completion under the claim of attempt (0: any).
-func (w *deferredWrites) addDone(id int64, attempt int, at time.Time, result string) {
-	w.done.add(id, at, result, int64(attempt))
+// addDone keeps one outbox item's completion under the claim of attempt (0: any),
+// and with sent, when not nil, the message its send made: its id, delivery status,
+// code and error (both empty for a message just sent) and time.
+func (w *deferredWrites) addDone(id int64, attempt int, at time.Time, result string, sent *sentMessage) {
+	if sent == nil {
+		w.done.add(id, at, result, int64(attempt), nil, nil, nil, nil, nil)
+	} else {
+		w.done.add(id, at, result, int64(attempt), sent.id, sent.status, sent.code, sent.error, sent.at)
+	}
 	w.doneIDs = append(w.doneIDs, id)
+}
+
+// sentMessage is the message a send made, as its completion records it.
+type sentMessage struct {
+	id, status, code, error string
+	at                      time.Time
 }
 
 // addDialogUpdate keeps one dialog's update at revision: the changed columns and
@@ -292,7 +349,7 @@ func (w *deferredWrites) reset() {
 
 // flush makes every kept write through tx.
 func (w *deferredWrites) flush(tx *gorm.DB) error {
-	return errors.Join(w.flushDialogs(tx), w.flushTimers(tx), w.flushOutbox(tx), w.flushHistory(tx), w.flushMarks(tx),
+	return errors.Join(w.flushDialogs(tx), w.flushCancels(tx), w.flushOutbox(tx), w.flushHistory(tx), w.flushMarks(tx),
 		w.flushDone(tx))
 }
 
@@ -328,6 +385,28 @@ func (w *deferredWrites) flushTimers(tx *gorm.DB) error {
 	w.timerIDs, w.timerDialogs = w.timerIDs[:0], w.timerDialogs[:0]
 	if err := insertAll(tx, &w.timers, n); err != nil {
 		return fmt.Errorf("schedule %d timers: %w", n, err)
+	}
+	return nil
+}
+
+// flushCancels makes the kept cancels of timers, after inserting the kept timers
+// (which some of them cancel).
+func (w *deferredWrites) flushCancels(tx *gorm.DB) error {
+	if err := w.flushTimers(tx); err != nil {
+		return err
+	}
+	rows := w.cancels.rows
+	if len(rows) == 0 {
+		return nil
+	}
+	for _, r := range rows {
+		r[2] = w.cancelBound(r[2].(int64))
+	}
+	if _, err := w.cancels.flush(tx); err != nil {
+		if len(rows) == 1 {
+			return fmt.Errorf("cancel timers of dialog %d: %w", rows[0][0], err)
+		}
+		return fmt.Errorf("make %d cancels of timers: %w", len(rows), err)
 	}
 	return nil
 }

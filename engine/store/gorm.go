@@ -74,6 +74,9 @@ type GormStore struct {
 	// migrateUpTo, when not 0, stops the migrations after that version (tests of
 	// a migration open a database as an older release left it).
 	migrateUpTo int
+	// stray remembers the messages whose receipts found no item (SQLite; nil on
+	// PostgreSQL).
+	stray *strayReceipts
 }
 
 var _ Store = (*GormStore)(nil)
@@ -148,6 +151,7 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger, opts ...Option) 
 	s.db, s.sqlDB, s.rdb, s.rsqlDB = db, sqlDB, db, sqlDB
 	if s.dialect == dialectSQLite {
 		// The single writer: every write queues for this one connection.
+		s.stray = newStrayReceipts()
 		sqlDB.SetMaxOpenConns(1)
 		sqlDB.SetMaxIdleConns(1)
 		sqlDB.SetConnMaxLifetime(0)

@@ -265,7 +265,7 @@ func fillLegacy(t *testing.T, s *GormStore, clock *fakeClock) {
 		if err != nil {
 			return err
 		}
-		if _, err := tx.CancelTimers(cur.ID, cur.State); err != nil {
+		if err := tx.CancelTimers(cur.ID, cur.State); err != nil {
 			return err
 		}
 		cur.State, cur.EnteredAt, cur.LastEventID = "ask_problem", clock.Now(), res[1].Seq
@@ -535,7 +535,7 @@ func legacyFollowUp(t *testing.T, s *GormStore, clock *fakeClock) string {
 		if err := tx.UpdateDialog(d); err != nil {
 			return err
 		}
-		if _, err := tx.CancelTimers(d.ID, "ask_problem"); err != nil {
+		if err := tx.CancelTimers(d.ID, "ask_problem"); err != nil {
 			return err
 		}
 		return tx.MarkEvent(res[1].Seq, EventProcessed, &d.ID, "")

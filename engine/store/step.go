@@ -219,7 +219,7 @@ func (t *stepTx) UpdateDialog(d *Dialog) error {
 		if err := t.ReleaseKeys(d.ID); err != nil {
 			return err
 		}
-		if _, err := t.CancelTimers(d.ID, ""); err != nil {
+		if err := t.CancelTimers(d.ID, ""); err != nil {
 			return err
 		}
 	}
@@ -406,30 +406,32 @@ func (t *stepTx) ScheduleTimer(tm *Timer) error {
 	return nil
 }
 
-// CancelTimers cancels the dialog's pending timers of state ("" = all).
-func (t *stepTx) CancelTimers(dialogID int64, state string) (int64, error) {
-	if t.w != nil && slices.Contains(t.w.timerDialogs, dialogID) {
-		if err := t.w.flushTimers(t.tx); err != nil {
-			return 0, err
-		}
+// CancelTimers cancels the dialog's pending timers of state ("" = all). On SQLite
+// the cancel is kept until the step ends (see deferredWrites.addCancel).
+func (t *stepTx) CancelTimers(dialogID int64, state string) error {
+	state = cleanText(state)
+	if t.w != nil {
+		t.w.addCancel(dialogID, state)
+		return nil
 	}
 	q := `UPDATE timers SET status = 'cancelled' WHERE dialog_id = ? AND status = 'pending'`
 	args := []any{dialogID}
 	if state != "" {
 		q += ` AND state = ?`
-		args = append(args, cleanText(state))
+		args = append(args, state)
 	}
-	n, err := t.exec(q, args...)
-	if err != nil {
-		return 0, fmt.Errorf("cancel timers of dialog %d: %w", dialogID, err)
+	if _, err := t.exec(q, args...); err != nil {
+		return fmt.Errorf("cancel timers of dialog %d: %w", dialogID, err)
 	}
-	return n, nil
+	return nil
 }
 
-// FireTimer marks a pending timer fired; false when it no longer was pending.
+// FireTimer marks a pending timer fired; false when it no longer was pending. The
+// kept cancels are made first (one of them may be of this timer), and the kept
+// timers when it is one of them.
 func (t *stepTx) FireTimer(id int64) (bool, error) {
-	if t.w != nil && slices.Contains(t.w.timerIDs, id) {
-		if err := t.w.flushTimers(t.tx); err != nil {
+	if t.w != nil && (len(t.w.cancels.rows) > 0 || slices.Contains(t.w.timerIDs, id)) {
+		if err := t.w.flushCancels(t.tx); err != nil {
 			return false, err
 		}
 	}
@@ -536,17 +538,41 @@ func (t *stepTx) AppendEvents(events []event.Event) ([]AppendResult, error) {
 // update is kept until the step ends (see deferredWrites), and an item no longer
 // running fails the step there.
 func (t *stepTx) CompleteOutbox(id int64, attempt int, result json.RawMessage) error {
-	if t.w == nil {
-		return t.s.completeOutbox(t.tx, id, attempt, result)
+	return t.complete(id, attempt, result, nil)
+}
+
+// CompleteSend marks a running send done with the message it sent, in the same
+// update (kept on SQLite as CompleteOutbox's is); see StepTx.CompleteSend.
+func (t *stepTx) CompleteSend(id int64, attempt int, result json.RawMessage, sent Delivery) error {
+	msg := cleanText(sent.MessageID)
+	if msg == "" || sent.Status.Rank() == 0 {
+		return fmt.Errorf("complete send %d: want a message id and a delivery status, got %q and %q", id, msg, sent.Status)
 	}
+	return t.complete(id, attempt, result, &sentMessage{id: msg, status: string(sent.Status), code: cleanText(sent.Code),
+		error: cleanText(sent.Error), at: deliveryTime(sent.At, t.s.now())})
+}
+
+// complete marks a running item done and, with sent, records the message it sent.
+// The message's delivery is written as it is, without SetDelivery's guard: no item
+// that runs has a message id yet (one is recorded only with the completion, and a
+// completed item never runs again), so sent's is new and its delivery starts afresh.
+func (t *stepTx) complete(id int64, attempt int, result json.RawMessage, sent *sentMessage) error {
 	res, err := rawJSON("result", result)
 	if err != nil {
 		return fmt.Errorf("complete outbox item %d: %w", id, err)
 	}
+	if t.w == nil {
+		set, args := `status = 'done', result = ?`, []any{res}
+		if sent != nil {
+			set += `, message_id = ?, delivery = ?, delivery_code = ?, delivery_error = ?, delivery_at = ?`
+			args = append(args, sent.id, sent.status, sent.code, sent.error, sent.at)
+		}
+		return t.s.finishOutbox(t.tx, "complete", id, attempt, set, args...)
+	}
 	if err := t.flushDoneOf(id); err != nil {
 		return err
 	}
-	t.w.addDone(id, attempt, dbTime(t.s.now()), res)
+	t.w.addDone(id, attempt, dbTime(t.s.now()), res, sent)
 	return nil
 }
 
@@ -657,6 +683,9 @@ func (t *stepTx) Receipt(d Delivery) (*OutboxItem, bool, error) {
 		return nil, false, fmt.Errorf("read the item of a receipt: %w", err)
 	}
 	if len(rows) == 0 {
+		if t.s.stray != nil {
+			t.s.stray.add(msg)
+		}
 		return nil, false, nil
 	}
 	it := toOutbox(rows)[0]
@@ -671,10 +700,11 @@ func deliveryTime(at, now time.Time) time.Time {
 	return dbTime(at)
 }
 
-// EventsByDedupeKey reads events by their dedupe keys (a unique index) as part of
-// the step.
-func (t *stepTx) EventsByDedupeKey(keys []string) ([]Event, error) {
-	if len(keys) == 0 {
+// ReceiptsOf reads the receipts about a message by their dedupe keys (a unique
+// index) as part of the step; see StepTx.ReceiptsOf. On SQLite it reads only when
+// a receipt about the message found no item (strayReceipts).
+func (t *stepTx) ReceiptsOf(messageID string, keys []string) ([]Event, error) {
+	if len(keys) == 0 || t.s.stray != nil && !t.s.stray.mayWait(cleanText(messageID)) {
 		return nil, nil
 	}
 	clean := make([]string, len(keys))
@@ -683,7 +713,7 @@ func (t *stepTx) EventsByDedupeKey(keys []string) ([]Event, error) {
 	}
 	var rows []eventRow
 	if err := t.tx.Raw(`SELECT `+eventColumns+` FROM events WHERE dedupe_key IN ? ORDER BY id`, clean).Scan(&rows).Error; err != nil {
-		return nil, fmt.Errorf("read events by dedupe key: %w", err)
+		return nil, fmt.Errorf("read the receipts of a message: %w", err)
 	}
 	out := make([]Event, 0, len(rows))
 	for _, r := range rows {

@@ -390,8 +390,8 @@ type Store interface {
 // given to Store.Step.
 //
 // On a single-writer store (SQLite) the writes that nothing in the transaction
-// reads back (UpdateDialog, AppendHistory, ScheduleTimer, Enqueue, MarkEvent,
-// CompleteOutbox) are made together when the step, or the batch of Store.Steps,
+// reads back (UpdateDialog, AppendHistory, ScheduleTimer, CancelTimers, Enqueue,
+// MarkEvent, CompleteOutbox, CompleteSend) are made together when the step, or the batch of Store.Steps,
 // ends; a later call that depends on one makes it first. Their checks (a revision
 // that moved on, an event settled already, an item no longer running) then fail
 // the step from Store.Step or Store.Steps, with the same errors, instead of from the
@@ -430,9 +430,10 @@ type StepTx interface {
 	AppendHistory(entries ...HistoryEntry) error
 	// ScheduleTimer inserts a pending timer and sets its ID and CreatedAt.
 	ScheduleTimer(t *Timer) error
-	// CancelTimers cancels the dialog's pending timers of state ("" = of every state)
-	// and returns how many it cancelled.
-	CancelTimers(dialogID int64, state string) (int64, error)
+	// CancelTimers cancels the dialog's pending timers of state ("" = of every
+	// state): those scheduled before it, in this transaction too, and none
+	// scheduled after it.
+	CancelTimers(dialogID int64, state string) error
 	// FireTimer marks a pending timer fired. It returns false when the timer was no
 	// longer pending (fired by another replica, or cancelled).
 	FireTimer(id int64) (bool, error)
@@ -455,6 +456,11 @@ type StepTx interface {
 	// the item is no longer running under it (finished, or its lease ran out and
 	// another worker claimed it again).
 	CompleteOutbox(id int64, attempt int, result json.RawMessage) error
+	// CompleteSend completes a send as CompleteOutbox does and records the message
+	// it made: sent.MessageID (required) and sent's status, code, error and time (a
+	// zero At means now), as SetDelivery would with a new message id, in the same
+	// update.
+	CompleteSend(id int64, attempt int, result json.RawMessage, sent Delivery) error
 	// FailOutbox ends a running outbox item as OutboxFailed or OutboxDead; attempt
 	// and ErrConflict as for CompleteOutbox.
 	FailOutbox(id int64, attempt int, status OutboxStatus, errCode, errText string) error
@@ -476,7 +482,11 @@ type StepTx interface {
 	// sent it, forward only, and returns that item as it is now; nil when no item
 	// sent it. moved says whether the receipt changed the item.
 	Receipt(d Delivery) (item *OutboxItem, moved bool, err error)
-	// EventsByDedupeKey returns the stored events with the given dedupe keys, in
-	// Seq order, whatever their status.
-	EventsByDedupeKey(keys []string) ([]Event, error)
+	// ReceiptsOf returns the receipts about message messageID that may not have
+	// been applied to its item: the stored events with the given dedupe keys (the
+	// receipts' of that message), in Seq order, whatever their status. A store
+	// whose one process applies every receipt (SQLite) reads them only when a
+	// receipt about the message found no item (Receipt) not long before; else none
+	// can be waiting, as one stored but not yet processed finds the item when it is.
+	ReceiptsOf(messageID string, keys []string) ([]Event, error)
 }
