@@ -19,7 +19,12 @@ import (
 // countingStore counts the reads the dialog and window caches are meant to save.
 type countingStore struct {
 	store.Store
-	dialogs, keys, windows, routes atomic.Int64
+	dialogs, keys, windows, routes, awaiting atomic.Int64
+}
+
+func (c *countingStore) AwaitingFiles(ctx context.Context, before int64, keys []string) (bool, error) {
+	c.awaiting.Add(1)
+	return c.Store.AwaitingFiles(ctx, before, keys)
 }
 
 func (c *countingStore) RouteKeys(ctx context.Context, keys []string) (*store.DialogRoute, error) {
@@ -347,5 +352,46 @@ func TestAdoptClearsCache(t *testing.T) {
 	h.reloadAndAdopt()
 	if _, ok := h.p.dialogs.get(id); ok {
 		t.Fatal("the moved dialog is still cached")
+	}
+}
+
+// TestFileKeysSpareTheRead: a message waits behind its contact's earlier message
+// whose files are being fetched, and only a contact that sent files pays the read
+// that finds out; the others are told by what the processor remembers.
+func TestFileKeysSpareTheRead(t *testing.T) {
+	h, cs := newWrapped(t, "../../flows.d", func(st store.Store) *countingStore { return &countingStore{Store: st} })
+	ctx := context.Background()
+	route := func() {
+		if err := h.p.RouteOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+		h.p.Drain()
+	}
+	// The first look (nothing waits for files yet) loads what is pending: nothing.
+	h.append(h.waFrom("79160000003", "first"))
+	route()
+	photo := h.waFrom("79160000001", "")
+	photo.Data = map[string]any{"kind": "image", event.FieldFetch: map[string]any{"source": "waba",
+		"items": []any{map[string]any{"ref": "media-1", "kind": "image"}}}}
+	res := h.append(photo, h.waFrom("79160000001", "after the photo"), h.waFrom("79160000002", "someone else"))
+	route() // the photo's files are not fetched: the outbox is not run
+	for i, want := range []store.EventStatus{store.EventPending, store.EventPending, store.EventProcessed} {
+		if e, err := h.st.GetEvent(ctx, res[i].Seq); err != nil || e.Status != want {
+			t.Fatalf("event %d: %+v %v, want %s", i+1, e, err, want)
+		}
+	}
+	if n := cs.awaiting.Load(); n != 1 {
+		t.Errorf("%d reads of the messages waiting for files, want 1 (the photo's contact's; not the other's)", n)
+	}
+	// A contact known from before the processor started: its pending photo is read
+	// once, at the first look.
+	h2 := newHarnessOn(t, "../../flows.d", h.dsn)
+	h2.append(h2.waFrom("79160000001", "and once more"))
+	if err := h2.p.RouteOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h2.p.Drain()
+	if e, _ := h2.st.GetEvent(ctx, res[1].Seq); e.Status != store.EventPending {
+		t.Errorf("a new processor let the contact's message overtake the photo: %s", e.Status)
 	}
 }

@@ -147,6 +147,9 @@ func (p *Processor) Redrive(ctx context.Context, seq int64, by string) (*store.E
 	if err != nil {
 		return ev, err
 	}
+	if event.HasFetch(&ev.Event) {
+		p.w.files.add(ev.Keys) // pending again: its contact's later events wait for it
+	}
 	// An event that went to several dialogs goes again only to those it failed in
 	// (see core.Core.PlanFan): they are the ones whose history tells of it.
 	notify := []int64{}

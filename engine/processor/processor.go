@@ -139,7 +139,7 @@ func New(cfg Config) *Processor {
 	if cfg.Store != nil && cfg.Store.SingleWriter() {
 		p.dialogs = newDialogCache()
 	}
-	p.core = core.New(core.Config{Flows: cfg.Flows, Reader: cachedReader{st: cfg.Store, dialogs: p.dialogs},
+	p.core = core.New(core.Config{Flows: cfg.Flows, Reader: cachedReader{st: cfg.Store, dialogs: p.dialogs, files: p.w.files},
 		Registry: cfg.Registry, Now: cfg.Now, Env: cfg.FlowEnv, Logger: cfg.Logger, LogContent: cfg.LogContent, MaxAttempts: cfg.MaxAttempts,
 		BackoffBase: cfg.BackoffBase, BackoffMax: cfg.BackoffMax, Jitter: cfg.Jitter, BusinessNumbers: cfg.BusinessNumbers})
 	p.timers = &timers{p: p, queued: map[int64]bool{}}
@@ -203,10 +203,12 @@ func (p *Processor) Backoff(attempt int, retryAfter time.Duration) time.Duration
 }
 
 // cachedReader is the store as the core reads it, with the dialog cache's key map
-// in front: a known contact's events are routed without a read.
+// in front (a known contact's events are routed without a read) and, for an
+// exclusive processor, the keys of the events with files (fileKeys).
 type cachedReader struct {
 	st      store.Store
 	dialogs *dialogCache
+	files   *fileKeys
 }
 
 func (r cachedReader) RouteKeys(ctx context.Context, keys []string) (*store.DialogRoute, error) {
@@ -225,6 +227,12 @@ func (r cachedReader) EventDeliveries(ctx context.Context, seq int64) ([]store.E
 }
 
 func (r cachedReader) AwaitingFiles(ctx context.Context, before int64, keys []string) (bool, error) {
+	if r.files != nil {
+		may, err := r.files.may(keys, func() ([]string, error) { return r.st.AwaitingFileKeys(ctx) })
+		if err != nil || !may {
+			return may, err
+		}
+	}
 	return r.st.AwaitingFiles(ctx, before, keys)
 }
 

@@ -125,11 +125,12 @@ func (u *unread) size() int {
 	return len(u.keys)
 }
 
-// indexingTx is a step's transaction that indexes the events it stores and notes
-// the keys it binds in the ordinary scope (for the bind log, once committed).
+// indexingTx is a step's transaction that indexes the events it stores (unread,
+// fileKeys) and notes the keys it binds in the ordinary scope (for the bind log,
+// once committed).
 type indexingTx struct {
 	store.StepTx
-	u     *unread
+	w     *writer
 	bound *[]string
 }
 
@@ -151,8 +152,12 @@ func (t indexingTx) AppendEvents(events []event.Event) ([]store.AppendResult, er
 		return res, err
 	}
 	for i := range res {
-		if !res[i].Duplicate {
-			t.u.add(res[i].Seq, &events[i])
+		if res[i].Duplicate {
+			continue
+		}
+		t.w.unread.add(res[i].Seq, &events[i])
+		if event.HasFetch(&events[i]) {
+			t.w.files.add(events[i].Keys)
 		}
 	}
 	return res, nil
@@ -220,4 +225,66 @@ func (b *bindLog) since(mark uint64, keys []string) bool {
 		}
 	}
 	return false
+}
+
+// fileKeys is, for an exclusive processor, the keys of the events stored with
+// files to fetch: those pending when it first looks, and every one stored (or
+// re-driven) since. Only an event carrying one of them can have to wait for an
+// earlier event's files, so the others skip that read (cachedReader.AwaitingFiles);
+// most contacts never send one. Past fileKeysSize keys every event reads.
+type fileKeys struct {
+	mu     sync.Mutex
+	loaded bool
+	keys   map[string]struct{}
+}
+
+const fileKeysSize = 1 << 17
+
+func newFileKeys() *fileKeys { return &fileKeys{keys: map[string]struct{}{}} }
+
+// add remembers the keys of an event stored with files to fetch.
+func (f *fileKeys) add(keys []string) {
+	if f == nil {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.addLocked(keys)
+}
+
+func (f *fileKeys) addLocked(keys []string) {
+	if f.keys == nil {
+		return // too many: every event reads
+	}
+	for _, k := range keys {
+		f.keys[k] = struct{}{}
+	}
+	if len(f.keys) > fileKeysSize {
+		f.keys = nil
+	}
+}
+
+// may reports whether an event with keys may have to wait for files, loading the
+// keys of the pending events with files the first time (load's error is returned,
+// and the next call tries again).
+func (f *fileKeys) may(keys []string, load func() ([]string, error)) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.loaded {
+		pending, err := load()
+		if err != nil {
+			return true, err
+		}
+		f.addLocked(pending)
+		f.loaded = true
+	}
+	if f.keys == nil {
+		return true, nil
+	}
+	for _, k := range keys {
+		if _, ok := f.keys[k]; ok {
+			return true, nil
+		}
+	}
+	return false, nil
 }

@@ -31,10 +31,12 @@ type writer struct {
 	st  store.Store
 	met *metrics.Metrics
 	now func() time.Time
-	// unread, on a single-writer store, indexes the events each step stores, and
-	// binds logs the keys they bind.
+	// For an exclusive processor on a single-writer store: unread indexes the
+	// events each step stores, binds logs the keys they bind, files remembers the
+	// keys of those stored with files to fetch. Nil otherwise.
 	unread *unread
 	binds  *bindLog
+	files  *fileKeys
 
 	mu         sync.Mutex
 	urgent     []*stepReq // inbox appends: a webhook waits for each
@@ -58,7 +60,7 @@ type stepReq struct {
 func newWriter(st store.Store, met *metrics.Metrics, now func() time.Time, exclusive bool) *writer {
 	w := &writer{st: st, met: met, now: now}
 	if exclusive && st != nil && st.SingleWriter() {
-		w.unread, w.binds = newUnread(), newBindLog()
+		w.unread, w.binds, w.files = newUnread(), newBindLog(), newFileKeys()
 	}
 	return w
 }
@@ -130,7 +132,7 @@ func (w *writer) enqueue(ctx context.Context, fn func(store.StepTx) error, urgen
 	if w.unread != nil {
 		r.fn = func(tx store.StepTx) error {
 			r.bound = r.bound[:0] // a batch may run a step twice
-			return fn(indexingTx{StepTx: tx, u: w.unread, bound: &r.bound})
+			return fn(indexingTx{StepTx: tx, w: w, bound: &r.bound})
 		}
 	}
 	w.mu.Lock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/fixit-exchange/fixit/engine/event"
@@ -76,6 +77,30 @@ func (s *GormStore) AwaitingFiles(ctx context.Context, before int64, keys []stri
 		}
 	}
 	return false, nil
+}
+
+// AwaitingFileKeys returns the keys of the pending events stored with files to
+// fetch (each key once): those whose contacts' later events may have to wait.
+func (s *GormStore) AwaitingFileKeys(ctx context.Context) ([]string, error) {
+	var rows []string
+	if err := s.read(ctx).Raw(s.awaitingFilesSQL(), int64(math.MaxInt64)).Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("read events waiting for files: %w", err)
+	}
+	var keys []string
+	seen := map[string]bool{}
+	for _, r := range rows {
+		var ks []string
+		if err := json.Unmarshal([]byte(r), &ks); err != nil {
+			return nil, fmt.Errorf("read events waiting for files: keys %q: %w", r, err)
+		}
+		for _, k := range ks {
+			if !seen[k] {
+				seen[k] = true
+				keys = append(keys, k)
+			}
+		}
+	}
+	return keys, nil
 }
 
 // awaitingFilesSQL reads the keys of the pending events stored before ? that wait

@@ -293,6 +293,9 @@ type Store interface {
 	// AwaitingFiles reports whether a pending event stored before seq that carries
 	// one of keys still waits for its files.
 	AwaitingFiles(ctx context.Context, before int64, keys []string) (bool, error)
+	// AwaitingFileKeys returns the keys of the pending events stored with files to
+	// fetch, each once.
+	AwaitingFileKeys(ctx context.Context) ([]string, error)
 
 	// FindDialogByKeys returns the live dialog bound to the first of keys that is bound
 	// to one in the ordinary scope, or nil and no error when none is.
