@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fixit-exchange/fixit/engine/event"
 	"github.com/fixit-exchange/fixit/engine/store"
 )
 
@@ -205,14 +206,35 @@ func (p *Processor) lastInbound(ctx context.Context, channel, contact string, no
 	if err != nil || at.IsZero() {
 		return at, err
 	}
+	c.note(k, at)
+	return at, nil
+}
+
+// note remembers a contact's last inbound time, unless a later one is remembered.
+func (c *windowCache) note(k contactKey, at time.Time) {
 	c.mu.Lock()
-	if _, ok := c.m[k]; !ok && len(c.m) >= windowCacheSize {
+	defer c.mu.Unlock()
+	old, ok := c.m[k]
+	if ok && !at.After(old) {
+		return
+	}
+	if !ok && len(c.m) >= windowCacheSize {
 		for old := range c.m {
 			delete(c.m, old)
 			break
 		}
 	}
 	c.m[k] = at
-	c.mu.Unlock()
-	return at, nil
+}
+
+// noteInbound remembers the last inbound times that committed events recorded
+// (store.InboundAt), so that the first reply to a new contact does not read it
+// back: the stored time is the latest of them, never earlier than one noted.
+func (p *Processor) noteInbound(events []event.Event) {
+	now := p.cfg.Now()
+	for i := range events {
+		if channel, id, at, ok := store.InboundAt(&events[i], now); ok {
+			p.windows.note(contactKey{channel, id}, at)
+		}
+	}
 }

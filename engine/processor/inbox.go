@@ -36,6 +36,9 @@ type Inbox struct {
 	closed  bool
 
 	waiting atomic.Int64 // Append calls not yet answered
+
+	// committed, when set, is told of the events of each committed append.
+	committed func([]event.Event)
 }
 
 // Waiting is how many Append calls (webhooks, mostly) wait for their commit: the
@@ -175,6 +178,9 @@ func (in *Inbox) commit(batch []*appendReq) {
 		close(r.done)
 	}
 	if err == nil {
+		if in.committed != nil {
+			in.committed(all)
+		}
 		in.wake()
 	}
 }

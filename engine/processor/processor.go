@@ -148,6 +148,7 @@ func New(cfg Config) *Processor {
 	p.lanes = newLanes(cfg.Lanes, p.stepper.process, p.Wake)
 	p.router = &router{p: p, wakeCh: make(chan struct{}, 1)}
 	p.inbox = newInbox(p.w.append, cfg.Metrics, cfg.Logger, p.Wake, 0)
+	p.inbox.committed = p.noteInbound
 	p.lanes.pressure = p.inbox.Waiting
 	return p
 }

@@ -445,6 +445,22 @@ func inboundContact(e *event.Event) (contactRef, bool) {
 	return contactRef{cleanText(channel), cleanText(e.Contact.ID)}, true
 }
 
+// InboundAt returns the contact (channel and id) whose customer-service window an
+// event opens, and the time it opens it from as AppendEvents records it: the
+// event's time, or now when it has none or is ahead of now (a sender's clock ahead
+// of ours must not stretch the window). ok is false for an event that opens none.
+func InboundAt(e *event.Event, now time.Time) (channel, id string, at time.Time, ok bool) {
+	c, ok := inboundContact(e)
+	if !ok {
+		return "", "", time.Time{}, false
+	}
+	at, now = dbTime(e.At), dbTime(now)
+	if at.IsZero() || at.After(now) {
+		at = now
+	}
+	return c.channel, c.id, at, true
+}
+
 // AppendEvents stores events in one transaction; see Store.AppendEvents.
 //
 // On PostgreSQL the transaction takes an advisory lock first, so appends commit one at
@@ -492,13 +508,8 @@ func (s *GormStore) appendEvents(events []event.Event, run func(func(*gorm.DB) e
 			return nil, fmt.Errorf("append event %d (%s %q): %w", i, e.Type, key, err)
 		}
 		fresh = append(fresh, enc)
-		if c, ok := inboundContact(e); ok {
-			at := dbTime(e.At)
-			if at.IsZero() || at.After(now) {
-				// A sender's clock ahead of ours must not stretch the window.
-				at = now
-			}
-			if at.After(lastInbound[c]) {
+		if channel, id, at, ok := InboundAt(e, now); ok {
+			if c := (contactRef{channel, id}); at.After(lastInbound[c]) {
 				lastInbound[c] = at
 			}
 		}
