@@ -230,6 +230,35 @@ func TestTimerCancelledBeforeItFired(t *testing.T) {
 	}
 }
 
+// TestRedrivenTimerEvent: a timer event whose processing failed fired its timer
+// (a timer fires once); re-driven by an operator, it is processed as it would have
+// been, not taken for a cancelled timer.
+func TestRedrivenTimerEvent(t *testing.T) {
+	w := newWorld(t)
+	first := w.process(w.wa("hi"))
+	due, err := w.st.DueTimers(w.ctx, t0.Add(2*time.Hour), 10)
+	if err != nil || len(due) != 1 {
+		t.Fatalf("due %v %v", due, err)
+	}
+	seq := w.store(TimerEvents(due)[0])
+	stored := *w.event(seq) // read outside the step: the store in memory has one connection
+	if err := w.st.Step(w.ctx, func(tx store.StepTx) error {
+		return w.c.Failed(tx, stored, first.Dialog.ID, errors.New("the database went away"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if st := w.event(seq).Status; st != store.EventFailed {
+		t.Fatalf("after the failure: %s", st)
+	}
+	if _, err := w.st.RequeueEvent(w.ctx, seq); err != nil {
+		t.Fatal(err)
+	}
+	a := w.processStored(seq)
+	if a.Outcome != engine.Transitioned || a.Dialog.State != "second" {
+		t.Fatalf("re-driven timer event: outcome %s, state %s; want a transition to second", a.Outcome, a.Dialog.State)
+	}
+}
+
 func TestSettle(t *testing.T) {
 	w := newWorld(t)
 	dialogID := int64(3)

@@ -186,6 +186,16 @@ func (c *Core) applyPlan(tx store.StepTx, p *Plan) (*Applied, error) {
 		if fired, err = tx.FireTimer(t.ID); err != nil {
 			return a, fmt.Errorf("fire timer %d: %w", t.ID, err)
 		}
+		if !fired {
+			// Fired already: by this very event, whose processing failed (Failed) and
+			// which an operator re-drives now; it is processed as it would have been.
+			// Otherwise the timer was cancelled (its dialog left the timer's state).
+			st, err := tx.TimerStatus(t.ID)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return a, fmt.Errorf("read timer %d: %w", t.ID, err)
+			}
+			fired = st == store.TimerFired
+		}
 	}
 	if p.Flow != nil {
 		a.Scope = p.Flow.KeyScope()

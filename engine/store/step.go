@@ -442,6 +442,23 @@ func (t *stepTx) FireTimer(id int64) (bool, error) {
 	return n == 1, nil
 }
 
+// TimerStatus returns a timer's status; see StepTx.TimerStatus.
+func (t *stepTx) TimerStatus(id int64) (TimerStatus, error) {
+	if t.w != nil && (len(t.w.cancels.rows) > 0 || slices.Contains(t.w.timerIDs, id)) {
+		if err := t.w.flushCancels(t.tx); err != nil {
+			return "", err
+		}
+	}
+	var st []string
+	if err := t.tx.Raw(`SELECT status FROM timers WHERE id = ?`, id).Scan(&st).Error; err != nil {
+		return "", fmt.Errorf("read timer %d: %w", id, err)
+	}
+	if len(st) == 0 {
+		return "", fmt.Errorf("read timer %d: %w", id, ErrNotFound)
+	}
+	return TimerStatus(st[0]), nil
+}
+
 // Enqueue inserts a pending outbox item; see StepTx.Enqueue.
 func (t *stepTx) Enqueue(item *OutboxItem) error {
 	if item.Kind == "" {

@@ -440,6 +440,9 @@ type StepTx interface {
 	// FireTimer marks a pending timer fired. It returns false when the timer was no
 	// longer pending (fired by another replica, or cancelled).
 	FireTimer(id int64) (bool, error)
+	// TimerStatus returns a timer's status (after the cancels made before it in the
+	// transaction), or ErrNotFound.
+	TimerStatus(id int64) (TimerStatus, error)
 	// Enqueue inserts a pending outbox item (due now when NextAt is zero) and sets its
 	// ID, Status, NextAt and timestamps.
 	Enqueue(item *OutboxItem) error
