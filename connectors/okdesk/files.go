@@ -5,12 +5,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"mime"
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
 	"net/url"
-	"sort"
+	"slices"
 	"strconv"
 
 	"github.com/fixit-exchange/fixit/connectors"
@@ -114,12 +115,7 @@ func (x *exchange) doForm(ctx context.Context, method, path string, body map[str
 func writeFields(mw *multipart.Writer, prefix string, v any) error {
 	switch x := v.(type) {
 	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
+		for _, k := range slices.Sorted(maps.Keys(x)) {
 			name := k
 			if prefix != "" {
 				name = prefix + "[" + k + "]"
