@@ -25,27 +25,7 @@ cleanup() {
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
-free_port() {
-	local p
-	for _ in $(seq 1 200); do
-		p=$((10000 + RANDOM % 20000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return 0
-		fi
-	done
-	echo "no free port found" >&2
-	return 1
-}
-wait_ready() {
-	for _ in $(seq 1 300); do
-		kill -0 "$2" 2>/dev/null || { echo "$3 exited before it was ready; see $WORK" >&2; return 1; }
-		curl -fsS -o /dev/null --max-time 1 "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	echo "$3 not ready after 30 s" >&2
-	return 1
-}
+. bench/lib.sh # free_port, wait_ready URL PID [NAME]
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 CGO_ENABLED=0 "$GO" build -trimpath -o "$WORK/loadgen" ./bench/loadgen
