@@ -33,6 +33,7 @@ type lanes struct {
 	mu       sync.Mutex
 	m        map[int64]*lane
 	seqs     map[int64]bool // events handed to a lane and not yet done
+	finished map[int64]bool // events done since the router's last read of the inbox
 	inflight sync.WaitGroup // events handed to lanes and not yet done
 	starts   sync.WaitGroup // events handed to start lanes and not yet done
 	startsN  atomic.Int64   // the same, counted
@@ -50,7 +51,7 @@ type lane struct {
 
 func newLanes(n int, process func(int64, store.Event), wakeUp func()) *lanes {
 	return &lanes{process: process, wakeUp: wakeUp, pressure: func() int64 { return 0 },
-		m: map[int64]*lane{}, seqs: map[int64]bool{}, sem: make(chan struct{}, n), gate: make(chan struct{}, 1)}
+		m: map[int64]*lane{}, seqs: map[int64]bool{}, finished: map[int64]bool{}, sem: make(chan struct{}, n), gate: make(chan struct{}, 1)}
 }
 
 // full reports whether the router should stop handing out events for now.
@@ -62,12 +63,21 @@ func (l *lanes) wait() { l.inflight.Wait() }
 // waitStarts waits until every event handed to a start lane is processed.
 func (l *lanes) waitStarts() { l.starts.Wait() }
 
-// queued reports whether an event is already handed to a lane, so that a rescan of
-// the inbox does not hand it out twice.
+// queued reports whether an event is already handed to a lane, or was done after
+// the router's last read of the inbox began (forgetFinished): that read may still
+// show it pending, and a rescan must not hand it out twice.
 func (l *lanes) queued(seq int64) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.seqs[seq]
+	return l.seqs[seq] || l.finished[seq]
+}
+
+// forgetFinished is called by the router before each read of the inbox: what was
+// done before it, the read sees as it was left.
+func (l *lanes) forgetFinished() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	clear(l.finished)
 }
 
 // occupy takes dialog id's lane for work done outside the lanes (an action's
@@ -152,6 +162,7 @@ func (l *lanes) run(ln *lane) {
 		l.mu.Lock()
 		ln.queue = ln.queue[1:]
 		delete(l.seqs, ev.Seq)
+		l.finished[ev.Seq] = true
 		l.mu.Unlock()
 		if ln.id < 0 {
 			l.startsN.Add(-1)

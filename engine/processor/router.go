@@ -68,6 +68,7 @@ func (r *router) once(ctx context.Context) error {
 		if lanes.full() {
 			return nil // woken again when the lanes are half way through
 		}
+		lanes.forgetFinished()
 		evs, err := r.p.st.PendingEvents(ctx, r.cursor, 256)
 		if err != nil {
 			return err
